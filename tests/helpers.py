@@ -1,0 +1,66 @@
+"""Shared test tools: non-contiguous copies, and running one computation in tinyres and
+in PyTorch on identical inputs to compare outputs and gradients."""
+import numpy as np
+import torch
+
+import tinyres
+
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def noncontiguous(a):
+    """The same values as ``a``, in a strided (non-contiguous) view."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a
+    big = np.zeros(a.shape[:-1] + (a.shape[-1] * 2,), dtype=a.dtype)
+    big[..., ::2] = a
+    view = big[..., ::2]
+    assert not view.flags.c_contiguous or a.shape[-1] <= 1
+    return view
+
+
+def randn(*shape, dtype=np.float64, seed=0, low=None):
+    """Normal random values; with ``low``, magnitudes at least ``low`` (away from kinks at 0)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    if low is not None:
+        x = np.sign(x + (x == 0)) * (np.abs(x) + low)
+    return x.astype(dtype)
+
+
+def compare_with_torch(tiny_fn, torch_fn, arrays, rtol=None, atol=None, grad=True, seed=1,
+                       contiguous=True):
+    """Run ``tiny_fn`` and ``torch_fn`` on tensors made from the same NumPy ``arrays``;
+    check the outputs, then (with ``grad``) backward a random upstream gradient through both
+    and check every input gradient.  Integer arrays are passed without grad."""
+    dtype = next((a.dtype for a in arrays if np.asarray(a).dtype.kind == "f"), np.dtype(np.float64))
+    tol = dict(TOL[dtype.type])
+    if rtol is not None:
+        tol["rtol"] = rtol
+    if atol is not None:
+        tol["atol"] = atol
+    arrays = [np.asarray(a) for a in arrays]
+    if not contiguous:
+        arrays = [noncontiguous(a) for a in arrays]
+    floating = [a.dtype.kind == "f" and grad for a in arrays]
+    # Tensor() wraps the arrays without copying, so a strided layout reaches the op as it is
+    tx = [tinyres.Tensor(a, requires_grad=f) for a, f in zip(arrays, floating)]
+    px = [torch.tensor(np.ascontiguousarray(a), requires_grad=f) for a, f in zip(arrays, floating)]
+    ty, py = tiny_fn(*tx), torch_fn(*px)
+    assert ty.shape == tuple(py.shape), (ty.shape, tuple(py.shape))
+    assert ty.dtype == np.dtype(str(py.dtype).replace("torch.", "")), (ty.dtype, py.dtype)
+    np.testing.assert_allclose(ty.numpy(), py.detach().numpy(), **tol)
+    if not grad or not any(floating):
+        return ty
+    g = np.random.default_rng(seed).standard_normal(ty.shape).astype(ty.dtype)
+    ty.backward(tinyres.tensor(g))
+    py.backward(torch.tensor(g))
+    for i, (t, p, f) in enumerate(zip(tx, px, floating)):
+        if not f:
+            continue
+        assert t.grad is not None, f"input {i}: no gradient"
+        assert t.grad.dtype == t.dtype, f"input {i}: gradient is {t.grad.dtype}, input {t.dtype}"
+        np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), **tol,
+                                   err_msg=f"gradient of input {i}")
+    return ty

@@ -1,0 +1,248 @@
+"""The autograd engine: ``Function`` nodes, the backward pass, grad mode, gradcheck.
+
+A ``Function`` is one op.  ``forward`` gets NumPy/CuPy arrays and returns one array;
+``backward`` gets the gradient of the loss with respect to that output (an array of
+the same shape) and returns one gradient per input (an array, or ``None`` for an
+input that needs none).  Whatever ``backward`` needs, ``forward`` stores on ``self``;
+the graph keeps nothing else alive: a node points to the nodes that made its inputs
+(or to the leaf tensors themselves), never to intermediate tensors.
+
+``backward()`` sorts the graph topologically with an explicit stack (no recursion, so a
+chain of thousands of ops is fine), walks it in reverse, adds gradients that meet at a
+node, accumulates into the ``.grad`` of leaves, and frees every node it passed unless
+``retain_graph=True``.
+"""
+import contextlib
+
+import numpy
+
+from . import backend
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+
+def no_grad():
+    """Context manager and decorator: ops inside build no graph."""
+    return _GradMode(False)
+
+
+def enable_grad():
+    return _GradMode(True)
+
+
+def set_grad_enabled(mode):
+    return _GradMode(bool(mode))
+
+
+class Function:
+    """One differentiable op.  Subclasses define ``forward`` and ``backward``.
+
+    Call it with ``MyOp.apply(*tensors, **options)``: tensors become arrays for
+    ``forward``; options are passed through unchanged.
+    """
+
+    freed = False
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        from .tensor import Tensor
+        fn = cls()
+        tensors = [x for x in inputs if isinstance(x, Tensor)]
+        if len(tensors) > 1:
+            devices = {t.device for t in tensors}
+            if len(devices) > 1:
+                raise RuntimeError(f"{fn.name}: expected all tensors on one device, got "
+                                   + ", ".join(str(t.device) for t in tensors))
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        y = fn.forward(*arrays, **options)
+        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        if not needs_grad:
+            return Tensor(y)
+        fn.next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
+                   for x in inputs]
+        return Tensor(y, requires_grad=True, _grad_fn=fn)
+
+    def forward(self, *arrays, **options):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+
+def sum_to(x, shape):
+    """Sum the array ``x`` down to ``shape`` -- the adjoint of broadcasting ``shape`` to ``x.shape``."""
+    if x.shape == tuple(shape):
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+    y = x.sum(axis=axes, keepdims=True)
+    return y.reshape(shape) if lead else y
+
+
+def _topological_order(root):
+    """Function nodes reachable from ``root``, each after every node that consumes its output."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)     # post-order: after every node that feeds it
+            continue
+        if node in visited:
+            continue
+        if node.freed:
+            raise RuntimeError(
+                f"backward: trying to backward through the graph a second time (node {node.name}); "
+                "its saved arrays were freed after the first backward. Pass retain_graph=True "
+                "to the first backward() if you need to go through it twice.")
+        visited.add(node)
+        stack.append((node, True))
+        stack.extend((nxt, False) for nxt in node.next if isinstance(nxt, Function) and nxt not in visited)
+    order.reverse()   # consumers first
+    return order
+
+
+def _accumulate(leaf, grad):
+    from .tensor import Tensor
+    if leaf.grad is None:
+        leaf.grad = Tensor(grad.astype(leaf.dtype, copy=True))   # never alias another array
+    else:
+        leaf.grad.data = leaf.grad.data + grad.astype(leaf.dtype, copy=False)
+
+
+def run_backward(tensor, gradient=None, retain_graph=False):
+    """The engine behind ``Tensor.backward``."""
+    from .tensor import Tensor
+    if not tensor.requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
+    xp = backend.get_array_module(tensor.data)
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs; the output "
+                f"has shape {tensor.shape}. Pass gradient= of that shape.")
+        grad = xp.ones_like(tensor.data)
+    else:
+        grad = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+        if grad.shape != tensor.shape:
+            raise RuntimeError(f"backward: gradient has shape {grad.shape}, expected {tensor.shape}")
+        grad = grad.astype(tensor.dtype, copy=False)
+    if tensor.grad_fn is None:      # a leaf
+        _accumulate(tensor, grad)
+        return
+    grads = {tensor.grad_fn: grad}
+    with no_grad():
+        for node in _topological_order(tensor.grad_fn):
+            gy = grads.pop(node, None)
+            next_nodes = node.next
+            if gy is not None:
+                gxs = node.backward(gy)
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+                for nxt, gx in zip(next_nodes, gxs):
+                    if nxt is None or gx is None:
+                        continue
+                    if isinstance(nxt, Function):
+                        grads[nxt] = grads[nxt] + gx if nxt in grads else gx
+                    else:
+                        _accumulate(nxt, gx)
+            if not retain_graph:
+                node.__dict__.clear()
+                node.freed = True
+                node.next = ()
+
+
+# ---------------------------------------------------------------------------- gradcheck
+
+class GradcheckError(AssertionError):
+    """Raised by ``gradcheck`` when the analytic and numeric gradients disagree."""
+
+
+def _numeric_grad(f, x, indices, eps):
+    """Central differences of the scalar ``f()`` with respect to x.data at ``indices``."""
+    out = numpy.empty(len(indices))
+    for k, i in enumerate(indices):
+        at = numpy.unravel_index(i, x.shape)   # works for non-contiguous data too
+        old = x.data[at].item()
+        x.data[at] = old + eps
+        fp = f()
+        x.data[at] = old - eps
+        fm = f()
+        x.data[at] = old
+        out[k] = (fp - fm) / (2 * eps)
+    return out
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0):
+    """Compare ``fn``'s analytic gradients with central finite differences.
+
+    ``fn`` maps the tensors ``inputs`` to one tensor ``y``.  A random upstream
+    gradient ``g`` (the same shape as ``y``) turns it into the scalar ``L = sum(g * y)``;
+    for every element ``x_i`` of every input that requires grad, the analytic
+    ``dL/dx_i`` (from ``backward``) must match ``(L(x_i + eps) - L(x_i - eps)) / (2 eps)``
+    within ``atol + rtol * |numeric|``.  Inputs must be float64.  With ``nsamples``,
+    only that many random elements of each input are checked.
+
+    Returns True, or raises ``GradcheckError`` naming the input, the worst element and
+    both values.
+    """
+    from .tensor import Tensor
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    rng = numpy.random.default_rng(seed)
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad")
+    for i in checked:
+        if inputs[i].dtype != numpy.float64:
+            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64")
+        inputs[i].grad = None
+
+    y = fn(*inputs)
+    xp = backend.get_array_module(y.data)
+    upstream = xp.asarray(rng.standard_normal(y.shape))
+    y.backward(Tensor(upstream))
+
+    def loss():
+        with no_grad():
+            return float((fn(*inputs).data * upstream).sum())
+
+    for i in checked:
+        x = inputs[i]
+        analytic = backend.to_numpy(x.grad.data).reshape(-1) if x.grad is not None else numpy.zeros(x.data.size)
+        indices = numpy.arange(x.data.size)
+        if nsamples is not None and nsamples < x.data.size:
+            indices = rng.choice(x.data.size, nsamples, replace=False)
+        numeric = _numeric_grad(loss, x, indices, eps)
+        diff = numpy.abs(analytic[indices] - numeric)
+        bad = ~(diff <= atol + rtol * numpy.abs(numeric))     # NaN counts as bad
+        if bad.any():
+            k = int(numpy.where(bad)[0][numpy.nan_to_num(diff[bad], nan=numpy.inf).argmax()])
+            where = numpy.unravel_index(indices[k], x.shape)
+            raise GradcheckError(
+                f"gradcheck: gradient of input {i} (shape {x.shape}) is wrong at index "
+                f"{tuple(int(j) for j in where)}: numeric {numeric[k]:.8g}, analytic "
+                f"{analytic[indices[k]]:.8g} ({int(bad.sum())} of {len(indices)} elements off)")
+    return True

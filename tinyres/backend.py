@@ -1,0 +1,192 @@
+"""The array backend: the one module that knows about CuPy.
+
+Every op asks this module for ``xp`` -- the array module (``numpy`` or ``cupy``) that
+owns its input arrays -- and never imports either itself.  CuPy is optional: it is
+imported lazily, and ``import tinyres`` works without it.
+
+Devices are written as in PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
+``"cuda:N"``.  Dtypes are NumPy's.
+"""
+import contextlib
+import importlib
+
+import numpy
+
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+float16 = numpy.dtype("float16")
+int32 = numpy.dtype("int32")
+int64 = numpy.dtype("int64")
+uint8 = numpy.dtype("uint8")
+bool_ = numpy.dtype("bool")
+
+_default_dtype = float32
+_cupy = None          # the cupy module once imported; tests may install a stand-in here
+_cupy_error = None    # why importing it failed
+
+
+def cupy_module():
+    """The ``cupy`` module, or ``None`` when it cannot be imported."""
+    global _cupy, _cupy_error
+    if _cupy is None and _cupy_error is None:
+        try:
+            _cupy = importlib.import_module("cupy")
+        except Exception as e:  # ImportError, or a broken CUDA install
+            _cupy_error = e
+    return _cupy
+
+
+def is_cuda_available():
+    """True when CuPy imports and sees at least one GPU."""
+    cp = cupy_module()
+    if cp is None:
+        return False
+    try:
+        return cp.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def _require_cupy():
+    cp = cupy_module()
+    if cp is None:
+        raise RuntimeError(
+            "tinyres: a 'cuda' device needs CuPy, which could not be imported "
+            f"({_cupy_error}). Install the GPU extra: pip install 'tinyres[gpu]' "
+            "(cupy-cuda12x; use cupy-cuda11x or cupy-cuda13x for other CUDA versions).")
+    if not is_cuda_available():
+        raise RuntimeError("tinyres: CuPy is installed but no CUDA GPU is visible.")
+    return cp
+
+
+class Device:
+    """A device: ``Device("cpu")``, ``Device("cuda")`` or ``Device("cuda:1")``."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu"):
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, idx = spec.strip().partition(":")
+        if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()) or (kind == "cpu" and idx):
+            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        self.type = kind
+        self.index = None if kind == "cpu" else int(idx or 0)
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = Device(other)
+            except (TypeError, ValueError):
+                return False
+        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device('{self}')"
+
+
+def device(spec="cpu"):
+    return Device(spec)
+
+
+def get_array_module(x):
+    """``numpy`` or ``cupy``, whichever owns the array ``x`` (a Tensor is looked through)."""
+    x = getattr(x, "data", x)
+    cp = _cupy
+    if cp is not None and isinstance(x, cp.ndarray):
+        return cp
+    return numpy
+
+
+def device_of(array):
+    """The Device an array lives on."""
+    if get_array_module(array) is numpy:
+        return Device("cpu")
+    return Device(f"cuda:{array.device.id}")
+
+
+def to_device(array, dev):
+    """A copy of ``array`` on ``dev`` (the same array when it is already there)."""
+    dev = Device(dev)
+    if dev.type == "cpu":
+        if get_array_module(array) is numpy:
+            return array
+        return array.get()
+    cp = _require_cupy()
+    if get_array_module(array) is cp and array.device.id == dev.index:
+        return array
+    with cp.cuda.Device(dev.index):
+        return cp.asarray(array)
+
+
+def to_numpy(array):
+    """A host (NumPy) view or copy of ``array``."""
+    return array if get_array_module(array) is numpy else array.get()
+
+
+def xp_for(dev):
+    """The array module for a device."""
+    return numpy if Device(dev).type == "cpu" else _require_cupy()
+
+
+@contextlib.contextmanager
+def on_device(dev):
+    """Run array creation on ``dev`` (selects the GPU for CuPy; nothing to do for CPU)."""
+    dev = Device(dev)
+    if dev.type == "cpu":
+        yield
+    else:
+        with _require_cupy().cuda.Device(dev.index):
+            yield
+
+
+def as_dtype(dtype):
+    """A NumPy dtype from a dtype, a dtype name, or a Python type."""
+    if dtype is None:
+        return None
+    try:
+        return numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: cannot interpret {dtype!r} as a dtype") from None
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def set_default_dtype(dtype):
+    """Set the float dtype of new tensors made from Python floats (float32 or float64)."""
+    global _default_dtype
+    dtype = as_dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+_generator = numpy.random.default_rng()
+
+
+def default_generator():
+    """The NumPy Generator behind every random op (rand, dropout, init, shuffling).
+
+    Random numbers are drawn on the host and copied to the device, so a seed gives the
+    same numbers on CPU and GPU.
+    """
+    return _generator
+
+
+def manual_seed(seed):
+    """Seed tinyres's generator and, when CuPy is in use, CuPy's."""
+    global _generator
+    _generator = numpy.random.default_rng(seed)
+    if _cupy is not None:
+        _cupy.random.seed(seed)

@@ -1,0 +1,11 @@
+"""``tinyres.cuda``: is a GPU usable?  (The CuPy import itself lives in ``backend``.)"""
+from .backend import is_cuda_available as is_available  # noqa: F401
+
+
+def device_count():
+    """How many CUDA GPUs CuPy sees (0 without CuPy)."""
+    from . import backend
+    cp = backend.cupy_module()
+    if cp is None or not is_available():
+        return 0
+    return cp.cuda.runtime.getDeviceCount()

@@ -1,0 +1,710 @@
+"""The tensor ops: each a ``Function`` with its forward and hand-written backward.
+
+Notation in the docstrings: ``y`` is the op's output, ``gy = dL/dy`` the gradient that
+arrives from above, ``gx = dL/dx`` what backward returns.  Broadcasting in forward is
+undone in backward by ``sum_to`` (the adjoint of broadcasting is summation over the
+broadcast axes).  Every op gets its array module from the backend (``xp``) so the
+same code runs on NumPy and CuPy.
+"""
+import builtins
+import collections
+import numbers
+
+import numpy
+
+from . import backend
+from .autograd import Function, sum_to
+from .backend import get_array_module
+from .tensor import Tensor, tensor
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _promote(da, db):
+    """torch's type promotion for two tensors: a float beats an integer; else NumPy's rule."""
+    if (da.kind == "f") != (db.kind == "f"):
+        return da if da.kind == "f" else db
+    return numpy.result_type(da, db)
+
+
+def _scalar_tensor(x, like):
+    """A Python/NumPy number as a 0-d tensor on ``like``'s device, keeping ``like``'s dtype
+    unless the number is a float and ``like`` is not (then the default float dtype)."""
+    dtype = like.dtype
+    if isinstance(x, (float, numpy.floating)) and dtype.kind != "f":
+        dtype = backend.get_default_dtype()
+    elif isinstance(x, (bool, numpy.bool_)) and dtype.kind == "b":
+        dtype = backend.bool_
+    xp = get_array_module(like.data)
+    return Tensor(xp.asarray(x, dtype=dtype))
+
+
+def _operands(a, b, op):
+    """Both operands of a binary op as Tensors of one dtype; shapes checked to broadcast."""
+    ref = a if isinstance(a, Tensor) else b
+    a, b = [x if isinstance(x, Tensor) else
+            _scalar_tensor(x, ref) if isinstance(x, numbers.Number) else
+            tensor(x, device=ref.device) for x in (a, b)]
+    try:
+        numpy.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    dtype = _promote(a.dtype, b.dtype)
+    return a.to(dtype=dtype), b.to(dtype=dtype)
+
+
+def _as_tensor(x, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    return x
+
+
+def _axes(dim, ndim, op):
+    """``dim`` (None, int or tuple) as a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
+        out.append(d % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _unreduce(gy, x_shape, axes, keepdim):
+    """Broadcast a reduced gradient back to the input shape."""
+    xp = get_array_module(gy)
+    if not keepdim and gy.ndim != len(x_shape):
+        gy = xp.expand_dims(gy, axes) if axes else gy
+    return xp.broadcast_to(gy, x_shape)
+
+
+# ---------------------------------------------------------------------- elementwise
+
+class Add(Function):
+    """y = a + b.   ga = sum_to(gy), gb = sum_to(gy)."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy):
+        return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
+
+
+class Sub(Function):
+    """y = a - b.   ga = sum_to(gy), gb = -sum_to(gy)."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy):
+        return sum_to(gy, self.shapes[0]), -sum_to(gy, self.shapes[1])
+
+
+class Mul(Function):
+    """y = a * b.   ga = sum_to(gy * b), gb = sum_to(gy * a)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        return sum_to(gy * self.b, self.a.shape), sum_to(gy * self.a, self.b.shape)
+
+
+class Div(Function):
+    """y = a / b.   ga = sum_to(gy / b), gb = sum_to(-gy * a / b^2) = sum_to(-gy * y / b)."""
+
+    def forward(self, a, b):
+        self.a_shape, self.b = a.shape, b
+        self.y = a / b
+        return self.y
+
+    def backward(self, gy):
+        ga = gy / self.b
+        return sum_to(ga, self.a_shape), sum_to(-ga * self.y, self.b.shape)
+
+
+class Neg(Function):
+    """y = -x.   gx = -gy."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """y = x^p for a constant p.   gx = gy * p * x^(p-1)."""
+
+    def forward(self, x, p):
+        self.x, self.p = x, p
+        return x ** p
+
+    def backward(self, gy):
+        return gy * self.p * self.x ** (self.p - 1)
+
+
+class Exp(Function):
+    """y = e^x.   gx = gy * y."""
+
+    def forward(self, x):
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    """y = ln x.   gx = gy / x."""
+
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Sqrt(Function):
+    """y = sqrt(x).   gx = gy / (2 y)."""
+
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    """y = |x|.   gx = gy * sign(x)  (0 at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.sign = xp.sign(x)
+        return xp.abs(x)
+
+    def backward(self, gy):
+        return gy * self.sign
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi).   gx = gy where lo <= x <= hi, else 0 (PyTorch's convention)."""
+
+    def forward(self, x, lo, hi):
+        xp = get_array_module(x)
+        self.mask = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            self.mask &= x >= lo
+        if hi is not None:
+            self.mask &= x <= hi
+        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+class Maximum(Function):
+    """y = max(a, b) elementwise.   The gradient goes to the larger input; on a tie each
+    gets half (PyTorch's convention): ga = sum_to(gy * ([a > b] + [a == b] / 2))."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return get_array_module(a).maximum(a, b)
+
+    def backward(self, gy):
+        share = (self.a > self.b) + 0.5 * (self.a == self.b)
+        share = share.astype(gy.dtype, copy=False)
+        return sum_to(gy * share, self.a.shape), sum_to(gy * (1 - share), self.b.shape)
+
+
+class Where(Function):
+    """y = x where cond else z.   gx = sum_to(gy * cond), gz = sum_to(gy * !cond)."""
+
+    def forward(self, cond, x, z):
+        self.cond, self.shapes = cond, (x.shape, z.shape)
+        return get_array_module(x).where(cond, x, z)
+
+    def backward(self, gy):
+        zero = gy.dtype.type(0)
+        xp = get_array_module(gy)
+        return (None, sum_to(xp.where(self.cond, gy, zero), self.shapes[0]),
+                sum_to(xp.where(self.cond, zero, gy), self.shapes[1]))
+
+
+def add(a, b):
+    return Add.apply(*_operands(a, b, "add"))
+
+
+def sub(a, b):
+    return Sub.apply(*_operands(a, b, "sub"))
+
+
+def mul(a, b):
+    return Mul.apply(*_operands(a, b, "mul"))
+
+
+def div(a, b):
+    a, b = _operands(a, b, "div")
+    if a.dtype.kind != "f":   # true division of integers gives floats, as in PyTorch
+        a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
+    return Div.apply(a, b)
+
+
+def neg(x):
+    return Neg.apply(_as_tensor(x, "neg"))
+
+
+def pow(x, exponent):
+    if isinstance(exponent, Tensor):
+        if exponent.numel() != 1 or exponent.requires_grad:
+            raise TypeError("pow: only a constant scalar exponent is supported; "
+                            "for a tensor exponent write exp(exponent * log(x))")
+        exponent = exponent.item()
+    if not isinstance(exponent, numbers.Number):
+        raise TypeError(f"pow: expected a number as exponent, got {type(exponent).__name__}")
+    return Pow.apply(_as_tensor(x, "pow"), exponent)
+
+
+def exp(x):
+    return Exp.apply(_as_tensor(x, "exp"))
+
+
+def log(x):
+    return Log.apply(_as_tensor(x, "log"))
+
+
+def sqrt(x):
+    return Sqrt.apply(_as_tensor(x, "sqrt"))
+
+
+def abs(x):
+    return Abs.apply(_as_tensor(x, "abs"))
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(_as_tensor(x, "clamp"), min, max)
+
+
+def maximum(a, b):
+    return Maximum.apply(*_operands(a, b, "maximum"))
+
+
+def where(condition, x, y):
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    x, y = _operands(x, y, "where")
+    cond = get_array_module(x.data).asarray(cond)
+    if cond.dtype != bool:
+        raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
+    try:
+        numpy.broadcast_shapes(cond.shape, x.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"where: shapes {cond.shape} (condition), {x.shape} and {y.shape} "
+                         "cannot be broadcast together") from None
+    return Where.apply(cond, x, y)
+
+
+def compare(name, a, b):
+    """Elementwise comparison (``less``, ``equal``, ...): a bool tensor, not differentiable."""
+    a, b = _operands(a, b, name)
+    return Tensor(getattr(get_array_module(a.data), name)(a.data, b.data))
+
+
+# ---------------------------------------------------------------------- matmul
+
+class MatMul(Function):
+    """y = a @ b over the last two axes (leading axes broadcast).
+    ga = sum_to(gy @ b^T), gb = sum_to(a^T @ gy)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.a, self.b
+        return sum_to(gy @ b.swapaxes(-1, -2), a.shape), sum_to(a.swapaxes(-1, -2) @ gy, b.shape)
+
+
+def matmul(a, b):
+    """Matrix product as ``torch.matmul``: 1-D operands are promoted to a row/column and the
+    added axis removed again; higher-rank operands are batches of matrices."""
+    a, b = _as_tensor(a, "matmul"), _as_tensor(b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    dtype = _promote(a.dtype, b.dtype)
+    a2 = a.to(dtype).unsqueeze(0) if a.ndim == 1 else a.to(dtype)
+    b2 = b.to(dtype).unsqueeze(-1) if b.ndim == 1 else b.to(dtype)
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+                         f"({a2.shape[-1]} != {b2.shape[-2]})")
+    try:
+        numpy.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} cannot be broadcast") from None
+    y = MatMul.apply(a2, b2)
+    if b.ndim == 1:
+        y = y.squeeze(-1)
+    if a.ndim == 1:
+        y = y.squeeze(-2 if b.ndim > 1 else -1)
+    return y
+
+
+# ---------------------------------------------------------------------- reductions
+
+class Sum(Function):
+    """y = sum of x over ``axes``.   gx = gy broadcast back to x's shape."""
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        return x.sum(axis=axes, keepdims=keepdim)
+
+    def backward(self, gy):
+        return _unreduce(gy, self.shape, self.axes, self.keepdim)
+
+
+class Mean(Function):
+    """y = sum(x) / n over ``axes`` (n elements each).   gx = gy / n broadcast back."""
+
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.n = int(numpy.prod([x.shape[a] for a in axes]))
+        return x.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, gy):
+        return _unreduce(gy / self.n, self.shape, self.axes, self.keepdim)
+
+
+class Var(Function):
+    """y = sum((x - m)^2) / (n - c) over ``axes``, m the mean, c = 1 if unbiased else 0.
+    gx = gy * 2 (x - m) / (n - c)   (the mean's own dependence on x cancels: sum(x - m) = 0)."""
+
+    def forward(self, x, axes, correction, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+        n = int(numpy.prod([x.shape[a] for a in axes]))
+        self.centered = x - x.mean(axis=axes, keepdims=True)
+        self.denom = builtins.max(n - correction, 0)
+        return (self.centered ** 2).sum(axis=axes, keepdims=keepdim) / self.centered.dtype.type(self.denom)
+
+    def backward(self, gy):
+        gy = _unreduce(gy, self.centered.shape, self.axes, self.keepdim)
+        return gy * self.centered * (2 / self.centered.dtype.type(self.denom))
+
+
+class MaxMin(Function):
+    """y = max (or min) of x over all elements.   The gradient is shared equally by all
+    elements equal to y (PyTorch's rule for a full reduction): gx = gy * [x == y] / count."""
+
+    def forward(self, x, kind):
+        y = x.max() if kind == "max" else x.min()
+        self.mask = (x == y)
+        return y
+
+    def backward(self, gy):
+        return gy * self.mask / self.mask.sum()
+
+
+class MaxMinDim(Function):
+    """y = max (or min) of x along one axis, i = its index.   gx = gy at the index i of each
+    row (one winner per row, the first, as the index PyTorch returns), 0 elsewhere."""
+
+    def forward(self, x, kind, axis, keepdim):
+        xp = get_array_module(x)
+        self.indices = (x.argmax if kind == "max" else x.argmin)(axis=axis)
+        picked = xp.expand_dims(self.indices, axis)
+        self.shape, self.axis, self.keepdim = x.shape, axis, keepdim
+        y = xp.take_along_axis(x, picked, axis=axis)
+        return y if keepdim else y.squeeze(axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        if not self.keepdim:
+            gy = xp.expand_dims(gy, self.axis)
+        positions = xp.arange(self.shape[self.axis]).reshape(
+            [-1 if a == self.axis else 1 for a in range(len(self.shape))])
+        winner = positions == xp.expand_dims(self.indices, self.axis)
+        return xp.where(winner, gy, gy.dtype.type(0))
+
+
+def sum(x, dim=None, keepdim=False):
+    x = _as_tensor(x, "sum")
+    return Sum.apply(x, _axes(dim, x.ndim, "sum"), keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    x = _as_tensor(x, "mean")
+    if x.dtype.kind != "f":
+        raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
+    return Mean.apply(x, _axes(dim, x.ndim, "mean"), keepdim)
+
+
+def var(x, dim=None, unbiased=True, keepdim=False):
+    x = _as_tensor(x, "var")
+    if x.dtype.kind != "f":
+        raise TypeError(f"var: expected a floating point tensor, got {x.dtype}")
+    return Var.apply(x, _axes(dim, x.ndim, "var"), int(bool(unbiased)), keepdim)
+
+
+def std(x, dim=None, unbiased=True, keepdim=False):
+    """sqrt(var): the chain rule through Sqrt and Var gives gx = gy (x - m) / ((n - c) y)."""
+    return sqrt(var(x, dim, unbiased, keepdim))
+
+
+MaxMinResult = collections.namedtuple("MaxMinResult", ["values", "indices"])
+
+
+def _maxmin(kind, x, dim, keepdim):
+    x = _as_tensor(x, kind)
+    if x.numel() == 0:
+        raise ValueError(f"{kind}: cannot reduce an empty tensor of shape {x.shape}")
+    if dim is None:
+        return MaxMin.apply(x, kind)
+    (axis,) = _axes(dim, x.ndim, kind)
+    values = MaxMinDim.apply(x, kind, axis, keepdim)
+    return MaxMinResult(values, _arg("arg" + kind, x, axis, keepdim))
+
+
+def max(x, dim=None, keepdim=False):
+    """The largest element; with ``dim``, a ``(values, indices)`` pair as ``torch.max``."""
+    return _maxmin("max", x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    """The smallest element; with ``dim``, a ``(values, indices)`` pair as ``torch.min``."""
+    return _maxmin("min", x, dim, keepdim)
+
+
+def _arg(kind, x, dim, keepdim):
+    x = _as_tensor(x, kind)
+    data = x.data
+    if dim is None:
+        return Tensor(getattr(data.reshape(-1), kind)().astype(backend.int64))
+    (axis,) = _axes(dim, x.ndim, kind)
+    out = getattr(data, kind)(axis=axis).astype(backend.int64)
+    return Tensor(get_array_module(data).expand_dims(out, axis) if keepdim else out)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg("argmax", x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _arg("argmin", x, dim, keepdim)
+
+
+# ---------------------------------------------------------------------- shapes
+
+class Reshape(Function):
+    """y = x viewed with another shape.   gx = gy reshaped back."""
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.shape)
+
+
+class Permute(Function):
+    """y = x with its axes reordered by ``dims``.   gx = gy with the inverse order."""
+
+    def forward(self, x, dims):
+        self.inverse = tuple(numpy.argsort(dims))
+        return x.transpose(dims)
+
+    def backward(self, gy):
+        return gy.transpose(self.inverse)
+
+
+def _size(shape, op):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, numbers.Integral) for n in shape):
+        raise TypeError(f"{op}: expected integer sizes, got {shape}")
+    return tuple(int(n) for n in shape)
+
+
+def reshape(x, *shape):
+    x = _as_tensor(x, "reshape")
+    shape = _size(shape, "reshape")
+    known = int(numpy.prod([n for n in shape if n != -1]))
+    if shape.count(-1) > 1 or any(n < -1 for n in shape) or \
+            (-1 in shape and (known == 0 or x.numel() % known)) or (-1 not in shape and known != x.numel()):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) "
+                         f"into {shape}")
+    return Reshape.apply(x, shape)
+
+
+view = reshape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    x = _as_tensor(x, "flatten")
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = (d % x.ndim if -x.ndim <= d < x.ndim else None for d in (start_dim, end_dim))
+    if start is None or end is None or start > end:
+        raise IndexError(f"flatten: start_dim={start_dim}, end_dim={end_dim} are not valid for a "
+                         f"tensor with {x.ndim} dimensions")
+    merged = int(numpy.prod(x.shape[start:end + 1]))
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+def permute(x, *dims):
+    x = _as_tensor(x, "permute")
+    dims = _size(dims, "permute")
+    if sorted(d % builtins.max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of shape {x.shape}")
+    return Permute.apply(x, tuple(d % x.ndim for d in dims))
+
+
+def transpose(x, dim0, dim1):
+    x = _as_tensor(x, "transpose")
+    a, b = (_axes(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
+    dims = list(range(x.ndim))
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(x, tuple(dims))
+
+
+def squeeze(x, dim=None):
+    x = _as_tensor(x, "squeeze")
+    axes = _axes(dim, x.ndim, "squeeze") if x.ndim else ()
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(x, dim):
+    x = _as_tensor(x, "unsqueeze")
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dimensions")
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+# ---------------------------------------------------------------------- indexing, joining
+
+def to_index(index, array):
+    """An index with Tensors replaced by arrays on ``array``'s device."""
+    xp = get_array_module(array)
+
+    def convert(i):
+        if isinstance(i, Tensor):
+            i = i.data
+        if isinstance(i, (list, numpy.ndarray)) or (xp is not numpy and isinstance(i, xp.ndarray)):
+            i = xp.asarray(i)
+            if i.dtype.kind not in "iub":
+                raise IndexError(f"index: tensors used as indices must be integer or bool, got {i.dtype}")
+        return i
+    return tuple(convert(i) for i in index) if isinstance(index, tuple) else convert(index)
+
+
+class GetItem(Function):
+    """y = x[index].   gx = zeros like x with gy scattered back to the indexed places;
+    integer-array indices may repeat an element, so their gradients are added (``add.at``)."""
+
+    def forward(self, x, index):
+        self.shape, self.dtype, self.index = x.shape, x.dtype, index
+        return x[index]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.shape, dtype=gy.dtype)
+        parts = self.index if isinstance(self.index, tuple) else (self.index,)
+        if builtins.any(hasattr(p, "dtype") and p.ndim > 0 for p in parts):
+            xp.add.at(gx, self.index, gy)   # advanced indexing: elements may repeat
+        else:
+            gx[self.index] = gy             # basic indexing: a view, each element once
+        return gx
+
+
+def getitem(x, index):
+    index = to_index(index, x.data)
+    try:
+        x.data[index]
+    except IndexError as e:
+        raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
+    return GetItem.apply(x, index)
+
+
+class Cat(Function):
+    """y = the inputs joined along ``axis``.   Each gx is its slice of gy."""
+
+    def forward(self, *xs, axis):
+        self.axis = axis
+        self.bounds = numpy.cumsum([x.shape[axis] for x in xs])[:-1]
+        return get_array_module(xs[0]).concatenate(xs, axis=axis)
+
+    def backward(self, gy):
+        return tuple(get_array_module(gy).split(gy, self.bounds, axis=self.axis))
+
+
+def cat(tensors, dim=0):
+    tensors = [_as_tensor(t, "cat") for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    (axis,) = _axes(dim, tensors[0].ndim, "cat")
+    first = tensors[0].shape
+    for t in tensors:
+        if t.ndim != len(first) or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, first)) if i != axis):
+            raise ValueError(f"cat: shapes {[t.shape for t in tensors]} differ outside dim {dim}")
+    dtype = first_dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = _promote(dtype, t.dtype)
+    if dtype != first_dtype or builtins.any(t.dtype != dtype for t in tensors):
+        tensors = [t.to(dtype) for t in tensors]
+    return Cat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, dim=0):
+    """Join along a new axis: ``cat`` of the inputs each unsqueezed at ``dim``."""
+    tensors = [_as_tensor(t, "stack") for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    if len({t.shape for t in tensors}) > 1:
+        raise ValueError(f"stack: expected tensors of one shape, got {[t.shape for t in tensors]}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+# ---------------------------------------------------------------------- copies
+
+class ToCopy(Function):
+    """y = x on another device and/or with another dtype.   gx = gy moved and cast back."""
+
+    def forward(self, x, device, dtype):
+        self.device, self.dtype = backend.device_of(x), x.dtype
+        y = x if device is None else backend.to_device(x, device)
+        return y if dtype is None else y.astype(dtype, copy=False)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.device).astype(self.dtype, copy=False)
+
+
+def to(x, device=None, dtype=None):
+    """``x`` on ``device`` with ``dtype`` (``x`` itself when nothing changes)."""
+    dtype = backend.as_dtype(dtype)
+    device = None if device is None else backend.Device(device)
+    if (device is None or device == x.device) and (dtype is None or dtype == x.dtype):
+        return x
+    if dtype is not None and dtype.kind not in "fc" and x.requires_grad:
+        return Tensor(ToCopy.apply(x, device, dtype).data)   # integer results are not differentiable
+    return ToCopy.apply(x, device, dtype)
+
+
+class Clone(Function):
+    """y = a copy of x.   gx = gy."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+def clone(x):
+    return Clone.apply(_as_tensor(x, "clone"))

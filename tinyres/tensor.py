@@ -1,0 +1,414 @@
+"""``Tensor``: an array (NumPy or CuPy) plus what autograd needs, and the factories.
+
+A Tensor made by an op that needs gradients remembers that op in ``grad_fn``;
+``backward()`` walks those nodes (see ``autograd.py``).  The math lives in ``ops.py``:
+every method here that computes something is a one-line call into it.
+"""
+import numbers
+
+import numpy
+
+from . import autograd, backend
+
+
+def _infer_dtype(data):
+    """The dtype ``tensor(data)`` gets when none is given: torch's rules."""
+    if hasattr(data, "dtype") and not isinstance(data, (bool, int, float)):
+        return data.dtype
+    flat = numpy.asarray(data)
+    if flat.dtype.kind == "f":
+        return backend.get_default_dtype()
+    if flat.dtype.kind in "iu":
+        return backend.int64
+    return flat.dtype
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it."""
+
+    __array_priority__ = 1000    # so `numpy_scalar * tensor` calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, _grad_fn=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = backend.get_array_module(data)
+        if not isinstance(data, xp.ndarray):
+            data = numpy.asarray(data, dtype=_infer_dtype(data))
+        self.data = data
+        self.grad = None
+        self.grad_fn = _grad_fn
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        if self.grad_fn is not None and not flag:
+            raise RuntimeError("requires_grad: can only be changed on leaf tensors; use .detach()")
+        if flag and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, "
+                               f"this one is {self.data.dtype}")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self):
+        """A host (NumPy) copy of the data."""
+        return backend.to_numpy(self.data).copy()
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, "
+                             f"this one has shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        a = backend.to_numpy(self.data)
+        return a if dtype is None else a.astype(dtype)
+
+    def detach(self):
+        """The same data (shared, not copied), cut from the graph."""
+        return Tensor(self.data)
+
+    def clone(self):
+        return ops.clone(self)
+
+    def to(self, *args, dtype=None, device=None):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, (str, backend.Device)):
+                device = a
+            else:
+                dtype = a
+        return ops.to(self, device=device, dtype=dtype)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else
+                       f"cuda:{device}" if isinstance(device, int) else device)
+
+    def float(self):
+        return self.to(backend.float32)
+
+    def double(self):
+        return self.to(backend.float64)
+
+    def long(self):
+        return self.to(backend.int64)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        Gradients add up over calls: zero them (``optimizer.zero_grad()``) between steps.
+        """
+        autograd.run_backward(self, gradient, retain_graph)
+
+    # ------------------------------------------------------------------ printing
+    def __repr__(self):
+        body = numpy.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        extra = []
+        if self.device.type != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.dtype not in (backend.get_default_dtype(), backend.int64, backend.bool_):
+            extra.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extra) + ")"
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, exponent): return ops.pow(self, exponent)
+    def __rpow__(self, base): return ops.exp(self * numpy.log(base))
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+
+    def __lt__(self, other): return ops.compare("less", self, other)
+    def __le__(self, other): return ops.compare("less_equal", self, other)
+    def __gt__(self, other): return ops.compare("greater", self, other)
+    def __ge__(self, other): return ops.compare("greater_equal", self, other)
+    def __eq__(self, other): return ops.compare("equal", self, other)
+    def __ne__(self, other): return ops.compare("not_equal", self, other)
+
+    # In-place forms work on tensors that take no part in autograd (or under no_grad).
+    def _inplace(self, op, other):
+        if autograd.is_grad_enabled() and self.requires_grad:
+            raise RuntimeError(f"{op.__name__}_: in-place ops are only allowed on tensors that do not "
+                               "require grad (use `with tinyres.no_grad():`)")
+        with autograd.no_grad():
+            result = op(self, other)
+        if result.shape != self.shape:
+            raise ValueError(f"{op.__name__}_: the result has shape {result.shape}, which cannot be "
+                             f"written into a tensor of shape {self.shape}")
+        if result.dtype != self.dtype and not numpy.can_cast(result.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{op.__name__}_: the result is {result.dtype}, which cannot be stored "
+                            f"in-place in a {self.dtype} tensor")
+        self.data[...] = result.data
+        return self
+
+    def __iadd__(self, other): return self._inplace(ops.add, other)
+    def __isub__(self, other): return self._inplace(ops.sub, other)
+    def __imul__(self, other): return self._inplace(ops.mul, other)
+    def __itruediv__(self, other): return self._inplace(ops.div, other)
+
+    def add_(self, other, alpha=1):
+        return self._inplace(ops.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(ops.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self._inplace(ops.mul, other)
+
+    def div_(self, other):
+        return self._inplace(ops.div, other)
+
+    def copy_(self, src):
+        return self._inplace(lambda a, b: ops.add(ops.mul(a, 0), b), src)
+
+    def fill_(self, value):
+        return self._inplace(lambda a, v: ops.add(ops.mul(a, 0), v), value)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def __setitem__(self, index, value):
+        if autograd.is_grad_enabled() and self.requires_grad:
+            raise RuntimeError("__setitem__: in-place assignment into a tensor that requires grad")
+        self.data[ops.to_index(index, self.data)] = value.data if isinstance(value, Tensor) else value
+
+    # ------------------------------------------------------------------ math methods
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def matmul(self, other): return ops.matmul(self, other)
+    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+    def maximum(self, other): return ops.maximum(self, other)
+    def sum(self, dim=None, keepdim=False): return ops.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return ops.mean(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
+    def var(self, dim=None, unbiased=True, keepdim=False): return ops.var(self, dim, unbiased, keepdim)
+    def std(self, dim=None, unbiased=True, keepdim=False): return ops.std(self, dim, unbiased, keepdim)
+    def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    def view(self, *shape): return ops.reshape(self, *shape)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return ops.permute(self, *dims)
+    def t(self): return ops.transpose(self, 0, 1) if self.ndim == 2 else self
+    def squeeze(self, dim=None): return ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
+
+    @property
+    def T(self):
+        return ops.permute(self, *reversed(range(self.ndim)))
+
+
+# ---------------------------------------------------------------------- factories
+
+def _make(array, dtype, device, requires_grad):
+    """A Tensor from a host array, cast to ``dtype`` and moved to ``device``."""
+    if dtype is not None:
+        array = array.astype(backend.as_dtype(dtype), copy=False)
+    if device is not None:
+        array = backend.to_device(array, device)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor that copies ``data`` (a number, nested lists, a NumPy/CuPy array or a Tensor)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    dtype = backend.as_dtype(dtype) or _infer_dtype(data)
+    xp = backend.get_array_module(data)
+    array = xp.array(data, dtype=dtype, copy=True)
+    return _make(array, None, device, requires_grad)
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for n in size:
+        if not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"shape: expected non-negative integers, got {tuple(size)}")
+    return tuple(int(n) for n in size)
+
+
+def _filled(fill, size, dtype, device, requires_grad):
+    dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
+    xp = backend.xp_for(device or "cpu")
+    with backend.on_device(device or "cpu"):
+        array = xp.full(_shape(size), fill, dtype=dtype)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _filled(1, size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None and isinstance(fill_value, (bool, numbers.Integral)):
+        dtype = backend.bool_ if isinstance(fill_value, bool) else backend.int64
+    return _filled(fill_value, size, dtype, device, requires_grad)
+
+
+def _random(draw, size, dtype, device, requires_grad):
+    array = draw(backend.default_generator(), _shape(size))
+    return _make(array, dtype or backend.get_default_dtype(), device, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1)."""
+    return _random(lambda g, s: g.random(s), size, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    """Standard normal."""
+    return _random(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    """Integers uniform on [low, high) (or [0, low) when ``high`` is omitted)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
+    return _random(lambda g, s: g.integers(low, high, s), size, dtype or backend.int64, device, False)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    if dtype is None:
+        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = backend.int64 if ints else backend.get_default_dtype()
+    return _make(numpy.arange(start, end, step), dtype, device, requires_grad)
+
+
+def _like(factory, other, dtype, device, requires_grad):
+    return factory(*other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                   requires_grad=requires_grad)
+
+
+def zeros_like(input, dtype=None, device=None, requires_grad=False):
+    return _like(zeros, input, dtype, device, requires_grad)
+
+
+def ones_like(input, dtype=None, device=None, requires_grad=False):
+    return _like(ones, input, dtype, device, requires_grad)
+
+
+def empty_like(input, dtype=None, device=None, requires_grad=False):
+    return _like(empty, input, dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad)
+
+
+def rand_like(input, dtype=None, device=None, requires_grad=False):
+    return _like(rand, input, dtype, device, requires_grad)
+
+
+def randn_like(input, dtype=None, device=None, requires_grad=False):
+    return _like(randn, input, dtype, device, requires_grad)
+
+
+from . import ops  # noqa: E402  (ops needs Tensor; Tensor's methods need ops)
