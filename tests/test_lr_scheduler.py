@@ -1,0 +1,194 @@
+"""tinyres.optim.lr_scheduler against torch.optim.lr_scheduler: the learning rates (and
+momenta) of every parameter group, step by step; state_dict round trips; validation."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import tinyres
+import tinyres.optim
+
+STEPS = 40
+BASE_LRS = [0.1, 0.05, 0.3]
+
+
+def make_optimizer(fw, optimizer="SGD"):
+    """An optimizer of ``fw`` (tinyres or torch) with three groups of different base lrs."""
+    groups = [{"params": [fw.zeros(2, requires_grad=True)], "lr": lr} for lr in BASE_LRS]
+    kwargs = {"momentum": 0.9} if optimizer == "SGD" else {}
+    return getattr(fw.optim, optimizer)(groups, **kwargs)
+
+
+def momenta(opt):
+    return [g["momentum"] if "momentum" in g else g["betas"][0] for g in opt.param_groups]
+
+
+def trace(fw, make, optimizer="SGD", steps=STEPS, tweak=None):
+    """Rows of (lrs..., momenta...) before each of ``steps`` optimizer steps."""
+    opt = make_optimizer(fw, optimizer)
+    scheduler = make(fw.optim.lr_scheduler, opt)
+    rows = []
+    for t in range(steps):
+        assert scheduler.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        rows.append([g["lr"] for g in opt.param_groups] + momenta(opt))
+        opt.step()
+        if tweak is not None:
+            tweak(t, opt)
+        scheduler.step()
+    return np.array(rows)
+
+
+SCHEDULES = {
+    "StepLR": lambda s, o: s.StepLR(o, step_size=7, gamma=0.3),
+    "MultiStepLR": lambda s, o: s.MultiStepLR(o, milestones=[5, 12, 12, 30], gamma=0.3),
+    "MultiStepLR-cifar": lambda s, o: s.MultiStepLR(o, milestones=[STEPS // 2, 3 * STEPS // 4]),
+    "CosineAnnealingLR": lambda s, o: s.CosineAnnealingLR(o, T_max=13, eta_min=1e-3),
+    "LinearLR": lambda s, o: s.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=9),
+    "LinearLR-defaults": lambda s, o: s.LinearLR(o),
+    "ExponentialLR": lambda s, o: s.ExponentialLR(o, gamma=0.93),
+    "LambdaLR": lambda s, o: s.LambdaLR(o, lambda epoch: 1 / (1 + epoch)),
+    "LambdaLR-per-group": lambda s, o: s.LambdaLR(o, [lambda e: 0.9 ** e, lambda e: e + 1, abs]),
+    "SequentialLR-warmup-cosine": lambda s, o: s.SequentialLR(
+        o, [s.LinearLR(o, start_factor=0.01, total_iters=5), s.CosineAnnealingLR(o, T_max=30)],
+        milestones=[5]),
+    "SequentialLR-three": lambda s, o: s.SequentialLR(
+        o, [s.LinearLR(o, total_iters=4), s.StepLR(o, 4), s.ExponentialLR(o, 0.9)], milestones=[6, 20]),
+    "OneCycleLR": lambda s, o: s.OneCycleLR(o, max_lr=[1.0, 0.5, 2.0], total_steps=STEPS + 1),
+    "OneCycleLR-three-phase-linear": lambda s, o: s.OneCycleLR(
+        o, max_lr=1.0, epochs=8, steps_per_epoch=5, three_phase=True, anneal_strategy="linear",
+        base_momentum=[0.8, 0.7, 0.6], max_momentum=0.9, div_factor=10.0),
+    "OneCycleLR-no-momentum": lambda s, o: s.OneCycleLR(
+        o, max_lr=0.4, total_steps=STEPS, pct_start=0.25, cycle_momentum=False),
+}
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_matches_torch_step_by_step(name, optimizer):
+    ours = trace(tinyres, SCHEDULES[name], optimizer)
+    theirs = trace(torch, SCHEDULES[name], optimizer)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LinearLR"])
+def test_chainable_forms_follow_a_hand_made_change_like_torch(name):
+    def halve_at_step_3(t, opt):
+        if t == 3:
+            for g in opt.param_groups:
+                g["lr"] *= 0.5
+
+    ours = trace(tinyres, SCHEDULES[name], tweak=halve_at_step_3)
+    theirs = trace(torch, SCHEDULES[name], tweak=halve_at_step_3)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+
+
+def test_creating_a_scheduler_sets_initial_lr_and_base_lrs():
+    opt = make_optimizer(tinyres)
+    scheduler = tinyres.optim.lr_scheduler.LinearLR(opt, start_factor=0.5)
+    assert [g["initial_lr"] for g in opt.param_groups] == BASE_LRS
+    assert scheduler.base_lrs == BASE_LRS and scheduler.last_epoch == 0
+    assert scheduler.get_last_lr() == [lr * 0.5 for lr in BASE_LRS]
+
+
+class Decay:
+    """A callable object with state: LambdaLR saves its __dict__."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, epoch):
+        return self.rate ** epoch
+
+
+ROUND_TRIP = dict(SCHEDULES, **{"LambdaLR-callable-object": lambda s, o: s.LambdaLR(o, Decay(0.8))})
+
+
+@pytest.mark.parametrize("name", list(ROUND_TRIP))
+def test_state_dict_round_trip_mid_schedule(name):
+    """Scheduler A runs k steps; B is made fresh, gets A's optimizer and scheduler state;
+    both continue with the same learning rates."""
+    make = ROUND_TRIP[name]
+    opt_a = make_optimizer(tinyres)
+    a = make(tinyres.optim.lr_scheduler, opt_a)
+    for _ in range(17):
+        opt_a.step()
+        a.step()
+    saved = pickle.loads(pickle.dumps((opt_a.state_dict(), a.state_dict())))
+    opt_b = make_optimizer(tinyres)
+    b = make(tinyres.optim.lr_scheduler, opt_b)
+    opt_b.load_state_dict(saved[0])
+    b.load_state_dict(saved[1])
+    assert b.get_last_lr() == a.get_last_lr()
+    for _ in range(STEPS - 18):
+        for opt, scheduler in ((opt_a, a), (opt_b, b)):
+            opt.step()
+            scheduler.step()
+        assert b.get_last_lr() == a.get_last_lr()
+        assert momenta(opt_b) == momenta(opt_a)
+
+
+def test_lambda_lr_saves_only_callable_objects():
+    opt = make_optimizer(tinyres)
+    lambdas = [Decay(0.5), lambda e: 1.0, Decay(0.7)]
+    state = tinyres.optim.lr_scheduler.LambdaLR(opt, lambdas).state_dict()
+    assert state["lr_lambdas"] == [{"rate": 0.5}, None, {"rate": 0.7}]
+
+
+def test_stepping_the_scheduler_first_warns():
+    opt = make_optimizer(tinyres)
+    scheduler = tinyres.optim.lr_scheduler.StepLR(opt, 3)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        scheduler.step()
+    opt.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tinyres.optim.lr_scheduler.StepLR(opt, 3).step()
+
+
+def test_one_cycle_past_total_steps_raises():
+    opt = make_optimizer(tinyres)
+    scheduler = tinyres.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=3)
+    for _ in range(3):
+        opt.step()
+        scheduler.step()
+    with pytest.raises(ValueError, match="Tried to step 4 times.*total steps is 3"):
+        scheduler.step()
+
+
+class Plain(tinyres.optim.Optimizer):
+    """An optimizer with neither momentum nor betas."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, dict(lr=lr))
+
+
+S = tinyres.optim.lr_scheduler
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda o: S.StepLR(object(), 3), TypeError, "object is not an Optimizer"),
+    (lambda o: S.CosineAnnealingLR(o, 10, last_epoch=4), KeyError, "initial_lr"),
+    (lambda o: S.LinearLR(o, start_factor=0), ValueError, "start_factor expected"),
+    (lambda o: S.LinearLR(o, end_factor=1.5), ValueError, "end_factor expected"),
+    (lambda o: S.LambdaLR(o, [abs, abs]), ValueError, "Expected 3 lr_lambdas, but got 2"),
+    (lambda o: S.SequentialLR(o, [], []), ValueError, "at least one scheduler"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 3)], []), ValueError,
+     "one more than the number of milestone"),
+    (lambda o: S.SequentialLR(o, [S.StepLR(make_optimizer(tinyres), 2)], []), ValueError,
+     "same optimizer"),
+    (lambda o: S.SequentialLR(o, ["StepLR"], []), TypeError, "not an LRScheduler"),
+    (lambda o: S.OneCycleLR(o, 1.0), ValueError, "total_steps OR"),
+    (lambda o: S.OneCycleLR(o, 1.0, total_steps=0), ValueError, "positive integer total_steps"),
+    (lambda o: S.OneCycleLR(o, 1.0, epochs=2, steps_per_epoch=1.5), ValueError,
+     "positive integer steps_per_epoch"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, pct_start=1.5), ValueError, "pct_start"),
+    (lambda o: S.OneCycleLR(o, 1.0, 10, anneal_strategy="exp"), ValueError, "'cos' or 'linear'"),
+    (lambda o: S.OneCycleLR(o, [1.0, 2.0], 10), ValueError, "max_lr must have the same length"),
+    (lambda o: S.OneCycleLR(Plain(o.param_groups[0]["params"]), 1.0, 10), ValueError,
+     "must support momentum or beta1"),
+])
+def test_invalid_arguments(make, error, match):
+    with pytest.raises(error, match=match):
+        make(make_optimizer(tinyres))

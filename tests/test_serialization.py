@@ -1,0 +1,311 @@
+"""tinyres.serialization: exact round trips, atomic writes, and a clear CheckpointError for
+every way a file can be broken (truncated, a flipped byte, foreign, too new, altered)."""
+import collections
+import io
+import json
+import os
+import struct
+import types
+
+import numpy as np
+import pytest
+import torch
+
+import tinyres
+import tinyres.nn as nn
+import tinyres.optim  # noqa: F401
+from tinyres import backend, serialization
+from tinyres.serialization import CheckpointError, load, save
+
+from helpers import noncontiguous
+
+DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_, np.complex64]
+SHAPES = [(), (1,), (3, 0), (2, 1, 3), (3, 5)]
+PLAIN = [0, -7, 2 ** 63, -(2 ** 63) - 1, 3 ** 5000, 0.1 + 0.2, -0.0, 5e-324, 1.7976931348623157e308,
+         float("inf"), float("-inf"), True, False, None, "", "ünïcødé \u2603", "a.b/c"]
+
+
+def array(shape, dtype, seed=0):
+    return (np.random.default_rng(seed).standard_normal(shape) * 50).astype(dtype)
+
+
+def assert_same(a, b):
+    """Equal values *and* types, recursively; arrays equal in dtype, shape and bits."""
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    elif isinstance(a, (np.ndarray, np.generic)):
+        assert (a.dtype, a.shape) == (b.dtype, b.shape)
+        assert np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    elif isinstance(a, float):
+        assert struct.pack("<d", a) == struct.pack("<d", b)
+    else:
+        assert a == b
+
+
+def checkpoint():
+    """A training checkpoint: nested dicts, lists, tuples, dotted keys, int keys, all dtypes."""
+    model = collections.OrderedDict((f"layer{i}.{np.dtype(d).name}/w", array(s, d, seed=i))
+                                    for i, (d, s) in enumerate(zip(DTYPES, SHAPES * 2)))
+    return {"model": model,
+            "optimizer": {"state": {0: {"momentum_buffer": array((3, 5), np.float32)}},
+                          "param_groups": [{"lr": 0.1, "params": [0], "nesterov": False}]},
+            "epoch": 3, "plain": PLAIN, "pair": (np.float32(1.5), np.int64(-2)), "empty": {}, "none": []}
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    path = tmp_path / "last.npz"
+    save(checkpoint(), path)
+    return path
+
+
+# ---------------------------------------------------------------------- round trips
+
+def test_round_trip_is_exact(ckpt):
+    assert_same(load(ckpt), checkpoint())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("make", [np.asarray, noncontiguous, np.asfortranarray])
+def test_arrays_keep_dtype_shape_and_bits(tmp_path, dtype, shape, make):
+    a = make(array(shape, dtype))
+    save({"a": a}, tmp_path / "a.npz")
+    b = load(tmp_path / "a.npz")["a"]
+    assert type(b) is np.ndarray
+    assert_same(np.asarray(a), b)
+
+
+@pytest.mark.parametrize("value", PLAIN, ids=repr)
+def test_plain_values_are_exact(tmp_path, value):
+    save(value, tmp_path / "v.npz")
+    assert_same(load(tmp_path / "v.npz"), value)
+
+
+def test_nan_and_numpy_scalars(tmp_path):
+    save([float("nan"), np.float64(2.5), np.bool_(True)], tmp_path / "v.npz")
+    nan, scalar, flag = load(tmp_path / "v.npz")
+    assert np.isnan(nan) and type(scalar) is np.float64 and scalar == 2.5 and type(flag) is np.bool_
+
+
+def test_tensors_are_saved_as_arrays_and_loaded_as_tensors_with_map_location(tmp_path):
+    t = tinyres.randn(2, 3, requires_grad=True)
+    save({"w": t, "n": tinyres.tensor(5)}, tmp_path / "t.npz")
+    plain = load(tmp_path / "t.npz")
+    assert type(plain["w"]) is np.ndarray and plain["n"].dtype == np.int64
+    tensors = load(tmp_path / "t.npz", map_location="cpu")
+    assert isinstance(tensors["w"], tinyres.Tensor) and tensors["w"].device == "cpu"
+    np.testing.assert_array_equal(tensors["w"].numpy(), t.numpy())
+    assert not tensors["w"].requires_grad
+
+
+class DeviceArray(np.ndarray):
+    """A stand-in for a CuPy array: ``get()`` copies it to the host (and counts the copies)."""
+    copies = 0
+
+    def get(self):
+        DeviceArray.copies += 1
+        return self.view(np.ndarray).copy()
+
+
+def test_device_arrays_are_saved_from_the_host(tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", types.SimpleNamespace(ndarray=DeviceArray))
+    a = array((2, 3), np.float32)
+    save({"raw": a.view(DeviceArray), "tensor": tinyres.Tensor(a.view(DeviceArray))}, tmp_path / "d.npz")
+    assert DeviceArray.copies == 2
+    for value in load(tmp_path / "d.npz").values():
+        assert type(value) is np.ndarray
+        assert_same(value, a)
+
+
+def test_module_state_dict_round_trip(tmp_path):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    model(tinyres.randn(2, 2, 5, 5))            # moves the running statistics
+    save(model.state_dict(), tmp_path / "m.npz")
+    other = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    other.load_state_dict(load(tmp_path / "m.npz"))
+    assert_same({k: v.numpy() for k, v in other.state_dict().items()},
+                {k: v.numpy() for k, v in model.state_dict().items()})
+
+
+def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
+    """model + Adam state (int keys, tuple betas) -> save -> load -> the next step is identical."""
+    def setup():
+        tinyres.manual_seed(0)
+        model = nn.Linear(3, 2)
+        return model, tinyres.optim.Adam(model.parameters(), lr=0.1, betas=(0.8, 0.9))
+
+    def step(model, optimizer):
+        optimizer.zero_grad()
+        (model(tinyres.ones(4, 3)) ** 2).sum().backward()
+        optimizer.step()
+
+    model, optimizer = setup()
+    step(model, optimizer)
+    save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 1}, tmp_path / "c.npz")
+    step(model, optimizer)
+    resumed, resumed_optimizer = setup()
+    checkpoint = load(tmp_path / "c.npz")
+    resumed.load_state_dict(checkpoint["model"])
+    resumed_optimizer.load_state_dict(checkpoint["optimizer"])
+    step(resumed, resumed_optimizer)
+    for a, b in zip(model.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_file_objects(ckpt):
+    buffer = io.BytesIO()
+    save(checkpoint(), buffer)
+    buffer.seek(0)
+    assert_same(load(buffer), checkpoint())
+    assert buffer.getvalue() == ckpt.read_bytes()        # deterministic bytes
+
+
+def test_the_file_is_a_plain_npz_without_pickle(ckpt):
+    with np.load(ckpt, allow_pickle=False) as npz:
+        entries = {k: npz[k] for k in npz.files}
+    header = json.loads(entries.pop(serialization.HEADER_KEY).tobytes())
+    assert (header["format"], header["version"]) == ("tinyres-checkpoint", 1)
+    assert len(header["sha256"]) == 64 and all(k.startswith("array") for k in entries)
+
+
+@pytest.mark.parametrize("value, match", [
+    (np.array([object()]), "obj\\['x'\\], an array of dtype object"),
+    (lambda: 0, "obj\\['x'\\], a function"),
+    ({1, 2}, "a set"),
+    (torch.zeros(2), "export_torch_state_dict"),
+    ({(1, 2): 3}, "a key of obj\\['x'\\], a tuple"),
+])
+def test_unsupported_values_are_refused(tmp_path, value, match):
+    with pytest.raises(TypeError, match=match):
+        save({"x": value}, tmp_path / "bad.npz")
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------- atomic writes
+
+def fail_half_way(file, **arrays):
+    file.write(b"PK\x03\x04 half a checkpoint")
+    raise OSError("disk full")
+
+
+@pytest.mark.parametrize("step", ["savez", "replace"])
+def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary(ckpt, monkeypatch, step):
+    before = ckpt.read_bytes()
+    if step == "savez":
+        monkeypatch.setattr(serialization.numpy, "savez", fail_half_way)
+    else:
+        monkeypatch.setattr(serialization.os, "replace", lambda *a: fail_half_way(io.BytesIO()))
+    with pytest.raises(OSError, match="disk full"):
+        save({"new": np.zeros(3)}, ckpt)
+    assert ckpt.read_bytes() == before
+    assert os.listdir(ckpt.parent) == [ckpt.name]
+
+
+def test_save_fsyncs_the_file_and_the_folder_before_and_after_the_rename(tmp_path, monkeypatch):
+    events = []
+    monkeypatch.setattr(serialization.os, "fsync", lambda fd: events.append("fsync"))
+    real_replace = os.replace
+    monkeypatch.setattr(serialization.os, "replace",
+                        lambda a, b: (events.append("replace"), real_replace(a, b)))
+    save({"a": np.ones(2)}, tmp_path / "x.npz")
+    assert events == ["fsync", "replace", "fsync"]
+    assert os.listdir(tmp_path) == ["x.npz"]
+
+
+# ---------------------------------------------------------------------- broken files
+
+def rewrite(path, **entries):
+    """Write ``path`` again as a valid npz with some entries replaced (an altered file)."""
+    with np.load(path) as npz:
+        old = {k: npz[k] for k in npz.files}
+    np.savez(open(path, "wb"), **{**old, **entries})
+
+
+def header_of(path):
+    with np.load(path) as npz:
+        return json.loads(npz[serialization.HEADER_KEY].tobytes())
+
+
+def encode(header):
+    return np.frombuffer(json.dumps(header).encode(), np.uint8)
+
+
+def flip_byte(path, offset):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def assert_refused(path, match):
+    with pytest.raises(CheckpointError, match=match) as info:
+        load(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("keep", [0, 3, 100, 0.5, -1])
+def test_truncated_file(ckpt, keep):
+    data = ckpt.read_bytes()
+    keep = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+    ckpt.write_bytes(data[:keep])
+    assert_refused(ckpt, "is truncated or corrupt")
+
+
+def test_flipped_byte_in_array_data_is_a_checksum_mismatch(tmp_path):
+    path = tmp_path / "a.npz"
+    save({"w": np.arange(1000, dtype=np.int64)}, path)
+    flip_byte(path, path.read_bytes().index(np.array([500, 501]).tobytes()))
+    assert_refused(path, "checksum mismatch .*altered")
+
+
+@pytest.mark.parametrize("signature", [b"PK\x01\x02", b"PK\x03\x04", b"PK\x05\x06"])
+def test_flipped_byte_in_the_zip_structure_is_corrupt(ckpt, signature):
+    flip_byte(ckpt, ckpt.read_bytes().index(signature, 1) + 1)
+    assert_refused(ckpt, "truncated or corrupt")
+
+
+def test_altered_array_with_a_valid_zip_is_a_checksum_mismatch(ckpt):
+    rewrite(ckpt, array0=np.zeros((), np.float32))
+    assert_refused(ckpt, "checksum mismatch .*the file was altered")
+
+
+def test_unknown_version(ckpt):
+    rewrite(ckpt, __tinyres__=encode({**header_of(ckpt), "version": 2}))
+    assert_refused(ckpt, "format version 2; this tinyres reads version 1 \\(upgrade tinyres")
+
+
+@pytest.mark.parametrize("header", [b"{not json", json.dumps({"format": "other"}).encode()])
+def test_bad_header(ckpt, header):
+    rewrite(ckpt, __tinyres__=np.frombuffer(header, np.uint8))
+    assert_refused(ckpt, "truncated or corrupt: unreadable header|not a tinyres checkpoint")
+
+
+def test_bad_tree(ckpt):
+    rewrite(ckpt, __tinyres__=encode({**header_of(ckpt), "tree": {"array": "array99"}}))
+    assert_refused(ckpt, "truncated or corrupt: bad structure")
+
+
+@pytest.mark.parametrize("write", [
+    lambda f: np.savez(f, weight=np.ones(3)),
+    lambda f: np.save(f, np.ones(3)),
+    lambda f: f.write(b"hello, world"),
+    lambda f: torch.save({"w": torch.ones(2)}, f),
+], ids=["npz", "npy", "text", "pth"])
+def test_foreign_files_are_not_tinyres_checkpoints(tmp_path, write):
+    path = tmp_path / "foreign.npz"
+    with open(path, "wb") as f:
+        write(f)
+    assert_refused(path, "is not a tinyres checkpoint")
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nope.npz")

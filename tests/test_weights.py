@@ -1,0 +1,161 @@
+"""PyTorch <-> tinyres weights (tinyres.utils, re-exported by tinyres.models.weights): a torch
+model's .pth, .npz export or in-memory state_dict loads into the same tinyres model and
+gives the same outputs, and tinyres weights go back into torch."""
+import collections
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import tinyres
+import tinyres.nn as nn
+from tinyres import utils
+from tinyres.models import weights
+from tinyres.serialization import load
+
+from helpers import randn
+
+H = W = 5
+
+
+def torch_model():
+    """Conv, BatchNorm (running statistics moved by two training batches), ReLU, Linear."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * H * W, 3)).double()
+    for seed in (1, 2):
+        model(torch.from_numpy(randn(4, 3, H, W, seed=seed)))
+    return model.eval()
+
+
+def tiny_model():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * H * W, 3)).double().eval()
+
+
+def assert_same_outputs(tiny, torch_net):
+    x = randn(2, 3, H, W, seed=3)
+    with torch.no_grad():
+        expected = torch_net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(tiny(tinyres.tensor(x)).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def assert_state_equal(numpy_sd, torch_sd):
+    assert list(numpy_sd) == list(torch_sd)
+    for key, value in torch_sd.items():
+        assert numpy_sd[key].dtype == value.numpy().dtype, key
+        np.testing.assert_array_equal(numpy_sd[key], value.numpy(), err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return torch_model()
+
+
+# ---------------------------------------------------------------------- the conversion alone
+
+@pytest.mark.parametrize("wrap", [
+    lambda sd: sd,
+    lambda sd: {"epoch": 7, "state_dict": sd, "optimizer": {}},
+    lambda sd: {"model": sd, "args": "--lr 0.1"},
+    lambda sd: collections.OrderedDict(("module." + k, v) for k, v in sd.items()),
+    lambda sd: {"state_dict": {"module." + k: v for k, v in sd.items()}},
+], ids=["plain", "state_dict", "model", "DataParallel", "both"])
+def test_numpy_state_dict_unwraps_and_strips(net, wrap):
+    sd = utils.numpy_state_dict(wrap(net.state_dict()))
+    assert_state_equal(sd, net.state_dict())
+    assert all(type(v) is np.ndarray for v in sd.values())
+    assert sd["1.num_batches_tracked"].dtype == np.int64 and sd["1.num_batches_tracked"] == 2
+
+
+def test_numpy_state_dict_of_every_source(net, tmp_path):
+    torch.save(net.state_dict(), tmp_path / "w.pth")
+    utils.export_torch_state_dict(net, tmp_path / "w.npz")
+    mixed = {k: (v.numpy() if i % 2 else tinyres.tensor(v.numpy()))
+             for i, (k, v) in enumerate(net.state_dict().items())}
+    for source in (tmp_path / "w.pth", str(tmp_path / "w.npz"), mixed):
+        assert_state_equal(utils.numpy_state_dict(source), net.state_dict())
+
+
+def test_bfloat16_becomes_float32():
+    sd = utils.numpy_state_dict({"w": torch.ones(2, dtype=torch.bfloat16)})
+    assert sd["w"].dtype == np.float32
+
+
+def test_export_writes_a_tinyres_checkpoint_with_torch_keys(net, tmp_path):
+    utils.export_torch_state_dict(net.state_dict(), tmp_path / "w.npz")
+    assert_state_equal(load(tmp_path / "w.npz"), net.state_dict())
+
+
+# ---------------------------------------------------------------------- into a tinyres model
+
+@pytest.mark.parametrize("source", ["pth", "npz", "dict"])
+def test_torch_weights_give_the_same_outputs(net, tmp_path, source):
+    path = {"pth": tmp_path / "w.pth", "npz": tmp_path / "w.npz", "dict": net.state_dict()}[source]
+    if source == "pth":
+        torch.save({"model": net.state_dict()}, path)
+    elif source == "npz":
+        utils.export_torch_state_dict(net, path)
+    tiny = tiny_model()
+    result = weights.load_torch_state_dict(tiny, path)
+    assert (result.missing_keys, result.unexpected_keys) == ([], [])
+    assert_same_outputs(tiny, net)
+
+
+def test_strict_is_passed_to_load_state_dict(net):
+    sd = dict(net.state_dict(), extra=torch.zeros(1))
+    with pytest.raises(RuntimeError, match='Unexpected key\\(s\\) in state_dict: "extra"'):
+        utils.load_torch_state_dict(tiny_model(), sd)
+    assert utils.load_torch_state_dict(tiny_model(), sd, strict=False).unexpected_keys == ["extra"]
+
+
+# ---------------------------------------------------------------------- refusing what is not a state_dict
+
+def test_a_whole_pickled_model_is_refused(net, tmp_path):
+    torch.save(net, tmp_path / "whole.pth")
+    with pytest.raises(ValueError, match="whole.pth is not a plain state_dict.*"
+                                         "torch.save\\(model.state_dict\\(\\), path\\)"):
+        utils.load_torch_state_dict(tiny_model(), tmp_path / "whole.pth")
+
+
+@pytest.mark.parametrize("content, match", [
+    ({"epoch": 3, "lr": 0.1}, "the value of 'epoch' is a int, not a tensor"),
+    ([torch.zeros(2)], "holds a list, not a state_dict"),
+    ({0: torch.zeros(2)}, "string keys, this one has 0"),
+])
+def test_a_pth_that_is_not_a_state_dict_is_refused(tmp_path, content, match):
+    torch.save(content, tmp_path / "x.pth")
+    with pytest.raises(ValueError, match=match + ".*torch.save\\(model.state_dict\\(\\), path\\)"):
+        utils.numpy_state_dict(tmp_path / "x.pth")
+
+
+def test_without_torch_a_pth_needs_torch_or_an_export(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` now raises ImportError
+    with pytest.raises(ImportError, match="w.pth needs PyTorch.*pip install torch.*export_torch_state_dict"):
+        utils.numpy_state_dict(tmp_path / "w.pth")
+    with pytest.raises(ImportError, match="to_torch_state_dict needs PyTorch"):
+        utils.to_torch_state_dict(tiny_model())
+
+
+# ---------------------------------------------------------------------- back to torch
+
+def test_tinyres_to_pth_to_torch_round_trip(net, tmp_path):
+    tiny = tiny_model()
+    utils.load_torch_state_dict(tiny, net.state_dict())
+    weights.save_torch_state_dict(tiny, tmp_path / "back.pth")
+    state = torch.load(tmp_path / "back.pth", weights_only=True)
+    assert_state_equal({k: v.numpy() for k, v in tiny.state_dict().items()}, state)
+    fresh = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                                torch.nn.Flatten(), torch.nn.Linear(4 * H * W, 3)).double().eval()
+    fresh.load_state_dict(state)
+    assert_same_outputs(tiny, fresh)
+
+
+def test_to_torch_state_dict_copies(net):
+    tiny = tiny_model()
+    state = utils.to_torch_state_dict(tiny)
+    assert isinstance(state, collections.OrderedDict) and list(state) == list(net.state_dict())
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    state["0.weight"].zero_()
+    assert tiny.state_dict()["0.weight"].numpy().any()

@@ -1,0 +1,95 @@
+"""The CIFAR-10 ResNets of He et al. 2015, section 4.2: resnet20, 32, 44, 56, 110.
+
+A 3x3 stem with 16 channels, three stages of n BasicBlocks at 16/32/64 channels (stride 2
+at the start of stages 2 and 3), global average pooling and a linear head: 6n + 2 layers.
+When a block changes the shape, its shortcut is either
+
+* "A" (the paper's CIFAR choice, no parameters): the identity subsampled by 2 in space and
+  zero-padded in channels, or
+* "B": a 1x1 convolution + BatchNorm projection (as in the ImageNet ResNets).
+"""
+from .. import nn
+from ..nn import functional as F
+from .resnet import BasicBlock, check_input, conv3x3, conv1x1, init_weights
+
+
+class ShortcutA(nn.Module):
+    """Option A: ``x[:, :, ::2, ::2]`` zero-padded with ``(planes - C) / 2`` channels on each side.
+
+    Its backward is that of slicing and padding: the gradient of the kept pixels and
+    channels passes through, the padded channels receive none.
+    """
+
+    def __init__(self, in_planes, planes, stride):
+        super().__init__()
+        self.stride = stride
+        self.before = (planes - in_planes) // 2
+        self.after = planes - in_planes - self.before
+
+    def forward(self, x):
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.before, self.after))
+
+    def extra_repr(self):
+        return f"stride={self.stride}, pad_channels=({self.before}, {self.after})"
+
+
+class CifarResNet(nn.Module):
+    num_downsamplings = 2   # the first block of layer2 and of layer3
+
+    def __init__(self, depth, num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False):
+        super().__init__()
+        if (depth - 2) % 6:
+            raise ValueError(f"CifarResNet: depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
+        if shortcut not in ("A", "B"):
+            raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
+        n = (depth - 2) // 6
+        self.in_channels = in_channels
+        self.min_input_size = 2 ** (self.num_downsamplings - 1) + 1
+        self.shortcut = shortcut
+        self.inplanes = 16
+        self.conv1 = conv3x3(in_channels, 16)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_layer(16, n)
+        self.layer2 = self._make_layer(32, n, stride=2)
+        self.layer3 = self._make_layer(64, n, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes)
+        init_weights(self, zero_init_residual)
+
+    def _make_layer(self, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            if self.shortcut == "A":
+                downsample = ShortcutA(self.inplanes, planes, stride)
+            else:
+                downsample = nn.Sequential(conv1x1(self.inplanes, planes, stride), nn.BatchNorm2d(planes))
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        check_input(self, x)
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(F.flatten(self.avgpool(x), 1))
+
+
+def _cifar(depth):
+    def factory(num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False):
+        model = CifarResNet(depth, num_classes, in_channels, shortcut, zero_init_residual)
+        model.arch = f"resnet{depth}"
+        return model
+    factory.__name__ = f"resnet{depth}"
+    factory.__doc__ = f"ResNet-{depth} for 32x32 images ({(depth - 2) // 6} blocks per stage), He et al. 2015."
+    return factory
+
+
+resnet8 = _cifar(8)      # not in the paper: the smallest member, for quick demos
+resnet20 = _cifar(20)
+resnet32 = _cifar(32)
+resnet44 = _cifar(44)
+resnet56 = _cifar(56)
+resnet110 = _cifar(110)

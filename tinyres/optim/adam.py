@@ -1,0 +1,97 @@
+"""Adam and AdamW, as ``torch.optim.Adam`` / ``torch.optim.AdamW`` (single-tensor form)."""
+from ..backend import get_array_module
+from .optimizer import Optimizer, check_number
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), with optional AMSGrad and weight decay.
+
+    Per parameter ``p`` with gradient ``g`` (``-g`` when ``maximize``), at step ``t``
+    (counted per parameter, from 1)::
+
+        g  <- g + weight_decay * p                    (L2 decay; Adam)
+        p  <- p * (1 - lr * weight_decay)             (decoupled decay; AdamW)
+        m  <- beta1 * m + (1 - beta1) * g             first moment   ("exp_avg")
+        v  <- beta2 * v + (1 - beta2) * g * g         second moment  ("exp_avg_sq")
+        v_max <- max(v_max, v)                        (amsgrad; "max_exp_avg_sq")
+        p  <- p - lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
+
+    ``m`` and ``v`` start at zero, so early on they are biased towards zero by the factors
+    ``1 - beta^t``; dividing by them (bias correction) undoes that.  The arithmetic is done
+    in the parameter's dtype in torch's order, so float32 results track torch closely.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    @staticmethod
+    def _check_options(options):
+        Optimizer._check_options(options)
+        check_number("epsilon value", options["eps"])
+        betas = options["betas"]
+        if len(betas) != 2:
+            raise ValueError(f"Invalid betas: expected two values (beta1, beta2), got {betas!r}")
+        for i, beta in enumerate(betas):
+            check_number(f"beta parameter at index {i}", beta, high=1.0)
+        check_number("weight_decay value", options["weight_decay"])
+
+    def _update(self, p, grad, state, group):
+        xp = get_array_module(p.data)
+        lr, eps, weight_decay = (float(group[k]) for k in ("lr", "eps", "weight_decay"))
+        beta1, beta2 = (float(b) for b in group["betas"])
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        g = -grad if group["maximize"] else grad
+        state["step"] += 1
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                p.data *= 1 - lr * weight_decay
+            else:
+                g = g + weight_decay * p.data
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        _lerp_(exp_avg, g, 1 - beta1)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * g * g
+        if group["amsgrad"]:
+            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            exp_avg_sq = state["max_exp_avg_sq"]
+        step_size = lr / (1 - beta1 ** state["step"])
+        denom = xp.sqrt(exp_avg_sq) / (1 - beta2 ** state["step"]) ** 0.5 + eps
+        p.data += -step_size * exp_avg / denom
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019): the decay shrinks the
+    weights directly, ``p <- p * (1 - lr * weight_decay)``, before the Adam step, instead of
+    being added to the gradient (where Adam's per-coordinate scaling would weaken it for
+    coordinates with large gradients).  Default ``weight_decay=1e-2``.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+def _lerp_(a, b, weight):
+    """``a <- a + weight * (b - a)`` in place, computed as ``torch.lerp_`` does: from ``a``
+    when ``weight < 0.5``, else as ``b - (b - a) * (1 - weight)`` (exact at weight 1);
+    ``weight`` is rounded to the array's dtype first."""
+    weight = a.dtype.type(weight)
+    if abs(weight) < 0.5:
+        a += weight * (b - a)
+    else:
+        a[...] = b - (b - a) * (1 - weight)

@@ -1,0 +1,446 @@
+"""Learning-rate schedules, as ``torch.optim.lr_scheduler``: the same learning rates, step
+by step, to the last bit.
+
+A scheduler rewrites ``group["lr"]`` in every parameter group of its optimizer each time
+``step()`` is called -- after ``optimizer.step()``, once per epoch (once per batch for
+``OneCycleLR``).  Creating one stores ``group["initial_lr"]`` (the base lr) and performs
+step 0.
+
+Like torch, most schedules are *chainable*: ``get_lr()`` computes the new lr from the
+group's current lr (a recursive form, e.g. multiply by ``gamma`` at a milestone), so two
+schedulers on one optimizer compose, and an lr changed by hand carries on.  The closed
+forms (from ``base_lrs``) are used where torch uses them: when ``SequentialLR`` hands over
+to the next scheduler at a milestone.  Rounding then follows torch's exactly.
+"""
+import bisect
+import collections
+import copy
+import math
+import types
+import warnings
+
+from .optimizer import Optimizer
+
+
+class LRScheduler:
+    """Base class.  ``last_epoch`` counts the steps taken (-1 before the first);
+    ``base_lrs`` are the groups' ``initial_lr``; ``get_last_lr()`` the lrs just set.
+    Subclasses implement ``get_lr()`` (and ``_get_closed_form_lr()`` where one exists)."""
+
+    _not_state = ("optimizer",)     # attributes that state_dict() leaves out
+
+    def __init__(self, optimizer, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:
+                raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when "
+                               f"resuming a scheduler with last_epoch={last_epoch}; load the "
+                               "optimizer's state (which holds it) first")
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self):
+        """Step 0, done on construction: sets the lrs of the first epoch."""
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    def get_lr(self):
+        """The lrs for step ``last_epoch`` (called by ``step()`` after it counts the step)."""
+        raise NotImplementedError
+
+    def get_last_lr(self):
+        """The learning rates this scheduler set last, one per parameter group."""
+        return self._last_lr
+
+    def step(self):
+        """Advance one step (epoch) and set the groups' lrs."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", True):
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`: call "
+                          "`optimizer.step()` first, or the first value of the schedule is "
+                          "skipped.", UserWarning, stacklevel=2)
+        self._step_count += 1
+        self._update_lr()
+
+    def _update_lr(self, epoch=None):
+        """Count one step (or jump to ``epoch``, using the closed form when there is one)
+        and write the new lrs into the groups."""
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed_form = getattr(self, "_get_closed_form_lr", self.get_lr)
+            values = closed_form()
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+    def _current_lrs(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self):
+        """Every attribute except the optimizer (plain Python values)."""
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in self._not_state}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(copy.deepcopy(state_dict))
+
+
+class LambdaLR(LRScheduler):
+    """``lr = base_lr * lr_lambda(epoch)``; ``lr_lambda`` is a function or one per group.
+    ``state_dict()`` saves the ``__dict__`` of callable objects, not functions or lambdas."""
+
+    _not_state = ("optimizer", "lr_lambdas")
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        self.optimizer = optimizer
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != len(optimizer.param_groups):
+                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, "
+                                 f"but got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base_lr * fn(self.last_epoch)
+                for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["lr_lambdas"] = [
+            None if isinstance(fn, types.FunctionType) or not hasattr(fn, "__dict__")
+            else copy.deepcopy(fn.__dict__) for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("lr_lambdas")
+        super().load_state_dict(state_dict)
+        for fn, attrs in zip(self.lr_lambdas, saved):
+            if attrs is not None:
+                fn.__dict__.update(attrs)
+
+
+class StepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs:
+    ``lr_t = lr_{t-1} * gamma`` when ``t % step_size == 0`` (t > 0); closed form
+    ``base_lr * gamma ** (t // step_size)``."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        factor = self.gamma ** (self.last_epoch // self.step_size)
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the lr by ``gamma`` at each milestone epoch (by ``gamma**k`` for a
+    milestone listed k times); closed form ``base_lr * gamma ** (milestones passed)``.
+    The ResNet CIFAR recipe: ``MultiStepLR(opt, milestones=[e // 2, 3 * e // 4])``."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones = collections.Counter(milestones)
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch not in self.milestones:
+            return self._current_lrs()
+        factor = self.gamma ** self.milestones[self.last_epoch]
+        return [lr * factor for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        passed = bisect.bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """``lr_t = lr_{t-1} * gamma``; closed form ``base_lr * gamma ** t``."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Linear warmup: the factor on the base lr goes from ``start_factor`` at epoch 0 to
+    ``end_factor`` at ``total_iters`` and stays there.  Closed form
+    ``base_lr * (s + (e - s) * min(t, T) / T)``; torch's recursive form (used step by
+    step) is ``lr_t = lr_{t-1} * (1 + (e - s) / (T * s + (t - 1) * (e - s)))``."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        if start_factor > 1.0 or start_factor <= 0:
+            raise ValueError("LinearLR: start_factor expected to be greater than 0 and less or "
+                             f"equal to 1, got {start_factor}")
+        if end_factor > 1.0 or end_factor < 0:
+            raise ValueError("LinearLR: end_factor expected to be between 0 and 1, "
+                             f"got {end_factor}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._current_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        change = self.end_factor - self.start_factor
+        t, T, s = self.last_epoch, self.total_iters, self.start_factor
+        factor = 1.0 + change / (T * s + (t - 1) * change)
+        return [lr * factor for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        change = self.end_factor - self.start_factor
+        return [base_lr * (self.start_factor + change * min(self.total_iters, self.last_epoch)
+                           / self.total_iters) for base_lr in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    r"""Cosine annealing from the base lr down to ``eta_min`` over ``T_max`` epochs
+    (SGDR without restarts; past ``T_max`` it rises again, period ``2 * T_max``).
+    Closed form ``eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2``;
+    step by step torch uses the recursive form
+    ``lr_t = eta_min + (lr_{t-1} - eta_min) * (1 + cos(pi t / T)) / (1 + cos(pi (t-1) / T))``.
+    """
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return self._current_lrs()
+        if self._step_count == 1 and t > 0:       # resumed with last_epoch >= 0
+            return [eta_min + (base_lr - eta_min) * (1 + math.cos(t * math.pi / T)) / 2
+                    for base_lr in self.base_lrs]
+        if (t - 1 - T) % (2 * T) == 0:           # leaving the minimum: the ratio would be 0/0
+            return [lr + (base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
+                    for base_lr, lr in zip(self.base_lrs, self._current_lrs())]
+        ratio = (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
+        return [ratio * (lr - eta_min) + eta_min for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self):
+        t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+        return [eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * t / T)) / 2
+                for base_lr in self.base_lrs]
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers`` one after another: ``schedulers[i]`` drives epochs
+    ``milestones[i-1] <= t < milestones[i]``.  At a milestone the next scheduler restarts
+    from its epoch 0 (its closed form at 0, i.e. its base lrs for most).  E.g. 5 epochs of
+    ``LinearLR`` warmup then ``CosineAnnealingLR``: ``milestones=[5]``."""
+
+    _not_state = ("optimizer", "_schedulers")
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        if len(schedulers) < 1:
+            raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
+        for i, scheduler in enumerate(schedulers):
+            if not isinstance(scheduler, LRScheduler):
+                raise TypeError(f"SequentialLR: the scheduler at index {i} is a "
+                                f"{type(scheduler).__name__}, not an LRScheduler")
+            if scheduler.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR expects all schedulers to belong to the same "
+                                 f"optimizer, but the {type(scheduler).__name__} at index {i} "
+                                 "has a different one.")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError("SequentialLR expects number of schedulers provided to be one more "
+                             "than the number of milestone points, but got number of schedulers "
+                             f"{len(schedulers)} and the number of milestones {len(milestones)}")
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:       # undo the steps the schedulers took on creation
+            group["lr"] = group["initial_lr"]
+        _undo_initial_steps(self)
+        first = self._schedulers[bisect.bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self):
+        self.last_epoch += 1
+        idx = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        saved = state_dict.pop("_schedulers")
+        super().load_state_dict(state_dict)
+        for scheduler, s in zip(self._schedulers, saved):
+            scheduler.load_state_dict(s)
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin, 2017), stepped once per batch.
+
+    The lr rises from ``initial_lr = max_lr / div_factor`` to ``max_lr`` over the first
+    ``pct_start`` of ``total_steps``, then anneals to ``min_lr = initial_lr /
+    final_div_factor`` (``three_phase``: back down to ``initial_lr`` symmetrically, then to
+    ``min_lr``).  Momentum (SGD's ``momentum``, Adam's ``beta1``) moves the opposite way
+    between ``max_momentum`` and ``base_momentum``.  ``anneal_strategy``: ``'cos'``
+    (``end + (start - end) / 2 * (1 + cos(pi * pct))``) or ``'linear'``.  Not chainable.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
+                 last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError("OneCycleLR: expected float between 0 and 1 pct_start, "
+                             f"but got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', "
+                             f"instead got {anneal_strategy}")
+        self._anneal_func_type = anneal_strategy
+        self._schedule_phases = _one_cycle_phases(self.total_steps, pct_start, three_phase)
+        groups = optimizer.param_groups
+        if last_epoch == -1:
+            for group, lr in zip(groups, _per_group("max_lr", optimizer, max_lr)):
+                group["initial_lr"] = lr / div_factor
+                group["max_lr"] = lr
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                                 "option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            if last_epoch == -1:
+                highs = _per_group("max_momentum", optimizer, max_momentum)
+                lows = _per_group("base_momentum", optimizer, base_momentum)
+                for group, high, low in zip(groups, highs, lows):
+                    self._set_momentum(group, high)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group, value):
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start, end, pct):
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        """The lrs at step ``last_epoch``; also sets the groups' momentum when cycling it."""
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"Tried to step {step} times. The specified number of total steps "
+                             f"is {self.total_steps}")
+        lrs = []
+        for group in self.optimizer.param_groups:
+            start_step = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end_step = phase["end_step"]
+                if step <= end_step or i == len(self._schedule_phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[phase["start_momentum"]],
+                                                               group[phase["end_momentum"]], pct))
+                    break
+                start_step = end_step
+        return lrs
+
+
+def _undo_initial_steps(sequential):
+    """Take back the step each scheduler inside a SequentialLR (nested ones included) took
+    when it was created."""
+    for scheduler in sequential._schedulers:
+        if isinstance(scheduler, SequentialLR):
+            _undo_initial_steps(scheduler)
+        else:
+            scheduler.last_epoch -= 1
+
+
+def _total_steps(total_steps, epochs, steps_per_epoch):
+    """OneCycleLR's cycle length: ``total_steps``, or ``epochs * steps_per_epoch``."""
+    if total_steps is not None:
+        if not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError("OneCycleLR: expected positive integer total_steps, "
+                             f"but got {total_steps}")
+        return total_steps
+    if epochs is None or steps_per_epoch is None:
+        raise ValueError("OneCycleLR: you must define either total_steps OR "
+                         "(epochs AND steps_per_epoch)")
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"OneCycleLR: expected positive integer {name}, but got {value}")
+    return epochs * steps_per_epoch
+
+
+def _one_cycle_phases(total_steps, pct_start, three_phase):
+    """OneCycleLR's phases: the step each ends at and the group keys it goes between."""
+    def phase(end_step, lrs, momenta):
+        return dict(end_step=end_step, start_lr=lrs[0], end_lr=lrs[1],
+                    start_momentum=momenta[0], end_momentum=momenta[1])
+
+    up = phase(float(pct_start * total_steps) - 1, ("initial_lr", "max_lr"),
+               ("max_momentum", "base_momentum"))
+    if not three_phase:
+        return [up, phase(total_steps - 1, ("max_lr", "min_lr"), ("base_momentum", "max_momentum"))]
+    return [up,
+            phase(float(2 * pct_start * total_steps) - 2, ("max_lr", "initial_lr"),
+                  ("base_momentum", "max_momentum")),
+            phase(total_steps - 1, ("initial_lr", "min_lr"), ("max_momentum", "max_momentum"))]
+
+
+def _per_group(name, optimizer, value):
+    """``value`` repeated for every parameter group, or a list with one value per group."""
+    n = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} must have the same length as optimizer.param_groups. "
+                             f"{name} has {len(value)} values, param_groups has {n}.")
+        return list(value)
+    return [value] * n

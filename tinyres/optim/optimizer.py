@@ -1,0 +1,196 @@
+"""``Optimizer``: the base class that owns parameter groups, per-parameter state and
+(de)serialisation; subclasses only say how one parameter is updated.
+
+A parameter is any leaf Tensor.  ``step()`` visits every parameter whose ``.grad`` is not
+None and hands its arrays to ``_update`` of the subclass, which changes ``p.data`` in
+place: the parameter objects, and their arrays, stay the same for the whole of training.
+State arrays (momentum buffers, Adam moments) live on the parameter's device with its
+dtype.
+
+``state_dict()`` is torch's format with host copies: ``{"state": {index: {name: ndarray
+or number}}, "param_groups": [{option: value, ..., "params": [index, ...]}]}``, where a
+parameter's index is its position in the concatenation of all groups.
+"""
+import collections
+import copy
+import math
+import numbers
+import warnings
+
+import numpy
+
+from .. import autograd, backend
+from ..tensor import Tensor
+
+
+class Optimizer:
+    """Base class of all optimizers.
+
+    ``params`` is an iterable of Tensors, or of dicts (parameter groups) that hold
+    ``"params"`` and any options that override ``defaults`` for that group, e.g.
+    ``[{"params": weights}, {"params": biases, "weight_decay": 0}]``.
+    """
+
+    def __init__(self, params, defaults):
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}")
+        self.defaults = dict(defaults)
+        self._check_options(self.defaults)
+        self.state = collections.defaultdict(dict)
+        self.param_groups = []
+        self._opt_called = False    # set by step(); lr schedulers warn when they step first
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    @staticmethod
+    def _check_options(options):
+        """Raise ValueError for an invalid option value (of the defaults or of a group).
+        Subclasses extend this; the base checks the learning rate."""
+        if "lr" in options:
+            check_number("learning rate", options["lr"])
+
+    def _update(self, p, grad, state, group):
+        """Update ``p.data`` in place from its gradient array ``grad``; ``state`` is the
+        parameter's state dict (empty before its first step), ``group`` its options."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, param_group):
+        """Add a group of parameters, with options that override the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group.get("params")
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, "
+                            "but the ordering of tensors in sets will change between runs. "
+                            "Please use a list instead.")
+        group["params"] = params = list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        self._check_options(group)
+        ids = [id(p) for p in params]
+        if len(set(ids)) != len(ids):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; "
+                          "each is updated once per occurrence", stacklevel=3)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if not seen.isdisjoint(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    # ------------------------------------------------------------------ training
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients: set them to None (default) or fill them with zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; parameters whose ``.grad`` is None
+        are skipped (their state is untouched).  ``closure``, when given, re-evaluates
+        the model (with grad enabled) and its return value (the loss) is returned."""
+        loss = None
+        if closure is not None:
+            with autograd.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                with backend.on_device(backend.device_of(p.data)):
+                    self._update(p, p.grad.data, self.state[p], group)
+        self._opt_called = True
+        return loss
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def state_dict(self):
+        """The optimizer's state, with NumPy copies of every array (see the module doc)."""
+        index, start = {}, 0
+        groups = []
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            for i, p in enumerate(group["params"], start):
+                index.setdefault(id(p), i)
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            groups.append(packed)
+        state = {index[id(p)]: {k: _to_host(v) for k, v in s.items()}
+                 for p, s in self.state.items() if s}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Load a ``state_dict()``: arrays are copied onto each parameter's device and cast
+        to its dtype; group options (lr, betas, ...) replace the current ones."""
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        sizes = [len(g["params"]) for g in self.param_groups]
+        if sizes != [len(s["params"]) for s in saved_groups]:
+            raise ValueError("loaded state dict contains a parameter group that doesn't match "
+                             "the size of optimizer's group")
+        params = {i: p for g, s in zip(self.param_groups, saved_groups)
+                  for i, p in zip(s["params"], g["params"])}
+        unknown = set(state_dict["state"]) - set(params)
+        if unknown:
+            raise ValueError(f"loaded state dict has state for parameter indices {sorted(unknown)}, "
+                             "which are in none of its parameter groups")
+        state = collections.defaultdict(dict)
+        for i, saved in state_dict["state"].items():
+            state[params[i]] = {k: _to_param(v, params[i]) for k, v in saved.items()}
+        for group, saved in zip(self.param_groups, saved_groups):
+            saved["params"] = group["params"]
+            for name, default in self.defaults.items():    # options newer than the checkpoint
+                saved.setdefault(name, default)
+        self.state, self.param_groups = state, saved_groups
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+def _is_array(value):
+    return isinstance(value, numpy.ndarray) or backend.get_array_module(value) is not numpy
+
+
+def _to_host(value):
+    """A NumPy copy of an array; other values deep-copied."""
+    return backend.to_numpy(value).copy() if _is_array(value) else copy.deepcopy(value)
+
+
+def _to_param(value, p):
+    """A copy of a saved array on ``p``'s device with ``p``'s dtype; other values deep-copied."""
+    if not _is_array(value):
+        return copy.deepcopy(value)
+    return backend.to_device(value, backend.device_of(p.data)).astype(p.data.dtype, copy=True)
+
+
+def check_number(label, value, high=None):
+    """Raise torch's ``ValueError("Invalid <label>: <value>")`` unless ``0 <= value`` (and
+    ``value < high`` when ``high`` is given); NaN is invalid, a non-number a TypeError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Invalid {label}: expected a real number, got {value!r}")
+    if math.isnan(value) or value < 0 or (high is not None and value >= high):
+        raise ValueError(f"Invalid {label}: {value}")

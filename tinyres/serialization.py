@@ -1,0 +1,287 @@
+"""Checkpoints without pickle: ``save(obj, path)`` and ``load(path)``.
+
+A checkpoint holds a state_dict, or any nest of dicts, lists and tuples whose leaves are
+arrays (NumPy, CuPy, Tensors) and plain values (int, float, bool, str, None).
+
+The file is an ordinary ``.npz`` (``numpy.savez``, a zip of ``.npy`` files):
+
+* every array, copied to the host, is stored under a flat key ``array0``, ``array1``, ...;
+* one more entry, ``__tinyres__``, is a uint8 array holding a UTF-8 JSON header::
+
+      {"format": "tinyres-checkpoint", "version": 1, "sha256": "...", "tree": ...}
+
+  ``tree`` is the structure with the plain values in it: a JSON number, string, bool or
+  null is itself; ``{"dict": [[key, node], ...]}`` (``"odict"`` for an OrderedDict)
+  keeps key order; ``{"list": [...]}``, ``{"tuple": [...]}``; ``{"array": "array3"}``
+  names a stored array, ``{"scalar": "array4"}`` a NumPy scalar; ``{"int": "0x..."}``
+  is an int beyond 64 bits and ``{"float": "nan"}`` a non-finite float.
+
+``sha256`` is taken over every array's key, dtype, shape and bytes, keys sorted.  Loading
+never unpickles (``allow_pickle=False``), checks the header and the checksum, and builds
+the result only once everything checked out; any problem is a ``CheckpointError`` that
+names the file.  Saving to a path is atomic: a crash leaves the old file or the new one,
+never half of one.
+"""
+import collections
+import contextlib
+import hashlib
+import json
+import math
+import os
+import secrets
+
+import numpy
+
+from . import backend
+from .tensor import Tensor
+
+FORMAT = "tinyres-checkpoint"
+VERSION = 1
+HEADER_KEY = "__tinyres__"
+_INT64 = (-2 ** 63, 2 ** 63)
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable tinyres checkpoint: truncated, altered, foreign or too new."""
+
+
+# ---------------------------------------------------------------------- writing
+
+def save(obj, f):
+    """Save ``obj`` (a state_dict or a nest of dicts/lists/tuples of arrays and plain values)
+    to ``f``, a path or a binary file object.  Arrays are stored as host NumPy arrays.
+
+    A path is written atomically (see ``atomic_write``); a file object is written as is.
+    The ``.npz`` suffix is conventional, not added.
+    """
+    arrays = {}
+    tree = _encode(obj, arrays, "obj")
+    header = {"format": FORMAT, "version": VERSION, "sha256": _checksum(arrays), "tree": tree}
+    arrays[HEADER_KEY] = numpy.frombuffer(json.dumps(header, allow_nan=False).encode(), numpy.uint8)
+    if hasattr(f, "write"):
+        numpy.savez(f, **arrays)
+    else:
+        atomic_write(f, lambda file: numpy.savez(file, **arrays))
+
+
+def atomic_write(path, write):
+    """Call ``write(file)`` on a new temporary file beside ``path``, then move it onto ``path``.
+
+    The steps: create ``.NAME.RANDOM.tmp`` in the same folder, write, flush, ``os.fsync``,
+    ``os.replace`` onto ``path`` (atomic on POSIX and Windows), then fsync the folder so the
+    rename itself survives a power cut (where the OS allows it).  If anything fails, the
+    temporary file is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder):
+    """Make a rename in ``folder`` durable; folders cannot be opened on Windows (skipped)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def as_host_array(obj):
+    """A NumPy array for a NumPy/CuPy array or a Tensor (copied off the GPU); None otherwise."""
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if backend.get_array_module(obj) is not numpy:      # a CuPy array
+        return backend.to_numpy(obj)
+    return obj if isinstance(obj, numpy.ndarray) else None
+
+
+def _encode(obj, arrays, where):
+    """The JSON node for ``obj``; arrays go into ``arrays`` (``where`` names obj in errors)."""
+    if isinstance(obj, numpy.generic):
+        return {"scalar": _store(numpy.asarray(obj), arrays, where)}
+    array = as_host_array(obj)
+    if array is not None:
+        return {"array": _store(array, arrays, where)}
+    if isinstance(obj, dict):
+        tag = "odict" if isinstance(obj, collections.OrderedDict) else "dict"
+        return {tag: [[_encode_plain(k, f"a key of {where}"), _encode(v, arrays, f"{where}[{k!r}]")]
+                      for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        tag = "tuple" if isinstance(obj, tuple) else "list"
+        return {tag: [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    return _encode_plain(obj, where)
+
+
+def _encode_plain(value, where):
+    """The JSON node for an int, float, bool, str or None (exact: floats via repr)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        value = int(value)
+        return value if _INT64[0] <= value < _INT64[1] else {"int": hex(value)}
+    if isinstance(value, float):
+        value = float(value)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    hint = ("; convert torch tensors with tinyres.utils.export_torch_state_dict or .numpy()"
+            if type(value).__module__.startswith("torch") else "")
+    raise TypeError(f"save: cannot store {where}, a {type(value).__name__}; a checkpoint holds dicts, "
+                    f"lists and tuples of arrays, Tensors and int/float/bool/str/None{hint}")
+
+
+def _store(array, arrays, where):
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"save: cannot store {where}, an array of dtype {array.dtype}; only bool and "
+                        "numeric arrays can be saved (checkpoints never use pickle)")
+    key = f"array{len(arrays)}"
+    arrays[key] = array
+    return key
+
+
+def _checksum(arrays):
+    """SHA-256 over each array's key, dtype, shape and bytes (C order), keys sorted."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        a = arrays[key]
+        digest.update(f"{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+        digest.update(numpy.ascontiguousarray(a).reshape(-1).view(numpy.uint8))
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------- reading
+
+def load(f, map_location=None):
+    """Load what ``save`` wrote to ``f`` (a path or a binary file object).
+
+    Arrays come back as NumPy arrays (``Module.load_state_dict`` and
+    ``Optimizer.load_state_dict`` take them as they are); with ``map_location`` ("cpu",
+    "cuda", "cuda:1" or a Device) they come back as Tensors on that device.  NumPy scalars
+    come back as NumPy scalars, dicts/OrderedDicts/lists/tuples and plain values as saved.
+    Raises ``CheckpointError`` for a file that is truncated, altered, not a tinyres
+    checkpoint or from a newer format, and never returns part of one.
+    """
+    to_array = (lambda a: a) if map_location is None else _tensor_maker(map_location)
+    if hasattr(f, "read"):
+        return _load(f, getattr(f, "name", repr(f)), to_array)
+    name = os.fspath(f)
+    with open(name, "rb") as file:
+        return _load(file, name, to_array)
+
+
+def _tensor_maker(map_location):
+    device = backend.Device(map_location)
+    return lambda a: Tensor(backend.to_device(a, device))
+
+
+def _load(file, name, to_array):
+    arrays = _read_arrays(file, name)
+    header = _read_header(arrays, name)
+    stored = _checksum(arrays)
+    if stored != header.get("sha256"):
+        raise CheckpointError(f"checkpoint {name}: checksum mismatch (SHA-256 of the arrays is {stored}, "
+                              f"the header says {header.get('sha256')}): the file was altered after it "
+                              "was written")
+    try:
+        return _decode(header["tree"], arrays, to_array)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {name} is truncated or corrupt: bad structure in its "
+                              f"header ({type(e).__name__}: {e})") from e
+
+
+def _read_arrays(file, name):
+    """Every entry of the npz ``file``, header included; anything wrong with the bytes is a
+    CheckpointError.  Nothing is read before the header is known to be there."""
+    magic = file.read(4)
+    file.seek(-len(magic), os.SEEK_CUR)
+    if len(magic) < 4:
+        raise CheckpointError(f"checkpoint {name} is truncated or corrupt: it is {len(magic)} bytes long")
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"{name} is not a tinyres checkpoint: it is not an .npz (zip) file")
+    with _reading(name):
+        npz = numpy.load(file, allow_pickle=False)
+    with npz:
+        if HEADER_KEY not in npz.files:
+            raise CheckpointError(f"{name} is not a tinyres checkpoint: it has no {HEADER_KEY!r} entry "
+                                  f"(it holds {', '.join(npz.files[:5]) or 'nothing'}"
+                                  f"{', ...' if len(npz.files) > 5 else ''}); read plain .npz files "
+                                  "with numpy.load")
+        return {key: _read_member(npz, key, name) for key in npz.files}
+
+
+def _read_member(npz, key, name):
+    with _reading(name, key):
+        array = npz[key]
+    if not isinstance(array, numpy.ndarray):     # NpzFile returns non-.npy entries as bytes
+        raise CheckpointError(f"checkpoint {name} is truncated or corrupt: entry {key!r} is not an array")
+    return array
+
+
+@contextlib.contextmanager
+def _reading(name, key=None):
+    """Turn an error raised by the file's bytes into a CheckpointError (I/O errors pass)."""
+    try:
+        yield
+    except (OSError, MemoryError):
+        raise
+    except Exception as e:
+        if "CRC" in str(e):     # zipfile checks each entry's CRC-32 as it reads it
+            raise CheckpointError(f"checkpoint {name}: checksum mismatch in entry {key!r} ({e}): "
+                                  "the file was altered or damaged after it was written") from e
+        entry = f"entry {key!r}: " if key else ""
+        raise CheckpointError(f"checkpoint {name} is truncated or corrupt: {entry}{e}") from e
+
+
+def _read_header(arrays, name):
+    """Pop and check the JSON header: the format name and the version."""
+    raw = arrays.pop(HEADER_KEY)
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {name} is truncated or corrupt: unreadable header ({e})") from e
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise CheckpointError(f"{name} is not a tinyres checkpoint: its {HEADER_KEY!r} entry does not "
+                              f"say format {FORMAT!r}")
+    version = header.get("version")
+    if version != VERSION:
+        newer = isinstance(version, int) and version > VERSION
+        raise CheckpointError(f"checkpoint {name} has format version {version!r}; this tinyres reads "
+                              f"version {VERSION}" + (" (upgrade tinyres to read it)" if newer else ""))
+    return header
+
+
+def _decode(node, arrays, to_array):
+    """The object for a JSON node (the inverse of ``_encode``)."""
+    if not isinstance(node, dict):
+        return node
+    (tag, body), = node.items()
+    if tag in ("dict", "odict"):
+        kind = collections.OrderedDict if tag == "odict" else dict
+        return kind((_decode(k, arrays, to_array), _decode(v, arrays, to_array)) for k, v in body)
+    if tag in ("list", "tuple"):
+        items = [_decode(v, arrays, to_array) for v in body]
+        return tuple(items) if tag == "tuple" else items
+    if tag == "array":
+        return to_array(arrays[body])
+    if tag == "scalar":
+        return arrays[body][()]
+    if tag == "int":
+        return int(body, 16)
+    if tag == "float":
+        return float(body)
+    raise ValueError(f"unknown node {tag!r}")
