@@ -1,0 +1,268 @@
+"""conv2d / conv1d: the im2col fast path against a loop reference, finite differences and PyTorch."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from helpers import compare_with_torch, randn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinyres
+from tinyres.autograd import gradcheck
+from tinyres.nn import functional as F
+from tinyres.nn.functional.conv import col2im, im2col
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")   # torch's, for even kernels
+
+
+# ---------------------------------------------------------------------- reference
+
+def conv2d_reference(x, w, b, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """The obviously-correct version: one output pixel at a time.  Returns y and the
+    gradients of sum(gy * y) with respect to x, w and b."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gxpad, gw = np.zeros_like(xpad), np.zeros_like(w)
+    n, _, h, width = xpad.shape
+    out_channels, in_per_group, kh, kw = w.shape
+    oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (width - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, out_channels, oh, ow), dtype=x.dtype)
+    for o in range(out_channels):
+        c0 = o // (out_channels // groups) * in_per_group
+        for i in range(oh):
+            for j in range(ow):
+                window = (slice(None), slice(c0, c0 + in_per_group),
+                          slice(i * sh, i * sh + dh * (kh - 1) + 1, dh),
+                          slice(j * sw, j * sw + dw * (kw - 1) + 1, dw))
+                y[:, o, i, j] = (xpad[window] * w[o]).sum(axis=(1, 2, 3))
+                g = gy[:, o, i, j].reshape(-1, 1, 1, 1)
+                gxpad[window] += g * w[o]
+                gw[o] += (g * xpad[window]).sum(axis=0)
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    gb = None if b is None else gy.sum(axis=(0, 2, 3))
+    return y, gxpad[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]], gw, gb
+
+
+# ---------------------------------------------------------------------- cases
+
+def case(n, c, h, w, o, k, stride=1, padding=0, dilation=1, groups=1, bias=True):
+    """Input shape, weight shape, bias flag and conv2d's keyword arguments."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    return pytest.param((n, c, h, w), (o, c // groups, kh, kw), bias,
+                        dict(stride=stride, padding=padding, dilation=dilation, groups=groups),
+                        id=f"x{n}x{c}x{h}x{w}-w{o}x{kh}x{kw}-s{stride}-p{padding}-d{dilation}-g{groups}"
+                           f"-b{int(bias)}")
+
+
+CASES = [
+    case(2, 3, 5, 5, 4, 3),
+    case(1, 2, 6, 7, 3, 3, padding=1, bias=False),
+    case(2, 4, 7, 5, 4, 3, stride=2, padding=1, groups=2),
+    case(1, 3, 9, 8, 3, 3, stride=3, padding=2, groups=3),                 # depthwise
+    case(1, 2, 7, 6, 2, 3, padding="same", dilation=2),
+    case(1, 2, 5, 6, 2, (2, 4), padding="same"),                           # even kernel: odd pixel after
+    case(2, 4, 5, 5, 6, 3, padding="valid", groups=2),
+    case(1, 3, 5, 6, 4, 1, stride=2),                                      # ResNet downsample 1x1
+    case(1, 2, 8, 9, 2, 5, stride=2, padding=2),
+    case(1, 1, 9, 10, 2, 7, stride=2, padding=3, bias=False),              # ResNet stem 7x7
+    case(1, 4, 8, 7, 8, 3, stride=2, padding=2, dilation=2, groups=4, bias=False),  # depthwise, multiplier 2
+    case(1, 2, 4, 6, 3, (1, 3), stride=(2, 1), padding=(0, 1), dilation=(2, 1)),
+    case(2, 1, 1, 5, 2, (1, 3)),                                           # size-1 spatial axis
+    case(1, 2, 3, 3, 2, 7, padding=2),                                     # kernel larger than the input
+]
+
+
+def arrays(x_shape, w_shape, bias, dtype, seed=0):
+    x = randn(*x_shape, dtype=dtype, seed=seed)
+    w = randn(*w_shape, dtype=dtype, seed=seed + 1)
+    return [x, w, randn(w_shape[0], dtype=dtype, seed=seed + 2)] if bias else [x, w]
+
+
+# ---------------------------------------------------------------------- conv2d
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+def test_conv2d_matches_loop_reference(x_shape, w_shape, bias, kwargs):
+    kwargs = dict(kwargs)
+    if isinstance(kwargs["padding"], str):    # the reference takes symmetric int padding only
+        kwargs["padding"] = 0
+    data = arrays(x_shape, w_shape, bias, np.float64)
+    x, w = (tinyres.tensor(a, requires_grad=True) for a in data[:2])
+    b = tinyres.tensor(data[2], requires_grad=True) if bias else None
+    y = F.conv2d(x, w, b, **kwargs)
+    gy = randn(*y.shape, seed=7)
+    y.backward(tinyres.tensor(gy))
+    pair = lambda v: (v, v) if isinstance(v, int) else v  # noqa: E731
+    want = conv2d_reference(*data[:2], data[2] if bias else None, gy, pair(kwargs["stride"]),
+                            pair(kwargs["padding"]), pair(kwargs["dilation"]), kwargs["groups"])
+    for got, ref in zip((y, x.grad, w.grad, b.grad if bias else None), want):
+        if ref is not None:
+            np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+def test_conv2d_gradcheck(x_shape, w_shape, bias, kwargs):
+    inputs = [tinyres.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, bias, np.float64)]
+    assert gradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, nsamples=40)
+
+
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous):
+    y = compare_with_torch(lambda *t: F.conv2d(*t, **kwargs), lambda *t: TF.conv2d(*t, **kwargs),
+                           arrays(x_shape, w_shape, bias, np.float32), rtol=1e-4, atol=1e-5,
+                           contiguous=contiguous)
+    assert y.dtype == np.float32
+
+
+def test_conv2d_unbatched_input():
+    x, w, b = randn(3, 6, 5, dtype=np.float32), randn(4, 3, 3, 3, dtype=np.float32), randn(4, dtype=np.float32)
+    y = compare_with_torch(lambda *t: F.conv2d(*t, padding=1), lambda *t: TF.conv2d(*t, padding=1),
+                           [x, w, b], rtol=1e-4, atol=1e-5)
+    assert y.shape == (4, 6, 5)
+
+
+def test_depthwise_separable_matches_torch():
+    """A depthwise 3x3 (groups = C) followed by a pointwise 1x1: MobileNet's block."""
+    x, dw, pw = (randn(*shape, dtype=np.float32, seed=i)
+                 for i, shape in enumerate([(2, 4, 7, 6), (4, 1, 3, 3), (5, 4, 1, 1)]))
+    compare_with_torch(lambda a, d, p: F.conv2d(F.conv2d(a, d, padding=1, groups=4), p),
+                       lambda a, d, p: TF.conv2d(TF.conv2d(a, d, padding=1, groups=4), p),
+                       [x, dw, pw], rtol=1e-4, atol=1e-5)
+
+
+def test_float64_stays_float64():
+    x, w = (tinyres.tensor(a, requires_grad=True) for a in arrays((1, 2, 5, 5), (3, 2, 3, 3), False, np.float64))
+    y = F.conv2d(x, w, stride=2)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == w.grad.dtype == np.float64
+
+
+# ---------------------------------------------------------------------- im2col / col2im
+
+@pytest.mark.parametrize("stride, padding, dilation", [((1, 1), ((0, 0), (0, 0)), (1, 1)),
+                                                       ((2, 3), ((1, 2), (0, 1)), (2, 1))])
+def test_col2im_is_the_adjoint_of_im2col(stride, padding, dilation):
+    """<im2col(x), c> = <x, col2im(c)> for all x, c: col2im is im2col transposed."""
+    x = randn(2, 3, 7, 8, seed=1)
+    cols = im2col(x, (3, 2), stride, padding, dilation)
+    c = randn(*cols.shape, seed=2)
+    np.testing.assert_allclose((cols * c).sum(), (x * col2im(c, x.shape, stride, padding, dilation)).sum(),
+                               rtol=1e-12)
+
+
+def test_im2col_layout_is_one_patch_per_column():
+    x = np.arange(2 * 1 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
+    cols = im2col(x, (2, 2))
+    assert cols.shape == (1, 2, 2, 2, 2, 2) and cols.dtype == np.float32
+    matrix = cols.reshape(4, 8)                     # (C*KH*KW, N*OH*OW)
+    np.testing.assert_array_equal(matrix[:, 0], x[0, 0, :2, :2].ravel())
+    np.testing.assert_array_equal(matrix[:, 7], x[1, 0, 1:, 1:].ravel())
+
+
+# ---------------------------------------------------------------------- conv1d
+
+CASES_1D = [
+    pytest.param((2, 3, 9), (4, 3, 3), dict(), id="basic"),
+    pytest.param((1, 4, 10), (6, 2, 5), dict(stride=2, padding=2, groups=2), id="stride2-groups2"),
+    pytest.param((2, 2, 7), (2, 2, 4), dict(padding="same", dilation=2), id="same-even-dilated"),
+    pytest.param((1, 3, 8), (3, 1, 3), dict(stride=(3,), padding=(1,), groups=3), id="depthwise-tuples"),
+    pytest.param((3, 6), (4, 3, 3), dict(padding=1), id="unbatched"),
+]
+
+
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES_1D)
+def test_conv1d_matches_torch_float32(x_shape, w_shape, kwargs, contiguous):
+    data = [randn(*x_shape, dtype=np.float32), randn(*w_shape, dtype=np.float32, seed=1),
+            randn(w_shape[0], dtype=np.float32, seed=2)]
+    compare_with_torch(lambda *t: F.conv1d(*t, **kwargs), lambda *t: TF.conv1d(*t, **kwargs), data,
+                       rtol=1e-4, atol=1e-5, contiguous=contiguous)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES_1D)
+def test_conv1d_gradcheck(x_shape, w_shape, kwargs):
+    inputs = [tinyres.tensor(randn(*s, seed=i), requires_grad=True)
+              for i, s in enumerate((x_shape, w_shape, w_shape[:1]))]
+    assert gradcheck(lambda *t: F.conv1d(*t, **kwargs), inputs)
+
+
+# ---------------------------------------------------------------------- random arguments
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_conv2d_random_arguments_match_torch(data):
+    draw = lambda s: data.draw(s)  # noqa: E731
+    groups, n = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    c, o = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    k, d = [draw(st.integers(1, 4)) for _ in range(2)], [draw(st.integers(1, 2)) for _ in range(2)]
+    stride = [draw(st.integers(1, 3)) for _ in range(2)]
+    padding = draw(st.sampled_from(["same", "valid", "ints"])) if stride == [1, 1] else "ints"
+    if padding == "ints":
+        padding = [draw(st.integers(0, 2)) for _ in range(2)]
+    pads = [2 * p for p in padding] if isinstance(padding, list) else [0, 0]
+    h, w = (draw(st.integers(max(1, di * (ki - 1) + 1 - pi), di * (ki - 1) + 6)) for ki, di, pi in zip(k, d, pads))
+    bias = draw(st.booleans())
+    kwargs = dict(stride=stride, padding=padding, dilation=d, groups=groups)
+    seed = draw(st.integers(0, 2 ** 16))
+    compare_with_torch(lambda *t: F.conv2d(*t, **kwargs), lambda *t: TF.conv2d(*t, **kwargs),
+                       arrays((n, c, h, w), (o, c // groups, *k), bias, np.float32, seed=seed),
+                       rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- bad input
+
+def t32(*shape):
+    return tinyres.zeros(*shape, dtype="float32")
+
+
+BAD = [
+    ("rank", lambda: F.conv2d(t32(5, 5), t32(4, 3, 3, 3)), RuntimeError,
+     r"conv2d: expected 3-D \(unbatched\) or 4-D \(batched\) input, got input of shape \(5, 5\)"),
+    ("rank-1d", lambda: F.conv1d(t32(1, 2, 3, 5), t32(4, 2, 3)), RuntimeError, r"conv1d: expected 2-D .* 3-D"),
+    ("weight-rank", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3)), RuntimeError,
+     r"conv2d: expected 4-D weight .* got weight of shape \(4, 3, 3\)"),
+    ("channels", lambda: F.conv2d(t32(1, 4, 5, 5), t32(4, 3, 3, 3), groups=2), RuntimeError,
+     r"conv2d: expected input with 6 channels \(weight \(4, 3, 3, 3\) with groups=2\), "
+     r"got input of shape \(1, 4, 5, 5\)"),
+    ("kernel-too-big", lambda: F.conv2d(t32(1, 3, 2, 2), t32(4, 3, 3, 3)), RuntimeError,
+     r"conv2d: kernel size \(3, 3\) .* greater than the padded input size \(2, 2\)"),
+    ("dilated-too-big", lambda: F.conv2d(t32(1, 3, 4, 4), t32(4, 3, 3, 3), dilation=2), RuntimeError,
+     r"dilated: \(5, 5\)"),
+    ("stride", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), stride=(1, 0)), RuntimeError,
+     r"conv2d: non-positive stride is not supported, got stride=\(1, 0\)"),
+    ("dilation", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), dilation=0), RuntimeError,
+     r"non-positive dilation"),
+    ("padding", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), padding=-1), RuntimeError,
+     r"conv2d: negative padding is not supported, got padding=\(-1, -1\)"),
+    ("padding-string", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), padding="full"), RuntimeError,
+     r"conv2d: padding must be 'same', 'valid', an int or a tuple of 2 ints, got 'full'"),
+    ("padding-type", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), padding=1.5), TypeError,
+     r"conv2d: padding must be an int or a tuple of 2 ints, got 1.5"),
+    ("same-strided", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), stride=2, padding="same"), RuntimeError,
+     r"conv2d: padding='same' is not supported for strided convolutions, got stride=\(2, 2\)"),
+    ("groups-out", lambda: F.conv2d(t32(1, 6, 5, 5), t32(5, 2, 3, 3), groups=3), RuntimeError,
+     r"conv2d: groups=3 must divide out_channels, got weight of shape \(5, 2, 3, 3\)"),
+    ("groups-in", lambda: F.conv2d(t32(1, 5, 5, 5), t32(4, 2, 3, 3), groups=2), RuntimeError,
+     r"expected input with 4 channels"),
+    ("groups-zero", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), groups=0), RuntimeError,
+     r"conv2d: expected groups to be a positive int, got 0"),
+    ("bias-shape", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), t32(5)), RuntimeError,
+     r"conv2d: expected bias of shape \(4,\) .* got bias of shape \(5,\)"),
+    ("weight-dtype", lambda: F.conv2d(t32(1, 3, 5, 5), tinyres.zeros(4, 3, 3, 3, dtype="float64")), RuntimeError,
+     r"conv2d: expected input and weight of one dtype, got input float32 and weight float64"),
+    ("bias-dtype", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3, 3), tinyres.zeros(4, dtype="float64")),
+     RuntimeError, r"got input float32 and bias float64"),
+    ("int-input", lambda: F.conv2d(tinyres.zeros(1, 3, 5, 5, dtype="int64"), t32(4, 3, 3, 3)), TypeError,
+     r"conv2d: expected a floating point input, got int64"),
+    ("not-a-tensor", lambda: F.conv2d(np.zeros((1, 3, 5, 5)), t32(4, 3, 3, 3)), TypeError,
+     r"conv2d: expected input to be a Tensor, got ndarray"),
+    ("stride-1d", lambda: F.conv1d(t32(1, 3, 5), t32(4, 3, 3), stride=(1, 1)), TypeError,
+     r"conv1d: stride must be an int or a tuple of 1 ints, got \(1, 1\)"),
+]
+
+
+@pytest.mark.parametrize("call, exc, match", [pytest.param(*b[1:], id=b[0]) for b in BAD])
+def test_bad_input_raises_clear_error(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()

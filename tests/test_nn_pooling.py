@@ -1,0 +1,248 @@
+"""Pooling: max, average and adaptive pools against loop references, finite differences and PyTorch."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from helpers import compare_with_torch, randn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinyres
+from tinyres.autograd import gradcheck
+from tinyres.nn import functional as F
+
+
+def distinct(*shape, dtype=np.float64, seed=0):
+    """Values 0.1 apart in random order: no ties inside a pooling window, so max-pool
+    gradients are well defined and finite differences don't cross a kink."""
+    n = int(np.prod(shape))
+    return (np.random.default_rng(seed).permutation(n).reshape(shape) * 0.1 - n * 0.05).astype(dtype)
+
+
+# ---------------------------------------------------------------------- references
+
+def output_size(size, k, s, p, d, ceil_mode):
+    """torch's pooling output length (the last window starts inside the input or left padding)."""
+    span = size + 2 * p - d * (k - 1) - 1
+    out = -(-span // s) + 1 if ceil_mode else span // s + 1
+    return out - 1 if ceil_mode and (out - 1) * s >= size + p else out
+
+
+def pool_reference(kind, x, gy, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                   count_include_pad=True, divisor_override=None):
+    """Max or average pooling (square windows) one output pixel at a time, and the gradient
+    of sum(gy * y): max sends it to the window's first maximum, average divides it by
+    torch's divisor."""
+    k, s, p, d = kernel_size, stride or kernel_size, padding, dilation
+    n, c, h, w = x.shape
+    oh, ow = output_size(h, k, s, p, d, ceil_mode), output_size(w, k, s, p, d, ceil_mode)
+    y, gx = np.zeros((n, c, oh, ow)), np.zeros_like(x)
+    for i in range(oh):
+        for j in range(ow):
+            rows = [r for r in range(i * s - p, i * s - p + d * (k - 1) + 1, d) if 0 <= r < h]
+            cols = [q for q in range(j * s - p, j * s - p + d * (k - 1) + 1, d) if 0 <= q < w]
+            window = x[:, :, rows][:, :, :, cols].reshape(n, c, -1)
+            if kind == "max":
+                y[:, :, i, j] = window.max(axis=2)
+                first = window.argmax(axis=2)
+                for a in range(n):
+                    for b in range(c):
+                        r, q = divmod(first[a, b], len(cols))
+                        gx[a, b, rows[r], cols[q]] += gy[a, b, i, j]
+            else:
+                rows_pad = min(i * s - p + k, h + p) - (i * s - p)
+                cols_pad = min(j * s - p + k, w + p) - (j * s - p)
+                divisor = divisor_override or (rows_pad * cols_pad if count_include_pad else len(rows) * len(cols))
+                y[:, :, i, j] = window.sum(axis=2) / divisor
+                gx[:, :, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] += gy[:, :, i:i + 1, j:j + 1] / divisor
+    return y, gx
+
+
+# ---------------------------------------------------------------------- 2-D pools
+
+MAX_CASES = [
+    ("k2", (2, 3, 6, 6), dict(kernel_size=2)),
+    ("resnet-k3s2p1", (1, 2, 7, 5), dict(kernel_size=3, stride=2, padding=1)),
+    ("k3s2p1-ceil", (1, 2, 6, 5), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("k2s2-ceil-adds-window", (1, 1, 7, 8), dict(kernel_size=2, stride=2, ceil_mode=True)),
+    ("k2s3-ceil-last-window-rule", (1, 2, 6, 9), dict(kernel_size=2, stride=3, ceil_mode=True)),
+    ("k3s1p1d2", (2, 1, 5, 6), dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+    ("k1s2", (1, 3, 5, 5), dict(kernel_size=1, stride=2)),
+    ("pairs-dilated-ceil", (1, 2, 8, 5), dict(kernel_size=(2, 3), stride=(3, 1), padding=(1, 1), dilation=2,
+                                              ceil_mode=True)),
+    ("unbatched", (3, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
+]
+AVG_CASES = [
+    ("k2", (2, 3, 6, 6), dict(kernel_size=2)),
+    ("k3s2p1", (1, 2, 7, 5), dict(kernel_size=3, stride=2, padding=1)),
+    ("k3s2p1-ceil", (1, 2, 6, 5), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("k3s2p1-ceil-exclude-pad", (1, 2, 6, 5), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                                   count_include_pad=False)),
+    ("k2s2-ceil", (1, 1, 7, 8), dict(kernel_size=2, stride=2, ceil_mode=True)),
+    ("k2s3p1-ceil-exclude-pad", (2, 2, 6, 7), dict(kernel_size=2, stride=3, padding=1, ceil_mode=True,
+                                                   count_include_pad=False)),
+    ("k3s3p1-ceil-exclude-pad", (1, 2, 6, 9), dict(kernel_size=3, stride=3, padding=1, ceil_mode=True,
+                                                   count_include_pad=False)),
+    ("k5p2-exclude-pad", (1, 2, 5, 7), dict(kernel_size=5, stride=1, padding=2, count_include_pad=False)),
+    ("pairs-ceil", (1, 2, 7, 5), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), ceil_mode=True)),
+    ("divisor-override", (1, 2, 5, 5), dict(kernel_size=3, stride=2, padding=1, divisor_override=4)),
+    ("unbatched", (2, 5, 4), dict(kernel_size=2, stride=1, padding=1)),
+]
+ADAPTIVE_CASES = [
+    ("global", (2, 3, 7, 6), 1),
+    ("2x3", (1, 2, 7, 6), (2, 3)),
+    ("None-keeps-H", (1, 2, 7, 6), (None, 4)),
+    ("larger-than-input", (1, 2, 5, 4), (7, 6)),
+    ("identity", (1, 2, 5, 7), (5, 7)),
+    ("unbatched", (3, 9, 5), (4, 2)),
+]
+POOL_2D = ([pytest.param("max_pool2d", shape, kw, id=f"max-{name}") for name, shape, kw in MAX_CASES]
+           + [pytest.param("avg_pool2d", shape, kw, id=f"avg-{name}") for name, shape, kw in AVG_CASES]
+           + [pytest.param(op, shape, dict(output_size=size), id=f"{op[:-6]}-{name}")
+              for op in ("adaptive_avg_pool2d", "adaptive_max_pool2d") for name, shape, size in ADAPTIVE_CASES])
+
+
+@pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
+def test_pool2d_gradcheck(op, shape, kwargs):
+    x = tinyres.tensor(distinct(*shape), requires_grad=True)
+    assert gradcheck(lambda t: getattr(F, op)(t, **kwargs), [x], nsamples=60)
+
+
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
+@pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
+def test_pool2d_matches_torch_float32(op, shape, kwargs, contiguous):
+    y = compare_with_torch(lambda t: getattr(F, op)(t, **kwargs), lambda t: getattr(TF, op)(t, **kwargs),
+                           [randn(*shape, dtype=np.float32)], rtol=1e-4, atol=1e-5, contiguous=contiguous)
+    assert y.dtype == np.float32
+
+
+@pytest.mark.parametrize("op, shape, kwargs", [p for p in POOL_2D if "max" in p.values[0]])
+def test_max_pool_indices_match_torch(op, shape, kwargs):
+    x = randn(*shape, dtype=np.float32)
+    _, indices = getattr(F, op)(tinyres.tensor(x), **kwargs, return_indices=True)
+    _, want = getattr(TF, op)(torch.tensor(x), **kwargs, return_indices=True)
+    assert indices.dtype == np.int64
+    np.testing.assert_array_equal(indices.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("op, shape, kwargs", [   # the reference takes batched input and square windows
+    p for p in POOL_2D if p.values[0] in ("max_pool2d", "avg_pool2d") and len(p.values[1]) == 4
+    and all(isinstance(v, int) for v in p.values[2].values())])
+def test_pool2d_matches_loop_reference(op, shape, kwargs):
+    x = distinct(*shape)
+    t = tinyres.tensor(x, requires_grad=True)
+    y = getattr(F, op)(t, **kwargs)
+    gy = randn(*y.shape, seed=3)
+    y.backward(tinyres.tensor(gy))
+    want_y, want_gx = pool_reference(op[:3], x, gy, **kwargs)
+    np.testing.assert_allclose(y.numpy(), want_y, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(t.grad.numpy(), want_gx, rtol=1e-12, atol=1e-14)
+
+
+def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum():
+    """One winner per window (the first in window order), as PyTorch; not a shared gradient."""
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    y = compare_with_torch(lambda t: F.max_pool2d(t, 3, stride=1), lambda t: TF.max_pool2d(t, 3, stride=1), [x])
+    assert y.shape == (1, 1, 2, 2)
+
+
+
+def test_adaptive_avg_pool2d_of_one_is_the_mean():
+    x = randn(2, 3, 5, 4, dtype=np.float32)
+    y = F.adaptive_avg_pool2d(tinyres.tensor(x), 1)
+    assert y.shape == (2, 3, 1, 1) and y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), x.mean(axis=(2, 3), keepdims=True), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------- 1-D pools
+
+POOL_1D = [
+    pytest.param("max_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), id="max-k3s2p1-ceil"),
+    pytest.param("max_pool1d", dict(kernel_size=2, dilation=2), id="max-k2d2"),
+    pytest.param("avg_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                 id="avg-k3s2p1-ceil-exclude"),
+    pytest.param("adaptive_avg_pool1d", dict(output_size=4), id="adaptive-avg"),
+    pytest.param("adaptive_max_pool1d", dict(output_size=3), id="adaptive-max"),
+]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 9), (3, 8)], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("op, kwargs", POOL_1D)
+def test_pool1d_matches_torch_and_finite_differences(op, kwargs, shape):
+    compare_with_torch(lambda t: getattr(F, op)(t, **kwargs), lambda t: getattr(TF, op)(t, **kwargs),
+                       [randn(*shape, dtype=np.float32)], rtol=1e-4, atol=1e-5, contiguous=False)
+    assert gradcheck(lambda t: getattr(F, op)(t, **kwargs), [tinyres.tensor(distinct(*shape), requires_grad=True)])
+
+
+# ---------------------------------------------------------------------- random arguments
+
+def window_strategy(draw, dilation):
+    """kernel, stride, padding, dilation and an input length that leaves every window
+    touching the input (torch is undefined for windows made of padding only)."""
+    k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    p, d = draw(st.integers(0, k // 2)), draw(st.integers(1, 2)) if dilation else 1
+    n = draw(st.integers(max(1, d, d * (k - 1) + 1 - 2 * p), d * (k - 1) + 6))
+    return k, s, p, d, n
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_pools_with_random_arguments_match_torch(data):
+    draw = data.draw
+    op = draw(st.sampled_from(["max_pool2d", "avg_pool2d"]))
+    (kh, sh, ph, dh, h), (kw, sw, pw, dw, w) = (window_strategy(draw, op == "max_pool2d") for _ in range(2))
+    kwargs = dict(kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw), ceil_mode=draw(st.booleans()))
+    if op == "max_pool2d":
+        kwargs["dilation"] = (dh, dw)
+    else:
+        kwargs["count_include_pad"] = draw(st.booleans())
+        kwargs["divisor_override"] = draw(st.sampled_from([None, None, 3]))
+    x = randn(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, dtype=np.float32,
+              seed=draw(st.integers(0, 2 ** 16)))
+    compare_with_torch(lambda t: getattr(F, op)(t, **kwargs), lambda t: getattr(TF, op)(t, **kwargs), [x],
+                       rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- bad input
+
+def t32(*shape):
+    return tinyres.zeros(*shape, dtype="float32")
+
+
+BAD = [
+    ("rank", lambda: F.max_pool2d(t32(5, 5), 2), RuntimeError,
+     r"max_pool2d: expected 3-D \(unbatched\) or 4-D \(batched\) input, got input of shape \(5, 5\)"),
+    ("rank-1d", lambda: F.avg_pool1d(t32(1, 2, 5, 5), 2), RuntimeError, r"avg_pool1d: expected 2-D .* 3-D"),
+    ("padding-over-half", lambda: F.max_pool2d(t32(1, 1, 5, 5), 3, padding=2), RuntimeError,
+     r"max_pool2d: padding should be non-negative and at most half of the kernel size, "
+     r"got padding=\(2, 2\) for kernel_size=\(3, 3\)"),
+    ("padding-over-half-avg", lambda: F.avg_pool2d(t32(1, 1, 5, 5), (3, 2), padding=(1, 2)), RuntimeError,
+     r"avg_pool2d: padding should be .* at most half"),
+    ("negative-padding", lambda: F.max_pool2d(t32(1, 1, 5, 5), 3, padding=-1), RuntimeError, r"non-negative"),
+    ("stride", lambda: F.max_pool2d(t32(1, 1, 5, 5), 3, stride=0), RuntimeError,
+     r"max_pool2d: stride must be positive, got stride=\(0, 0\)"),
+    ("kernel", lambda: F.avg_pool2d(t32(1, 1, 5, 5), (0, 2)), RuntimeError, r"kernel_size must be positive"),
+    ("dilation", lambda: F.max_pool2d(t32(1, 1, 5, 5), 2, dilation=0), RuntimeError, r"dilation must be positive"),
+    ("too-small", lambda: F.max_pool2d(t32(1, 1, 5, 5), 7), RuntimeError,
+     r"max_pool2d: output size would be \(0, 0\) for input of shape \(1, 1, 5, 5\) .* too small"),
+    ("kernel-type", lambda: F.max_pool2d(t32(1, 1, 5, 5), 2.0), TypeError,
+     r"max_pool2d: kernel_size must be an int or a tuple of 2 ints, got 2.0"),
+    ("divisor", lambda: F.avg_pool2d(t32(1, 1, 5, 5), 2, divisor_override=0), RuntimeError,
+     r"avg_pool2d: divisor_override must be a non-zero int, got 0"),
+    ("int-input", lambda: F.max_pool2d(tinyres.zeros(1, 1, 4, 4, dtype="int64"), 2), TypeError,
+     r"max_pool2d: expected a floating point input, got int64"),
+    ("adaptive-size", lambda: F.adaptive_avg_pool2d(t32(1, 1, 5, 5), (2, 0)), RuntimeError,
+     r"adaptive_avg_pool2d: output_size must be positive, got \(2, 0\)"),
+    ("adaptive-type", lambda: F.adaptive_max_pool2d(t32(1, 1, 5, 5), (1, 2, 3)), TypeError,
+     r"adaptive_max_pool2d: output_size must be an int or a tuple of 2 ints, got \(1, 2, 3\)"),
+    ("adaptive-empty", lambda: F.adaptive_avg_pool2d(t32(1, 1, 0, 5), 2), RuntimeError,
+     r"adaptive_avg_pool2d: expected non-empty spatial dimensions, got input of shape \(1, 1, 0, 5\)"),
+    ("not-a-tensor", lambda: F.avg_pool2d(np.zeros((1, 1, 4, 4)), 2), TypeError,
+     r"avg_pool2d: expected input to be a Tensor, got ndarray"),
+]
+
+
+@pytest.mark.parametrize("call, exc, match", [pytest.param(*b[1:], id=b[0]) for b in BAD])
+def test_bad_input_raises_clear_error(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()

@@ -1,0 +1,334 @@
+"""Pooling as in ``torch.nn.functional``: max, average and adaptive (output-sized) pools.
+
+Notation (as in docs/pooling.md): input ``x`` (N, C, H, W), output ``y`` (N, C, OH, OW).
+``max_pool2d`` and ``avg_pool2d`` reuse conv's ``im2col`` / ``col2im``: a window is a
+patch, ``y`` is its max or mean, and backward adds gradients back onto the patch with
+``col2im``.  Adaptive pools cut each axis into ``out`` bins
+[floor(i*in/out), ceil((i+1)*in/out)), which may differ in size and overlap.
+1-D variants run on the 2-D code with H = 1.
+"""
+import numbers
+
+import numpy
+
+from ...autograd import Function
+from ...backend import get_array_module
+from ...tensor import Tensor
+from .conv import as_nchw, check_input, col2im, im2col, ntuple
+
+__all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+           "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]
+
+
+# ---------------------------------------------------------------------- windows
+
+def _pool_output_size(size, k, s, p, d, ceil_mode):
+    """torch's output length: floor (or ceil) of (size + 2p - d(k-1) - 1) / s, plus 1; in
+    ceil mode the last window must start inside the input or the left padding."""
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode, spatial_dims):
+    """Check a window pool's arguments; return them for the 2-D code, with ``padding`` as
+    (before, after) pairs -- ``after`` grown in ceil mode so the last window fits."""
+    check_input(op, input, spatial_dims)
+    kernel_size = ntuple(kernel_size, spatial_dims, "kernel_size", op)
+    stride = kernel_size if stride is None else ntuple(stride, spatial_dims, "stride", op)
+    padding = ntuple(padding, spatial_dims, "padding", op)
+    dilation = ntuple(dilation, spatial_dims, "dilation", op)
+    for name, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+        if any(v < 1 for v in value):
+            raise RuntimeError(f"{op}: {name} must be positive, got {name}={value}")
+    if any(p < 0 or p > k // 2 for p, k in zip(padding, kernel_size)):
+        raise RuntimeError(f"{op}: padding should be non-negative and at most half of the kernel size, "
+                           f"got padding={padding} for kernel_size={kernel_size}")
+    sizes = input.shape[-spatial_dims:]
+    out = tuple(_pool_output_size(*a, ceil_mode) for a in zip(sizes, kernel_size, stride, padding, dilation))
+    if any(o < 1 for o in out):
+        raise RuntimeError(f"{op}: output size would be {out} for input of shape {input.shape} with "
+                           f"kernel_size={kernel_size}, stride={stride}, padding={padding}, "
+                           f"dilation={dilation}; the input is too small")
+    pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
+                 for n, o, k, s, p, d in zip(sizes, out, kernel_size, stride, padding, dilation))
+    if spatial_dims == 1:
+        kernel_size, stride, dilation, pads = (1,) + kernel_size, (1,) + stride, (1,) + dilation, ((0, 0),) + pads
+    return kernel_size, stride, pads, dilation
+
+
+# ---------------------------------------------------------------------- max pool
+
+def _window_max(x, kernel_size, stride, padding, dilation):
+    """Each window's max of ``x`` (padded with -inf), (C, N, OH, OW), and its argmax: the
+    offset in the window, 0 .. KH*KW-1 in row-major order, the first on ties (as torch).
+
+    The argmax comes from one comparison per offset, last to first so that the first
+    match wins; NumPy's ``argmax`` over the middle axis of ``cols`` is several times slower.
+    """
+    xp = get_array_module(x)
+    cols = im2col(x, kernel_size, stride, padding, dilation, fill=-numpy.inf)
+    c, kh, kw, n, oh, ow = cols.shape
+    cols = cols.reshape(c, kh * kw, n, oh, ow)
+    y = cols.max(axis=1)
+    argmax = xp.zeros(y.shape, dtype=numpy.int64)
+    for k in reversed(range(kh * kw)):
+        xp.copyto(argmax, k, where=cols[:, k] == y)
+    return y, argmax
+
+
+class MaxPool2d(Function):
+    """y = max of each window of x (padded with -inf).
+
+    The gradient of a window goes to its argmax, the first in window order on ties:
+    gcols = gy at (window, argmax), 0 elsewhere;  gx = col2im(gcols).  Backward keeps
+    only the argmax positions.
+    """
+
+    def forward(self, x, kernel_size, stride, padding, dilation):
+        xp = get_array_module(x)
+        y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation)
+        self.input_shape, self.kernel_size = x.shape, kernel_size
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        c, n, oh, ow = self.argmax.shape
+        kh, kw = self.kernel_size
+        offsets = xp.arange(kh * kw).reshape(1, -1, 1, 1, 1)
+        gcols = xp.where(offsets == self.argmax[:, None], gy.transpose(1, 0, 2, 3)[:, None], gy.dtype.type(0))
+        return col2im(gcols.reshape(c, kh, kw, n, oh, ow), self.input_shape, self.stride, self.padding,
+                      self.dilation)
+
+
+def _max_pool_indices(x, kernel_size, stride, padding, dilation):
+    """torch's ``return_indices``: each window's argmax as a flat index h * W + w into
+    its (unpadded) input plane, int64, (N, C, OH, OW)."""
+    xp = get_array_module(x)
+    _, argmax = _window_max(x, kernel_size, stride, padding, dilation)
+    _, _, oh, ow = argmax.shape
+    (kh, kw), (sh, sw), (dh, dw), ((top, _), (left, _)) = kernel_size, stride, dilation, padding
+    h = xp.arange(oh).reshape(-1, 1) * sh + (argmax // kw) * dh - top
+    w = xp.arange(ow) * sw + (argmax % kw) * dw - left
+    return xp.ascontiguousarray((h * x.shape[3] + w).astype(numpy.int64).transpose(1, 0, 2, 3))
+
+
+def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    geometry = _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode, spatial_dims)
+    x, restore = as_nchw(input, spatial_dims)
+    y = restore(MaxPool2d.apply(x, *geometry))
+    if not return_indices:
+        return y
+    return y, restore(Tensor(_max_pool_indices(x.data, *geometry)))
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling as ``torch.nn.functional.max_pool2d`` over (N, C, H, W) or (C, H, W).
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` (at most half the kernel) pads with
+    -inf; ``ceil_mode`` rounds the output size up (the last window must still start inside
+    the input or the left padding).  With ``return_indices``, also the flat h * W + w index
+    of each max in its input plane.
+    """
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling as ``torch.nn.functional.max_pool1d`` over (N, C, L) or (C, L)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+# ---------------------------------------------------------------------- average pool
+
+def _window_counts(size, k, s, pads, count_include_pad):
+    """Along one axis, for each output position, how many of its window's k positions
+    count toward the divisor: torch clips a window at the padded border (size + p), and
+    with ``count_include_pad=False`` further to the input itself.  ``pads`` = (p, after),
+    ``after`` >= p being p plus what ceil mode added."""
+    p, after = pads
+    start = numpy.arange((size + p + after - k) // s + 1) * s - p
+    end = numpy.minimum(start + k, size + p)
+    if count_include_pad:
+        return end - start
+    return numpy.minimum(end, size) - numpy.maximum(start, 0)
+
+
+class AvgPool2d(Function):
+    """y = sum of each window of x (zero-padded) / divisor[oh, ow].
+
+    gcols = gy / divisor, the same for every pixel of a window;  gx = col2im(gcols).
+    """
+
+    def forward(self, x, kernel_size, stride, padding, divisor):
+        xp = get_array_module(x)
+        cols = im2col(x, kernel_size, stride, padding)
+        self.cols_shape, self.input_shape, self.divisor = cols.shape, x.shape, divisor
+        self.stride, self.padding = stride, padding
+        y = cols.sum(axis=(1, 2)) / divisor
+        return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        c, kh, kw, n, oh, ow = self.cols_shape
+        share = (gy.transpose(1, 0, 2, 3) / self.divisor).reshape(c, 1, 1, n, oh, ow)
+        gcols = xp.broadcast_to(share, self.cols_shape)
+        return col2im(gcols, self.input_shape, self.stride, self.padding)
+
+
+def _avg_pool(op, spatial_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    kernel_size, stride, pads, _ = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode,
+                                                  spatial_dims)
+    x, restore = as_nchw(input, spatial_dims)
+    xp = get_array_module(x.data)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, numbers.Integral) or divisor_override == 0:
+            raise RuntimeError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+        divisor = xp.asarray(divisor_override, dtype=x.dtype)
+    else:
+        rows, cols = (_window_counts(*a, count_include_pad) for a in zip(x.shape[2:], kernel_size, stride, pads))
+        divisor = xp.asarray(numpy.outer(rows, cols), dtype=x.dtype)
+    return restore(AvgPool2d.apply(x, kernel_size, stride, pads, divisor))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling as ``torch.nn.functional.avg_pool2d`` over (N, C, H, W) or (C, H, W).
+
+    Zero padding; the divisor of a window is its size clipped at the padded border
+    (``count_include_pad=True``) or at the input (``False``), or ``divisor_override``.
+    """
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling as ``torch.nn.functional.avg_pool1d`` over (N, C, L) or (C, L)."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+# ---------------------------------------------------------------------- adaptive pools
+
+def _adaptive_bins(size, out):
+    """torch's adaptive bins along one axis: start_i = floor(i*size/out), end_i = ceil((i+1)*size/out)."""
+    i = numpy.arange(out)
+    return i * size // out, -(-(i + 1) * size // out)
+
+
+def _averaging_matrix(size, out, xp, dtype):
+    """A (out, size) with A[i, h] = 1 / (end_i - start_i) on bin i, so A @ v averages each bin."""
+    start, end = _adaptive_bins(size, out)
+    h = numpy.arange(size)
+    inside = (start[:, None] <= h) & (h < end[:, None])
+    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
+
+
+class AdaptiveAvgPool2d(Function):
+    """y = A_h @ x @ A_w^T per (n, c) plane: a rectangle's mean is the mean over its
+    rows of the means over its columns.   gx = A_h^T @ gy @ A_w."""
+
+    def forward(self, x, a_h, a_w):
+        self.a_h, self.a_w = a_h, a_w
+        return a_h @ x @ a_w.T
+
+    def backward(self, gy):
+        return self.a_h.T @ gy @ self.a_w
+
+
+def _adaptive_output_size(op, input, output_size, spatial_dims):
+    check_input(op, input, spatial_dims)
+    sizes = input.shape[-spatial_dims:]
+    if isinstance(output_size, (tuple, list)) and len(output_size) == spatial_dims:
+        output_size = tuple(n if o is None else o for o, n in zip(output_size, sizes))
+    out = ntuple(output_size, spatial_dims, "output_size", op)
+    if any(o < 1 for o in out):
+        raise RuntimeError(f"{op}: output_size must be positive, got {out}")
+    if any(n == 0 for n in sizes):
+        raise RuntimeError(f"{op}: expected non-empty spatial dimensions, got input of shape {input.shape}")
+    return ((1,) + out) if spatial_dims == 1 else out
+
+
+def _adaptive_avg_pool(op, spatial_dims, input, output_size):
+    oh, ow = _adaptive_output_size(op, input, output_size, spatial_dims)
+    x, restore = as_nchw(input, spatial_dims)
+    if (oh, ow) == (1, 1):
+        return restore(x.mean(dim=(2, 3), keepdim=True))
+    xp = get_array_module(x.data)
+    _, _, h, w = x.shape
+    return restore(AdaptiveAvgPool2d.apply(x, _averaging_matrix(h, oh, xp, x.dtype),
+                                           _averaging_matrix(w, ow, xp, x.dtype)))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a given output size, as ``torch.nn.functional.adaptive_avg_pool2d``.
+    ``output_size``: an int, or a pair whose None entries keep the input size.  Output 1
+    (the global average pool that ends a ResNet) is the mean over H and W."""
+    return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """1-D adaptive average pooling over (N, C, L) or (C, L)."""
+    return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def _bin_members(size, out):
+    """The indices of each bin, (out, widest bin), short bins padded by repeating their last index
+    (a repeat never changes a max, nor which position is the first max)."""
+    start, end = _adaptive_bins(size, out)
+    return numpy.minimum(start[:, None] + numpy.arange((end - start).max()), end[:, None] - 1)
+
+
+def _adaptive_max_indices(x, out_size):
+    """For each bin of ``x`` (N, C, H, W), the flat index h * W + w of its max (the first
+    in row-major order on ties, as torch), int64 (N, C, OH, OW)."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    rows, cols = (xp.asarray(_bin_members(size, out)) for size, out in zip((h, w), out_size))
+    oh, kh = rows.shape
+    ow, kw = cols.shape
+    windows = x[:, :, rows[:, :, None, None], cols[None, None, :, :]]        # (N, C, OH, KH, OW, KW)
+    windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, kh * kw)
+    k = windows.argmax(axis=-1)
+    return (rows[xp.arange(oh)[:, None], k // kw] * w + cols[xp.arange(ow), k % kw]).astype(numpy.int64)
+
+
+class TakeFromPlanes(Function):
+    """y[n, c, o] = x[n, c].flat[index[n, c, o]] -- the value at each max's position.
+    gx = gy added onto those positions; several outputs may pick one pixel, so the adds
+    are a histogram (``bincount``) over the flat positions."""
+
+    def forward(self, x, index):
+        n, c, h, w = x.shape
+        self.input_shape, self.index = x.shape, index
+        y = get_array_module(x).take_along_axis(x.reshape(n, c, h * w), index.reshape(n, c, -1), axis=2)
+        return y.reshape(index.shape)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        n, c, h, w = self.input_shape
+        planes = xp.arange(n * c).reshape(n, c, 1, 1) * (h * w)
+        gx = xp.bincount((self.index + planes).ravel(), weights=gy.ravel(), minlength=n * c * h * w)
+        return gx.astype(gy.dtype, copy=False).reshape(self.input_shape), None
+
+
+def _adaptive_max_pool(op, spatial_dims, input, output_size, return_indices):
+    out_size = _adaptive_output_size(op, input, output_size, spatial_dims)
+    x, restore = as_nchw(input, spatial_dims)
+    index = _adaptive_max_indices(x.data, out_size)
+    y = restore(TakeFromPlanes.apply(x, index))
+    return (y, restore(Tensor(index))) if return_indices else y
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a given output size, as ``torch.nn.functional.adaptive_max_pool2d``
+    (bins as ``adaptive_avg_pool2d``; with ``return_indices``, the flat h * W + w index of
+    each max)."""
+    return _adaptive_max_pool("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """1-D adaptive max pooling over (N, C, L) or (C, L)."""
+    return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
