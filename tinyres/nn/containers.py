@@ -1,0 +1,171 @@
+"""Containers: ``Sequential`` (a chain), ``ModuleList`` (a list) and ``ModuleDict`` (a dict) of modules.
+
+Their children are registered under their index (``"0"``, ``"1"``, ...) or key, so a
+``Sequential`` of a conv and a BatchNorm has state_dict keys ``0.weight``, ``1.running_mean``
+exactly as in PyTorch.
+"""
+import collections
+import operator
+
+from .module import Module, _addindent
+
+
+def _index(i, n, kind):
+    """A list index in ``range(n)`` from a possibly negative one."""
+    i = operator.index(i)
+    if not -n <= i < n:
+        raise IndexError(f"{kind}: index {i} is out of range for length {n}")
+    return i % n
+
+
+class _IndexedModules(Module):
+    """What ``Sequential`` and ``ModuleList`` share: children named "0", "1", ... kept in order."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self._slice(idx)
+        return list(self._modules.values())[_index(idx, len(self), self._get_name())]
+
+    def __setitem__(self, idx, module):
+        key = list(self._modules)[_index(idx, len(self), self._get_name())]
+        self.add_module(key, module)
+
+    def __delitem__(self, idx):
+        modules = list(self._modules.values())
+        if isinstance(idx, slice):
+            del modules[idx]
+        else:
+            del modules[_index(idx, len(self), self._get_name())]
+        self._renumber(modules)
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __dir__(self):
+        return [key for key in super().__dir__() if not key.isdigit()]
+
+
+class Sequential(_IndexedModules):
+    """Modules applied one after another: ``Sequential(conv, bn, relu)(x) == relu(bn(conv(x)))``.
+
+    Built from positional modules (named "0", "1", ...) or one OrderedDict of named ones.
+    """
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], collections.OrderedDict):
+            for name, module in args[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(args):
+                self.add_module(str(i), module)
+
+    def _slice(self, idx):
+        return Sequential(collections.OrderedDict(list(self._modules.items())[idx]))
+
+    def forward(self, input):
+        for module in self:
+            input = module(input)
+        return input
+
+
+class ModuleList(_IndexedModules):
+    """A list of modules whose parameters belong to the owner (a plain list hides them)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _slice(self, idx):
+        return ModuleList(list(self._modules.values())[idx])
+
+    def __repr__(self):
+        """As PyTorch: runs of equal children are shown once, as ``(2-4): 3 x Block(...)``."""
+        reprs = [repr(module) for module in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs = []   # [first_index, last_index, repr]
+        for i, r in enumerate(reprs):
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [_addindent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}", 2)
+                 for a, b, r in runs]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleDict(Module):
+    """A dict of modules, kept in insertion order, whose parameters belong to the owner."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def pop(self, key):
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add the modules of a mapping or of an iterable of ``(key, module)`` pairs."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, module in pairs:
+            self[key] = module

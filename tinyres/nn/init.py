@@ -1,0 +1,147 @@
+"""Weight initialisation, as ``torch.nn.init``.
+
+Every function fills its tensor in place (outside autograd) and returns it.  Random
+values are drawn on the host from ``tinyres.backend.default_generator()`` (or the
+NumPy ``generator`` given) in float64, then cast to the tensor's dtype and copied to its
+device, so one seed gives the same weights on CPU and GPU.
+
+Why the scales: a layer ``y = W x`` with ``fan_in`` inputs of unit variance and weights of
+variance ``s^2`` gives outputs of variance ``fan_in * s^2``.  Keeping the variance of the
+signal constant through depth needs ``s = gain / sqrt(fan_in)`` (Kaiming; ``gain = sqrt(2)``
+for ReLU, which zeroes half the signal); Xavier balances forward and backward with
+``s = gain * sqrt(2 / (fan_in + fan_out))``.  A uniform on ``[-b, b]`` has standard deviation
+``b / sqrt(3)``, hence the ``sqrt(3)`` in the uniform versions.
+"""
+import math
+import numbers
+import warnings
+
+import numpy
+
+from .. import backend
+
+__all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "uniform_", "normal_", "constant_",
+           "zeros_", "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "sigmoid")
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The gain torch recommends for a nonlinearity: 1 for linear/conv/sigmoid, 5/3 for tanh,
+    sqrt(2) for relu, sqrt(2 / (1 + slope^2)) for leaky_relu (slope ``param``, default 0.01),
+    3/4 for selu."""
+    if nonlinearity in _LINEAR:
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"calculate_gain: negative_slope {param} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def calculate_fan_in_and_fan_out(tensor):
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)``:
+    ``fan_in = in * prod(kernel)``, ``fan_out = out * prod(kernel)``."""
+    if tensor.ndim < 2:
+        raise ValueError(f"calculate_fan_in_and_fan_out: fan in and fan out can not be computed for a "
+                         f"tensor with fewer than 2 dimensions (got shape {tensor.shape})")
+    receptive_field = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+
+
+_calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out
+
+
+def _calculate_correct_fan(tensor, mode):
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"init: mode {mode!r} is not supported, use 'fan_in' or 'fan_out'")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _fill(tensor, values):
+    """Write the host array (or number) ``values`` into ``tensor``'s array in place (no graph
+    is recorded: the array is written directly); return ``tensor``."""
+    values = numpy.asarray(values)
+    tensor.data[...] = backend.to_device(values, tensor.device).astype(tensor.dtype, copy=False)
+    return tensor
+
+
+def _generator(generator):
+    return backend.default_generator() if generator is None else generator
+
+
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill with values drawn from U(a, b)."""
+    return _fill(tensor, _generator(generator).uniform(a, b, tensor.shape))
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill with values drawn from N(mean, std^2)."""
+    return _fill(tensor, _generator(generator).normal(mean, std, tensor.shape))
+
+
+def constant_(tensor, val):
+    return _fill(tensor, val)
+
+
+def zeros_(tensor):
+    return _fill(tensor, 0)
+
+
+def ones_(tensor):
+    return _fill(tensor, 1)
+
+
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    """U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    bound = math.sqrt(3.0) * gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity):
+    """std = gain / sqrt(fan), with gain from ``calculate_gain(nonlinearity, a)``; None for an empty tensor."""
+    if 0 in tensor.shape:
+        warnings.warn("init: initializing a zero-element tensor is a no-op")
+        return None
+    return calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(tensor, mode))
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """U(-b, b) with b = sqrt(3) * gain / sqrt(fan) (He et al., 2015).
+
+    ``a`` is the negative slope of leaky_relu.  PyTorch's default for conv and linear
+    weights is ``a=sqrt(5)``, which gives b = 1 / sqrt(fan_in).
+    """
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    if std is None:
+        return tensor
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """N(0, std^2) with std = gain / sqrt(fan) (He et al., 2015)."""
+    std = _kaiming_std(tensor, a, mode, nonlinearity)
+    if std is None:
+        return tensor
+    return normal_(tensor, 0.0, std, generator)

@@ -1,0 +1,438 @@
+"""``Module`` and ``Parameter``: the containers of state that layers and models are made of.
+
+A ``Module`` keeps three ordered tables, filled by plain attribute assignment:
+
+* ``_parameters`` -- ``Parameter`` objects (leaf tensors that require grad), what an
+  optimizer updates;
+* ``_buffers`` -- tensors that are state but not trained (BatchNorm's ``running_mean``),
+  registered with ``register_buffer``;
+* ``_modules`` -- sub-modules.
+
+``self.conv1 = Conv2d(...)`` lands in ``_modules["conv1"]``; ``self.weight = Parameter(...)``
+in ``_parameters["weight"]``.  Walking these tables in registration order gives
+``parameters()``, ``state_dict()`` keys such as ``layer1.0.bn1.running_mean`` (PyTorch's,
+so PyTorch checkpoints load by name), ``train()``/``eval()`` and ``to()``.
+"""
+import collections
+import numbers
+
+import numpy
+
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that is a module's trainable state: a leaf that requires grad by default.
+
+    ``Parameter(data)`` shares ``data``'s array (as ``torch.nn.Parameter`` does);
+    assigning one as a module attribute registers it.
+    """
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = numpy.empty((0,), dtype=backend.get_default_dtype())
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class _IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict(strict=False)`` returns."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+def _addindent(text, spaces):
+    """Indent every line of ``text`` but the first (for nested reprs)."""
+    first, *rest = text.split("\n")
+    return "\n".join([first] + [" " * spaces + line for line in rest])
+
+
+def _check_name(owner, kind, name, table):
+    """The checks torch makes on the name of a new parameter/buffer/module (kept in ``table``)."""
+    if "_parameters" not in owner.__dict__:
+        raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+    if "." in name:
+        raise KeyError(f'{kind} name must not contain ".", got "{name}"')
+    if name == "":
+        raise KeyError(f'{kind} name must not be the empty string')
+    if hasattr(owner, name) and name not in owner.__dict__[table]:
+        raise KeyError(f"attribute '{name}' already exists")
+
+
+def _quoted(keys):
+    return ", ".join(f'"{k}"' for k in keys)
+
+
+def _source_array(value, key):
+    """The array inside a state_dict value: a Tensor, a NumPy/CuPy array or a number."""
+    if isinstance(value, Tensor):
+        return value.data
+    if backend.get_array_module(value) is not numpy:     # a CuPy array
+        return value
+    if isinstance(value, (numbers.Number, numpy.ndarray, numpy.generic)):
+        return numpy.asarray(value)
+    raise TypeError(f"load_state_dict: the value for {key!r} is a {type(value).__name__}; "
+                    "expected a Tensor, a NumPy/CuPy array or a number")
+
+
+class Module:
+    """Base class of every layer and model (``torch.nn.Module``).
+
+    Subclasses call ``super().__init__()`` first, assign parameters, buffers and
+    sub-modules as attributes, and define ``forward``; calling the module calls ``forward``.
+    """
+
+    # Buffers a checkpoint may lack (older PyTorch files): left as they are when loading.
+    _optional_buffers = ()
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
+        object.__setattr__(self, "_modules", {})
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ registration
+    def register_parameter(self, name, param):
+        """Add ``param`` (a ``Parameter`` or None) as ``self.<name>``."""
+        _check_name(self, "parameter", name, "_parameters")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(tinyres.nn.Parameter or None required)")
+        self._parameters[name] = param
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Add ``tensor`` (or None) as ``self.<name>``: state that is not trained.
+
+        Persistent buffers go into ``state_dict``; non-persistent ones do not.
+        """
+        _check_name(self, "buffer", name, "_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def add_module(self, name, module):
+        """Add ``module`` (or None) as the child ``self.<name>``."""
+        _check_name(self, "module", name, "_modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def _forget(self, name):
+        for table in (self.__dict__, self._parameters, self._buffers, self._modules):
+            table.pop(name, None)
+        self._non_persistent_buffers.discard(name)
+
+    def __setattr__(self, name, value):
+        tables = self.__dict__
+        if isinstance(value, (Parameter, Module)):
+            if "_parameters" not in tables:
+                raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
+            self._forget(name)
+            (self.register_parameter if isinstance(value, Parameter) else self.add_module)(name, value)
+        elif "_parameters" in tables and name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                                "(tinyres.nn.Parameter or None expected)")
+            self._parameters[name] = None
+        elif "_modules" in tables and name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                                "(tinyres.nn.Module or None expected)")
+            self._modules[name] = None
+        elif "_buffers" in tables and name in self._buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(Tensor or None expected)")
+            self._buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails; reads __dict__ directly so that an object
+        # without its tables (during unpickling) does not recurse.
+        tables = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in tables and name in tables[table]:
+                return tables[table][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for table in (self._parameters, self._buffers, self._modules):
+            if name in table:
+                del table[name]
+                self._non_persistent_buffers.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+    # ------------------------------------------------------------------ walking the tree
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """``(dotted_name, module)`` for this module and every descendant, depth first."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        """``(name, module)`` for the direct children (each module once)."""
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self):
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, table, prefix, recurse, remove_duplicate=True):
+        """``(dotted_name, tensor)`` from ``table`` of each module, each tensor once."""
+        seen = set()
+        owners = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for owner_prefix, module in owners:
+            for name, value in getattr(module, table).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{owner_prefix}.{name}" if owner_prefix else name), value
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """``(dotted_name, Parameter)`` in registration order; a shared parameter once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse=True):
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        for _, buf in self.named_buffers(recurse=recurse):
+            yield buf
+
+    def get_submodule(self, target):
+        """The module at the dotted path ``target`` (``"layer1.0.conv1"``); ``""`` is self."""
+        module = self
+        for name in target.split(".") if target else []:
+            if name not in module._modules:
+                raise AttributeError(f"{type(module).__name__} has no submodule '{name}' (looking up '{target}')")
+            module = module._modules[name]
+        return module
+
+    def apply(self, fn):
+        """Call ``fn`` on every child (recursively), then on self; returns self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes and gradients
+    def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode on self and every descendant.
+
+        Layers that behave differently (BatchNorm, Dropout) read ``self.training``.
+        """
+        if not isinstance(mode, bool):
+            raise ValueError(f"train: training mode is expected to be boolean, got {mode!r}")
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
+        return self
+
+    def eval(self):
+        """``train(False)``: BatchNorm uses its running statistics, Dropout does nothing."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every parameter's ``.grad`` (to None, or to zeros in place)."""
+        for param in self.parameters():
+            if param.grad is None:
+                continue
+            if set_to_none:
+                param.grad = None
+            else:
+                param.grad.data[...] = 0
+
+    # ------------------------------------------------------------------ device and dtype
+    def _convert(self, device=None, dtype=None):
+        """Move every parameter, gradient and buffer to ``device`` and cast the floating ones
+        to ``dtype``, in place: the Parameter objects stay the same (optimizers keep working)."""
+        def convert(array):
+            if device is not None:
+                array = backend.to_device(array, device)
+            if dtype is not None and array.dtype.kind == "f":
+                array = array.astype(dtype, copy=False)
+            return array
+
+        with no_grad():
+            for module in self.modules():
+                for param in module._parameters.values():
+                    if param is None:
+                        continue
+                    param.data = convert(param.data)
+                    if param.grad is not None:
+                        param.grad.data = convert(param.grad.data)
+                for buf in module._buffers.values():
+                    if buf is not None:
+                        buf.data = convert(buf.data)
+        return self
+
+    def to(self, *args, device=None, dtype=None):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``; in place, returns self.
+
+        A dtype casts only floating parameters and buffers (``num_batches_tracked`` stays int64).
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, backend.Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")):
+                device = a
+            else:
+                dtype = a
+        dtype = backend.as_dtype(dtype)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"Module.to: only floating point dtypes are accepted, got {dtype}")
+        return self._convert(device=None if device is None else backend.Device(device), dtype=dtype)
+
+    def cpu(self):
+        return self._convert(device=backend.Device("cpu"))
+
+    def cuda(self, device=None):
+        if isinstance(device, int):
+            device = f"cuda:{device}"
+        return self._convert(device=backend.Device(device or "cuda"))
+
+    def float(self):
+        return self._convert(dtype=backend.float32)
+
+    def double(self):
+        return self._convert(dtype=backend.float64)
+
+    def half(self):
+        return self._convert(dtype=backend.float16)
+
+    # ------------------------------------------------------------------ state_dict
+    def _state_entries(self, prefix=""):
+        """``(key, module, name, tensor)`` for every parameter and persistent buffer, in
+        PyTorch's order: a module's parameters, then its buffers, then its children's."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield prefix + name, self, name, param
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent_buffers:
+                yield prefix + name, self, name, buf
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module._state_entries(prefix + name + ".")
+
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """An OrderedDict ``dotted_name -> tensor`` of parameters and persistent buffers.
+
+        Keys and order are PyTorch's for the same architecture.  Values are detached
+        tensors that share memory with the module (copy them to keep a snapshot), or the
+        Parameter objects themselves with ``keep_vars=True``.
+        """
+        destination = collections.OrderedDict() if destination is None else destination
+        for key, _, _, value in self._state_entries(prefix):
+            destination[key] = value if keep_vars else value.detach()
+        return destination
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy the values of ``state_dict`` into this module's parameters and buffers.
+
+        Values may be Tensors, NumPy or CuPy arrays, or numbers; each is cast to the dtype
+        and moved to the device of the tensor it is copied into, which stays the same
+        object.  Nothing is copied unless every value fits.  Raises one RuntimeError that
+        lists every size mismatch and, with ``strict``, every missing and unexpected key;
+        returns ``(missing_keys, unexpected_keys)``.
+        """
+        entries = {key: (module, name, target) for key, module, name, target in self._state_entries()}
+        missing = [key for key, (module, name, _) in entries.items()
+                   if key not in state_dict and name not in module._optional_buffers]
+        unexpected = [key for key in state_dict if key not in entries]
+        errors, copies = [], []
+        for key, (_, _, target) in entries.items():
+            if key not in state_dict:
+                continue
+            source = _source_array(state_dict[key], key)
+            if tuple(source.shape) != target.shape:
+                errors.append(f"size mismatch for {key}: copying a param with shape {tuple(source.shape)} "
+                              f"from checkpoint, the shape in current model is {target.shape}.")
+            copies.append((target, source))
+        if strict:
+            if unexpected:
+                errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(unexpected)}. ")
+            if missing:
+                errors.insert(0, f"Missing key(s) in state_dict: {_quoted(missing)}. ")
+        if errors:
+            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                type(self).__name__, "\n\t".join(errors)))
+        for target, source in copies:
+            target.data[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ printing
+    def extra_repr(self):
+        """The text inside the parentheses of this module's repr (its settings)."""
+        return ""
+
+    def _get_name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        """PyTorch's layout: ``Name(extra)`` or one ``(child): repr`` line per child."""
+        extra_lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        child_lines = [f"({name}): " + _addindent(repr(module), 2) for name, module in self._modules.items()]
+        lines = extra_lines + child_lines
+        body = ""
+        if len(extra_lines) == 1 and not child_lines:
+            body = extra_lines[0]
+        elif lines:
+            body = "\n  " + "\n  ".join(lines) + "\n"
+        return f"{self._get_name()}({body})"
