@@ -26,16 +26,22 @@ def is_grad_enabled():
 
 
 class _GradMode(contextlib.ContextDecorator):
+    """Sets grad mode on entry and restores the previous mode on exit.  The previous modes
+    are a stack, so one instance can be entered again while active (a decorated function
+    that calls itself)."""
+
     def __init__(self, enabled):
         self.enabled = enabled
+        self.previous = []
 
     def __enter__(self):
         global _grad_enabled
-        self.prev, _grad_enabled = _grad_enabled, self.enabled
+        self.previous.append(_grad_enabled)
+        _grad_enabled = self.enabled
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self.prev
+        _grad_enabled = self.previous.pop()
 
 
 def no_grad():
@@ -44,18 +50,30 @@ def no_grad():
 
 
 def enable_grad():
+    """Context manager and decorator: ops inside build a graph, even within ``no_grad``."""
     return _GradMode(True)
 
 
-def set_grad_enabled(mode):
-    return _GradMode(bool(mode))
+class set_grad_enabled(_GradMode):
+    """As ``torch.set_grad_enabled``: sets grad mode at once; used in ``with``, it restores
+    the previous mode on exit."""
+
+    def __init__(self, mode):
+        global _grad_enabled
+        super().__init__(bool(mode))
+        self.previous.append(_grad_enabled)
+        _grad_enabled = self.enabled
+
+    def __enter__(self):
+        pass      # the mode was set in __init__; __exit__ restores what was before it
 
 
 class Function:
     """One differentiable op.  Subclasses define ``forward`` and ``backward``.
 
     Call it with ``MyOp.apply(*tensors, **options)``: tensors become arrays for
-    ``forward``; options are passed through unchanged.
+    ``forward``; options are passed through unchanged.  All tensors must be on one device;
+    ``forward`` and ``backward`` run with that device current (CuPy allocates there).
     """
 
     freed = False
@@ -69,18 +87,21 @@ class Function:
         from .tensor import Tensor
         fn = cls()
         tensors = [x for x in inputs if isinstance(x, Tensor)]
-        if len(tensors) > 1:
-            devices = {t.device for t in tensors}
-            if len(devices) > 1:
-                raise RuntimeError(f"{fn.name}: expected all tensors on one device, got "
-                                   + ", ".join(str(t.device) for t in tensors))
+        devices = [t.device for t in tensors]
+        if len(set(devices)) > 1:
+            raise RuntimeError(f"{fn.name}: expected all tensors on one device, got "
+                               + ", ".join(map(str, devices)))
+        fn.device = devices[0] if devices else backend.Device("cpu")
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        y = fn.forward(*arrays, **options)
+        with backend.on_device(fn.device):
+            y = fn.forward(*arrays, **options)
         needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         if not needs_grad:
             return Tensor(y)
         fn.next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
                    for x in inputs]
+        fn.input_meta = [(x.shape, x.dtype) if nxt is not None else None
+                         for x, nxt in zip(inputs, fn.next)]
         return Tensor(y, requires_grad=True, _grad_fn=fn)
 
     def forward(self, *arrays, **options):
@@ -133,23 +154,47 @@ def _accumulate(leaf, grad):
         leaf.grad.data = leaf.grad.data + grad.astype(leaf.dtype, copy=False)
 
 
+def _checked_backward(node, gy):
+    """``node.backward(gy)`` as a tuple, checked: a gradient for each input that needs one
+    (trailing non-Tensor inputs such as options may be left out), each with its input's
+    shape and dtype (so a float32 graph stays float32 all the way back)."""
+    gxs = node.backward(gy)
+    if not isinstance(gxs, tuple):
+        gxs = (gxs,)
+    needed = 1 + max(i for i, meta in enumerate(node.input_meta) if meta is not None)
+    if not needed <= len(gxs) <= len(node.next):
+        raise RuntimeError(f"{node.name}.backward: expected {needed} to {len(node.next)} gradients "
+                           f"(one per input), got {len(gxs)}")
+    for i, (gx, meta) in enumerate(zip(gxs, node.input_meta)):
+        if gx is not None and meta is not None and (gx.shape, gx.dtype) != meta:
+            raise RuntimeError(f"{node.name}.backward: expected a gradient of shape {meta[0]} and "
+                               f"dtype {meta[1]} for input {i}, got shape {gx.shape}, dtype {gx.dtype}")
+    return gxs
+
+
 def run_backward(tensor, gradient=None, retain_graph=False):
     """The engine behind ``Tensor.backward``."""
     from .tensor import Tensor
     if not tensor.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
-    xp = backend.get_array_module(tensor.data)
     if gradient is None:
         if tensor.data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {tensor.shape}. Pass gradient= of that shape.")
-        grad = xp.ones_like(tensor.data)
-    else:
-        grad = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
-        if grad.shape != tensor.shape:
-            raise RuntimeError(f"backward: gradient has shape {grad.shape}, expected {tensor.shape}")
-        grad = grad.astype(tensor.dtype, copy=False)
+        gradient = numpy.ones(tensor.shape)
+    elif isinstance(gradient, Tensor):
+        if gradient.device != tensor.device:
+            raise RuntimeError(f"backward: expected the gradient on {tensor.device} like the "
+                               f"output, got it on {gradient.device}")
+        gradient = gradient.data
+    elif not hasattr(gradient, "shape"):
+        gradient = numpy.asarray(gradient)
+    grad = backend.to_device(gradient, tensor.device)
+    if grad.shape != tensor.shape:
+        raise RuntimeError(f"backward: expected a gradient of shape {tensor.shape} like the "
+                           f"output, got shape {grad.shape}")
+    grad = grad.astype(tensor.dtype, copy=False)
     if tensor.grad_fn is None:      # a leaf
         _accumulate(tensor, grad)
         return
@@ -157,18 +202,15 @@ def run_backward(tensor, gradient=None, retain_graph=False):
     with no_grad():
         for node in _topological_order(tensor.grad_fn):
             gy = grads.pop(node, None)
-            next_nodes = node.next
             if gy is not None:
-                gxs = node.backward(gy)
-                if not isinstance(gxs, tuple):
-                    gxs = (gxs,)
-                for nxt, gx in zip(next_nodes, gxs):
-                    if nxt is None or gx is None:
-                        continue
-                    if isinstance(nxt, Function):
-                        grads[nxt] = grads[nxt] + gx if nxt in grads else gx
-                    else:
-                        _accumulate(nxt, gx)
+                with backend.on_device(node.device):    # where the node's inputs live
+                    for nxt, gx in zip(node.next, _checked_backward(node, gy)):
+                        if nxt is None or gx is None:
+                            continue
+                        if isinstance(nxt, Function):
+                            grads[nxt] = grads[nxt] + gx if nxt in grads else gx
+                        else:
+                            _accumulate(nxt, gx)
             if not retain_graph:
                 node.__dict__.clear()
                 node.freed = True
@@ -221,12 +263,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0)
         inputs[i].grad = None
 
     y = fn(*inputs)
-    xp = backend.get_array_module(y.data)
-    upstream = xp.asarray(rng.standard_normal(y.shape))
+    upstream = backend.to_device(rng.standard_normal(y.shape), y.device)
     y.backward(Tensor(upstream))
 
     def loss():
-        with no_grad():
+        with no_grad(), backend.on_device(y.device):
             return float((fn(*inputs).data * upstream).sum())
 
     for i in checked:
@@ -235,7 +276,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0)
         indices = numpy.arange(x.data.size)
         if nsamples is not None and nsamples < x.data.size:
             indices = rng.choice(x.data.size, nsamples, replace=False)
-        numeric = _numeric_grad(loss, x, indices, eps)
+        with backend.on_device(x.device):
+            numeric = _numeric_grad(loss, x, indices, eps)
         diff = numpy.abs(analytic[indices] - numeric)
         bad = ~(diff <= atol + rtol * numpy.abs(numeric))     # NaN counts as bad
         if bad.any():

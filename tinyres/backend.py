@@ -70,9 +70,9 @@ class Device:
             return
         if not isinstance(spec, str):
             raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {spec!r}")
-        kind, _, idx = spec.strip().partition(":")
-        if kind not in ("cpu", "cuda") or (idx and not idx.isdigit()) or (kind == "cpu" and idx):
-            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        kind, colon, idx = spec.strip().partition(":")
+        if kind not in ("cpu", "cuda") or (colon and (kind == "cpu" or not idx.isdigit())):
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
         self.type = kind
         self.index = None if kind == "cpu" else int(idx or 0)
 
@@ -100,11 +100,12 @@ def device(spec="cpu"):
 
 def get_array_module(x):
     """``numpy`` or ``cupy``, whichever owns the array ``x`` (a Tensor is looked through)."""
-    x = getattr(x, "data", x)
     cp = _cupy
-    if cp is not None and isinstance(x, cp.ndarray):
-        return cp
-    return numpy
+    if cp is None:
+        return numpy
+    if not isinstance(x, (numpy.ndarray, cp.ndarray)):
+        x = getattr(x, "data", x)    # a Tensor; arrays have a .data too (a buffer), so not theirs
+    return cp if isinstance(x, cp.ndarray) else numpy
 
 
 def device_of(array):
@@ -125,7 +126,7 @@ def to_device(array, dev):
     if get_array_module(array) is cp and array.device.id == dev.index:
         return array
     with cp.cuda.Device(dev.index):
-        return cp.asarray(array)
+        return cp.array(array)     # a copy on dev, from the host or from another GPU
 
 
 def to_numpy(array):
@@ -156,7 +157,17 @@ def as_dtype(dtype):
     try:
         return numpy.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype: cannot interpret {dtype!r} as a dtype") from None
+        raise TypeError(f"dtype: expected a dtype such as tinyres.float32 or 'float64', "
+                        f"got {dtype!r}") from None
+
+
+def is_dtype_name(name):
+    """True when the string ``name`` names a NumPy dtype (``'float32'``, ``'int64'``)."""
+    try:
+        numpy.dtype(name)
+        return True
+    except TypeError:
+        return False
 
 
 def get_default_dtype():

@@ -13,9 +13,9 @@ import numbers
 import numpy
 
 from . import backend
-from .autograd import Function, sum_to
+from .autograd import Function, no_grad, sum_to
 from .backend import get_array_module
-from .tensor import Tensor, tensor
+from .tensor import Tensor, size_arg, tensor
 
 # ---------------------------------------------------------------------- helpers
 
@@ -35,8 +35,7 @@ def _scalar_tensor(x, like):
         dtype = backend.get_default_dtype()
     elif isinstance(x, (bool, numpy.bool_)) and dtype.kind == "b":
         dtype = backend.bool_
-    xp = get_array_module(like.data)
-    return Tensor(xp.asarray(x, dtype=dtype))
+    return Tensor(backend.to_device(numpy.asarray(x, dtype=dtype), like.device))
 
 
 def _operands(a, b, op):
@@ -45,12 +44,17 @@ def _operands(a, b, op):
     a, b = [x if isinstance(x, Tensor) else
             _scalar_tensor(x, ref) if isinstance(x, numbers.Number) else
             tensor(x, device=ref.device) for x in (a, b)]
-    try:
-        numpy.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    _check_broadcast(op, a.shape, b.shape)
     dtype = _promote(a.dtype, b.dtype)
     return a.to(dtype=dtype), b.to(dtype=dtype)
+
+
+def _check_broadcast(op, *shapes):
+    try:
+        numpy.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: expected shapes that broadcast together, got "
+                         + " and ".join(map(str, shapes))) from None
 
 
 def _as_tensor(x, op):
@@ -59,17 +63,33 @@ def _as_tensor(x, op):
     return x
 
 
+def _as_float(x, op):
+    """``x`` as a Tensor, integers converted to the default float dtype (as torch's exp, log...)."""
+    x = _as_tensor(x, op)
+    return x if x.dtype.kind in "fc" else x.to(backend.get_default_dtype())
+
+
 def _axes(dim, ndim, op):
-    """``dim`` (None, int or tuple) as a sorted tuple of non-negative axes."""
+    """``dim`` (None, an int or a tuple) as a sorted tuple of non-negative axes.  As in torch,
+    a 0-d tensor takes dim 0 or -1 and has no axis to reduce."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
-    out = []
+    n = builtins.max(ndim, 1)
     for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(d % builtins.max(ndim, 1))
-    return tuple(sorted(set(out)))
+        if not isinstance(d, numbers.Integral) or not -n <= d < n:
+            raise IndexError(f"{op}: expected a dim in [{-n}, {n - 1}] for a tensor with {ndim} "
+                             f"dimensions, got {d}")
+    return tuple(sorted({int(d) % n for d in dims})) if ndim else ()
+
+
+def _axis(dim, ndim, op):
+    """A single ``dim`` as a non-negative axis; the tensor must have at least one dimension."""
+    if ndim == 0:
+        raise ValueError(f"{op}: expected a tensor with at least 1 dimension, got a 0-d tensor")
+    if not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{op}: expected dim to be an int, got {dim!r}")
+    return _axes(dim, ndim, op)[0]
 
 
 def _unreduce(gy, x_shape, axes, keepdim):
@@ -139,13 +159,15 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """y = x^p for a constant p.   gx = gy * p * x^(p-1)."""
+    """y = x^p for a constant p.   gx = gy * p * x^(p-1)   (0 when p = 0, also at x = 0)."""
 
     def forward(self, x, p):
         self.x, self.p = x, p
         return x ** p
 
     def backward(self, gy):
+        if self.p == 0:
+            return get_array_module(gy).zeros_like(gy)
         return gy * self.p * self.x ** (self.p - 1)
 
 
@@ -269,19 +291,22 @@ def pow(x, exponent):
         exponent = exponent.item()
     if not isinstance(exponent, numbers.Number):
         raise TypeError(f"pow: expected a number as exponent, got {type(exponent).__name__}")
-    return Pow.apply(_as_tensor(x, "pow"), exponent)
+    x = _as_tensor(x, "pow")
+    if isinstance(exponent, (float, numpy.floating)):
+        x = _as_float(x, "pow")     # int ** float is a float, in the default float dtype
+    return Pow.apply(x, exponent)
 
 
 def exp(x):
-    return Exp.apply(_as_tensor(x, "exp"))
+    return Exp.apply(_as_float(x, "exp"))
 
 
 def log(x):
-    return Log.apply(_as_tensor(x, "log"))
+    return Log.apply(_as_float(x, "log"))
 
 
 def sqrt(x):
-    return Sqrt.apply(_as_tensor(x, "sqrt"))
+    return Sqrt.apply(_as_float(x, "sqrt"))
 
 
 def abs(x):
@@ -299,23 +324,25 @@ def maximum(a, b):
 
 
 def where(condition, x, y):
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    """``x`` where ``condition`` holds, else ``y``; the three shapes broadcast together."""
+    if not isinstance(condition, Tensor):
+        condition = tensor(condition)
+    if not isinstance(x, Tensor) and not isinstance(y, Tensor):
+        x = tensor(x, device=condition.device)
     x, y = _operands(x, y, "where")
-    cond = get_array_module(x.data).asarray(cond)
-    if cond.dtype != bool:
-        raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
-    try:
-        numpy.broadcast_shapes(cond.shape, x.shape, y.shape)
-    except ValueError:
-        raise ValueError(f"where: shapes {cond.shape} (condition), {x.shape} and {y.shape} "
-                         "cannot be broadcast together") from None
-    return Where.apply(cond, x, y)
+    if condition.dtype != backend.bool_:
+        raise TypeError(f"where: expected a bool condition, got {condition.dtype}")
+    _check_broadcast("where", condition.shape, x.shape, y.shape)
+    return Where.apply(condition, x, y)     # apply checks that all three share a device
 
 
 def compare(name, a, b):
     """Elementwise comparison (``less``, ``equal``, ...): a bool tensor, not differentiable."""
     a, b = _operands(a, b, name)
-    return Tensor(getattr(get_array_module(a.data), name)(a.data, b.data))
+    if a.device != b.device:
+        raise RuntimeError(f"{name}: expected both tensors on one device, got {a.device}, {b.device}")
+    with backend.on_device(a.device):
+        return Tensor(getattr(get_array_module(a.data), name)(a.data, b.data))
 
 
 # ---------------------------------------------------------------------- matmul
@@ -343,12 +370,10 @@ def matmul(a, b):
     a2 = a.to(dtype).unsqueeze(0) if a.ndim == 1 else a.to(dtype)
     b2 = b.to(dtype).unsqueeze(-1) if b.ndim == 1 else b.to(dtype)
     if a2.shape[-1] != b2.shape[-2]:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
-                         f"({a2.shape[-1]} != {b2.shape[-2]})")
-    try:
-        numpy.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    except ValueError:
-        raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} cannot be broadcast") from None
+        raise ValueError(f"matmul: expected the last dim of the first operand to equal the "
+                         f"contracted dim of the second ({a2.shape[-1]} vs {b2.shape[-2]}), "
+                         f"got shapes {a.shape} and {b.shape}")
+    _check_broadcast(f"matmul (batch dims of {a.shape} and {b.shape})", a2.shape[:-2], b2.shape[:-2])
     y = MatMul.apply(a2, b2)
     if b.ndim == 1:
         y = y.squeeze(-1)
@@ -408,7 +433,7 @@ class MaxMin(Function):
         return y
 
     def backward(self, gy):
-        return gy * self.mask / self.mask.sum()
+        return gy * self.mask / self.mask.sum().astype(gy.dtype)   # the count in gy's dtype
 
 
 class MaxMinDim(Function):
@@ -466,7 +491,7 @@ def _maxmin(kind, x, dim, keepdim):
         raise ValueError(f"{kind}: cannot reduce an empty tensor of shape {x.shape}")
     if dim is None:
         return MaxMin.apply(x, kind)
-    (axis,) = _axes(dim, x.ndim, kind)
+    axis = _axis(dim, x.ndim, kind)
     values = MaxMinDim.apply(x, kind, axis, keepdim)
     return MaxMinResult(values, _arg("arg" + kind, x, axis, keepdim))
 
@@ -484,11 +509,12 @@ def min(x, dim=None, keepdim=False):
 def _arg(kind, x, dim, keepdim):
     x = _as_tensor(x, kind)
     data = x.data
-    if dim is None:
-        return Tensor(getattr(data.reshape(-1), kind)().astype(backend.int64))
-    (axis,) = _axes(dim, x.ndim, kind)
-    out = getattr(data, kind)(axis=axis).astype(backend.int64)
-    return Tensor(get_array_module(data).expand_dims(out, axis) if keepdim else out)
+    with backend.on_device(x.device):
+        if dim is None:
+            return Tensor(getattr(data.reshape(-1), kind)().astype(backend.int64))
+        axis = _axis(dim, x.ndim, kind)
+        out = getattr(data, kind)(axis=axis).astype(backend.int64)
+        return Tensor(get_array_module(data).expand_dims(out, axis) if keepdim else out)
 
 
 def argmax(x, dim=None, keepdim=False):
@@ -523,22 +549,15 @@ class Permute(Function):
         return gy.transpose(self.inverse)
 
 
-def _size(shape, op):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    if not all(isinstance(n, numbers.Integral) for n in shape):
-        raise TypeError(f"{op}: expected integer sizes, got {shape}")
-    return tuple(int(n) for n in shape)
-
-
 def reshape(x, *shape):
+    """``x`` with a new shape of the same number of elements; one size may be -1 (inferred)."""
     x = _as_tensor(x, "reshape")
-    shape = _size(shape, "reshape")
+    shape = size_arg(shape, "reshape", minimum=-1)
     known = int(numpy.prod([n for n in shape if n != -1]))
-    if shape.count(-1) > 1 or any(n < -1 for n in shape) or \
-            (-1 in shape and (known == 0 or x.numel() % known)) or (-1 not in shape and known != x.numel()):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) "
-                         f"into {shape}")
+    if shape.count(-1) > 1 or (-1 in shape and (known == 0 or x.numel() % known)) or \
+            (-1 not in shape and known != x.numel()):
+        raise ValueError(f"reshape: expected a shape with {x.numel()} elements (the input has shape "
+                         f"{x.shape}), got {shape}")
     return Reshape.apply(x, shape)
 
 
@@ -559,15 +578,19 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 def permute(x, *dims):
     x = _as_tensor(x, "permute")
-    dims = _size(dims, "permute")
-    if sorted(d % builtins.max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of shape {x.shape}")
+    dims = size_arg(dims, "permute", minimum=None)
+    if not builtins.all(-x.ndim <= d < x.ndim for d in dims) or \
+            sorted(d % x.ndim for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: expected a permutation of the {x.ndim} dims of a tensor of shape "
+                         f"{x.shape}, got {dims}")
     return Permute.apply(x, tuple(d % x.ndim for d in dims))
 
 
 def transpose(x, dim0, dim1):
     x = _as_tensor(x, "transpose")
-    a, b = (_axes(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
+    if x.ndim == 0:
+        return x
+    a, b = (_axis(d, x.ndim, "transpose") for d in (dim0, dim1))
     dims = list(range(x.ndim))
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(x, tuple(dims))
@@ -575,14 +598,15 @@ def transpose(x, dim0, dim1):
 
 def squeeze(x, dim=None):
     x = _as_tensor(x, "squeeze")
-    axes = _axes(dim, x.ndim, "squeeze") if x.ndim else ()
+    axes = _axes(dim, x.ndim, "squeeze")
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
 
 
 def unsqueeze(x, dim):
     x = _as_tensor(x, "unsqueeze")
     if not -x.ndim - 1 <= dim <= x.ndim:
-        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dimensions")
+        raise IndexError(f"unsqueeze: expected a dim in [{-x.ndim - 1}, {x.ndim}] for a tensor with "
+                         f"{x.ndim} dimensions, got {dim}")
     dim = dim % (x.ndim + 1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
@@ -590,16 +614,20 @@ def unsqueeze(x, dim):
 # ---------------------------------------------------------------------- indexing, joining
 
 def to_index(index, array):
-    """An index with Tensors replaced by arrays on ``array``'s device."""
-    xp = get_array_module(array)
+    """An index with Tensors, lists and host arrays replaced by arrays on ``array``'s device.
+    As in torch, a CPU index may index a GPU tensor, but not the other way round."""
+    device = backend.device_of(array)
 
     def convert(i):
         if isinstance(i, Tensor):
+            if i.device.type != "cpu" and i.device != device:
+                raise RuntimeError(f"index: expected indices on cpu or on {device} like the "
+                                   f"indexed tensor, got indices on {i.device}")
             i = i.data
-        if isinstance(i, (list, numpy.ndarray)) or (xp is not numpy and isinstance(i, xp.ndarray)):
-            i = xp.asarray(i)
+        if isinstance(i, list) or hasattr(i, "dtype"):
+            i = backend.to_device(numpy.asarray(i) if isinstance(i, list) else i, device)
             if i.dtype.kind not in "iub":
-                raise IndexError(f"index: tensors used as indices must be integer or bool, got {i.dtype}")
+                raise IndexError(f"index: expected integer or bool indices, got {i.dtype}")
         return i
     return tuple(convert(i) for i in index) if isinstance(index, tuple) else convert(index)
 
@@ -609,7 +637,7 @@ class GetItem(Function):
     integer-array indices may repeat an element, so their gradients are added (``add.at``)."""
 
     def forward(self, x, index):
-        self.shape, self.dtype, self.index = x.shape, x.dtype, index
+        self.shape, self.index = x.shape, index
         return x[index]
 
     def backward(self, gy):
@@ -624,12 +652,13 @@ class GetItem(Function):
 
 
 def getitem(x, index):
+    """``x[index]`` with ints, slices, None, ``...``, integer arrays and bool masks (NumPy rules)."""
     index = to_index(index, x.data)
     try:
-        x.data[index]
+        return GetItem.apply(x, index)
     except IndexError as e:
-        raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
-    return GetItem.apply(x, index)
+        raise IndexError(f"index: expected an index valid for a tensor of shape {x.shape}, "
+                         f"got {e}") from None
 
 
 class Cat(Function):
@@ -648,11 +677,12 @@ def cat(tensors, dim=0):
     tensors = [_as_tensor(t, "cat") for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    (axis,) = _axes(dim, tensors[0].ndim, "cat")
-    first = tensors[0].shape
-    for t in tensors:
-        if t.ndim != len(first) or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, first)) if i != axis):
-            raise ValueError(f"cat: shapes {[t.shape for t in tensors]} differ outside dim {dim}")
+    axis = _axis(dim, tensors[0].ndim, "cat")
+    outside = [t.shape[:axis] + t.shape[axis + 1:] if t.ndim == tensors[0].ndim else t.shape
+               for t in tensors]
+    if len(set(outside)) > 1:
+        raise ValueError(f"cat: expected shapes that match except in dim {dim}, got "
+                         f"{[t.shape for t in tensors]}")
     dtype = first_dtype = tensors[0].dtype
     for t in tensors[1:]:
         dtype = _promote(dtype, t.dtype)
@@ -691,8 +721,9 @@ def to(x, device=None, dtype=None):
     device = None if device is None else backend.Device(device)
     if (device is None or device == x.device) and (dtype is None or dtype == x.dtype):
         return x
-    if dtype is not None and dtype.kind not in "fc" and x.requires_grad:
-        return Tensor(ToCopy.apply(x, device, dtype).data)   # integer results are not differentiable
+    if dtype is not None and dtype.kind not in "fc":
+        with no_grad():         # integer and bool results are not differentiable
+            return ToCopy.apply(x, device, dtype)
     return ToCopy.apply(x, device, dtype)
 
 

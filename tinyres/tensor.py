@@ -13,7 +13,7 @@ from . import autograd, backend
 
 def _infer_dtype(data):
     """The dtype ``tensor(data)`` gets when none is given: torch's rules."""
-    if hasattr(data, "dtype") and not isinstance(data, (bool, int, float)):
+    if hasattr(data, "dtype"):     # arrays and NumPy scalars (numpy.float64 is also a float)
         return data.dtype
     flat = numpy.asarray(data)
     if flat.dtype.kind == "f":
@@ -134,11 +134,14 @@ class Tensor:
         return ops.clone(self)
 
     def to(self, *args, dtype=None, device=None):
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``.
+
+        A string is a dtype when NumPy reads it as one (``'float64'``), else a device.
+        """
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, (str, backend.Device)):
+            elif isinstance(a, backend.Device) or (isinstance(a, str) and not backend.is_dtype_name(a)):
                 device = a
             else:
                 dtype = a
@@ -213,20 +216,23 @@ class Tensor:
     def __ne__(self, other): return ops.compare("not_equal", self, other)
 
     # In-place forms work on tensors that take no part in autograd (or under no_grad).
-    def _inplace(self, op, other):
+    def _check_inplace(self, name):
         if autograd.is_grad_enabled() and self.requires_grad:
-            raise RuntimeError(f"{op.__name__}_: in-place ops are only allowed on tensors that do not "
-                               "require grad (use `with tinyres.no_grad():`)")
+            raise RuntimeError(f"{name}: expected a tensor that does not require grad (or an update "
+                               "inside `with tinyres.no_grad():`), got one that requires grad")
+
+    def _inplace(self, op, other):
+        name = f"{op.__name__}_"
+        self._check_inplace(name)
         with autograd.no_grad():
             result = op(self, other)
         if result.shape != self.shape:
-            raise ValueError(f"{op.__name__}_: the result has shape {result.shape}, which cannot be "
-                             f"written into a tensor of shape {self.shape}")
-        if result.dtype != self.dtype and not numpy.can_cast(result.dtype, self.dtype, "same_kind"):
-            raise TypeError(f"{op.__name__}_: the result is {result.dtype}, which cannot be stored "
-                            f"in-place in a {self.dtype} tensor")
-        self.data[...] = result.data
-        return self
+            raise ValueError(f"{name}: expected a result of shape {self.shape} to write in place, "
+                             f"got {result.shape}")
+        if not numpy.can_cast(result.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{name}: expected a result that can be stored in a {self.dtype} tensor, "
+                            f"got {result.dtype}")
+        return self._write(name, Ellipsis, result)
 
     def __iadd__(self, other): return self._inplace(ops.add, other)
     def __isub__(self, other): return self._inplace(ops.sub, other)
@@ -245,19 +251,33 @@ class Tensor:
     def div_(self, other):
         return self._inplace(ops.div, other)
 
+    def _write(self, name, index, value):
+        """``self.data[index] = value``: ``value`` (a number, array or Tensor) is moved to this
+        tensor's device, broadcast to the indexed shape and cast to this dtype."""
+        self._check_inplace(name)
+        value = value.data if isinstance(value, Tensor) else value
+        if isinstance(value, (list, tuple)) or hasattr(value, "dtype"):
+            value = backend.to_device(numpy.asarray(value) if isinstance(value, (list, tuple)) else value,
+                                      self.device)
+        try:
+            with backend.on_device(self.device):
+                self.data[index] = value
+        except ValueError as e:
+            raise ValueError(f"{name}: expected a value that broadcasts to the indexed shape of a "
+                             f"tensor of shape {self.shape}, got {e}") from None
+        return self
+
     def copy_(self, src):
-        return self._inplace(lambda a, b: ops.add(ops.mul(a, 0), b), src)
+        return self._write("copy_", Ellipsis, src)
 
     def fill_(self, value):
-        return self._inplace(lambda a, v: ops.add(ops.mul(a, 0), v), value)
+        return self._write("fill_", Ellipsis, value)
 
     def zero_(self):
         return self.fill_(0)
 
     def __setitem__(self, index, value):
-        if autograd.is_grad_enabled() and self.requires_grad:
-            raise RuntimeError("__setitem__: in-place assignment into a tensor that requires grad")
-        self.data[ops.to_index(index, self.data)] = value.data if isinstance(value, Tensor) else value
+        self._write("__setitem__", ops.to_index(index, self.data), value)
 
     # ------------------------------------------------------------------ math methods
     def exp(self): return ops.exp(self)
@@ -306,25 +326,28 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     if isinstance(data, Tensor):
         data = data.data
     dtype = backend.as_dtype(dtype) or _infer_dtype(data)
-    xp = backend.get_array_module(data)
-    array = xp.array(data, dtype=dtype, copy=True)
+    with backend.on_device(backend.device_of(data)):      # a GPU array is copied where it is
+        array = backend.get_array_module(data).array(data, dtype=dtype, copy=True)
     return _make(array, None, device, requires_grad)
 
 
-def _shape(size):
+def size_arg(size, op, minimum=0):
+    """Sizes given as ``f(2, 3)`` or ``f((2, 3))`` as a tuple of ints, each >= ``minimum``
+    (unless ``minimum`` is None)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    for n in size:
-        if not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"shape: expected non-negative integers, got {tuple(size)}")
+    if not all(isinstance(n, numbers.Integral) and (minimum is None or n >= minimum) for n in size):
+        at_least = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{op}: expected integers{at_least}, got {tuple(size)}")
     return tuple(int(n) for n in size)
 
 
 def _filled(fill, size, dtype, device, requires_grad):
     dtype = backend.as_dtype(dtype) or backend.get_default_dtype()
-    xp = backend.xp_for(device or "cpu")
-    with backend.on_device(device or "cpu"):
-        array = xp.full(_shape(size), fill, dtype=dtype)
+    device = "cpu" if device is None else device
+    xp = backend.xp_for(device)
+    with backend.on_device(device):
+        array = xp.full(size_arg(size, "shape"), fill, dtype=dtype)
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -341,13 +364,14 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    size = (size,) if isinstance(size, numbers.Integral) else size
     if dtype is None and isinstance(fill_value, (bool, numbers.Integral)):
         dtype = backend.bool_ if isinstance(fill_value, bool) else backend.int64
     return _filled(fill_value, size, dtype, device, requires_grad)
 
 
 def _random(draw, size, dtype, device, requires_grad):
-    array = draw(backend.default_generator(), _shape(size))
+    array = draw(backend.default_generator(), size_arg(size, "shape"))
     return _make(array, dtype or backend.get_default_dtype(), device, requires_grad)
 
 
@@ -362,12 +386,14 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
-    """Integers uniform on [low, high) (or [0, low) when ``high`` is omitted)."""
-    if high is None:
+    """Integers uniform on [low, high): ``randint(low, high, size)`` or ``randint(high, size)``."""
+    if isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    return _random(lambda g, s: g.integers(low, high, s), size, dtype or backend.int64, device, False)
+    return _random(lambda g, s: g.integers(low, high, s), (size,), dtype or backend.int64, device, False)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):

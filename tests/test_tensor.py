@@ -1,0 +1,266 @@
+"""``Tensor`` and the factories: dtypes like torch, attributes, conversions, copies,
+in-place forms, printing, seeding."""
+import numpy as np
+import pytest
+import torch
+
+import tinyres
+
+
+def torch_dtype_name(t):
+    return str(t.dtype).replace("torch.", "")
+
+
+# ---------------------------------------------------------------------- factories
+
+FACTORIES = {
+    # each written once, run with lib = tinyres and lib = torch
+    "zeros": lambda m: m.zeros(2, 3),
+    "zeros_tuple": lambda m: m.zeros((2, 1)),
+    "ones": lambda m: m.ones(3),
+    "empty": lambda m: m.empty(2, 0),
+    "full_float": lambda m: m.full((2, 2), 1.5),
+    "full_int": lambda m: m.full((2,), 7),
+    "full_bool": lambda m: m.full((2,), True),
+    "arange_int": lambda m: m.arange(5),
+    "arange_float": lambda m: m.arange(0, 1, 0.25),
+    "arange_start_step": lambda m: m.arange(1, 10, 3),
+    "tensor_floats": lambda m: m.tensor([[1.0, 2.0]]),
+    "tensor_ints": lambda m: m.tensor([1, 2, 3]),
+    "tensor_bools": lambda m: m.tensor([True, False]),
+    "tensor_scalar": lambda m: m.tensor(2.5),
+    "tensor_numpy_float64": lambda m: m.tensor(np.array([1.0, 2.0])),
+    "tensor_numpy_int32": lambda m: m.tensor(np.array([1, 2], dtype=np.int32)),
+    "tensor_numpy_scalar": lambda m: m.tensor(np.float64(1.5)),
+    "zeros_float64": lambda m: m.zeros(2, dtype=m.float64),
+    "ones_int64": lambda m: m.ones(2, dtype=m.int64),
+    "zeros_like": lambda m: m.zeros_like(m.tensor([1, 2])),
+    "ones_like": lambda m: m.ones_like(m.ones(2, 1, dtype=m.float64)),
+    "full_like": lambda m: m.full_like(m.zeros(3), 2),
+    "tensor_dtype": lambda m: m.tensor([1, 2], dtype=m.float32),
+}
+
+
+@pytest.mark.parametrize("make", FACTORIES.values(), ids=FACTORIES.keys())
+def test_factories_match_torch(make):
+    t, p = make(tinyres), make(torch)
+    assert t.shape == tuple(p.shape)
+    assert t.dtype == np.dtype(torch_dtype_name(p))
+    np.testing.assert_array_equal(t.numpy(), p.numpy())
+    assert t.device == "cpu" and not t.requires_grad
+
+
+RANDOM = {
+    "rand": (lambda m: m.rand(2, 3), "float32"),
+    "randn": (lambda m: m.randn((4,), dtype=m.float64), "float64"),
+    "randint": (lambda m: m.randint(0, 10, (3, 2)), "int64"),
+    "randint_high_only": (lambda m: m.randint(5, (6,)), "int64"),
+    "randn_like": (lambda m: m.randn_like(m.zeros(2, dtype=m.float64)), "float64"),
+    "rand_like": (lambda m: m.rand_like(m.zeros(3)), "float32"),
+}
+
+
+@pytest.mark.parametrize("make, dtype", RANDOM.values(), ids=RANDOM.keys())
+def test_random_factories_match_torch_shapes_and_dtypes(make, dtype):
+    t, p = make(tinyres), make(torch)
+    assert t.shape == tuple(p.shape) and t.dtype == dtype == torch_dtype_name(p)
+
+
+def test_random_values_are_in_range():
+    assert ((tinyres.rand(200).numpy() >= 0) & (tinyres.rand(200).numpy() < 1)).all()
+    ints = tinyres.randint(3, 6, (200,)).numpy()
+    assert ints.min() == 3 and ints.max() == 5
+
+
+@pytest.mark.parametrize("dtype", ["float64", np.float64, np.dtype("float64"), tinyres.float64, float])
+def test_every_dtype_spelling_is_accepted(dtype):
+    for t in (tinyres.zeros(2, dtype=dtype), tinyres.tensor([1, 2], dtype=dtype),
+              tinyres.randn(2, dtype=dtype), tinyres.ones(2).to(dtype), tinyres.arange(3, dtype=dtype)):
+        assert t.dtype == tinyres.float64
+
+
+def test_dtype_aliases_are_numpy_dtypes():
+    assert tinyres.float32 == np.float32 and tinyres.int64 == np.dtype("int64")
+    assert tinyres.get_default_dtype() == tinyres.float32
+
+
+def test_set_default_dtype_float64():
+    try:
+        tinyres.set_default_dtype("float64")
+        assert tinyres.tensor([1.0]).dtype == tinyres.float64
+        assert tinyres.randn(2).dtype == tinyres.float64
+    finally:
+        tinyres.set_default_dtype(tinyres.float32)
+    with pytest.raises(TypeError, match="set_default_dtype: expected a floating dtype, got int64"):
+        tinyres.set_default_dtype("int64")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: tinyres.zeros(2, dtype="float99"), TypeError, r"dtype: expected a dtype .*got 'float99'"),
+    (lambda: tinyres.zeros(2, -1), ValueError, r"shape: expected integers >= 0, got \(2, -1\)"),
+    (lambda: tinyres.ones(2.5), ValueError, r"shape: .*got \(2.5,\)"),
+    (lambda: tinyres.randint(5, 5, (2,)), ValueError, r"randint: expected low < high, got low=5, high=5"),
+    (lambda: tinyres.arange(0, 3, 0), ValueError, r"arange: step must be non-zero"),
+    (lambda: tinyres.tensor([1, 2], requires_grad=True), RuntimeError, r"floating point.*int64"),
+    (lambda: tinyres.zeros(2, dtype="int64").requires_grad_(), RuntimeError, r"requires_grad: .*int64"),
+    (lambda: tinyres.tensor([1.0, 2.0]).item(), ValueError, r"item: .*shape \(2,\)"),
+    (lambda: bool(tinyres.tensor([1.0, 2.0])), RuntimeError, r"bool: .*shape \(2,\)"),
+    (lambda: len(tinyres.tensor(1.0)), TypeError, r"0-d"),
+])
+def test_bad_arguments_get_clear_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# ---------------------------------------------------------------------- attributes
+
+def test_attributes():
+    x = tinyres.randn(2, 3, 1, requires_grad=True)
+    assert isinstance(x.data, np.ndarray) and x.grad is None
+    assert x.shape == (2, 3, 1) == x.size() and x.size(1) == 3 and x.size(-1) == 1
+    assert x.ndim == 3 == x.dim() and x.numel() == 6 and len(x) == 2
+    assert x.dtype == tinyres.float32 and x.device == "cpu" and str(x.device) == "cpu"
+    assert x.requires_grad and x.is_leaf
+    y = x * 2
+    assert y.requires_grad and not y.is_leaf and y.grad_fn is not None
+
+
+def test_requires_grad_and_detach():
+    x = tinyres.zeros(2)
+    assert x.requires_grad_() is x and x.requires_grad
+    d = (x * 2).detach()
+    assert d.is_leaf and not d.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        (x * 2).requires_grad = False
+
+
+def test_item_and_python_conversions():
+    x = tinyres.tensor([[2.5]])
+    assert x.item() == 2.5 and type(x.item()) is float
+    assert float(x) == 2.5 and int(tinyres.tensor(3)) == 3 and bool(tinyres.tensor([1.0]))
+    assert type(tinyres.tensor(3).item()) is int
+    assert tinyres.tensor([[1, 2]]).tolist() == [[1, 2]]
+
+
+def test_numpy_returns_a_host_copy():
+    x = tinyres.tensor([1.0, 2.0])
+    a = x.numpy()
+    assert type(a) is np.ndarray and a.dtype == np.float32
+    a[0] = 99.0
+    assert x.numpy()[0] == 1.0
+
+
+def test_tensor_copies_its_data_and_Tensor_wraps_it():
+    a = np.array([1.0, 2.0])
+    copied, wrapped = tinyres.tensor(a), tinyres.Tensor(a)
+    a[0] = 5.0
+    assert copied.numpy()[0] == 1.0 and wrapped.numpy()[0] == 5.0
+
+
+# ---------------------------------------------------------------------- to / cpu
+
+def test_to_dtype_in_every_form():
+    x = tinyres.tensor([1.5, -2.0])
+    assert x.to("float64").dtype == tinyres.float64
+    assert x.to(dtype=np.float64).dtype == tinyres.float64
+    assert x.to("cpu", tinyres.float64).dtype == tinyres.float64
+    assert x.to(tinyres.zeros(1, dtype="int64")).dtype == tinyres.int64
+    assert x.double().dtype == tinyres.float64 and x.long().dtype == tinyres.int64
+    np.testing.assert_array_equal(x.long().numpy(), [1, -2])        # truncation, as torch
+
+
+def test_to_the_same_device_and_dtype_returns_self():
+    x = tinyres.ones(2)
+    assert x.to("cpu") is x and x.cpu() is x and x.to(tinyres.float32) is x
+
+
+def test_to_integer_cuts_the_graph():
+    x = tinyres.ones(2, requires_grad=True)
+    assert not x.to("int64").requires_grad
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "cpu:0", "cuda:"])
+def test_to_an_unknown_device_names_it(spec):
+    with pytest.raises(ValueError, match=f"device: expected 'cpu', 'cuda' or 'cuda:N', got '{spec}'"):
+        tinyres.ones(2).to(spec)
+
+
+# ---------------------------------------------------------------------- in-place forms
+
+def test_inplace_operators_write_into_the_same_array():
+    x = tinyres.tensor([1.0, 2.0, 4.0])
+    data = x.data
+    x += 1
+    x -= tinyres.tensor([1.0, 1.0, 1.0])
+    x *= 3
+    x /= 2
+    assert x.data is data
+    np.testing.assert_allclose(x.numpy(), [1.5, 3.0, 6.0])
+    x.add_(tinyres.ones(3), alpha=2).sub_(1).mul_(2).div_(4)
+    np.testing.assert_allclose(x.numpy(), [1.25, 2.0, 3.5])
+
+
+def test_inplace_on_a_leaf_that_requires_grad_raises_unless_no_grad():
+    w = tinyres.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"add_: expected a tensor that does not require grad"):
+        w += 1
+    with pytest.raises(RuntimeError, match=r"copy_: expected a tensor that does not require grad"):
+        w.copy_(tinyres.zeros(3))
+    with pytest.raises(RuntimeError, match=r"__setitem__: expected a tensor that does not require grad"):
+        w[0] = 2.0
+    with tinyres.no_grad():       # the optimizer's update
+        w -= 0.5
+        w[0] = 2.0
+    np.testing.assert_allclose(w.numpy(), [2.0, 0.5, 0.5])
+    assert w.requires_grad and w.is_leaf
+
+
+def test_inplace_shape_and_dtype_errors():
+    with pytest.raises(ValueError, match=r"add_: expected a result of shape \(3,\).*got \(2, 3\)"):
+        x = tinyres.zeros(3)
+        x += tinyres.zeros(2, 3)
+    with pytest.raises(TypeError, match=r"add_: .*int64 tensor, got float32"):
+        n = tinyres.tensor([1, 2])
+        n += 1.5
+    n = tinyres.tensor([1, 2])
+    n *= 3
+    assert n.dtype == tinyres.int64 and n.tolist() == [3, 6]
+
+
+def test_copy_fill_zero_and_setitem():
+    x = tinyres.tensor([[np.inf, 1.0], [2.0, np.nan]])
+    x.copy_(tinyres.tensor([5.0, 6.0]))              # broadcast, and inf/nan do not leak
+    np.testing.assert_array_equal(x.numpy(), [[5.0, 6.0], [5.0, 6.0]])
+    x.fill_(2.5)
+    np.testing.assert_array_equal(x.numpy(), np.full((2, 2), 2.5))
+    x[0, 1] = 1.0
+    x[tinyres.tensor([1])] = tinyres.tensor([7.0, 8.0])
+    np.testing.assert_array_equal(x.numpy(), [[2.5, 1.0], [7.0, 8.0]])
+    assert x.zero_() is x and not x.numpy().any()
+    with pytest.raises(ValueError, match=r"copy_: .*\(2, 2\)"):
+        x.copy_(tinyres.zeros(3))
+
+
+# ---------------------------------------------------------------------- printing, seeding
+
+def test_repr():
+    assert repr(tinyres.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(tinyres.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(tinyres.tensor([1.0], dtype="float64")) == "tensor([1.], dtype=float64)"
+    assert repr(tinyres.ones(1, requires_grad=True)) == "tensor([1.], requires_grad=True)"
+    assert repr(tinyres.ones(1, requires_grad=True) * 2) == "tensor([2.], grad_fn=<MulBackward>)"
+
+
+def test_manual_seed_makes_every_random_factory_deterministic():
+    def draw():
+        return [tinyres.rand(3).numpy(), tinyres.randn(2, 2).numpy(), tinyres.randint(0, 100, (4,)).numpy(),
+                tinyres.randn_like(tinyres.zeros(2)).numpy()]
+    tinyres.manual_seed(123)
+    first = draw()
+    tinyres.manual_seed(123)
+    again = draw()
+    tinyres.manual_seed(124)
+    other = draw()
+    for a, b, c in zip(first, again, other):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, c)
