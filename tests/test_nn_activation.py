@@ -1,0 +1,140 @@
+"""Activations and dropout: finite differences, PyTorch on the same inputs, what the
+Functions keep for backward, inplace, stability, errors."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from helpers import compare_with_torch, randn
+from test_backend import FakeCupyArray, fake_cupy  # noqa: F401  (fake_cupy: a fixture)
+
+import tinyres
+from tinyres.autograd import gradcheck
+from tinyres.nn import functional as F
+
+# (tinyres op, torch op): the same call in both libraries
+OPS = {
+    "relu": (F.relu, TF.relu),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+    "leaky_relu_default": (F.leaky_relu, TF.leaky_relu),
+    "sigmoid": (F.sigmoid, torch.sigmoid),
+    "tanh": (F.tanh, torch.tanh),
+    "softmax_dim1": (lambda x: F.softmax(x, 1), lambda x: TF.softmax(x, 1)),
+    "softmax_dim-1": (lambda x: F.softmax(x, dim=-1), lambda x: TF.softmax(x, dim=-1)),
+    "log_softmax_dim0": (lambda x: F.log_softmax(x, 0), lambda x: TF.log_softmax(x, 0)),
+    "log_softmax_dim-1": (lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1)),
+}
+SHAPES = [(4, 5), (2, 3, 1), (1, 7), (3, 2, 2, 3)]
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float32, False)])
+def test_activation_matches_torch(name, shape, dtype, contiguous):
+    x = randn(*shape, dtype=dtype, seed=len(shape), low=0.1)   # away from the kink at 0
+    compare_with_torch(*OPS[name], [x], contiguous=contiguous)
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 2)])
+def test_activation_gradcheck(name, shape):
+    gradcheck(OPS[name][0], [tinyres.tensor(randn(*shape, seed=5, low=0.1), requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", ["softmax_dim1", "log_softmax_dim-1", "sigmoid", "tanh"])
+def test_large_logits_stay_finite_and_match_torch(name):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1, 3.0]])
+    y = compare_with_torch(*OPS[name], [x])
+    assert np.isfinite(y.numpy()).all()
+
+
+@pytest.mark.parametrize("op", [F.relu, F.leaky_relu])
+def test_relu_keeps_only_a_mask_not_x(op):
+    """Chainer's retain-outputs idea: backward needs only which elements were positive."""
+    x = tinyres.randn(3, 4, requires_grad=True)
+    saved = [v for v in vars(op(x).grad_fn).values() if hasattr(v, "dtype") and getattr(v, "ndim", 0)]
+    assert [v.dtype for v in saved] == [np.bool_]
+
+
+@pytest.mark.parametrize("op", [F.relu, F.leaky_relu])
+def test_inplace_writes_into_a_tensor_that_needs_no_grad(op):
+    x = tinyres.tensor([-1.0, 2.0])
+    assert op(x, inplace=True) is x
+    np.testing.assert_allclose(x.numpy(), op(tinyres.tensor([-1.0, 2.0])).numpy())
+
+
+def test_inplace_on_a_tensor_that_requires_grad_returns_a_new_one():
+    x = tinyres.tensor([-1.0, 2.0], requires_grad=True)
+    y = F.relu(x, inplace=True)
+    assert y is not x and x.numpy().tolist() == [-1.0, 2.0]
+    y.sum().backward()
+    assert x.grad.numpy().tolist() == [0.0, 1.0]
+
+
+def test_softmax_dtype_casts_first():
+    x = tinyres.randn(2, 3)
+    assert F.softmax(x, 1, dtype="float64").dtype == np.float64
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: F.relu(tinyres.tensor([1, 2])), TypeError, "relu: expected a floating point tensor, got int64"),
+    (lambda: F.sigmoid(np.ones(2)), TypeError, "sigmoid: expected a Tensor"),
+    (lambda: F.softmax(tinyres.randn(2, 3), 2), IndexError, r"softmax: dim=2 is out of range.*\(2, 3\)"),
+    (lambda: F.log_softmax(tinyres.randn(2, 3), -3), IndexError, "log_softmax: dim=-3"),
+    (lambda: F.dropout(tinyres.randn(2), 1.5), ValueError, "between 0 and 1, but got 1.5"),
+    (lambda: F.dropout(tinyres.randn(2), -0.1), ValueError, "between 0 and 1"),
+])
+def test_activation_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- dropout
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+def test_dropout_zeroes_or_scales_and_backward_uses_the_same_mask(dtype, p):
+    tinyres.manual_seed(0)
+    x = tinyres.tensor(randn(40, 50, dtype=dtype, low=0.1), requires_grad=True)
+    y = F.dropout(x, p)
+    kept = y.numpy() != 0
+    scale = 0.0 if p == 1 else 1 / (1 - p)
+    np.testing.assert_allclose(y.numpy()[kept], x.numpy()[kept] * scale, rtol=1e-6)
+    assert abs(kept.mean() - (1 - p)) < 0.05
+    g = randn(40, 50, dtype=dtype, seed=2)
+    y.backward(tinyres.tensor(g))
+    np.testing.assert_allclose(x.grad.numpy(), np.where(kept, g * scale, 0), rtol=1e-6)
+    assert y.dtype == x.grad.dtype == dtype
+
+
+def test_dropout_is_reproducible_with_manual_seed():
+    x = tinyres.ones(100)
+    tinyres.manual_seed(3)
+    a = F.dropout(x, 0.5).numpy()
+    tinyres.manual_seed(3)
+    np.testing.assert_array_equal(a, F.dropout(x, 0.5).numpy())
+
+
+def test_dropout_in_eval_returns_the_input():
+    x = tinyres.randn(3, 4)
+    assert F.dropout(x, 0.5, training=False) is x
+
+
+def test_dropout_gradcheck():
+    """The mask is drawn once per call: reseed so every evaluation sees the same mask."""
+    def f(x):
+        tinyres.manual_seed(1)
+        return F.dropout(x, 0.4)
+    gradcheck(f, [tinyres.tensor(randn(3, 5), requires_grad=True)])
+
+
+def test_dropout_mask_is_drawn_on_the_host_and_moved_to_the_inputs_gpu(fake_cupy):
+    """On a (test-double) second GPU: the same seed gives the same mask as on the CPU."""
+    x = randn(4, 5, dtype=np.float32)
+    tinyres.manual_seed(2)
+    y_cpu = F.dropout(tinyres.tensor(x), 0.5)
+    tinyres.manual_seed(2)
+    gpu = tinyres.tensor(x, device="cuda:1", requires_grad=True)
+    y_gpu = F.dropout(gpu, 0.5)
+    y_gpu.sum().backward()
+    assert isinstance(y_gpu.data, FakeCupyArray) and gpu.grad.device == "cuda:1"
+    np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.numpy())

@@ -1,0 +1,152 @@
+"""batch_norm: the fused backward against finite differences and PyTorch, running statistics
+over several training steps (momentum and cumulative average), eval mode, errors; and
+residual blocks built from conv2d, batch_norm, relu and a plain ``+``."""
+import functools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from helpers import compare_with_torch, randn
+
+import tinyres
+from tinyres.autograd import gradcheck
+from tinyres.nn import functional as F
+
+SHAPES = [(5, 3), (4, 3, 5), (2, 3, 3, 4), (1, 2, 1, 3), (3, 1, 2, 2)]
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: {}}
+
+
+def leaves(*arrays):
+    return [tinyres.tensor(a, requires_grad=True) for a in arrays]
+
+
+def params(c, dtype, seed=1):
+    """weight, bias, running_mean, running_var for c channels."""
+    rng = np.random.default_rng(seed)
+    return [(rng.random(c) + 0.5).astype(dtype), rng.standard_normal(c).astype(dtype),
+            rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float32, False)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_matches_torch(shape, dtype, training, contiguous):
+    x = randn(*shape, dtype=dtype, seed=sum(shape))
+    w, b, rm, rv = params(shape[1], dtype)
+    stats = {"tiny": [tinyres.tensor(rm), tinyres.tensor(rv)], "torch": [torch.tensor(rm), torch.tensor(rv)]}
+    compare_with_torch(lambda x, w, b: F.batch_norm(x, *stats["tiny"], w, b, training=training),
+                       lambda x, w, b: TF.batch_norm(x, *stats["torch"], w, b, training=training),
+                       [x, w, b], contiguous=contiguous, **TOL[dtype])
+    for ours, theirs in zip(stats["tiny"], stats["torch"]):
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_without_affine_or_running_stats_matches_torch(affine):
+    x = randn(4, 3, 2, 2)
+    w, b, _, _ = params(3, np.float64)
+    arrays = [x, w, b] if affine else [x]
+    compare_with_torch(lambda x, *wb: F.batch_norm(x, None, None, *wb, training=True),
+                       lambda x, *wb: TF.batch_norm(x, None, None, *wb, training=True), arrays)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3), (2, 3, 2, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradcheck(shape, training):
+    """A random upstream gradient: with all ones the true input gradient in training is 0."""
+    w, b, rm, rv = params(shape[1], np.float64)
+    running = [tinyres.tensor(rm), tinyres.tensor(rv)] if not training else [None, None]
+    gradcheck(lambda x, w, b: F.batch_norm(x, *running, w, b, training=training),
+              leaves(randn(*shape, seed=3), w, b))
+
+
+def test_batch_norm_gradcheck_without_affine():
+    gradcheck(lambda x: F.batch_norm(x, None, None, training=True), leaves(randn(3, 2, 4, seed=4)))
+
+
+def torch_module(ndim, c, momentum):
+    return (torch.nn.BatchNorm2d if ndim == 4 else torch.nn.BatchNorm1d)(c, momentum=momentum).double()
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 3)])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_running_statistics_over_training_steps_then_eval(shape, momentum):
+    """tinyres' functional (with num_batches_tracked for momentum=None) and torch's module
+    agree on outputs and running statistics step by step, and then in eval mode."""
+    c = shape[1]
+    module = torch_module(len(shape), c, momentum)
+    running_mean, running_var = tinyres.zeros(c, dtype="float64"), tinyres.ones(c, dtype="float64")
+    for step in range(1, 5):
+        x = randn(*shape, seed=10 + step) * step + step     # a different mean and scale each step
+        y = F.batch_norm(tinyres.tensor(x), running_mean, running_var, training=True, momentum=momentum,
+                         num_batches_tracked=step)
+        np.testing.assert_allclose(y.numpy(), module(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(running_mean.numpy(), module.running_mean.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(running_var.numpy(), module.running_var.numpy(), rtol=1e-12)
+    module.eval()
+    x = randn(*shape, seed=99)
+    y = F.batch_norm(tinyres.tensor(x), running_mean, running_var, training=False)
+    np.testing.assert_allclose(y.numpy(), module(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_float32_running_statistics_stay_float32():
+    rm, rv = tinyres.zeros(3), tinyres.ones(3)
+    x = tinyres.randn(4, 3, 2, 2, requires_grad=True)
+    y = F.batch_norm(x, rm, rv, training=True)
+    y.sum().backward()
+    assert (y.dtype, x.grad.dtype, rm.dtype, rv.dtype) == (np.float32,) * 4
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: F.batch_norm(tinyres.randn(3), None, None, training=True), ValueError,
+     r"shape \(N, C\).*got shape \(3,\)"),
+    (lambda: F.batch_norm(tinyres.randn(2, 4), tinyres.zeros(3), tinyres.ones(3)), ValueError,
+     r"running_mean should contain C=4 elements.*got shape \(3,\)"),
+    (lambda: F.batch_norm(tinyres.randn(2, 3), None, None, tinyres.ones(2), training=True), ValueError, "weight"),
+    (lambda: F.batch_norm(tinyres.randn(1, 3), None, None, training=True), ValueError,
+     r"Expected more than 1 value per channel when training, got input size \(1, 3\)"),
+    (lambda: F.batch_norm(tinyres.randn(2, 3), None, None), RuntimeError, "running_mean must be defined"),
+    (lambda: F.batch_norm(tinyres.randn(2, 3), tinyres.zeros(3), None), ValueError, "both"),
+    (lambda: F.batch_norm(tinyres.randn(2, 3), tinyres.zeros(3), tinyres.ones(3), training=True, momentum=None),
+     ValueError, "num_batches_tracked"),
+    (lambda: F.batch_norm(tinyres.ones(2, 3, dtype="int64"), None, None, training=True), TypeError, "floating"),
+    (lambda: F.batch_norm(tinyres.randn(2, 3), None, None, tinyres.ones(3, dtype="float64"), training=True),
+     TypeError, "weight is float64 but the input is float32"),
+])
+def test_batch_norm_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- residual blocks
+
+def block(lib, x, w1, g1, b1, wp=None, gp=None, bp=None):
+    """relu(bn(conv3x3(x)) + shortcut), the shortcut x itself or bn(conv1x1(x)); ``lib`` is
+    tinyres' or torch's functional module: the same expression in both."""
+    y = lib.batch_norm(lib.conv2d(x, w1, padding=1), None, None, g1, b1, training=True)
+    shortcut = x if wp is None else lib.batch_norm(lib.conv2d(x, wp), None, None, gp, bp, training=True)
+    return lib.relu(y + shortcut)
+
+
+tiny_block, torch_block = functools.partial(block, F), functools.partial(block, TF)
+
+
+def block_arrays(cin, cout, projection):
+    rng = np.random.default_rng(7)
+    arrays = [randn(2, cin, 4, 4, seed=8), rng.standard_normal((cout, cin, 3, 3)) * 0.3,
+              rng.random(cout) + 0.5, rng.standard_normal(cout)]
+    if projection:
+        arrays += [rng.standard_normal((cout, cin, 1, 1)), rng.random(cout) + 0.5, rng.standard_normal(cout)]
+    return arrays
+
+
+@pytest.mark.parametrize("cin, cout, projection", [(3, 3, False), (2, 4, True)])
+def test_residual_block_gradients(cin, cout, projection):
+    """The ``+`` of the shortcut sends the gradient down both branches: checked against
+    finite differences and against the same block in PyTorch."""
+    arrays = block_arrays(cin, cout, projection)
+    gradcheck(tiny_block, leaves(*arrays))
+    compare_with_torch(tiny_block, torch_block, arrays)
+    compare_with_torch(tiny_block, torch_block, [a.astype(np.float32) for a in arrays], rtol=1e-4, atol=1e-5)

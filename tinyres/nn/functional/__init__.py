@@ -1,0 +1,11 @@
+"""``tinyres.nn.functional`` (import as ``F``): the layer ops, as in ``torch.nn.functional``.
+
+Each op is one ``Function`` with its forward and hand-written backward side by side;
+the modules below group them by kind.
+"""
+from .activation import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403

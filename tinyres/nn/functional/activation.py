@@ -1,0 +1,184 @@
+"""Activations and dropout: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``softmax``,
+``log_softmax``, ``dropout``.
+
+Each Function keeps only what its backward needs (Chainer's retain-outputs idea):
+ReLU keeps the mask x > 0, sigmoid/tanh/softmax keep their output y, dropout its mask;
+none keeps x.
+
+``inplace=True`` (relu, leaky_relu, dropout) follows PyTorch where it can: when the input
+takes no part in autograd, the result is written into it and the input is returned.
+When it does (it requires grad and grad mode is on), a new tensor is returned and the
+input is left as it was -- PyTorch would modify it, or refuse for a leaf.  Either way
+no memory is saved: the result is computed out of place, then copied.
+"""
+import numbers
+
+from ... import backend
+from ...autograd import Function
+from ...backend import get_array_module
+from ...tensor import Tensor
+
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
+
+
+def _as_tensor(x, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point tensor, got {x.dtype}")
+    return x
+
+
+def _maybe_inplace(input, output, inplace):
+    """PyTorch's ``inplace=True`` where autograd allows it (see the module docstring)."""
+    if inplace and not output.requires_grad:
+        input.data[...] = output.data
+        return input
+    return output
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else s * x  (s = 0 is ReLU).   gx = gy * (1 if x > 0 else s).
+
+    Keeps only the mask x > 0, not x.  At x = 0 the gradient is s (0 for ReLU), as PyTorch.
+    """
+
+    def forward(self, x, negative_slope):
+        xp = get_array_module(x)
+        self.positive, self.slope = x > 0, x.dtype.type(negative_slope)
+        return xp.where(self.positive, x, x * self.slope if negative_slope else self.slope)
+
+    def backward(self, gy):
+        return get_array_module(gy).where(self.positive, gy, gy * self.slope)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x), computed as e^x / (1 + e^x) for x < 0 so no exp overflows.
+    gx = gy * y * (1 - y)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))                 # in (0, 1]: never overflows
+        self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+class Tanh(Function):
+    """y = tanh x.   gx = gy * (1 - y^2)."""
+
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+def log_softmax_array(x, axis):
+    """log softmax of an array along ``axis``, stable: x - max - log(sum(exp(x - max)))."""
+    xp = get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    """y_i = e^(x_i - max) / sum_j e^(x_j - max) along ``axis``.
+    gx = y * (gy - sum(gy * y))   (the sum along ``axis``)."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        self.y = get_array_module(x).exp(log_softmax_array(x, axis))
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - max - log(sum(exp(x - max))) along ``axis``.
+    gx = gy - softmax(x) * sum(gy) = gy - e^y * sum(gy)."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        self.y = log_softmax_array(x, axis)
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+class Dropout(Function):
+    """y = x * mask, where mask is 0 (dropped) or 1 / (1 - p) (kept).   gx = gy * mask."""
+
+    def forward(self, x, mask):
+        self.mask = mask
+        return x * mask
+
+    def backward(self, gy):
+        return gy * self.mask, None
+
+
+def relu(input, inplace=False):
+    """max(x, 0) elementwise.  ``inplace``: see the module docstring."""
+    return _maybe_inplace(input, LeakyReLU.apply(_as_tensor(input, "relu"), 0.0), inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope * x.  ``inplace``: see the module docstring."""
+    return _maybe_inplace(input, LeakyReLU.apply(_as_tensor(input, "leaky_relu"), negative_slope), inplace)
+
+
+def sigmoid(input):
+    return Sigmoid.apply(_as_tensor(input, "sigmoid"))
+
+
+def tanh(input):
+    return Tanh.apply(_as_tensor(input, "tanh"))
+
+
+def _softmax_axis(input, dim, dtype, op):
+    """The input cast to ``dtype`` (when given) and ``dim`` as a non-negative axis."""
+    if dtype is not None:
+        input = input.to(dtype)
+    input = _as_tensor(input, op)
+    if not isinstance(dim, numbers.Integral) or not -max(input.ndim, 1) <= dim < max(input.ndim, 1):
+        raise IndexError(f"{op}: dim={dim!r} is out of range for a tensor of shape {input.shape}")
+    return input, int(dim) % max(input.ndim, 1)
+
+
+def softmax(input, dim, *, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (pass it: PyTorch's implicit choice is deprecated).
+    ``dtype``: cast the input to it first."""
+    input, axis = _softmax_axis(input, dim, dtype, "softmax")
+    return Softmax.apply(input, axis)
+
+
+def log_softmax(input, dim, *, dtype=None):
+    """log(softmax(x)) along ``dim``, computed stably as x - max - log(sum(exp(x - max)))."""
+    input, axis = _softmax_axis(input, dim, dtype, "log_softmax")
+    return LogSoftmax.apply(input, axis)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Inverted dropout: zero each element with probability ``p`` and scale the rest by
+    1 / (1 - p), so the expected value is unchanged; ``training=False`` returns ``input``.
+
+    The mask is drawn on the host from ``tinyres.backend.default_generator()`` (so
+    ``tinyres.manual_seed`` makes it reproducible, on CPU and GPU alike) and moved to the
+    input's device.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    input = _as_tensor(input, "dropout")
+    if not training:
+        return input
+    keep = backend.default_generator().random(input.shape) >= p
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    mask = backend.to_device((keep * scale).astype(input.dtype), input.device)
+    return _maybe_inplace(input, Dropout.apply(input, mask), inplace)
+

@@ -1,0 +1,105 @@
+"""``linear``, ``flatten`` and ``pad``."""
+import numbers
+
+from ... import ops
+from ...autograd import Function
+from ...backend import get_array_module
+from ...tensor import Tensor
+
+__all__ = ["linear", "flatten", "pad"]
+
+flatten = ops.flatten
+
+
+class Linear(Function):
+    """y = x W^T + b over the last axis of x; any leading axes are a batch.
+
+    With x2 = x flattened to (M, in) and gy2 = gy flattened to (M, out):
+    gx = gy2 W (reshaped back),   gW = gy2^T x2,   gb = sum of gy2 over the M rows.
+    Keeps x2 and W.
+    """
+
+    def forward(self, x, weight, bias):
+        self.x2, self.x_shape = x.reshape(-1, x.shape[-1]), x.shape
+        self.weight, self.has_bias = weight, bias is not None
+        y = self.x2 @ weight.T
+        if bias is not None:
+            y = y + bias
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    def backward(self, gy):
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gx = (gy2 @ self.weight).reshape(self.x_shape)
+        return gx, gy2.T @ self.x2, gy2.sum(axis=0) if self.has_bias else None
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b, as ``torch.nn.functional.linear``: input (*, in_features), weight
+    (out_features, in_features), bias (out_features,) or None; output (*, out_features)."""
+    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if not (isinstance(t, Tensor) or (t is None and name == "bias")):
+            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {input.shape} does not end in in_features={weight.shape[1]} "
+                         f"(weight has shape {weight.shape})")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight of shape "
+                         f"{weight.shape}, got {bias.shape}")
+    dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"linear: input, weight and bias must have one dtype, got "
+                        f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
+    return Linear.apply(input, weight, bias)
+
+
+def _pad_slices(shape, pairs):
+    """For each padded axis, the slice of x that survives and where it lands in y."""
+    src, dst, out = [], [], []
+    for n, (before, after) in zip(shape, pairs):
+        size = n + before + after
+        if size < 0:
+            raise ValueError(f"pad: an axis of size {n} padded by ({before}, {after}) would have "
+                             f"negative size {size}")
+        src.append(slice(max(-before, 0), n - max(-after, 0)))
+        dst.append(slice(max(before, 0), size - max(after, 0)))
+        out.append(size)
+    return tuple(src), tuple(dst), tuple(out)
+
+
+class ConstantPad(Function):
+    """y = ``value`` everywhere, with x copied into the middle: y[dst] = x[src].
+    A negative pad crops, so src may be a part of x.   gx = 0, then gx[src] = gy[dst]."""
+
+    def forward(self, x, pairs, value):
+        xp = get_array_module(x)
+        self.src, self.dst, out = _pad_slices(x.shape, pairs)
+        self.x_shape = x.shape
+        y = xp.full(out, value, dtype=x.dtype)
+        y[self.dst] = x[self.src]
+        return y
+
+    def backward(self, gy):
+        gx = get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
+        gx[self.src] = gy[self.dst]
+        return gx
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """Pad as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs starting
+    from the LAST axis, e.g. (left, right, top, bottom) for an (N, C, H, W) input.
+    Negative pads crop.  Only ``mode='constant'`` is implemented."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pad: expected a Tensor input, got {type(input).__name__}")
+    if mode in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode={mode!r} is not implemented; only 'constant' is")
+    if mode != "constant":
+        raise ValueError(f"pad: unknown mode {mode!r}; expected 'constant', 'reflect', 'replicate' or 'circular'")
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim or not all(isinstance(p, numbers.Integral) for p in pad):
+        raise ValueError(f"pad: expected an even number of integers, at most 2 per dimension "
+                         f"({2 * input.ndim} for shape {input.shape}), got {pad}")
+    pairs = [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)][::-1]
+    pairs = [(0, 0)] * (input.ndim - len(pairs)) + pairs
+    return ConstantPad.apply(input, pairs, value)

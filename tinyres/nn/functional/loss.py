@@ -1,0 +1,274 @@
+"""Losses: ``cross_entropy`` (one fused log-softmax + NLL Function), ``nll_loss``,
+``binary_cross_entropy_with_logits``, ``mse_loss``.
+
+Each loss first computes one value per sample (per position for spatial inputs), then
+reduces: ``'none'`` keeps them, ``'sum'`` adds them, ``'mean'`` divides the sum by the
+number of values -- or, for class-index targets, by the total weight of the targets
+that are not ignored (PyTorch's weighted mean).  The math is derived in docs/losses.md.
+
+The options after ``weight`` are keyword-only: PyTorch still has the deprecated
+``size_average``/``reduce`` at those positions, so a positional call would mean
+different things in the two libraries.
+"""
+import numpy
+
+from ... import backend, ops
+from ...autograd import Function, is_grad_enabled
+from ...backend import get_array_module
+from ...tensor import Tensor
+from .activation import log_softmax_array
+from .normalization import per_channel
+
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---------------------------------------------------------------------- checks
+
+def _check_tensors(op, **tensors):
+    """Each named argument is a Tensor (or None), and all are on one device."""
+    given = {name: t for name, t in tensors.items() if t is not None}
+    for name, t in given.items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if len({t.device for t in given.values()}) > 1:
+        raise RuntimeError(f"{op}: expected all tensors on one device, got "
+                           + ", ".join(f"{name} on {t.device}" for name, t in given.items()))
+
+
+def _check_options(op, input, reduction, **constants):
+    """A floating input, a known reduction, and weights that need no gradient."""
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction={reduction!r} is not valid; expected 'mean', 'sum' or 'none'")
+    for name, t in constants.items():
+        if t is not None and t.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{op}: {name} cannot require grad (it gets no gradient, as in PyTorch)")
+
+
+def _check_class_weight(op, input, weight):
+    if weight is not None and weight.shape != (input.shape[1],):
+        raise ValueError(f"{op}: weight must have one entry per class, shape ({input.shape[1]},) for input "
+                         f"of shape {input.shape}, got {weight.shape}")
+
+
+def _check_index_target(op, input, target):
+    """Class indices: an integer tensor of shape (N, d1, ...) for an (N, C, d1, ...) input."""
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index targets must be an integer tensor (int64), got {target.dtype} "
+                        f"of shape {target.shape} for input of shape {input.shape}"
+                        + (" (float targets must be class probabilities of the input's shape)"
+                           if op == "cross_entropy" else ""))
+    expected = input.shape[:1] + input.shape[2:]
+    if target.shape != expected:
+        raise ValueError(f"{op}: expected target of shape {expected} (N, d1, ...) for input of shape "
+                         f"{input.shape}, got {target.shape}")
+
+
+class ScaledSum(Function):
+    """y = sum(loss) / d for a constant d (a number or a 0-d array): d = 1 for 'sum', the
+    count for 'mean', the total target weight for PyTorch's weighted mean.
+    gloss = gy / d everywhere.
+
+    d = 0 happens when every target is ignored: then every loss is 0, y = 0/0 = nan and
+    gloss = 0, both as PyTorch.
+    """
+
+    def forward(self, loss, d):
+        self.shape, self.d = loss.shape, d
+        with numpy.errstate(invalid="ignore", divide="ignore"):
+            return (loss.sum(keepdims=True) / d).reshape(())   # an array, not a NumPy scalar
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        g = gy / self.d if self.d != 0 else xp.zeros_like(gy)
+        return xp.broadcast_to(g, self.shape), None
+
+
+def _reduce(loss, reduction, denominator=None):
+    """'none': ``loss``; 'sum': its sum; 'mean': its sum / ``denominator`` (default: its size)."""
+    if reduction == "none":
+        return loss
+    d = 1 if reduction == "sum" else loss.numel() if denominator is None else denominator
+    return ScaledSum.apply(loss, d)
+
+
+# ---------------------------------------------------------------------- class-index targets
+
+def _index_coefficients(op, input, target, weight, ignore_index, label_smoothing):
+    """The coefficients a of ``loss = -sum_c a_c * logp_c`` for class-index targets t:
+
+        a_c = (1 - eps) * w_t * [c == t] + (eps / C) * w_c,   and a = 0 where t == ignore_index
+
+    and the weighted-mean denominator sum(w_t) over the targets not ignored.
+    """
+    x, t = input.data, target.data
+    xp, C = get_array_module(x), x.shape[1]
+    with backend.on_device(input.device):      # CuPy computes and allocates on the current GPU
+        valid = t != ignore_index
+        bad = valid & ((t < 0) | (t >= C))
+        if bad.any():
+            raise IndexError(f"{op}: target {int(t[bad][0])} is out of bounds for {C} classes "
+                             f"(expected 0 <= target < {C}, or ignore_index={ignore_index})")
+        safe = xp.where(valid, t, 0)
+        w = xp.ones(C, dtype=x.dtype) if weight is None else weight.data.astype(x.dtype, copy=False)
+        w_t = w[safe] * valid
+        onehot = per_channel(xp.arange(C), x.ndim) == safe[:, None]
+        coef = (1 - label_smoothing) * onehot * w_t[:, None]
+        if label_smoothing:
+            coef = coef + (label_smoothing / C) * per_channel(w, x.ndim) * valid[:, None]
+        return coef.astype(x.dtype, copy=False), w_t.sum()
+
+
+class SoftmaxCrossEntropy(Function):
+    """loss = -sum_c a_c * logp_c per sample, logp = log_softmax(x) along the class axis 1,
+    for coefficients a >= 0 (one-hot targets, smoothed, weighted, or probabilities).
+
+    With p = softmax(x) and A = sum_c a_c:   gx = gy * (p * A - a)
+    (for a one-hot target, A = 1 and gx = gy * (softmax - onehot)), and ga = -gy * logp.
+    Keeps logp and a.
+    """
+
+    def forward(self, x, coef, coef_grad):
+        self.logp, self.coef, self.coef_grad = log_softmax_array(x, 1), coef, coef_grad
+        return -(coef * self.logp).sum(axis=1)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gy = gy[:, None]
+        total = self.coef.sum(axis=1, keepdims=True)
+        gx = gy * (xp.exp(self.logp) * total - self.coef)
+        return gx, -gy * self.logp if self.coef_grad else None, None
+
+
+def _unbatched(loss_fn, input, target, weight, reduction, **options):
+    """A (C,) input with a scalar (or (C,)) target, run as a batch of one."""
+    loss = loss_fn(input.unsqueeze(0), target.unsqueeze(0), weight, reduction=reduction, **options)
+    return loss.reshape(()) if reduction == "none" else loss
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits ``input`` (N, C, d1, ...) or (C,), as
+    ``torch.nn.functional.cross_entropy``, as one fused Function.
+
+    ``target``: class indices, an integer tensor (N, d1, ...); entries equal to
+    ``ignore_index`` add nothing; or class probabilities, a float tensor of the
+    input's shape.  ``weight`` (C,) rescales each class.  ``label_smoothing`` eps mixes
+    the target with the uniform distribution: (1 - eps) * target + eps / C.
+    'mean' divides by the summed weight of the non-ignored targets (index targets) or by
+    the number of samples (probability targets).
+    """
+    op = "cross_entropy"
+    _check_tensors(op, input=input, target=target, weight=weight)
+    _check_options(op, input, reduction, weight=weight)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    if input.ndim == 1:
+        return _unbatched(cross_entropy, input, target, weight, reduction,
+                          ignore_index=ignore_index, label_smoothing=label_smoothing)
+    _check_class_weight(op, input, weight)
+    if target.dtype.kind == "f" and target.shape == input.shape:
+        coef = target.to(input.dtype) * (1 - label_smoothing) + label_smoothing / input.shape[1]
+        if weight is not None:
+            coef = coef * Tensor(per_channel(weight.data, input.ndim))
+        loss = SoftmaxCrossEntropy.apply(input, coef, coef.requires_grad)
+        return _reduce(loss, reduction)
+    _check_index_target(op, input, target)
+    coef, total_weight = _index_coefficients(op, input, target, weight, ignore_index, label_smoothing)
+    return _reduce(SoftmaxCrossEntropy.apply(input, coef, False), reduction, total_weight)
+
+
+def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, d1, ...) or (C,) at the
+    class indices ``target`` (N, d1, ...): loss = -w_t * input[t], as
+    ``torch.nn.functional.nll_loss``.  gx = -gy * w_t at the target class, 0 elsewhere."""
+    op = "nll_loss"
+    _check_tensors(op, input=input, target=target, weight=weight)
+    _check_options(op, input, reduction, weight=weight)
+    if input.ndim == 1:
+        return _unbatched(nll_loss, input, target, weight, reduction, ignore_index=ignore_index)
+    _check_class_weight(op, input, weight)
+    _check_index_target(op, input, target)
+    coef, total_weight = _index_coefficients(op, input, target, weight, ignore_index, 0.0)
+    loss = -ops.sum(input * Tensor(coef), 1)
+    return _reduce(loss, reduction, total_weight)
+
+
+# ---------------------------------------------------------------------- elementwise losses
+
+class BCEWithLogits(Function):
+    """Binary cross-entropy of logits x against targets t in [0, 1], with pos_weight q:
+
+        loss = -(q t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))
+             = (1 - t) x + l * softplus(-x),   l = 1 + (q - 1) t
+
+    with softplus(-x) = max(-x, 0) + log1p(e^-|x|), which never overflows (log-sum-exp).
+    Since sigmoid(x) = e^-softplus(-x):
+        gx = gy * ((1 - t) - l * (1 - sigmoid(x))) = gy * ((1 - t) + l * expm1(-softplus(-x)))
+        gt = gy * (-x + (q - 1) * softplus(-x))
+    """
+
+    def forward(self, x, t, pos_weight):
+        xp = get_array_module(x)
+        self.softplus = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        self.x, self.t, self.pos_weight = x, t, pos_weight
+        return (1 - t) * x + self._l() * self.softplus
+
+    def _l(self):
+        return 1 if self.pos_weight is None else 1 + (self.pos_weight - 1) * self.t
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = gy * ((1 - self.t) + self._l() * xp.expm1(-self.softplus))
+        gt = -self.x if self.pos_weight is None else -self.x + (self.pos_weight - 1) * self.softplus
+        return gx, gy * gt, None
+
+
+def _check_same_shape(op, input, target):
+    if target.shape != input.shape:
+        raise ValueError(f"{op}: target size {target.shape} must be the same as input size {input.shape}")
+
+
+def _check_broadcasts(op, name, t, shape):
+    try:
+        ok = t is None or numpy.broadcast_shapes(t.shape, shape) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {t.shape} does not broadcast to the input shape {shape}")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean", pos_weight=None):
+    """Sigmoid + binary cross-entropy in one stable Function, as
+    ``torch.nn.functional.binary_cross_entropy_with_logits`` (multi-label heads).
+
+    ``target``: floats in [0, 1] of the input's shape.  ``weight`` rescales each element
+    (broadcast to the input).  ``pos_weight`` weighs the positive term, broadcast over
+    the last dim (one value per class for (N, C) logits): > 1 raises recall.
+    """
+    op = "binary_cross_entropy_with_logits"
+    _check_tensors(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
+    _check_options(op, input, reduction, weight=weight, pos_weight=pos_weight)
+    if target.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point target (probabilities in [0, 1]), got {target.dtype}")
+    _check_same_shape(op, input, target)
+    _check_broadcasts(op, "weight", weight, input.shape)
+    _check_broadcasts(op, "pos_weight", pos_weight, input.shape)
+    q = None if pos_weight is None else pos_weight.data.astype(input.dtype, copy=False)
+    loss = BCEWithLogits.apply(input, target.to(input.dtype), q)
+    if weight is not None:
+        loss = loss * weight.to(input.dtype)
+    return _reduce(loss, reduction)
+
+
+def mse_loss(input, target, *, reduction="mean"):
+    """Mean squared error (x - t)^2, as ``torch.nn.functional.mse_loss`` (shapes must match).
+    Composed from ops: gx = 2 gy (x - t), gt = -gx."""
+    op = "mse_loss"
+    _check_tensors(op, input=input, target=target)
+    _check_options(op, input, reduction)
+    _check_same_shape(op, input, target)
+    diff = input - target
+    return _reduce(diff * diff, reduction)

@@ -1,0 +1,142 @@
+"""Batch normalization: ``batch_norm`` as one ``Function`` with the fused backward.
+
+Notation (as in docs/batchnorm.md): the input ``x`` has shape (N, C, *spatial); every
+statistic is per channel c, taken over the m = N * prod(spatial) values of that channel.
+
+    mu = mean(x),   var = mean((x - mu)^2)   (biased),   sigma = sqrt(var + eps)
+    x_hat = (x - mu) / sigma,                 y = w * x_hat + b
+"""
+import numbers
+
+from ...autograd import Function
+from ...backend import get_array_module
+from ...tensor import Tensor
+
+__all__ = ["batch_norm"]
+
+
+def _channel_axes(ndim):
+    """The axes a per-channel statistic reduces over: N and the spatial ones (all but 1)."""
+    return (0,) + tuple(range(2, ndim))
+
+
+def per_channel(v, ndim):
+    """A (C,) array shaped (1, C, 1, ...) to broadcast against an (N, C, ...) input."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class BatchNorm(Function):
+    """y = w * x_hat + b, x_hat = (x - mu) / sigma, per channel.
+
+    Training (``training=True``): mu and var are the batch statistics, and they depend
+    on x, which gives the fused backward (means over the m values of a channel)
+
+        gx = (w / sigma) * (gy - mean(gy) - x_hat * mean(gy * x_hat))
+
+    Eval (``training=False``): mu and var are the running statistics, constants, so
+    gx = gy * w / sigma.  In both modes gw = sum(gy * x_hat) and gb = sum(gy).
+
+    In training with running statistics, forward also updates them in place, as
+    PyTorch's kernel does:  running_mean <- (1 - f) running_mean + f mu  and
+    running_var <- (1 - f) running_var + f var * m / (m - 1)  (the unbiased variance),
+    with f the momentum factor.  Backward keeps x_hat, 1/sigma and w; not x.
+    """
+
+    def forward(self, x, weight, bias, running_mean, running_var, training, factor, eps):
+        xp = get_array_module(x)
+        axes = _channel_axes(x.ndim)
+        if training:
+            mean, var = x.mean(axis=axes), x.var(axis=axes)
+            if running_mean is not None:
+                m = x.size // x.shape[1]
+                running_mean[...] = (1 - factor) * running_mean + factor * mean
+                running_var[...] = (1 - factor) * running_var + factor * var * (m / (m - 1))
+        else:
+            mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(eps))
+        self.x_hat = (x - per_channel(mean, x.ndim)) * per_channel(inv_std, x.ndim)
+        self.inv_std, self.weight, self.has_bias, self.training = inv_std, weight, bias is not None, training
+        y = self.x_hat if weight is None else self.x_hat * per_channel(weight, x.ndim)
+        return y if bias is None else y + per_channel(bias, x.ndim)
+
+    def backward(self, gy):
+        x_hat, ndim = self.x_hat, gy.ndim
+        axes = _channel_axes(ndim)
+        gb = gy.sum(axis=axes)
+        gw = (gy * x_hat).sum(axis=axes)
+        scale = self.inv_std if self.weight is None else self.inv_std * self.weight
+        if self.training:
+            m = gy.size // gy.shape[1]
+            gx = per_channel(scale, ndim) * (gy - per_channel(gb / m, ndim) - x_hat * per_channel(gw / m, ndim))
+        else:
+            gx = gy * per_channel(scale, ndim)
+        return (gx, None if self.weight is None else gw, gb if self.has_bias else None, None, None)
+
+
+def _check_channels(input, name, v):
+    """``v`` (a per-channel tensor or None) must hold exactly C values; weight and bias
+    must also have the input's dtype (the running statistics keep their own)."""
+    if v is None:
+        return
+    if not isinstance(v, Tensor):
+        raise TypeError(f"batch_norm: {name} must be a Tensor or None, got {type(v).__name__}")
+    if v.shape != (input.shape[1],):
+        raise ValueError(f"batch_norm: {name} should contain C={input.shape[1]} elements (the channel "
+                         f"dim of the input of shape {input.shape}), got shape {v.shape}")
+    if name in ("weight", "bias") and v.dtype != input.dtype:
+        raise TypeError(f"batch_norm: {name} is {v.dtype} but the input is {input.dtype}; convert one with .to()")
+
+
+def _momentum_factor(momentum, num_batches_tracked):
+    """The weight f of this batch in the running statistics."""
+    if momentum is not None:
+        if not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
+            raise ValueError(f"batch_norm: momentum must be a number in [0, 1] or None, got {momentum!r}")
+        return float(momentum)
+    if num_batches_tracked is None or float(num_batches_tracked) < 1:
+        raise ValueError("batch_norm: momentum=None (a cumulative moving average) needs "
+                         "num_batches_tracked >= 1 (batches seen, this one included), "
+                         f"got {num_batches_tracked!r}")
+    return 1.0 / float(num_batches_tracked)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, *, num_batches_tracked=None):
+    """Batch normalization of an (N, C), (N, C, L) or (N, C, H, W) input, as
+    ``torch.nn.functional.batch_norm``.
+
+    ``training=True`` normalizes with the batch statistics (biased variance) and, when
+    ``running_mean``/``running_var`` are given, updates them **in place**:
+    ``running = (1 - f) * running + f * batch_stat`` with the unbiased batch variance for
+    ``running_var``.  The factor f is ``momentum``, or, with ``momentum=None`` (a
+    cumulative moving average, as ``torch.nn.BatchNorm2d(momentum=None)``),
+    ``1 / num_batches_tracked``, where ``num_batches_tracked`` counts the batches seen
+    including this one: a module increments its counter first, then calls this.
+    (PyTorch's functional takes only a float; its module computes the same factor.)
+
+    ``training=False`` normalizes with the running statistics, which must be given.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"batch_norm: expected a Tensor input, got {type(input).__name__}")
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
+                         f"got shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"batch_norm: expected a floating point input, got {input.dtype}")
+    for name, v in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_channels(input, name, v)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise RuntimeError("batch_norm: running_mean must be defined in evaluation mode "
+                           "(training=False); pass training=True to normalize with batch statistics")
+    factor = None
+    if training:
+        per_channel = input.numel() // input.shape[1]
+        if per_channel == 1:
+            raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
+                             f"got input size {input.shape}")
+        factor = _momentum_factor(momentum, num_batches_tracked) if running_mean is not None else None
+    return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
+
