@@ -238,18 +238,11 @@ def _numeric_grad(f, x, indices, eps):
     return out
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0):
-    """Compare ``fn``'s analytic gradients with central finite differences.
+def gradient_pairs(fn, inputs, eps=1e-6, nsamples=None, seed=0):
+    """Numeric and analytic gradients of ``L = sum(g * fn(*inputs))`` for a random ``g``.
 
-    ``fn`` maps the tensors ``inputs`` to one tensor ``y``.  A random upstream
-    gradient ``g`` (the same shape as ``y``) turns it into the scalar ``L = sum(g * y)``;
-    for every element ``x_i`` of every input that requires grad, the analytic
-    ``dL/dx_i`` (from ``backward``) must match ``(L(x_i + eps) - L(x_i - eps)) / (2 eps)``
-    within ``atol + rtol * |numeric|``.  Inputs must be float64.  With ``nsamples``,
-    only that many random elements of each input are checked.
-
-    Returns True, or raises ``GradcheckError`` naming the input, the worst element and
-    both values.
+    Returns one ``(input index, checked flat indices, numeric, analytic)`` tuple per input
+    that requires grad; ``gradcheck`` judges them, ``tinyres gradcheck`` tabulates them.
     """
     from .tensor import Tensor
     inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -270,6 +263,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0)
         with no_grad(), backend.on_device(y.device):
             return float((fn(*inputs).data * upstream).sum())
 
+    pairs = []
     for i in checked:
         x = inputs[i]
         analytic = backend.to_numpy(x.grad.data).reshape(-1) if x.grad is not None else numpy.zeros(x.data.size)
@@ -278,13 +272,32 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0)
             indices = rng.choice(x.data.size, nsamples, replace=False)
         with backend.on_device(x.device):
             numeric = _numeric_grad(loss, x, indices, eps)
-        diff = numpy.abs(analytic[indices] - numeric)
+        pairs.append((i, indices, numeric, analytic[indices]))
+    return pairs
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0):
+    """Compare ``fn``'s analytic gradients with central finite differences.
+
+    ``fn`` maps the tensors ``inputs`` to one tensor ``y``.  A random upstream
+    gradient ``g`` (the same shape as ``y``) turns it into the scalar ``L = sum(g * y)``;
+    for every element ``x_i`` of every input that requires grad, the analytic
+    ``dL/dx_i`` (from ``backward``) must match ``(L(x_i + eps) - L(x_i - eps)) / (2 eps)``
+    within ``atol + rtol * |numeric|``.  Inputs must be float64.  With ``nsamples``,
+    only that many random elements of each input are checked.
+
+    Returns True, or raises ``GradcheckError`` naming the input, the worst element and
+    both values.
+    """
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    for i, indices, numeric, analytic in gradient_pairs(fn, inputs, eps, nsamples, seed):
+        diff = numpy.abs(analytic - numeric)
         bad = ~(diff <= atol + rtol * numpy.abs(numeric))     # NaN counts as bad
         if bad.any():
             k = int(numpy.where(bad)[0][numpy.nan_to_num(diff[bad], nan=numpy.inf).argmax()])
-            where = numpy.unravel_index(indices[k], x.shape)
+            where = numpy.unravel_index(indices[k], inputs[i].shape)
             raise GradcheckError(
-                f"gradcheck: gradient of input {i} (shape {x.shape}) is wrong at index "
+                f"gradcheck: gradient of input {i} (shape {inputs[i].shape}) is wrong at index "
                 f"{tuple(int(j) for j in where)}: numeric {numeric[k]:.8g}, analytic "
-                f"{analytic[indices[k]]:.8g} ({int(bad.sum())} of {len(indices)} elements off)")
+                f"{analytic[k]:.8g} ({int(bad.sum())} of {len(indices)} elements off)")
     return True
