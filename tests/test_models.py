@@ -261,3 +261,65 @@ def test_summary_counts_params_and_macs():
     assert abs(s.total_macs / 1e9 - 1.82) < 0.01     # 1,814,073,344
     text = str(s)
     assert "conv1 (Conv2d)" in text and "[1, 1000]" in text and "Total mult-adds: 1.81 G" in text   # torchinfo prints 1.81 G too
+
+
+# ---------------------------------------------------------------- checkpoints of models
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_save_load_round_trip(name, tmp_path):
+    model = models.get_model(name, num_classes=3)
+    path = tmp_path / f"{name}.npz"
+    tinyres.save(model.state_dict(), path)
+    fresh = models.get_model(name, num_classes=3)
+    fresh.load_state_dict(tinyres.load(path))
+    for (k, a), (_, b) in zip(model.state_dict().items(), fresh.state_dict().items()):
+        assert a.dtype == b.dtype and np.array_equal(a.numpy(), b.numpy()), k
+
+
+def test_checkpoint_of_another_architecture_lists_the_problems(tmp_path):
+    path = tmp_path / "r20.npz"
+    tinyres.save(models.resnet20().state_dict(), path)
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict: \"layer1\.3\.conv1\.weight\""):
+        models.resnet32().load_state_dict(tinyres.load(path))
+    with pytest.raises(RuntimeError, match=r"(?s)for ResNet.*Missing key\(s\).*layer4\.0.*size mismatch for conv1"):
+        models.resnet18().load_state_dict(tinyres.load(path))
+    with pytest.raises(RuntimeError, match=r"size mismatch for fc\.weight.*\(10, 64\).*\(100, 64\)"):
+        models.resnet20(num_classes=100).load_state_dict(tinyres.load(path))
+
+
+def test_damaged_model_checkpoints_are_reported(tmp_path):
+    from tinyres.serialization import CheckpointError
+    path = tmp_path / "r8.npz"
+    tinyres.save(models.resnet8().state_dict(), path)
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        tinyres.load(tmp_path / "cut.npz")
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0xFF
+    (tmp_path / "flip.npz").write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError):
+        tinyres.load(tmp_path / "flip.npz")
+    partial = tinyres.load(path)
+    del partial["fc.weight"]
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\) in state_dict: \"fc\.weight\""):
+        models.resnet8().load_state_dict(partial)
+
+
+def test_torch_weights_file_with_wrong_shapes_lists_both_shapes(tmp_path):
+    twin = TORCH_TWINS["resnet20"](num_classes=5, in_channels=3)
+    torch.save(twin.state_dict(), tmp_path / "w.pth")
+    with pytest.raises(RuntimeError, match=r"size mismatch for fc\.weight.*\(5, 64\).*\(10, 64\)"):
+        models.load_torch_state_dict(models.resnet20(), tmp_path / "w.pth")
+    model = models.resnet20(num_classes=5)
+    models.load_torch_state_dict(model, tmp_path / "w.pth")
+    twin.eval(), model.eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(model(tinyres.tensor(x)).numpy(), twin(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_width_scales_the_cifar_stages():
+    model = models.resnet8(width=8, in_channels=1)
+    assert model.conv1.weight.shape == (8, 1, 3, 3) and model.fc.weight.shape == (10, 32)
+    assert model(tinyres.randn(2, 1, 28, 28)).shape == (2, 10)

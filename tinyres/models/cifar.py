@@ -2,6 +2,7 @@
 
 A 3x3 stem with 16 channels, three stages of n BasicBlocks at 16/32/64 channels (stride 2
 at the start of stages 2 and 3), global average pooling and a linear head: 6n + 2 layers.
+``width`` (16 in the paper) sets the channels of the three stages to width, 2·width, 4·width.
 When a block changes the shape, its shortcut is either
 
 * "A" (the paper's CIFAR choice, no parameters): the identity subsampled by 2 in space and
@@ -37,25 +38,27 @@ class ShortcutA(nn.Module):
 class CifarResNet(nn.Module):
     num_downsamplings = 2   # the first block of layer2 and of layer3
 
-    def __init__(self, depth, num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False):
+    def __init__(self, depth, num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False, width=16):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CifarResNet: depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
         if shortcut not in ("A", "B"):
             raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
+        if width < 1:
+            raise ValueError(f"CifarResNet: width must be positive, got {width}")
         n = (depth - 2) // 6
         self.in_channels = in_channels
         self.min_input_size = 2 ** (self.num_downsamplings - 1) + 1
         self.shortcut = shortcut
-        self.inplanes = 16
-        self.conv1 = conv3x3(in_channels, 16)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.inplanes = width
+        self.conv1 = conv3x3(in_channels, width)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = self._make_layer(16, n)
-        self.layer2 = self._make_layer(32, n, stride=2)
-        self.layer3 = self._make_layer(64, n, stride=2)
+        self.layer1 = self._make_layer(width, n)
+        self.layer2 = self._make_layer(2 * width, n, stride=2)
+        self.layer3 = self._make_layer(4 * width, n, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = nn.Linear(4 * width, num_classes)
         init_weights(self, zero_init_residual)
 
     def _make_layer(self, planes, blocks, stride=1):
@@ -78,8 +81,8 @@ class CifarResNet(nn.Module):
 
 
 def _cifar(depth):
-    def factory(num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False):
-        model = CifarResNet(depth, num_classes, in_channels, shortcut, zero_init_residual)
+    def factory(num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False, width=16):
+        model = CifarResNet(depth, num_classes, in_channels, shortcut, zero_init_residual, width)
         model.arch = f"resnet{depth}"
         return model
     factory.__name__ = f"resnet{depth}"

@@ -1,0 +1,123 @@
+"""The tinyres command: each subcommand on tiny runs, and one-line errors with exit code 2."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyres.cli import main
+
+QUICK = ["--epochs", "1", "--batch-size", "32", "--subset", "96", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--model", "resnet8", "--dataset", "bundled", "--out", str(out), "--lr", "0.05"] + QUICK) == 0
+    return out
+
+
+def test_train_leaves_checkpoint_log_and_curves(run_dir):
+    assert (run_dir / "checkpoint.npz").exists() and (run_dir / "metrics.jsonl").exists()
+    assert (run_dir / "loss.png").exists()
+
+
+def test_eval_json(run_dir, capsys):
+    assert main(["eval", str(run_dir / "checkpoint.npz"), "--json", "--subset", "64"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == 64 and 0 <= result["accuracy"] <= 1
+    assert np.array(result["confusion"]).shape == (10, 10)
+
+
+def test_eval_table(run_dir, capsys):
+    assert main(["eval", str(run_dir / "checkpoint.npz"), "--subset", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "confusion matrix" in out
+
+
+def test_resume_continues_the_run(run_dir, capsys):
+    assert main(["train", "--model", "resnet8", "--dataset", "bundled", "--out", str(run_dir), "--resume",
+                 "--epochs", "2", "--batch-size", "32", "--subset", "96", "--no-progress"]) == 0
+    assert "resumed" in capsys.readouterr().out
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_predict_reads_npy_and_png(run_dir, tmp_path, capsys):
+    from tinyres.data import BundledMNIST
+    image = BundledMNIST(train=False).data[0]
+    np.save(tmp_path / "digit.npy", image)
+    paths = [str(tmp_path / "digit.npy")]
+    try:
+        from PIL import Image
+        Image.fromarray(image).save(tmp_path / "digit.png")
+        paths.append(str(tmp_path / "digit.png"))
+    except ImportError:
+        pass
+    assert main(["predict", str(run_dir / "checkpoint.npz"), *paths, "--topk", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(paths) and all(line.count("(") == 2 for line in lines)
+
+
+def test_summary(capsys):
+    assert main(["summary", "resnet20", "--input-size", "3", "32", "32", "--num-classes", "10"]) == 0
+    assert "Total params: 269,722" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--model", "resnet19", "--dataset", "bundled"], "unknown model 'resnet19'; valid names: resnet18"),
+    (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; valid names: bundled"),
+    (["train", "--dataset", "bundled", "--batch-size", "0"], "--batch-size must be positive, got 0"),
+    (["train", "--dataset", "bundled", "--lr", "0"], "--lr must be positive, got 0.0"),
+    (["train", "--dataset", "mnist", "--data-dir", "{tmp}"], "Add --download to fetch it"),
+    (["eval", "{tmp}/nothing.npz"], "does not exist"),
+    (["summary", "resnet7"], "unknown model 'resnet7'"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinyres: error: ") and message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_resume_with_another_models_checkpoint(run_dir, capsys):
+    assert main(["train", "--model", "resnet20", "--dataset", "bundled", "--out", str(run_dir), "--resume"]
+                + QUICK) == 2
+    assert "resnet8" in capsys.readouterr().err
+
+
+def test_predict_on_an_undecodable_image(run_dir, tmp_path, capsys):
+    pytest.importorskip("PIL")
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    assert main(["predict", str(run_dir / "checkpoint.npz"), str(bad)]) == 2
+    assert "cannot decode image" in capsys.readouterr().err
+
+
+def test_a_corrupt_checkpoint_is_reported(run_dir, tmp_path, capsys):
+    data = bytearray((run_dir / "checkpoint.npz").read_bytes())
+    (tmp_path / "cut.npz").write_bytes(bytes(data[: len(data) // 2]))
+    assert main(["eval", str(tmp_path / "cut.npz")]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception):
+        main(["--debug", "eval", str(tmp_path / "nothing.npz")])
+
+
+def test_python_dash_m_works():
+    out = subprocess.run([sys.executable, "-m", "tinyres", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("tinyres ")
+
+
+def test_gradcheck_prints_a_table_of_every_layer(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    assert "conv2d (stride 2, padding 1)" in out and "batch_norm (training)" in out
+    assert "FAILED" not in out and out.strip().endswith("0 failed")
+
+
+def test_width_only_for_cifar_models(capsys):
+    assert main(["train", "--model", "resnet18", "--dataset", "bundled", "--width", "8"] + QUICK) == 2
+    assert "--width is for the CIFAR ResNets" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""The trainer: exact resume, logs, divergence, evaluation."""
+import json
+
+import numpy as np
+import pytest
+
+import tinyres
+from tinyres import nn, optim
+from tinyres.data import BundledMNIST, DataLoader, transforms
+from tinyres.train import Trainer, TrainingDiverged, evaluate, load_run
+
+
+def small_data(n=48):
+    data = BundledMNIST(train=True)
+    data.data, data.targets = data.data[:n], data.targets[:n]
+    return data
+
+
+def small_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+
+def make_trainer(out_dir, epochs, seed=3):
+    tinyres.manual_seed(seed)
+    model = small_model()
+    generator = np.random.default_rng(seed)
+    augment = transforms.Compose([transforms.RandomCrop(28, padding=2, generator=generator),
+                                  transforms.Normalize(transforms.MNIST_MEAN, transforms.MNIST_STD)])
+    train = DataLoader(small_data(), batch_size=16, shuffle=True, seed=seed, transform=augment)
+    test = DataLoader(small_data(32), batch_size=16)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    sched = optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 2], gamma=0.5)
+    config = {"model": "small", "dataset": "bundled", "num_classes": 10}
+    return Trainer(model, opt, train, test, sched, epochs=epochs, out_dir=out_dir, config=config,
+                   augment_generator=generator, seed=seed, progress=False, log=lambda *_: None)
+
+
+def test_resume_gives_bit_identical_weights(tmp_path):
+    straight = make_trainer(tmp_path / "a", epochs=3)
+    straight.fit()
+
+    first = make_trainer(tmp_path / "b", epochs=1)
+    first.fit()
+    tinyres.manual_seed(12345)       # anything that happens in between must not matter
+    resumed = make_trainer(tmp_path / "b", epochs=3, seed=3)
+    assert resumed.resume() == 1
+    resumed.fit()
+
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    for k in a:
+        assert np.array_equal(a[k].numpy(), b[k].numpy()), k
+    assert [r["train_loss"] for r in straight.history] == [r["train_loss"] for r in resumed.history]
+
+
+def test_run_folder_holds_checkpoint_log_and_plots(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=2)
+    trainer.fit()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert {"train_loss", "train_accuracy", "test_accuracy", "lr", "images_per_second"} <= set(lines[0])
+    assert (tmp_path / "loss.png").stat().st_size > 1000 and (tmp_path / "accuracy.png").exists()
+    state = load_run(tmp_path / "checkpoint.npz")
+    assert state["epoch"] == 2 and state["config"]["model"] == "small"
+
+
+def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1)
+    trainer.fit()
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    trainer = make_trainer(tmp_path, epochs=3)
+    trainer.resume()
+    trainer.optimizer.param_groups[0]["lr"] = 1e30     # resume restored the saved lr; now blow it up
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step \d+.*last good checkpoint \(epoch 1\)"):
+        trainer.fit()
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    make_trainer(tmp_path, epochs=1).fit()
+    other = make_trainer(tmp_path, epochs=2)
+    other.config["model"] = "resnet20"
+    with pytest.raises(ValueError, match="checkpoint of model 'small'.*'resnet20'"):
+        other.resume()
+
+
+def test_evaluate_reports_confusion_and_per_class():
+    model = small_model().eval()
+    result = evaluate(model, DataLoader(small_data(40), batch_size=16), 10)
+    confusion = np.array(result["confusion"])
+    assert confusion.sum() == 40 == result["count"]
+    assert result["accuracy"] == pytest.approx(confusion.trace() / 40)
+    assert len(result["per_class_accuracy"]) == 10
+
+
+def test_trainer_validates_epochs():
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        Trainer(small_model(), None, None, epochs=0)

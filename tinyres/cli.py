@@ -1,0 +1,320 @@
+"""The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck.
+
+Errors that come from the user's input (a missing dataset, a bad flag, a checkpoint of
+another model) are printed as one line and exit with status 2; ``--debug`` shows the
+traceback instead.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy
+
+from . import __version__, backend, models, optim
+from .data import CIFAR10, CIFAR100, MNIST, BundledMNIST, DataLoader, FashionMNIST, transforms
+from .serialization import CheckpointError
+
+# name: (class, channels, size, mean, std, augmentation)
+DATASETS = {
+    "bundled": (BundledMNIST, 1, 28, transforms.MNIST_MEAN, transforms.MNIST_STD, "none"),
+    "mnist": (MNIST, 1, 28, transforms.MNIST_MEAN, transforms.MNIST_STD, "none"),
+    "fashion-mnist": (FashionMNIST, 1, 28, transforms.FASHION_MNIST_MEAN, transforms.FASHION_MNIST_STD, "crop"),
+    "cifar10": (CIFAR10, 3, 32, transforms.CIFAR10_MEAN, transforms.CIFAR10_STD, "crop+flip"),
+    "cifar100": (CIFAR100, 3, 32, transforms.CIFAR100_MEAN, transforms.CIFAR100_STD, "crop+flip"),
+}
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: one line, exit status 2."""
+
+
+def dataset_info(name):
+    if name not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def open_dataset(name, train, data_dir=None, download=False, subset=None):
+    """A dataset by its CLI name; with ``subset``, only its first ``subset`` images."""
+    cls = dataset_info(name)[0]
+    try:
+        data = cls(train=train) if cls is BundledMNIST else cls(root=data_dir, train=train, download=download)
+    except FileNotFoundError as e:
+        raise UsageError(f"{str(e).splitlines()[0]} Add --download to fetch it, or --data-dir DIR "
+                         "pointing at a folder that holds the files.") from None
+    if subset:
+        data.data, data.targets = data.data[:subset], data.targets[:subset]
+    return data
+
+
+def build_transform(config, train, generator=None):
+    """The preprocessing recorded in ``config``: augmentation (training only), then normalisation."""
+    steps = []
+    if train and config["augment"] != "none":
+        padding = 4 if config["image_size"] >= 32 else 2
+        steps.append(transforms.RandomCrop(config["image_size"], padding=padding, generator=generator))
+        if "flip" in config["augment"]:
+            steps.append(transforms.RandomHorizontalFlip(generator=generator))
+    steps.append(transforms.Normalize(config["mean"], config["std"]))
+    return transforms.Compose(steps)
+
+
+def build_model(config):
+    return models.get_model(config["model"], **config["model_args"])
+
+
+def make_config(model, dataset, classes, width=None):
+    _, channels, size, mean, std, augment = dataset_info(dataset)
+    model_args = {"num_classes": len(classes), "in_channels": channels}
+    if width is not None:
+        model_args["width"] = width
+    return {"model": model, "model_args": model_args,
+            "dataset": dataset, "classes": list(classes), "num_classes": len(classes),
+            "image_size": size, "mean": list(mean), "std": list(std), "augment": augment}
+
+
+def check_positive(name, value):
+    if value <= 0:
+        raise UsageError(f"{name} must be positive, got {value}")
+
+
+# ---------------------------------------------------------------------- commands
+
+def cmd_train(args, defaults=None):
+    from .train import Trainer
+    check_positive("--epochs", args.epochs)
+    check_positive("--batch-size", args.batch_size)
+    check_positive("--lr", args.lr)
+    if args.model not in models.list_models():
+        raise UsageError(f"unknown model {args.model!r}; valid names: {', '.join(models.list_models())}")
+    backend.manual_seed(args.seed)
+    train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset)
+    test_set = open_dataset(args.dataset, False, args.data_dir, args.download, args.subset)
+    if args.width is not None and not hasattr(models.cifar, args.model):
+        raise UsageError(f"--width is for the CIFAR ResNets (resnet8 ... resnet110), not {args.model}")
+    config = make_config(args.model, args.dataset, train_set.classes, args.width)
+    config["train"] = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay",
+                                                      "schedule", "seed")}
+    model = build_model(config).to(args.device)
+    generator = numpy.random.default_rng(args.seed)
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
+                              transform=build_transform(config, True, generator))
+    test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                          weight_decay=args.weight_decay)
+    if args.schedule == "onecycle":
+        scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                                  steps_per_epoch=len(train_loader))
+        per = "batch"
+    else:   # the paper's recipe: divide by 10 at 50% and 75% of training
+        milestones = sorted({max(1, args.epochs // 2), max(1, (3 * args.epochs) // 4)})
+        scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+        per = "epoch"
+    trainer = Trainer(model, optimizer, train_loader, test_loader, scheduler, epochs=args.epochs,
+                      out_dir=args.out, config=config, scheduler_step=per, augment_generator=generator,
+                      seed=args.seed, progress=not args.no_progress)
+    if args.resume:
+        done = trainer.resume()
+        print(f"resumed {args.out} after epoch {done}")
+    history = trainer.fit()
+    final = history[-1] if history else {}
+    print(f"test accuracy: {final.get('test_accuracy', float('nan')):.4f}  (run folder: {args.out})")
+    return 0
+
+
+def cmd_demo(args):
+    args.model, args.width, args.dataset, args.data_dir, args.download = "resnet8", 8, "bundled", None, False
+    args.momentum, args.weight_decay, args.schedule = 0.9, 5e-4, "onecycle"
+    args.out = args.out or "runs/demo"
+    print(f"tinyres demo: {args.model} (width {args.width}) on the bundled MNIST split (8,500 train / 1,500 test), "
+          f"{args.epochs} epochs on {args.device}")
+    return cmd_train(args)
+
+
+def load_checkpoint_config(path):
+    from .train import load_run
+    if not Path(path).exists():
+        raise UsageError(f"checkpoint {path} does not exist")
+    state = load_run(path)
+    model = build_model(state["config"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise UsageError(f"{path} does not fit {state['config']['model']}: {e}") from None
+    return state, model.eval()
+
+
+def cmd_eval(args):
+    from .train import evaluate
+    state, model = load_checkpoint_config(args.checkpoint)
+    config = state["config"]
+    dataset = args.dataset or config["dataset"]
+    data = open_dataset(dataset, args.split == "train", args.data_dir, False, args.subset)
+    if len(data.classes) != config["num_classes"] or dataset_info(dataset)[1] != config["model_args"]["in_channels"]:
+        raise UsageError(f"{args.checkpoint} was trained on {config['dataset']} ({config['num_classes']} classes, "
+                         f"{config['model_args']['in_channels']} channels); it cannot be evaluated on {dataset}")
+    model = model.to(args.device)
+    loader = DataLoader(data, args.batch_size, device=args.device, transform=build_transform(config, False))
+    result = evaluate(model, loader, config["num_classes"])
+    result.update(checkpoint=str(args.checkpoint), dataset=dataset, split=args.split)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{dataset} {args.split}: accuracy {result['accuracy']:.4f} over {result['count']} images, "
+          f"loss {result['loss']:.4f}")
+    for name, acc in zip(config["classes"], result["per_class_accuracy"]):
+        print(f"  {name:>12}: {acc:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    for row in result["confusion"]:
+        print("  " + " ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def cmd_summary(args):
+    if args.model not in models.list_models():
+        raise UsageError(f"unknown model {args.model!r}; valid names: {', '.join(models.list_models())}")
+    size = tuple(args.input_size)
+    model = models.get_model(args.model, in_channels=size[0], num_classes=args.num_classes)
+    print(models.summary(model, size))
+    return 0
+
+
+def read_image(path, channels, size):
+    """An image file as a float32 (channels, size, size) array in [0, 1]."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"image {path} does not exist")
+    if path.suffix == ".npy":
+        array = numpy.load(path, allow_pickle=False).astype(numpy.float32)
+        array = array / 255.0 if array.max() > 1 else array
+        return array.reshape(channels, size, size)
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise UsageError("reading PNG/JPEG images needs Pillow: pip install pillow (or pass a .npy array)") from None
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB").resize((size, size))
+            array = numpy.asarray(im, dtype=numpy.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as e:
+        raise UsageError(f"cannot decode image {path}: {e}") from None
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def cmd_predict(args):
+    from .nn import functional as F
+    from .tensor import tensor
+    state, model = load_checkpoint_config(args.checkpoint)
+    config = state["config"]
+    channels, size = config["model_args"]["in_channels"], config["image_size"]
+    batch = numpy.stack([read_image(p, channels, size) for p in args.images])
+    batch = build_transform(config, False)(batch)
+    from .autograd import no_grad
+    with no_grad():
+        probs = F.softmax(model(tensor(batch)), dim=1).numpy()
+    k = min(args.topk, config["num_classes"])
+    for path, p in zip(args.images, probs):
+        top = numpy.argsort(-p)[:k]
+        print(f"{path}: " + ", ".join(f"{config['classes'][i]} ({p[i]:.3f})" for i in top))
+    return 0
+
+
+def cmd_gradcheck(args):
+    from .checks import run_layer_checks
+    rows = run_layer_checks()
+    width = max(len(r["name"]) for r in rows)
+    print(f"{'op':<{width}}  {'max |numeric - analytic|':>24}  {'vs torch':>10}  result")
+    for r in rows:
+        torch_col = "-" if r["torch"] is None else f"{r['torch']:.1e}"
+        print(f"{r['name']:<{width}}  {r['error']:>24.2e}  {torch_col:>10}  {'ok' if r['ok'] else 'FAILED'}")
+    failed = [r["name"] for r in rows if not r["ok"]]
+    print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------- parser
+
+def add_training_flags(p, epochs, batch_size, lr):
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder (checkpoint, metrics.jsonl, plots)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="use only the first N images of each split (quick tries)")
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="tinyres", description="ResNets in NumPy: train, evaluate, inspect.")
+    ap.add_argument("--version", action="version", version=f"tinyres {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train a small ResNet on the bundled MNIST digits (offline, CPU)")
+    add_training_flags(p, epochs=4, batch_size=64, lr=0.1)
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("train", help="train a model on a dataset")
+    p.add_argument("--model", default="resnet20", help=", ".join(models.list_models()))
+    p.add_argument("--dataset", default="cifar10", help=", ".join(DATASETS))
+    p.add_argument("--data-dir", default=None, help="dataset folder (default: $TINYRES_DATA or ~/.cache/tinyres)")
+    p.add_argument("--download", action="store_true", help="fetch the dataset if it is missing")
+    p.add_argument("--width", type=int, default=None,
+                   help="channels of the first stage of a CIFAR ResNet (default 16, as in the paper)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--schedule", choices=["step", "onecycle"], default="step",
+                   help="step: lr / 10 at 50%% and 75%% of training (He et al.); onecycle: OneCycleLR")
+    add_training_flags(p, epochs=30, batch_size=128, lr=0.1)
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", default=None, help="default: the one it was trained on")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--subset", type=int, default=None, metavar="N", help="only the first N images")
+    p.set_defaults(run=cmd_eval)
+
+    p = sub.add_parser("summary", help="layers, output shapes, parameters and mult-adds of a model")
+    p.add_argument("model")
+    p.add_argument("--input-size", type=int, nargs=3, default=(3, 224, 224), metavar=("C", "H", "W"))
+    p.add_argument("--num-classes", type=int, default=1000)
+    p.set_defaults(run=cmd_summary)
+
+    p = sub.add_parser("predict", help="top-k labels for image files")
+    p.add_argument("checkpoint")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--topk", type=int, default=3)
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("gradcheck", help="check every layer's backward against finite differences")
+    p.set_defaults(run=cmd_gradcheck)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if getattr(args, "out", "") is None and args.command == "train":
+        args.out = f"runs/{args.model}-{args.dataset}"
+    try:
+        return args.run(args)
+    except (UsageError, ValueError, TypeError, FileNotFoundError, CheckpointError, RuntimeError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"tinyres: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinyres: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

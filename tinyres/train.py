@@ -1,0 +1,212 @@
+"""Training a classifier: epochs, evaluation, checkpoints, exact resume, logs and plots.
+
+A run lives in one folder (``out_dir``):
+
+* ``checkpoint.npz`` -- written atomically after every epoch: model, optimizer, scheduler,
+  random-number states, epoch, metrics, and the run's ``config`` (model name and
+  arguments, dataset, preprocessing) so that ``tinyres eval``/``predict`` rebuild
+  everything from the file alone;
+* ``metrics.jsonl`` -- one JSON object per epoch;
+* ``loss.png``, ``accuracy.png`` -- the curves (when matplotlib is installed).
+
+Exact resume: the shuffling order of epoch k is a function of (seed, k) (see
+``DataLoader``), the augmentation generator is reset to a function of (seed, k) at the
+start of every epoch, and tinyres's default generator (dropout) is saved in the
+checkpoint.  A run stopped after epoch k and resumed ends with the same weights, bit for
+bit, as a run that was never stopped.
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy
+
+from . import backend
+from .autograd import no_grad
+from .nn import functional as F
+from .serialization import load, save
+
+CHECKPOINT = "checkpoint.npz"
+FORMAT = "tinyres-run"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def progress_bar(iterable, enabled, **kwargs):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
+@no_grad()
+def evaluate(model, loader, num_classes):
+    """Loss, accuracy, per-class accuracy and the confusion matrix (rows: true class)."""
+    was_training = model.training
+    model.eval()
+    confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
+    total_loss, n = 0.0, 0
+    for images, labels in loader:
+        logits = model(images)
+        total_loss += float(F.cross_entropy(logits, labels, reduction="sum").item())
+        pred = backend.to_numpy(logits.data.argmax(axis=1))
+        numpy.add.at(confusion, (labels.numpy(), pred), 1)
+        n += len(labels)
+    model.train(was_training)
+    per_class = confusion.diagonal() / numpy.maximum(confusion.sum(axis=1), 1)
+    return {"loss": total_loss / max(n, 1), "accuracy": float(confusion.trace() / max(n, 1)),
+            "per_class_accuracy": per_class.tolist(), "confusion": confusion.tolist(), "count": n}
+
+
+class Trainer:
+    """Train ``model`` with ``optimizer`` on ``train_loader``; evaluate on ``test_loader``.
+
+    ``scheduler`` steps once per epoch, or once per batch with ``scheduler_step="batch"``
+    (OneCycleLR).  ``augment_generator`` is the NumPy Generator the random transforms
+    draw from; the trainer resets it at each epoch so that resuming is exact.
+    """
+
+    def __init__(self, model, optimizer, train_loader, test_loader=None, scheduler=None, epochs=1,
+                 out_dir=None, config=None, num_classes=None, scheduler_step="epoch",
+                 augment_generator=None, seed=0, progress=True, log=print):
+        if not isinstance(epochs, int) or epochs <= 0:
+            raise ValueError(f"Trainer: epochs must be a positive integer, got {epochs!r}")
+        if scheduler_step not in ("epoch", "batch"):
+            raise ValueError(f"Trainer: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.train_loader, self.test_loader = train_loader, test_loader
+        self.epochs, self.scheduler_step = epochs, scheduler_step
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.config = dict(config or {})
+        self.num_classes = num_classes or self.config.get("num_classes")
+        self.augment_generator, self.seed = augment_generator, seed
+        self.progress, self.log = progress, log
+        self.epoch = 0            # epochs completed
+        self.history = []
+        self._plot_warned = False
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self):
+        """Train the remaining epochs; returns the history (one dict per epoch)."""
+        for epoch in range(self.epoch, self.epochs):
+            row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            if self.test_loader is not None:
+                result = evaluate(self.model, self.test_loader, self.num_classes)
+                row.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
+            self.epoch = epoch + 1
+            self.history.append(row)
+            self.log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            if self.out_dir is not None:
+                self.save_checkpoint()
+                self._write_logs(row)
+        return self.history
+
+    def train_epoch(self, epoch):
+        self.model.train()
+        if self.augment_generator is not None:
+            fresh = numpy.random.default_rng([self.seed, epoch])
+            self.augment_generator.bit_generator.state = fresh.bit_generator.state
+        self.train_loader.epoch = epoch
+        total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+        bar = progress_bar(self.train_loader, self.progress, desc=f"epoch {epoch + 1}/{self.epochs}",
+                           leave=False, unit="batch")
+        for step, (images, labels) in enumerate(bar):
+            logits = self.model(images)
+            loss = F.cross_entropy(logits, labels)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; "
+                    + (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.out_dir / CHECKPOINT}"
+                       if self.out_dir is not None and self.epoch else "no checkpoint was written")
+                    + ". Try a lower learning rate.")
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None and self.scheduler_step == "batch":
+                self.scheduler.step()
+            n = len(labels)
+            total_loss += value * n
+            correct += int((logits.data.argmax(axis=1) == labels.data).sum())
+            seen += n
+            if self.progress:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                img_s=f"{seen / (time.perf_counter() - start):.0f}")
+        if self.scheduler is not None and self.scheduler_step == "epoch":
+            self.scheduler.step()
+        elapsed = time.perf_counter() - start
+        return {"train_loss": total_loss / seen, "train_accuracy": correct / seen,
+                "lr": self.optimizer.param_groups[0]["lr"], "seconds": elapsed,
+                "images_per_second": seen / elapsed}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self):
+        return {"format": FORMAT, "epoch": self.epoch, "config": self.config,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "rng": {"default": backend.default_generator().bit_generator.state},
+                "history": self.history}
+
+    def save_checkpoint(self, path=None):
+        path = Path(path) if path is not None else self.out_dir / CHECKPOINT
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save(self.state_dict(), path)
+        return path
+
+    def resume(self, path=None):
+        """Continue from a checkpoint written by this trainer (for the same model and setup)."""
+        path = Path(path) if path is not None else self.out_dir / CHECKPOINT
+        state = load_run(path)
+        for key in ("model", "dataset"):
+            ours, theirs = self.config.get(key), state["config"].get(key)
+            if ours is not None and theirs is not None and ours != theirs:
+                raise ValueError(f"resume: {path} is a checkpoint of {key} {theirs!r}, "
+                                 f"but this run uses {ours!r}")
+        try:
+            self.model.load_state_dict(state["model"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise ValueError(f"resume: {path} does not fit this model: {e}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        backend.default_generator().bit_generator.state = state["rng"]["default"]
+        self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        return self.epoch
+
+    # ------------------------------------------------------------------ logs and plots
+    def _write_logs(self, row):
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            if not self._plot_warned:
+                self.log("matplotlib is not installed: plots are skipped (pip install 'tinyres[plot]')")
+                self._plot_warned = True
+            return
+        epochs = [r["epoch"] for r in self.history]
+        for metric in ("loss", "accuracy"):
+            fig, ax = plt.subplots(figsize=(5, 3.5))
+            ax.plot(epochs, [r[f"train_{metric}"] for r in self.history], "o-", label="train")
+            if "test_" + metric in self.history[-1]:
+                ax.plot(epochs, [r[f"test_{metric}"] for r in self.history], "s-", label="test")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(metric)
+            ax.legend()
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(self.out_dir / f"{metric}.png", dpi=100)
+            plt.close(fig)
+
+
+def load_run(path):
+    """A run checkpoint written by ``Trainer``, checked to be one."""
+    state = load(path)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a tinyres training checkpoint (no '{FORMAT}' format marker)")
+    return state
