@@ -69,6 +69,7 @@ def test_summary(capsys):
     (["train", "--dataset", "imagenet"], "unknown dataset 'imagenet'; valid names: bundled"),
     (["train", "--dataset", "bundled", "--batch-size", "0"], "--batch-size must be positive, got 0"),
     (["train", "--dataset", "bundled", "--lr", "0"], "--lr must be positive, got 0.0"),
+    (["train", "--dataset", "bundled", "--subset", "0"], "--subset must be positive, got 0"),
     (["train", "--dataset", "mnist", "--data-dir", "{tmp}"], "Add --download to fetch it"),
     (["eval", "{tmp}/nothing.npz"], "does not exist"),
     (["summary", "resnet7"], "unknown model 'resnet7'"),

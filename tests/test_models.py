@@ -323,3 +323,42 @@ def test_width_scales_the_cifar_stages():
     model = models.resnet8(width=8, in_channels=1)
     assert model.conv1.weight.shape == (8, 1, 3, 3) and model.fc.weight.shape == (10, 32)
     assert model(tinyres.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_fine_tuning_a_frozen_backbone_changes_only_the_new_head():
+    from tinyres import nn, optim
+    from tinyres.nn import functional as F
+    model = models.resnet18(num_classes=1000)
+    model.requires_grad_(False)
+    model.fc = nn.Linear(512, 4)                      # a new head, trainable
+    model.eval()                                      # BN uses (and keeps) its running statistics
+    backbone = {k: v.numpy() for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert len(trainable) == 2
+    opt = optim.SGD(trainable, lr=0.1)
+    head = model.fc.weight.numpy()
+    x, y = tinyres.randn(2, 3, 32, 32), tinyres.tensor([1, 3])
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert all(np.array_equal(v.numpy(), backbone[k]) for k, v in model.state_dict().items() if k in backbone)
+    assert not np.array_equal(model.fc.weight.numpy(), head)
+    assert model.conv1.weight.grad is None
+
+
+def test_multilabel_head_with_bce_learns():
+    from tinyres import nn, optim
+    from tinyres.nn import functional as F
+    tinyres.manual_seed(0)
+    model = models.resnet8(num_classes=3, in_channels=1, width=4)
+    opt = optim.Adam(model.parameters(), lr=0.02)
+    x = tinyres.randn(8, 1, 12, 12)
+    target = tinyres.tensor((np.random.default_rng(0).random((8, 3)) > 0.5).astype(np.float32))
+    losses = []
+    for _ in range(15):
+        loss = F.binary_cross_entropy_with_logits(model(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]

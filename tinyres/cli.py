@@ -36,15 +36,19 @@ def dataset_info(name):
 
 
 def open_dataset(name, train, data_dir=None, download=False, subset=None):
-    """A dataset by its CLI name; with ``subset``, only its first ``subset`` images."""
+    """A dataset by its CLI name; with ``subset``, ``subset`` images spread evenly over it
+    (not the first ones: the bundled digits are grouped by class)."""
     cls = dataset_info(name)[0]
     try:
         data = cls(train=train) if cls is BundledMNIST else cls(root=data_dir, train=train, download=download)
     except FileNotFoundError as e:
-        raise UsageError(f"{str(e).splitlines()[0]} Add --download to fetch it, or --data-dir DIR "
-                         "pointing at a folder that holds the files.") from None
-    if subset:
-        data.data, data.targets = data.data[:subset], data.targets[:subset]
+        where = " ".join(line.strip() for line in str(e).splitlines()[:-1])   # all but the API hint
+        raise UsageError(f"{where}. Add --download to fetch it, or --data-dir DIR pointing at a folder "
+                         "that holds the files.") from None
+    if subset is not None:
+        check_positive("--subset", subset)
+        keep = numpy.linspace(0, len(data) - 1, min(subset, len(data))).astype(numpy.int64)
+        data.data, data.targets = data.data[keep], data.targets[keep]
     return data
 
 

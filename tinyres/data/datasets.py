@@ -14,6 +14,7 @@ File formats:
 * **CIFAR python version**: pickled dicts (``data``: uint8 ``(n, 3072)``, channel-major;
   ``labels`` or ``fine_labels``: a list), read with :class:`RestrictedUnpickler`.
 """
+import codecs
 import gzip
 import os
 import pickle
@@ -74,12 +75,13 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that builds only plain data: dicts, lists, tuples, strings, bytes,
-    numbers, and NumPy arrays through the three globals NumPy's array pickles need.
+    numbers, and NumPy arrays through the few globals NumPy's array pickles need.
 
     A plain ``pickle.load`` runs any callable the file names (``os.system`` included),
     so a downloaded pickle must never get one.
     """
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ALLOWED = {("_codecs", "encode"): codecs.encode,   # how Python 3 pickles NumPy's bytes at protocol 2
+               ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
                ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
                ("numpy", "ndarray"): np.ndarray,
                ("numpy", "dtype"): np.dtype}
