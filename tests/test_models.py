@@ -362,3 +362,9 @@ def test_multilabel_head_with_bce_learns():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_summary_of_resnet50_is_about_4_1_gmacs():
+    s = tinyres.summary(models.resnet50(), (3, 224, 224))
+    assert s.total_params == PUBLISHED["resnet50"]
+    assert s.total_macs == 4_089_184_256      # torchinfo: 4.09 G mult-adds
