@@ -90,8 +90,7 @@ def main():
         model.train()
         for images, labels in train_loader:
             logits = model(images)                                   # (N, 10)
-            # The DataLoader hands labels over as int64; the loss wants float targets.
-            loss = F.binary_cross_entropy_with_logits(logits, labels.float())
+            loss = F.binary_cross_entropy_with_logits(logits, labels)   # labels: float32 multi-hot (N, 10)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -129,3 +129,14 @@ def test_empty_dataset_and_bad_state():
     loader = DataLoader(Indexed(10), batch_size=5)
     with pytest.raises(ValueError, match="batch < 2"):
         loader.load_state_dict({"seed": 1, "epoch": 0, "batch": 2})
+
+
+def test_float_labels_keep_their_dtype_and_class_indices_become_int64():
+    class MultiHot:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return np.zeros((1, 2, 2), np.float32), np.eye(3, dtype=np.float32)[i % 3]
+    images, labels = next(iter(DataLoader(MultiHot(), batch_size=4)))
+    assert labels.dtype == np.float32 and labels.shape == (4, 3)

@@ -81,7 +81,10 @@ class DataLoader:
             labels = np.array([label for _, label in samples])
         if self.transform is not None:
             images = self.transform(images)
-        images, labels = tensor(images), tensor(np.asarray(labels, dtype=np.int64))
+        labels = np.asarray(labels)
+        if labels.dtype.kind in "iub":      # class indices become int64; multi-hot or soft labels keep their dtype
+            labels = labels.astype(np.int64)
+        images, labels = tensor(images), tensor(labels)
         if self.device is not None:
             images, labels = images.to(self.device), labels.to(self.device)
         return images, labels
