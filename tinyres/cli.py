@@ -85,7 +85,7 @@ def check_positive(name, value):
 
 # ---------------------------------------------------------------------- commands
 
-def cmd_train(args, defaults=None):
+def cmd_train(args):
     from .train import Trainer
     check_positive("--epochs", args.epochs)
     check_positive("--batch-size", args.batch_size)
@@ -207,6 +207,7 @@ def read_image(path, channels, size):
 
 
 def cmd_predict(args):
+    from .autograd import no_grad
     from .nn import functional as F
     from .tensor import tensor
     state, model = load_checkpoint_config(args.checkpoint)
@@ -214,7 +215,6 @@ def cmd_predict(args):
     channels, size = config["model_args"]["in_channels"], config["image_size"]
     batch = numpy.stack([read_image(p, channels, size) for p in args.images])
     batch = build_transform(config, False)(batch)
-    from .autograd import no_grad
     with no_grad():
         probs = F.softmax(model(tensor(batch)), dim=1).numpy()
     k = min(args.topk, config["num_classes"])
