@@ -46,9 +46,13 @@ class LeakyReLU(Function):
     def forward(self, x, negative_slope):
         xp = get_array_module(x)
         self.positive, self.slope = x > 0, x.dtype.type(negative_slope)
-        return xp.where(self.positive, x, x * self.slope if negative_slope else self.slope)
+        if not negative_slope:                 # ReLU: maximum and a mask multiply are ~8x faster than where
+            return xp.maximum(x, self.slope)
+        return xp.where(self.positive, x, x * self.slope)
 
     def backward(self, gy):
+        if not self.slope:
+            return gy * self.positive
         return get_array_module(gy).where(self.positive, gy, gy * self.slope)
 
 
