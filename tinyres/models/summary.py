@@ -5,21 +5,17 @@ shape; parameters and multiply-accumulates (MACs) are counted per layer:
 a convolution does ``C_in / groups * kH * kW`` MACs for each output element, a linear
 layer ``in_features`` for each output element; other layers count none.
 """
+import math
+
 from .. import nn
 from ..autograd import no_grad
 from ..tensor import zeros
 
 
 def _macs(module, out_shape):
-    per_sample = 1
-    for n in out_shape[1:]:
-        per_sample *= n
+    per_sample = math.prod(out_shape[1:])
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-        w = module.weight.shape
-        fan_in = 1
-        for n in w[1:]:
-            fan_in *= n
-        return per_sample * fan_in
+        return per_sample * math.prod(module.weight.shape[1:])    # C_in / groups * kernel
     if isinstance(module, nn.Linear):
         return per_sample * module.in_features
     return 0
