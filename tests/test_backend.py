@@ -332,3 +332,99 @@ def test_docs_backend_md_runs_and_prints_what_it_says(capsys):
 
 def test_docs_backend_md_runs_with_a_gpu(fake_cupy):
     run_doc("backend.md")
+
+
+# ---------------------------------------------------------------------- CPU threads, scratch memory
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Set tinyres's thread count for one test (the pool is made anew and dropped after)."""
+    def set_threads(n):
+        monkeypatch.setattr(backend, "_pool", None)
+        backend.set_num_threads(n)
+    previous = backend.get_num_threads()
+    yield set_threads
+    backend.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("n_threads, n", [(1, 7), (2, 7), (3, 7), (4, 2), (2, 0)])
+def test_parallel_for_covers_the_range_once_in_order(threads, n_threads, n):
+    threads(n_threads)
+    seen = np.zeros(n, dtype=int)
+
+    def visit(s):
+        seen[s] += 1
+        return (s.start, s.stop)
+    parts = backend.parallel_for(visit, n)
+    assert (seen == 1).all()
+    assert parts[0][0] == 0 and parts[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))          # contiguous, in order
+    assert len(parts) == max(1, min(n_threads, n))
+
+
+def test_parallel_for_uses_other_threads_and_reraises_their_errors(threads):
+    import threading
+    threads(2)
+    names = set()
+
+    def work(s):
+        names.add(threading.current_thread().name)
+        if s.start > 0:
+            raise ValueError("second slice failed")
+    with pytest.raises(ValueError, match="second slice failed"):
+        backend.parallel_for(work, 4)
+    assert len(names) == 2
+
+
+def test_nested_parallel_for_runs_inline(threads):
+    threads(2)
+    inner = backend.parallel_for(lambda s: backend.parallel_for(lambda t: (t.start, t.stop), s.stop - s.start), 4)
+    assert inner == [[(0, 2)], [(0, 2)]]
+
+
+def test_cupy_arrays_are_never_split(fake_cupy, threads):
+    threads(2)
+    assert backend.parallel_for(lambda s: (s.start, s.stop), 8, xp=fake_cupy) == [(0, 8)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_what_is_not_a_positive_int(bad):
+    with pytest.raises(ValueError, match=r"set_num_threads: expected a positive int, got"):
+        backend.set_num_threads(bad)
+
+
+def test_num_threads_default_comes_from_the_environment():
+    code = "import tinyres; print(tinyres.backend.get_num_threads())"
+    for env, want in (({"OMP_NUM_THREADS": "3"}, "3"), ({"TINYRES_NUM_THREADS": "5", "OMP_NUM_THREADS": "3"}, "5")):
+        out = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, **env},
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == want
+
+
+def test_parallel_map_splits_along_the_outermost_memory_axis(threads):
+    threads(2)
+    x = np.arange(24.0).reshape(2, 3, 4).transpose(2, 0, 1)     # memory order: axis 1, 2, 0
+    shapes = []
+
+    def double(a, out):
+        shapes.append(a.shape)
+        np.multiply(a, 2, out=out)
+    out = np.empty_like(x)
+    backend.parallel_map(double, x, out)
+    np.testing.assert_array_equal(out, 2 * x)
+    assert sorted(shapes) == [(4, 1, 3), (4, 1, 3)]      # cut along axis 1 (2 entries): one each
+
+
+def test_workspace_is_reused_grown_and_per_thread(threads):
+    backend.empty_workspace()
+    a = backend.workspace("test", (4, 5), np.float32)
+    b = backend.workspace("test", (2, 3), np.float64)            # smaller: the same memory
+    assert np.shares_memory(a, b) and b.shape == (2, 3) and b.dtype == np.float64
+    c = backend.workspace("test", (100, 100), np.float32)        # larger: a new buffer
+    assert c.shape == (100, 100) and not np.shares_memory(a, c)
+    assert not np.shares_memory(c, backend.workspace("other", (100, 100), np.float32))
+    threads(2)
+    others = backend.parallel_for(lambda s: backend.workspace("test", (100, 100), np.float32), 2)
+    assert np.shares_memory(others[0], c) and not np.shares_memory(others[1], c)
+    backend.empty_workspace()
+    assert not np.shares_memory(backend.workspace("test", (100, 100), np.float32), c)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 import tinyres
 from tinyres.autograd import gradcheck
 from tinyres.nn import functional as F
-from tinyres.nn.functional.conv import col2im, im2col
+from tinyres.nn.functional import conv
+from tinyres.nn.functional.conv import Conv2d, Conv2dReference, col2im, im2col
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")   # torch's, for even kernels
 
@@ -70,6 +71,8 @@ CASES = [
     case(1, 2, 4, 6, 3, (1, 3), stride=(2, 1), padding=(0, 1), dilation=(2, 1)),
     case(2, 1, 1, 5, 2, (1, 3)),                                           # size-1 spatial axis
     case(1, 2, 3, 3, 2, 7, padding=2),                                     # kernel larger than the input
+    case(5, 3, 4, 5, 2, 1, padding=1),            # 1x1 with padding: gx of a stride-1 conv by col2im
+    case(5, 4, 6, 6, 6, 3, padding=(2, 0), dilation=(1, 2), groups=2),     # gx by a dilated transposed conv
 ]
 
 
@@ -113,6 +116,41 @@ def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous
                            arrays(x_shape, w_shape, bias, np.float32), rtol=1e-4, atol=1e-5,
                            contiguous=contiguous)
     assert y.dtype == np.float32
+
+
+@pytest.mark.parametrize("threads, chunk_bytes", [(1, conv.CHUNK_BYTES), (2, conv.CHUNK_BYTES), (2, 1), (3, 1)],
+                         ids=["1-thread", "2-threads", "2-threads-image-chunks", "3-threads-image-chunks"])
+@pytest.mark.parametrize("layout", ["nchw", "channel-major"])
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+def test_fast_conv2d_equals_the_plain_reference(x_shape, w_shape, bias, kwargs, layout, threads, chunk_bytes,
+                                                monkeypatch):
+    """Conv2d (chunks of images on threads, transposed-convolution gx, scratch buffers) against
+    Conv2dReference (one im2col, col2im), float64, in both memory layouts of the input."""
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(tinyres.backend, "_num_threads", threads)
+    monkeypatch.setattr(tinyres.backend, "_pool", None)
+    data = arrays(x_shape, w_shape, bias, np.float64)
+    if layout == "channel-major":
+        data[0] = np.ascontiguousarray(data[0].transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    stride, dilation = (conv.ntuple(kwargs[k], 2, k, "conv2d") for k in ("stride", "dilation"))
+    padding = conv._conv_padding("conv2d", kwargs["padding"], w_shape[2:], stride, dilation, 2)
+    results = []
+    for op in (Conv2d, Conv2dReference):
+        tensors = [tinyres.Tensor(a, requires_grad=True) for a in data] + ([] if bias else [None])
+        y = op.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=kwargs["groups"])
+        y.backward(tinyres.tensor(randn(*y.shape, seed=3)))
+        results.append([y.numpy()] + [t.grad.numpy() for t in tensors if t is not None])
+    for fast, plain in zip(*results):
+        np.testing.assert_allclose(fast, plain, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_output_is_channel_major_and_the_next_conv_reads_it_without_a_copy():
+    x = tinyres.randn(4, 3, 8, 8)
+    y = F.conv2d(x, tinyres.randn(5, 3, 3, 3), padding=1)
+    assert y.data.transpose(1, 0, 2, 3).flags.c_contiguous        # (C, N, H, W) memory
+    z = F.relu(F.batch_norm(y, None, None, training=True))        # both keep the layout
+    assert z.data.transpose(1, 0, 2, 3).flags.c_contiguous
+    assert np.shares_memory(conv._columns(z.data, (1, 1), (1, 1), conv.NO_PADDING, (1, 1)), z.data)
 
 
 def test_conv2d_unbatched_input():

@@ -72,7 +72,8 @@ class Function:
     """One differentiable op.  Subclasses define ``forward`` and ``backward``.
 
     Call it with ``MyOp.apply(*tensors, **options)``: tensors become arrays for
-    ``forward``; options are passed through unchanged.  All tensors must be on one device;
+    ``forward``; options are passed through unchanged.  ``self.needs_grad`` tells
+    ``forward`` whether a backward can follow (inference need not save anything).  All tensors must be on one device;
     ``forward`` and ``backward`` run with that device current (CuPy allocates there).
     """
 
@@ -93,9 +94,9 @@ class Function:
                                + ", ".join(map(str, devices)))
         fn.device = devices[0] if devices else backend.Device("cpu")
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        fn.needs_grad = needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         with backend.on_device(fn.device):
             y = fn.forward(*arrays, **options)
-        needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         if not needs_grad:
             return Tensor(y)
         fn.next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None

@@ -9,6 +9,9 @@ Devices are written as in PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
 """
 import contextlib
 import importlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
@@ -108,6 +111,11 @@ def get_array_module(x):
     return cp if isinstance(x, cp.ndarray) else numpy
 
 
+def is_cpu(xp):
+    """True when the array module ``xp`` is NumPy (the host), False for CuPy."""
+    return xp is numpy
+
+
 def device_of(array):
     """The Device an array lives on."""
     if get_array_module(array) is numpy:
@@ -201,3 +209,123 @@ def manual_seed(seed):
     _generator = numpy.random.default_rng(seed)
     if _cupy is not None:
         _cupy.random.seed(seed)
+
+
+# ------------------------------------------------------------ CPU threads and scratch memory
+#
+# NumPy runs one ufunc or copy on one core, but it releases the GIL while it does: splitting
+# a large memory-bound op (batch norm, ReLU, im2col's copies) into slices on a few threads
+# uses every core, as PyTorch's kernels do.  Matrix products are threaded by BLAS itself.
+
+def _threads_from_environment():
+    for name in ("TINYRES_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.strip().isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_num_threads = _threads_from_environment()
+_pool = None
+_blas = None          # threadpoolctl's view of the BLAS library NumPy uses
+_local = threading.local()
+
+
+def get_num_threads():
+    """How many threads tinyres splits large CPU ops over (as ``torch.get_num_threads``)."""
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Split large CPU ops over ``n`` threads (1: no threads of tinyres's own).  The default
+    comes from ``TINYRES_NUM_THREADS`` or ``OMP_NUM_THREADS``, else the usable CPU count."""
+    global _num_threads, _pool
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    if _pool is not None:
+        _pool.shutdown()
+        _pool = None
+    _num_threads = n
+
+
+def _single_threaded_blas():
+    """A context in which BLAS runs each product on the calling thread only: when tinyres's
+    threads each multiply their own share, BLAS's threads would only fight them for cores."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+def _in_parallel_region(fn, s):
+    """fn(s), with any parallel_for inside it run inline: the pool is busy with this one."""
+    _local.in_worker = True
+    try:
+        return fn(s)
+    finally:
+        _local.in_worker = False
+
+
+def parallel_for(fn, n, xp=numpy):
+    """``[fn(s) for s in slices]`` for slices ``s`` that cover ``range(n)``, one per thread.
+
+    ``fn`` must write only to its own slice of its outputs; it may return a partial result
+    (e.g. a partial sum) for the caller to combine.  While the threads run, BLAS is single
+    threaded (each thread multiplies its own share).  For CuPy arrays (``xp`` is not NumPy)
+    and inside a thread of the pool, it is one call on the whole range.
+    """
+    global _pool
+    parts = min(_num_threads, n) if xp is numpy and not getattr(_local, "in_worker", False) else 1
+    if parts <= 1:
+        return [fn(slice(0, n))]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="tinyres")
+    bounds = [n * k // parts for k in range(parts + 1)]
+    with _single_threaded_blas():
+        futures = [_pool.submit(_in_parallel_region, fn, slice(a, b)) for a, b in zip(bounds[1:-1], bounds[2:])]
+        first = _in_parallel_region(fn, slice(bounds[0], bounds[1]))   # the calling thread takes the first
+        return [first] + [f.result() for f in futures]   # .result() re-raises a worker's exception
+
+
+def parallel_map(fn, *arrays):
+    """``fn(*pieces)`` on matching slices of the same-shaped ``arrays``, one slice per
+    thread, cut along the first array's outermost axis in memory (so each slice is one
+    contiguous block): for elementwise work written with ``out=``."""
+    first = arrays[0]
+    if first.ndim == 0:
+        fn(*arrays)
+        return
+    axis = max(range(first.ndim), key=lambda a: abs(first.strides[a]) * (first.shape[a] > 1))
+    lead = (slice(None),) * axis
+    parallel_for(lambda s: fn(*(a[lead + (s,)] for a in arrays)), first.shape[axis], get_array_module(first))
+
+
+def workspace(name, shape, dtype, xp=numpy):
+    """A scratch array for a temporary that never outlives the call that asks for it (the
+    im2col columns of a convolution, its padded input).
+
+    One buffer per ``name`` and thread, kept between calls and grown when needed: a training
+    step would otherwise map and zero fresh memory for its largest temporaries at every
+    call.  Two live temporaries need two names.  On a GPU CuPy's memory pool does this
+    already, so this is just ``cupy.empty``.
+    """
+    if xp is not numpy:
+        return xp.empty(shape, dtype=dtype)
+    dtype = numpy.dtype(dtype)
+    size = int(numpy.prod(shape)) * dtype.itemsize
+    buffers = _local.__dict__.setdefault("workspace", {})
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[name] = numpy.empty(size, dtype=numpy.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+def empty_workspace():
+    """Free the scratch buffers (they are made again when next needed): this thread's, and
+    the thread pool's, which goes with them and is started again when next needed."""
+    global _pool
+    _local.__dict__.pop("workspace", None)
+    if _pool is not None:
+        _pool.shutdown()
+        _pool = None

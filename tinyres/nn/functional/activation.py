@@ -15,7 +15,7 @@ import numbers
 
 from ... import backend
 from ...autograd import Function
-from ...backend import get_array_module
+from ...backend import get_array_module, parallel_map
 from ...tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
@@ -41,19 +41,36 @@ class LeakyReLU(Function):
     """y = x if x > 0 else s * x  (s = 0 is ReLU).   gx = gy * (1 if x > 0 else s).
 
     Keeps only the mask x > 0, not x.  At x = 0 the gradient is s (0 for ReLU), as PyTorch.
+    Both passes run in slices on the CPU threads, and keep x's memory order.
     """
 
     def forward(self, x, negative_slope):
         xp = get_array_module(x)
-        self.positive, self.slope = x > 0, x.dtype.type(negative_slope)
-        if not negative_slope:                 # ReLU: maximum and a mask multiply are ~8x faster than where
-            return xp.maximum(x, self.slope)
-        return xp.where(self.positive, x, x * self.slope)
+        self.slope = slope = x.dtype.type(negative_slope)
+        y, self.positive = xp.empty_like(x), xp.empty_like(x, dtype=bool)
+
+        def relu(x, y, positive):
+            xp.greater(x, 0, out=positive)
+            if slope:
+                xp.multiply(x, slope, out=y)
+                xp.copyto(y, x, where=positive)
+            else:                            # ReLU: maximum is several times faster than where
+                xp.maximum(x, slope, out=y)
+        parallel_map(relu, x, y, self.positive)
+        return y
 
     def backward(self, gy):
-        if not self.slope:
-            return gy * self.positive
-        return get_array_module(gy).where(self.positive, gy, gy * self.slope)
+        xp = get_array_module(gy)
+        gx, slope = xp.empty_like(self.positive, dtype=gy.dtype), self.slope
+
+        def grad(gx, gy, positive):        # gx first: the slices follow its (x's) memory order
+            if slope:
+                xp.multiply(gy, slope, out=gx)
+                xp.copyto(gx, gy, where=positive)
+            else:
+                xp.multiply(gy, positive, out=gx)
+        parallel_map(grad, gx, gy, self.positive)
+        return gx
 
 
 class Sigmoid(Function):

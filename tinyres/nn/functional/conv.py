@@ -15,7 +15,7 @@ pooling ops share them.  ``conv1d`` runs on the 2-D code with H = 1.
 import numbers
 
 from ...autograd import Function
-from ...backend import get_array_module
+from ...backend import get_array_module, is_cpu, parallel_for, workspace
 from ...tensor import Tensor
 
 __all__ = ["conv1d", "conv2d"]
@@ -34,18 +34,39 @@ def _window_slice(i, j, out_size, stride, dilation):
             slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
 
 
+def channel_major(shape, dtype, xp, empty=None):
+    """A new (N, C, H, W) array whose memory is in (C, N, H, W) order: the transposed view
+    of a C-contiguous (C, N, H, W) array (see ``Conv2d``).  ``empty`` makes that array
+    (``xp.empty`` by default; a scratch buffer for temporaries)."""
+    n, c, h, w = shape
+    return (empty or xp.empty)((c, n, h, w), dtype=dtype).transpose(1, 0, 2, 3)
+
+
 def pad2d(x, padding, value=0):
     """``x`` (N, C, H, W) padded with ``value``: padding = ((top, bottom), (left, right))."""
     if padding == NO_PADDING:
         return x
-    (top, bottom), (left, right) = padding
-    n, c, h, w = x.shape
-    out = get_array_module(x).full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
-    out[:, :, top:top + h, left:left + w] = x
+    out = channel_major(_padded_shape(x.shape, padding), x.dtype, get_array_module(x))
+    _pad_into(out, x, padding, value)
     return out
 
 
-def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), fill=0):
+def _padded_shape(shape, padding):
+    (top, bottom), (left, right) = padding
+    n, c, h, w = shape
+    return n, c, h + top + bottom, w + left + right
+
+
+def _pad_into(out, x, padding, value):
+    """out = x padded with ``value``: the borders filled, the interior copied."""
+    (top, bottom), (left, right) = padding
+    h, w = x.shape[2:]
+    out[:, :, :top], out[:, :, top + h:] = value, value
+    out[:, :, top:top + h, :left], out[:, :, top:top + h, left + w:] = value, value
+    out[:, :, top:top + h, left:left + w] = x
+
+
+def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), fill=0, out=None):
     """The patches of ``x`` (N, C, H, W) under every kernel position.
 
     Returns ``cols`` of shape (C, KH, KW, N, OH, OW) with
@@ -54,17 +75,40 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
 
     ``xpad`` being ``x`` padded with ``fill`` by ``padding`` = ((top, bottom), (left, right)).
     Reshaped to (C*KH*KW, N*OH*OW) -- a free reshape, that is the memory order -- each
-    column is one flattened patch.  One strided copy per kernel offset (i, j).
+    column is one flattened patch.  One strided copy per kernel offset (i, j), the images
+    split between threads.  ``out``: a C-contiguous array of that shape to fill (a scratch
+    buffer), instead of a new one.
     """
-    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
-    x = pad2d(x, padding, fill)
-    n, c, h, w = x.shape
-    out_size = ((h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1)
-    cols = get_array_module(x).empty((c, kh, kw, n) + out_size, dtype=x.dtype)
+    xp = get_array_module(x)
+    n, c, h, w = padded = _padded_shape(x.shape, padding)
+    out_size = conv_output_size((h, w), kernel_size, stride, NO_PADDING, dilation)
+    cols = xp.empty((c,) + kernel_size + (n,) + out_size, dtype=x.dtype) if out is None else out
+    xpad = x
+    if padding != NO_PADDING:
+        xpad = channel_major(padded, x.dtype, xp, lambda *a, **k: workspace("im2col.pad", *a, xp=xp, **k))
+
+    def fill_images(b):                 # the images b of the batch
+        if xpad is not x:
+            _pad_into(xpad[b], x[b], padding, fill)
+        _copy_windows(cols[:, :, :, b], xpad[b], stride, dilation)
+    parallel_for(fill_images, n, xp)
+    return cols
+
+
+def _copy_windows(cols, xpad, stride, dilation):
+    """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop)."""
+    _, kh, kw, _, oh, ow = cols.shape
     for i in range(kh):
         for j in range(kw):
-            cols[:, i, j] = x[_window_slice(i, j, out_size, stride, dilation)].transpose(1, 0, 2, 3)
-    return cols
+            cols[:, i, j] = xpad[_window_slice(i, j, (oh, ow), stride, dilation)].transpose(1, 0, 2, 3)
+
+
+def _add_windows(gxpad, cols, stride, dilation):
+    """gxpad[window of offset (i, j)] += cols[:, i, j] for every (i, j) (col2im's loop)."""
+    _, kh, kw, _, oh, ow = cols.shape
+    for i in range(kh):
+        for j in range(kw):
+            gxpad[_window_slice(i, j, (oh, ow), stride, dilation)] += cols[:, i, j].transpose(1, 0, 2, 3)
 
 
 def col2im(cols, input_shape, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1)):
@@ -75,32 +119,166 @@ def col2im(cols, input_shape, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1)
 
     then the padding cut off.  Within one kernel offset (i, j) the target pixels are
     distinct, so each offset is one strided ``+=``; overlaps between windows add up
-    across offsets.
+    across offsets.  Threads take their share of the images.
     """
-    _, kh, kw, _, oh, ow = cols.shape
-    (top, bottom), (left, right) = padding
-    n, c, h, w = input_shape
-    gx = get_array_module(cols).zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            gx[_window_slice(i, j, (oh, ow), stride, dilation)] += cols[:, i, j].transpose(1, 0, 2, 3)
-    return gx[:, :, top:top + h, left:left + w]
+    xp = get_array_module(cols)
+    gx = channel_major(_padded_shape(input_shape, padding), cols.dtype, xp, xp.zeros)
+    parallel_for(lambda b: _add_windows(gx[b], cols[:, :, :, b], stride, dilation), input_shape[0], xp)
+    return _unpad(gx, input_shape, padding)
+
+
+def _unpad(xpad, shape, padding):
+    (top, _), (left, _) = padding
+    return xpad[:, :, top:top + shape[2], left:left + shape[3]]
 
 
 # ---------------------------------------------------------------------- the op
 
+CHUNK_BYTES = 2 ** 23     # the im2col columns of one chunk of images (measured: 2**21..2**25 all within 10%)
+
+
+def conv_output_size(input_size, kernel_size, stride, padding, dilation):
+    """(OH, OW) of a convolution; ``padding`` as ((top, bottom), (left, right))."""
+    return tuple((n + a + b - d * (k - 1) - 1) // s + 1
+                 for n, k, s, (a, b), d in zip(input_size, kernel_size, stride, padding, dilation))
+
+
+def scratch_im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), fill=0):
+    """im2col(x) in this thread's scratch buffer: for columns that are used up before the
+    next im2col (see ``backend.workspace``)."""
+    n, c = x.shape[:2]
+    shape = (c,) + kernel_size + (n,) + conv_output_size(x.shape[2:], kernel_size, stride, padding, dilation)
+    out = workspace("im2col", shape, x.dtype, get_array_module(x))
+    return im2col(x, kernel_size, stride, padding, dilation, fill, out=out)
+
+
+def _columns(x, kernel_size, stride, padding, dilation):
+    """im2col(x) as (C*KH*KW, N*OH*OW), in this thread's scratch buffer -- or, for a 1x1
+    kernel with no stride or padding, x itself: its channel-major memory is that matrix."""
+    c = x.shape[1]
+    if kernel_size == (1, 1) and stride == (1, 1) and padding == NO_PADDING:
+        return x.transpose(1, 0, 2, 3).reshape(c, -1)      # free when x is channel-major
+    return scratch_im2col(x, kernel_size, stride, padding, dilation).reshape(c * kernel_size[0] * kernel_size[1], -1)
+
+
+def _chunks(images, column_bytes, xp):
+    """The slice ``images`` of the batch cut into chunks whose im2col columns take about
+    CHUNK_BYTES (``column_bytes`` per image), so they are still in cache when multiplied.
+    On a GPU, one chunk."""
+    step = max(1, CHUNK_BYTES // column_bytes) if is_cpu(xp) else images.stop - images.start
+    return [slice(i, min(i + step, images.stop)) for i in range(images.start, images.stop, step)]
+
+
+def conv2d_array(x, weight, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), groups=1):
+    """The convolution of the array ``x`` (N, C, H, W) with ``weight`` (O, C/G, KH, KW),
+    G = ``groups``: y (N, O, OH, OW), its memory channel-major (see ``Conv2d``).
+
+    With cols = im2col(x) viewed as (G, K, N*OH*OW), K = C/G * KH * KW, and the weight as
+    (G, O/G, K), each group is one matrix product, y[g] = w[g] @ cols[g], of shape
+    (O/G, N*OH*OW): y in (O, N, OH, OW) order.  It is done a chunk of images at a time,
+    the chunks shared between the CPU threads.
+    """
+    xp = get_array_module(x)
+    out_channels, _, kh, kw = weight.shape
+    n, c = x.shape[:2]
+    oh, ow = conv_output_size(x.shape[2:], (kh, kw), stride, padding, dilation)
+    w = weight.reshape(groups, out_channels // groups, -1)
+    y = xp.empty((out_channels, n, oh, ow), dtype=x.dtype)
+
+    def convolve(images):
+        for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp):
+            cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, w.shape[2], -1)
+            y[:, b] = xp.matmul(w, cols).reshape(out_channels, -1, oh, ow)
+    parallel_for(convolve, n, xp)
+    return y.transpose(1, 0, 2, 3)
+
+
+def transposed_weight(weight, groups):
+    """The kernel of the convolution that maps gy back to gx (stride 1): flipped in space,
+    input and output channels swapped within each group, (C, O/G, KH, KW)."""
+    out_channels, in_per_group, kh, kw = weight.shape
+    w = weight.reshape(groups, out_channels // groups, in_per_group, kh, kw)[:, :, :, ::-1, ::-1]
+    return w.transpose(0, 2, 1, 3, 4).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+
+
 class Conv2d(Function):
-    """y = w * x + b (cross-correlation), G groups, by im2col.
+    """y = w * x + b (cross-correlation), G groups, by im2col and one GEMM per group.
 
-    With cols = im2col(x) viewed as (G, K, N*OH*OW), K = C/G * KH * KW, and w viewed as
-    (G, O/G, K), each group g is one matrix product (for G = 1, one big GEMM):
+    Layout: tensors are (N, C, H, W) to the caller, but the arrays a convolution returns
+    are *channel-major* in memory -- the (N, C, H, W) view of a (C, N, H, W) array.  The
+    GEMM w (O, K) @ cols (K, N*OH*OW) yields exactly that order, so no copy is needed to
+    hand y back; batch norm and ReLU keep the layout (they follow their input's memory
+    order), and the next convolution's im2col reads its input in memory order.
 
-        y[g]     = w[g] @ cols[g]                       (O/G, N*OH*OW), then NCHW + b
-        gw[g]    = gy[g] @ cols[g]^T                    gy viewed as (G, O/G, N*OH*OW)
-        gcols[g] = w[g]^T @ gy[g],   gx = col2im(gcols)
-        gb       = sum of gy over n, oh, ow
+    With cols = im2col(x) viewed as (G, K, N*OH*OW) and gy as (G, O/G, N*OH*OW):
 
-    Backward keeps cols and w.
+        y[g]  = w[g] @ cols[g]                              (``conv2d_array``), then + b
+        gw[g] = gy[g] @ cols[g]^T
+        gx    = for stride 1: the convolution of gy, padded by d*(K-1) - p on each side,
+                with ``transposed_weight(w)`` -- a transposed convolution is a convolution,
+                so gx comes out of one more im2col and GEMM, with no col2im;
+                otherwise: col2im(w[g]^T @ gy[g])
+        gb    = sum of gy over n, oh, ow
+
+    Every product is done a chunk of images at a time, so that the chunk's columns are
+    still in cache when multiplied, the chunks shared between threads (gw is the sum of
+    the chunks' products).  Backward keeps x and w and computes cols again: keeping them
+    would hold KH*KW times the input's memory per layer until the backward pass.
+    ``Conv2dReference`` is the plain version this one must equal.
+    """
+
+    def forward(self, x, weight, bias, stride, padding, dilation, groups):
+        self.x, self.weight, self.has_bias = x, weight, bias is not None
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        y = conv2d_array(x, weight, stride, padding, dilation, groups)
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        x, weight, groups, stride, padding, dilation = (self.x, self.weight, self.groups, self.stride,
+                                                        self.padding, self.dilation)
+        out_channels, in_per_group, kh, kw = weight.shape
+        n, c, h, w = x.shape
+        oh, ow = gy.shape[2:]
+        flipped_padding = tuple((d * (k - 1) - a, d * (k - 1) - b)
+                                for k, d, (a, b) in zip((kh, kw), dilation, padding))
+        by_convolution = stride == (1, 1) and min(min(p) for p in flipped_padding) >= 0
+        if by_convolution:
+            w_t = transposed_weight(weight, groups).reshape(groups, in_per_group, -1)
+            gx = xp.empty((c, n, h, w), dtype=gy.dtype)
+        else:
+            w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+            gxpad = channel_major(_padded_shape(x.shape, padding), gy.dtype, xp, xp.zeros)
+        gy_cn = gy.transpose(1, 0, 2, 3)
+
+        def grad(images):
+            gw = 0
+            for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp):
+                g = gy_cn[:, b].reshape(groups, out_channels // groups, -1)
+                cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, -1, g.shape[2])
+                gw = gw + xp.matmul(g, cols.transpose(0, 2, 1))
+                # cols (a scratch buffer) is used up: gx may take it for its own im2col
+                if by_convolution:
+                    gcols = _columns(gy[b], (kh, kw), (1, 1), flipped_padding, dilation)
+                    gx[:, b] = xp.matmul(w_t, gcols.reshape(groups, w_t.shape[2], -1)).reshape(c, -1, h, w)
+                else:
+                    gcols = xp.matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
+                    _add_windows(gxpad[b], gcols, stride, dilation)
+            return gw
+        gw = sum(parallel_for(grad, n, xp)).reshape(weight.shape)
+        gx = gx.transpose(1, 0, 2, 3) if by_convolution else _unpad(gxpad, x.shape, padding)
+        gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
+        return gx, gw, gb
+
+
+class Conv2dReference(Function):
+    """The plain im2col convolution that ``Conv2d`` is tested against: the same formulas,
+    with cols kept from forward, gx always by col2im, no scratch buffers, and y copied
+    back to the usual (N, C, H, W) memory order.
+
+        y[g] = w[g] @ cols[g],   gw[g] = gy[g] @ cols[g]^T,   gx = col2im(w[g]^T @ gy[g])
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation, groups):

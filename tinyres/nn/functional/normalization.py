@@ -9,20 +9,26 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 import numbers
 
 from ...autograd import Function
-from ...backend import get_array_module
+from ...backend import get_array_module, parallel_for
 from ...tensor import Tensor
 
 __all__ = ["batch_norm"]
 
 
-def _channel_axes(ndim):
-    """The axes a per-channel statistic reduces over: N and the spatial ones (all but 1)."""
-    return (0,) + tuple(range(2, ndim))
-
-
 def per_channel(v, ndim):
     """A (C,) array shaped (1, C, 1, ...) to broadcast against an (N, C, ...) input."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def channel_rows(a):
+    """The (C, M) matrix of an (N, C, *spatial) array's values, one row per channel:
+    a view when its memory is channel-major (a convolution's output), else a copy."""
+    return a.swapaxes(0, 1).reshape(a.shape[1], -1)
+
+
+def from_channel_rows(rows, shape):
+    """The inverse of ``channel_rows``: (C, M) back to the (N, C, *spatial) ``shape``."""
+    return rows.reshape((shape[1], shape[0]) + shape[2:]).swapaxes(0, 1)
 
 
 class BatchNorm(Function):
@@ -40,37 +46,74 @@ class BatchNorm(Function):
     PyTorch's kernel does:  running_mean <- (1 - f) running_mean + f mu  and
     running_var <- (1 - f) running_var + f var * m / (m - 1)  (the unbiased variance),
     with f the momentum factor.  Backward keeps x_hat, 1/sigma and w; not x.
+
+    The work is done on the (C, M) rows of ``channel_rows``, the channels split between
+    the CPU threads; the variance is the mean of (x - mu)^2, computed after mu (two
+    passes: no cancellation when the mean is large).  With no backward to follow, forward
+    skips x_hat: y = x * (w / sigma) + (b - mu * w / sigma).
     """
 
     def forward(self, x, weight, bias, running_mean, running_var, training, factor, eps):
         xp = get_array_module(x)
-        axes = _channel_axes(x.ndim)
+        rows = channel_rows(x)
+        channels, m = rows.shape
+        dtype = x.dtype.type
+        w = xp.ones(channels, x.dtype) if weight is None else weight
+        b = xp.zeros(channels, x.dtype) if bias is None else bias
         if training:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-            if running_mean is not None:
-                m = x.size // x.shape[1]
-                running_mean[...] = (1 - factor) * running_mean + factor * mean
-                running_var[...] = (1 - factor) * running_var + factor * var * (m / (m - 1))
+            mean, var = xp.empty(channels, x.dtype), xp.empty(channels, x.dtype)
         else:
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-        inv_std = 1 / xp.sqrt(var + x.dtype.type(eps))
-        self.x_hat = (x - per_channel(mean, x.ndim)) * per_channel(inv_std, x.ndim)
-        self.inv_std, self.weight, self.has_bias, self.training = inv_std, weight, bias is not None, training
-        y = self.x_hat if weight is None else self.x_hat * per_channel(weight, x.ndim)
-        return y if bias is None else y + per_channel(bias, x.ndim)
+        x_hat = xp.empty_like(rows) if self.needs_grad else None
+        y = xp.empty_like(rows)
+        inv_std = xp.empty(channels, x.dtype)
+
+        def normalize(c):                        # the channels c
+            if training:
+                mean[c] = rows[c].mean(axis=1)
+                centered = xp.subtract(rows[c], mean[c, None], out=y[c])
+                var[c] = xp.einsum("ij,ij->i", centered, centered) / dtype(m)
+            inv_std[c] = 1 / xp.sqrt(var[c] + dtype(eps))
+            scale = w[c] * inv_std[c]
+            if x_hat is None:
+                xp.multiply(rows[c], scale[:, None], out=y[c])
+                y[c] += (b[c] - mean[c] * scale)[:, None]
+            else:
+                xp.subtract(rows[c], mean[c, None], out=x_hat[c])
+                x_hat[c] *= inv_std[c, None]
+                xp.multiply(x_hat[c], w[c, None], out=y[c])
+                y[c] += b[c, None]
+        parallel_for(normalize, channels, xp)
+
+        if training and running_mean is not None:
+            running_mean[...] = (1 - factor) * running_mean + factor * mean
+            running_var[...] = (1 - factor) * running_var + factor * var * (m / (m - 1))
+        self.x_hat, self.inv_std, self.weight, self.has_bias = x_hat, inv_std, weight, bias is not None
+        self.training, self.shape = training, x.shape
+        return from_channel_rows(y, x.shape)
 
     def backward(self, gy):
-        x_hat, ndim = self.x_hat, gy.ndim
-        axes = _channel_axes(ndim)
-        gb = gy.sum(axis=axes)
-        gw = (gy * x_hat).sum(axis=axes)
-        scale = self.inv_std if self.weight is None else self.inv_std * self.weight
-        if self.training:
-            m = gy.size // gy.shape[1]
-            gx = per_channel(scale, ndim) * (gy - per_channel(gb / m, ndim) - x_hat * per_channel(gw / m, ndim))
-        else:
-            gx = gy * per_channel(scale, ndim)
-        return (gx, None if self.weight is None else gw, gb if self.has_bias else None, None, None)
+        xp = get_array_module(gy)
+        x_hat, inv_std, weight, training = self.x_hat, self.inv_std, self.weight, self.training
+        g_rows = channel_rows(gy)
+        channels, m = g_rows.shape
+        gx, gb, gw = xp.empty_like(x_hat), xp.empty(channels, gy.dtype), xp.empty(channels, gy.dtype)
+        dtype = gy.dtype.type
+
+        def grad(c):
+            gb[c] = g_rows[c].sum(axis=1)
+            gw[c] = xp.einsum("ij,ij->i", g_rows[c], x_hat[c])
+            scale = inv_std[c] if weight is None else inv_std[c] * weight[c]
+            if training:                         # gx = scale * (gy - (gb + x_hat * gw) / m)
+                xp.multiply(x_hat[c], (gw[c] / dtype(m))[:, None], out=gx[c])
+                gx[c] += (gb[c] / dtype(m))[:, None]
+                xp.subtract(g_rows[c], gx[c], out=gx[c])
+                gx[c] *= scale[:, None]
+            else:
+                xp.multiply(g_rows[c], scale[:, None], out=gx[c])
+        parallel_for(grad, channels, xp)
+        return (from_channel_rows(gx, self.shape), None if weight is None else gw,
+                gb if self.has_bias else None, None, None)
 
 
 def _check_channels(input, name, v):

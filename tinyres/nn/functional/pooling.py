@@ -14,7 +14,7 @@ import numpy
 from ...autograd import Function
 from ...backend import get_array_module
 from ...tensor import Tensor
-from .conv import as_nchw, check_input, col2im, im2col, ntuple
+from .conv import as_nchw, check_input, col2im, ntuple, scratch_im2col
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]
@@ -69,7 +69,7 @@ def _window_max(x, kernel_size, stride, padding, dilation):
     match wins; NumPy's ``argmax`` over the middle axis of ``cols`` is several times slower.
     """
     xp = get_array_module(x)
-    cols = im2col(x, kernel_size, stride, padding, dilation, fill=-numpy.inf)
+    cols = scratch_im2col(x, kernel_size, stride, padding, dilation, fill=-numpy.inf)
     c, kh, kw, n, oh, ow = cols.shape
     cols = cols.reshape(c, kh * kw, n, oh, ow)
     y = cols.max(axis=1)
@@ -88,11 +88,10 @@ class MaxPool2d(Function):
     """
 
     def forward(self, x, kernel_size, stride, padding, dilation):
-        xp = get_array_module(x)
         y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation)
         self.input_shape, self.kernel_size = x.shape, kernel_size
         self.stride, self.padding, self.dilation = stride, padding, dilation
-        return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+        return y.transpose(1, 0, 2, 3)     # channel-major memory, as conv's output
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -163,12 +162,11 @@ class AvgPool2d(Function):
     """
 
     def forward(self, x, kernel_size, stride, padding, divisor):
-        xp = get_array_module(x)
-        cols = im2col(x, kernel_size, stride, padding)
+        cols = scratch_im2col(x, kernel_size, stride, padding)
         self.cols_shape, self.input_shape, self.divisor = cols.shape, x.shape, divisor
         self.stride, self.padding = stride, padding
         y = cols.sum(axis=(1, 2)) / divisor
-        return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+        return y.transpose(1, 0, 2, 3)     # channel-major memory, as conv's output
 
     def backward(self, gy):
         xp = get_array_module(gy)
