@@ -401,15 +401,29 @@ def test_num_threads_default_comes_from_the_environment():
         assert out.strip() == want
 
 
-def test_parallel_map_splits_along_the_outermost_memory_axis(threads):
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_parallel_map_cuts_arrays_of_one_layout_into_flat_blocks(threads, monkeypatch, n_threads):
+    threads(n_threads)
+    monkeypatch.setattr(backend, "BLOCK", 5)
+    x = np.arange(24.0).reshape(2, 3, 4).transpose(2, 0, 1)     # contiguous in the memory order 1, 2, 0
+    out, pieces = np.empty_like(x), []
+
+    def double(a, out):
+        pieces.append(a.shape)
+        np.multiply(a, 2, out=out)
+    backend.parallel_map(double, x, out)
+    np.testing.assert_array_equal(out, 2 * x)
+    assert sorted(pieces) == [(4,)] + [(5,)] * 4
+
+
+def test_parallel_map_slices_arrays_of_different_layouts_along_the_outermost_axis(threads):
     threads(2)
     x = np.arange(24.0).reshape(2, 3, 4).transpose(2, 0, 1)     # memory order: axis 1, 2, 0
-    shapes = []
+    out, shapes = np.zeros((4, 2, 3)), []                         # C order
 
     def double(a, out):
         shapes.append(a.shape)
         np.multiply(a, 2, out=out)
-    out = np.empty_like(x)
     backend.parallel_map(double, x, out)
     np.testing.assert_array_equal(out, 2 * x)
     assert sorted(shapes) == [(4, 1, 3), (4, 1, 3)]      # cut along axis 1 (2 entries): one each

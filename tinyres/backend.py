@@ -288,17 +288,40 @@ def parallel_for(fn, n, xp=numpy):
         return [first] + [f.result() for f in futures]   # .result() re-raises a worker's exception
 
 
+BLOCK = 2 ** 15      # elements per piece of parallel_map's work: its temporaries stay in cache
+
+
+def _memory_order(a):
+    """The axes of ``a`` from outermost to innermost in memory (size-1 axes first: they don't
+    move the address), and whether its elements fill one contiguous block in that order."""
+    order = sorted(range(a.ndim), key=lambda k: (a.shape[k] != 1, -abs(a.strides[k])))
+    return tuple(k for k in order if a.shape[k] != 1), a.transpose(order).flags.c_contiguous
+
+
 def parallel_map(fn, *arrays):
-    """``fn(*pieces)`` on matching slices of the same-shaped ``arrays``, one slice per
-    thread, cut along the first array's outermost axis in memory (so each slice is one
-    contiguous block): for elementwise work written with ``out=``."""
+    """``fn(*pieces)`` on matching pieces of the same-shaped ``arrays``, the pieces shared
+    between the threads: for elementwise work written with ``out=``.
+
+    When the arrays are contiguous in one memory order (the usual case), the pieces are
+    flat blocks of ``BLOCK`` elements, so a piece's temporaries are small and stay in
+    cache; otherwise they are slices along the first array's outermost axis in memory.
+    """
     first = arrays[0]
-    if first.ndim == 0:
+    layouts = {_memory_order(a) for a in arrays}
+    if first.ndim == 0 or first.size == 0:
         fn(*arrays)
-        return
-    axis = max(range(first.ndim), key=lambda a: abs(first.strides[a]) * (first.shape[a] > 1))
-    lead = (slice(None),) * axis
-    parallel_for(lambda s: fn(*(a[lead + (s,)] for a in arrays)), first.shape[axis], get_array_module(first))
+    elif len(layouts) == 1 and layouts.pop()[1]:
+        flat = [a.ravel(order="K") for a in arrays]
+        starts = range(0, first.size, BLOCK)
+
+        def blocks(s):
+            for start in starts[s]:
+                fn(*(f[start:start + BLOCK] for f in flat))
+        parallel_for(blocks, len(starts), get_array_module(first))
+    else:
+        axis = _memory_order(first)[0][0]
+        lead = (slice(None),) * axis
+        parallel_for(lambda s: fn(*(a[lead + (s,)] for a in arrays)), first.shape[axis], get_array_module(first))
 
 
 def workspace(name, shape, dtype, xp=numpy):

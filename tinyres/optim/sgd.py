@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
+from ..backend import get_array_module, parallel_map
 from .optimizer import Optimizer, check_number
 
 
@@ -14,7 +15,8 @@ class SGD(Optimizer):
         p   <- p - lr * g
 
     The buffer is kept in ``state[p]["momentum_buffer"]``.  Nesterov momentum needs
-    ``momentum > 0`` and ``dampening == 0``.
+    ``momentum > 0`` and ``dampening == 0``.  A large parameter is updated in slices on
+    the CPU threads.
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
@@ -32,16 +34,24 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     def _update(self, p, grad, state, group):
-        lr, momentum, weight_decay = (float(group[k]) for k in ("lr", "momentum", "weight_decay"))
-        g = -grad if group["maximize"] else grad
-        if weight_decay != 0:
-            g = g + weight_decay * p.data
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
-            else:
-                buf *= momentum
-                buf += (1 - float(group["dampening"])) * g
-            g = g + momentum * buf if group["nesterov"] else buf
-        p.data -= lr * g
+        lr, momentum, weight_decay, dampening = (float(group[k]) for k in ("lr", "momentum", "weight_decay",
+                                                                          "dampening"))
+        maximize, nesterov = group["maximize"], group["nesterov"]
+        first = momentum != 0 and "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
+        buf = state.get("momentum_buffer", p.data)     # (p.data only fills the slot when there's no momentum)
+
+        def update(p, grad, buf):                      # slices of the arrays, one per thread
+            g = -grad if maximize else grad
+            if weight_decay != 0:
+                g = g + weight_decay * p
+            if momentum != 0:
+                if first:
+                    buf[...] = g
+                else:
+                    buf *= momentum
+                    buf += (1 - dampening) * g
+                g = g + momentum * buf if nesterov else buf
+            p -= lr * g
+        parallel_map(update, p.data, grad, buf)

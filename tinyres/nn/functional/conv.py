@@ -258,7 +258,7 @@ class Conv2d(Function):
             for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp):
                 g = gy_cn[:, b].reshape(groups, out_channels // groups, -1)
                 cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, -1, g.shape[2])
-                gw = gw + xp.matmul(g, cols.transpose(0, 2, 1))
+                gw = gw + xp.matmul(cols, g.transpose(0, 2, 1))     # gw^T: OpenBLAS is faster this way round
                 # cols (a scratch buffer) is used up: gx may take it for its own im2col
                 if by_convolution:
                     gcols = _columns(gy[b], (kh, kw), (1, 1), flipped_padding, dilation)
@@ -267,7 +267,7 @@ class Conv2d(Function):
                     gcols = xp.matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
                     _add_windows(gxpad[b], gcols, stride, dilation)
             return gw
-        gw = sum(parallel_for(grad, n, xp)).reshape(weight.shape)
+        gw = xp.ascontiguousarray(sum(parallel_for(grad, n, xp)).transpose(0, 2, 1)).reshape(weight.shape)
         gx = gx.transpose(1, 0, 2, 3) if by_convolution else _unpad(gxpad, x.shape, padding)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gw, gb

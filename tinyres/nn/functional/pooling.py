@@ -12,9 +12,10 @@ import numbers
 import numpy
 
 from ...autograd import Function
-from ...backend import get_array_module
+from ...backend import get_array_module, parallel_for, workspace
 from ...tensor import Tensor
-from .conv import as_nchw, check_input, col2im, ntuple, scratch_im2col
+from .conv import (NO_PADDING, _pad_into, _padded_shape, _unpad, _window_slice, as_nchw, channel_major,
+                   check_input, col2im, conv_output_size, ntuple, scratch_im2col)
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]
@@ -61,46 +62,68 @@ def _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode,
 
 # ---------------------------------------------------------------------- max pool
 
-def _window_max(x, kernel_size, stride, padding, dilation):
-    """Each window's max of ``x`` (padded with -inf), (C, N, OH, OW), and its argmax: the
-    offset in the window, 0 .. KH*KW-1 in row-major order, the first on ties (as torch).
+def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
+    """Each window's max of ``x`` (padded with -inf), y (N, C, OH, OW) in channel-major
+    memory, and its argmax: the offset in the window, 0 .. KH*KW-1 in row-major order, the
+    first on ties (as torch) -- or None without ``with_argmax``.
 
-    The argmax comes from one comparison per offset, last to first so that the first
-    match wins; NumPy's ``argmax`` over the middle axis of ``cols`` is several times slower.
+    No columns are made: a view of the padded input per kernel offset holds that offset's
+    pixel of every window, so y is a running maximum over the KH*KW views, and the argmax
+    one comparison per view, last offset first so that the first match wins.  The images
+    are split between threads.
     """
     xp = get_array_module(x)
-    cols = scratch_im2col(x, kernel_size, stride, padding, dilation, fill=-numpy.inf)
-    c, kh, kw, n, oh, ow = cols.shape
-    cols = cols.reshape(c, kh * kw, n, oh, ow)
-    y = cols.max(axis=1)
-    argmax = xp.zeros(y.shape, dtype=numpy.int64)
-    for k in reversed(range(kh * kw)):
-        xp.copyto(argmax, k, where=cols[:, k] == y)
+    kh, kw = kernel_size
+    n, c, h, w = padded = _padded_shape(x.shape, padding)
+    out_size = conv_output_size((h, w), kernel_size, stride, NO_PADDING, dilation)
+    y = channel_major((n, c) + out_size, x.dtype, xp)
+    argmax = None
+    if with_argmax:                     # offsets fit in the smallest unsigned type (uint8 for up to 16x16)
+        argmax = channel_major((n, c) + out_size, numpy.min_scalar_type(kh * kw - 1), xp, xp.zeros)
+    xpad = x
+    if padding != NO_PADDING:
+        xpad = channel_major(padded, x.dtype, xp, lambda *a, **k: workspace("im2col.pad", *a, xp=xp, **k))
+
+    def pool(b):                        # the images b of the batch
+        if xpad is not x:
+            _pad_into(xpad[b], x[b], padding, -numpy.inf)
+        views = [xpad[b][_window_slice(i, j, out_size, stride, dilation)] for i in range(kh) for j in range(kw)]
+        xp.copyto(y[b], views[0])
+        for v in views[1:]:
+            xp.maximum(y[b], v, out=y[b])
+        if argmax is not None:
+            for k in reversed(range(kh * kw)):
+                xp.copyto(argmax[b], k, where=views[k] == y[b])
+    parallel_for(pool, n, xp)
     return y, argmax
 
 
 class MaxPool2d(Function):
     """y = max of each window of x (padded with -inf).
 
-    The gradient of a window goes to its argmax, the first in window order on ties:
-    gcols = gy at (window, argmax), 0 elsewhere;  gx = col2im(gcols).  Backward keeps
-    only the argmax positions.
+    The gradient of a window goes to its argmax, the first in window order on ties: for
+    each kernel offset k, gxpad[pixels at offset k] += gy where argmax == k (the same
+    views as forward; overlapping windows add up).  Backward keeps only the argmax.
     """
 
     def forward(self, x, kernel_size, stride, padding, dilation):
-        y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation)
+        y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation, with_argmax=self.needs_grad)
         self.input_shape, self.kernel_size = x.shape, kernel_size
         self.stride, self.padding, self.dilation = stride, padding, dilation
-        return y.transpose(1, 0, 2, 3)     # channel-major memory, as conv's output
+        return y
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        c, n, oh, ow = self.argmax.shape
-        kh, kw = self.kernel_size
-        offsets = xp.arange(kh * kw).reshape(1, -1, 1, 1, 1)
-        gcols = xp.where(offsets == self.argmax[:, None], gy.transpose(1, 0, 2, 3)[:, None], gy.dtype.type(0))
-        return col2im(gcols.reshape(c, kh, kw, n, oh, ow), self.input_shape, self.stride, self.padding,
-                      self.dilation)
+        (kh, kw), argmax, out_size = self.kernel_size, self.argmax, gy.shape[2:]
+        gxpad = channel_major(_padded_shape(self.input_shape, self.padding), gy.dtype, xp, xp.zeros)
+        zero = gy.dtype.type(0)
+
+        def unpool(b):
+            for k in range(kh * kw):
+                window = _window_slice(k // kw, k % kw, out_size, self.stride, self.dilation)
+                gxpad[b][window] += xp.where(argmax[b] == k, gy[b], zero)
+        parallel_for(unpool, gy.shape[0], xp)
+        return _unpad(gxpad, self.input_shape, self.padding)
 
 
 def _max_pool_indices(x, kernel_size, stride, padding, dilation):
@@ -108,11 +131,12 @@ def _max_pool_indices(x, kernel_size, stride, padding, dilation):
     its (unpadded) input plane, int64, (N, C, OH, OW)."""
     xp = get_array_module(x)
     _, argmax = _window_max(x, kernel_size, stride, padding, dilation)
+    argmax = argmax.astype(numpy.int64)
     _, _, oh, ow = argmax.shape
-    (kh, kw), (sh, sw), (dh, dw), ((top, _), (left, _)) = kernel_size, stride, dilation, padding
+    (_, kw), (sh, sw), (dh, dw), ((top, _), (left, _)) = kernel_size, stride, dilation, padding
     h = xp.arange(oh).reshape(-1, 1) * sh + (argmax // kw) * dh - top
     w = xp.arange(ow) * sw + (argmax % kw) * dw - left
-    return xp.ascontiguousarray((h * x.shape[3] + w).astype(numpy.int64).transpose(1, 0, 2, 3))
+    return xp.ascontiguousarray(h * x.shape[3] + w)
 
 
 def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
