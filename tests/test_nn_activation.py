@@ -62,6 +62,18 @@ def test_inplace_writes_into_a_tensor_that_needs_no_grad(op):
     np.testing.assert_allclose(x.numpy(), op(tinyres.tensor([-1.0, 2.0])).numpy())
 
 
+@pytest.mark.parametrize("op, torch_op", [(F.relu, TF.relu), (F.leaky_relu, TF.leaky_relu)], ids=["relu", "leaky"])
+def test_inplace_in_blocks_on_threads_matches_torch(op, torch_op, monkeypatch):
+    """Written piece by piece into a channel-major input, 0, -0 and NaN included."""
+    monkeypatch.setattr(tinyres.backend, "BLOCK", 7)
+    a = np.random.default_rng(0).standard_normal((3, 4, 5, 6)).astype(np.float32)
+    a[0, 0, 0, :3] = [0.0, -0.0, np.nan]
+    x = tinyres.Tensor(np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3))
+    with tinyres.no_grad():
+        assert op(x, inplace=True) is x
+    np.testing.assert_array_equal(x.numpy(), torch_op(torch.tensor(a)).numpy())
+
+
 def test_inplace_on_a_tensor_that_requires_grad_returns_a_new_one():
     x = tinyres.tensor([-1.0, 2.0], requires_grad=True)
     y = F.relu(x, inplace=True)

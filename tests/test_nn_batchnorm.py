@@ -91,6 +91,26 @@ def test_running_statistics_over_training_steps_then_eval(shape, momentum):
     np.testing.assert_allclose(y.numpy(), module(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("layout", ["nchw", "channel-major"])
+def test_inference_path_without_x_hat_matches_torch(training, layout, monkeypatch):
+    """Under no_grad forward skips x_hat (y = x * w/sigma + (b - mu w/sigma)); the running
+    statistics update the same.  Small blocks so the channels are cut into several."""
+    monkeypatch.setattr(tinyres.nn.functional.normalization, "BLOCK", 40)
+    x = randn(6, 5, 4, 3, dtype=np.float32)
+    w, b = randn(5, dtype=np.float32, seed=1), randn(5, dtype=np.float32, seed=2)
+    mean, var = randn(5, dtype=np.float32, seed=3), np.abs(randn(5, dtype=np.float32, seed=4)) + 0.5
+    data = x if layout == "nchw" else np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    ours = [tinyres.tensor(mean), tinyres.tensor(var)]
+    with tinyres.no_grad():
+        y = F.batch_norm(tinyres.Tensor(data), *ours, tinyres.tensor(w), tinyres.tensor(b), training=training)
+    theirs = [torch.tensor(mean), torch.tensor(var)]
+    want = TF.batch_norm(torch.tensor(x), *theirs, torch.tensor(w), torch.tensor(b), training=training)
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    for a, t in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), t.numpy(), rtol=1e-6)
+
+
 def test_float32_running_statistics_stay_float32():
     rm, rv = tinyres.zeros(3), tinyres.ones(3)
     x = tinyres.randn(4, 3, 2, 2, requires_grad=True)

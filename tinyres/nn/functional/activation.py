@@ -8,13 +8,14 @@ none keeps x.
 ``inplace=True`` (relu, leaky_relu, dropout) follows PyTorch where it can: when the input
 takes no part in autograd, the result is written into it and the input is returned.
 When it does (it requires grad and grad mode is on), a new tensor is returned and the
-input is left as it was -- PyTorch would modify it, or refuse for a leaf.  Either way
-no memory is saved: the result is computed out of place, then copied.
+input is left as it was -- PyTorch would modify it, or refuse for a leaf.  In the first
+case ReLU computes straight into the input's memory (inference allocates nothing);
+dropout computes out of place and copies.
 """
 import numbers
 
 from ... import backend
-from ...autograd import Function
+from ...autograd import Function, is_grad_enabled
 from ...backend import get_array_module, parallel_map
 from ...tensor import Tensor
 
@@ -44,19 +45,20 @@ class LeakyReLU(Function):
     Both passes run in slices on the CPU threads, and keep x's memory order.
     """
 
-    def forward(self, x, negative_slope):
+    def forward(self, x, negative_slope, out=None):
         xp = get_array_module(x)
         self.slope = slope = x.dtype.type(negative_slope)
-        y, self.positive = xp.empty_like(x), xp.empty_like(x, dtype=bool)
+        y = xp.empty_like(x) if out is None else out
+        self.positive = positive = xp.empty_like(x, dtype=bool) if (self.needs_grad or slope) else None
 
-        def relu(x, y, positive):
-            xp.greater(x, 0, out=positive)
+        def relu(x, y, positive=None):      # pieces of the arrays; y may be x itself (out=x)
+            if positive is not None:
+                xp.greater(x, 0, out=positive)
             if slope:
-                xp.multiply(x, slope, out=y)
-                xp.copyto(y, x, where=positive)
+                xp.multiply(x, xp.where(positive, x.dtype.type(1), slope), out=y)
             else:                            # ReLU: maximum is several times faster than where
                 xp.maximum(x, slope, out=y)
-        parallel_map(relu, x, y, self.positive)
+        parallel_map(relu, x, y, *([] if positive is None else [positive]))
         return y
 
     def backward(self, gy):
@@ -144,14 +146,23 @@ class Dropout(Function):
         return gy * self.mask, None
 
 
+def _leaky_relu(op, input, negative_slope, inplace):
+    """With ``inplace`` and no autograd involved, the result is written straight into the input."""
+    x = _as_tensor(input, op)
+    if inplace and not (is_grad_enabled() and x.requires_grad):
+        LeakyReLU.apply(x, negative_slope, out=x.data)
+        return input
+    return LeakyReLU.apply(x, negative_slope)
+
+
 def relu(input, inplace=False):
     """max(x, 0) elementwise.  ``inplace``: see the module docstring."""
-    return _maybe_inplace(input, LeakyReLU.apply(_as_tensor(input, "relu"), 0.0), inplace)
+    return _leaky_relu("relu", input, 0.0, inplace)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope * x.  ``inplace``: see the module docstring."""
-    return _maybe_inplace(input, LeakyReLU.apply(_as_tensor(input, "leaky_relu"), negative_slope), inplace)
+    return _leaky_relu("leaky_relu", input, negative_slope, inplace)
 
 
 def sigmoid(input):

@@ -9,7 +9,7 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 import numbers
 
 from ...autograd import Function
-from ...backend import get_array_module, parallel_for
+from ...backend import BLOCK, get_array_module, parallel_for
 from ...tensor import Tensor
 
 __all__ = ["batch_norm"]
@@ -29,6 +29,13 @@ def channel_rows(a):
 def from_channel_rows(rows, shape):
     """The inverse of ``channel_rows``: (C, M) back to the (N, C, *spatial) ``shape``."""
     return rows.reshape((shape[1], shape[0]) + shape[2:]).swapaxes(0, 1)
+
+
+def _row_blocks(rows, m):
+    """The slice ``rows`` of the channels cut into blocks of about ``backend.BLOCK`` values
+    (at least one row), so that one block's passes find it in cache."""
+    step = max(1, BLOCK // max(m, 1))
+    return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
 
 
 class BatchNorm(Function):
@@ -68,21 +75,23 @@ class BatchNorm(Function):
         y = xp.empty_like(rows)
         inv_std = xp.empty(channels, x.dtype)
 
-        def normalize(c):                        # the channels c
-            if training:
-                mean[c] = rows[c].mean(axis=1)
-                centered = xp.subtract(rows[c], mean[c, None], out=y[c])
-                var[c] = xp.einsum("ij,ij->i", centered, centered) / dtype(m)
-            inv_std[c] = 1 / xp.sqrt(var[c] + dtype(eps))
-            scale = w[c] * inv_std[c]
-            if x_hat is None:
-                xp.multiply(rows[c], scale[:, None], out=y[c])
-                y[c] += (b[c] - mean[c] * scale)[:, None]
-            else:
-                xp.subtract(rows[c], mean[c, None], out=x_hat[c])
-                x_hat[c] *= inv_std[c, None]
-                xp.multiply(x_hat[c], w[c, None], out=y[c])
-                y[c] += b[c, None]
+        def normalize(channels):                 # this thread's channels, a few rows at a time
+            for c in _row_blocks(channels, m):
+                if training:                     # two passes: mu, then the mean of (x - mu)^2
+                    mean[c] = rows[c].mean(axis=1)
+                    centered = xp.subtract(rows[c], mean[c, None], out=(y if x_hat is None else x_hat)[c])
+                    var[c] = xp.einsum("ij,ij->i", centered, centered) / dtype(m)
+                inv_std[c] = 1 / xp.sqrt(var[c] + dtype(eps))
+                if x_hat is None:                # y = x * (w / sigma) + (b - mu * w / sigma)
+                    scale = w[c] * inv_std[c]
+                    xp.multiply(rows[c], scale[:, None], out=y[c])
+                    y[c] += (b[c] - mean[c] * scale)[:, None]
+                else:
+                    if not training:
+                        xp.subtract(rows[c], mean[c, None], out=x_hat[c])
+                    x_hat[c] *= inv_std[c, None]
+                    xp.multiply(x_hat[c], w[c, None], out=y[c])
+                    y[c] += b[c, None]
         parallel_for(normalize, channels, xp)
 
         if training and running_mean is not None:
@@ -100,17 +109,18 @@ class BatchNorm(Function):
         gx, gb, gw = xp.empty_like(x_hat), xp.empty(channels, gy.dtype), xp.empty(channels, gy.dtype)
         dtype = gy.dtype.type
 
-        def grad(c):
-            gb[c] = g_rows[c].sum(axis=1)
-            gw[c] = xp.einsum("ij,ij->i", g_rows[c], x_hat[c])
-            scale = inv_std[c] if weight is None else inv_std[c] * weight[c]
-            if training:                         # gx = scale * (gy - (gb + x_hat * gw) / m)
-                xp.multiply(x_hat[c], (gw[c] / dtype(m))[:, None], out=gx[c])
-                gx[c] += (gb[c] / dtype(m))[:, None]
-                xp.subtract(g_rows[c], gx[c], out=gx[c])
-                gx[c] *= scale[:, None]
-            else:
-                xp.multiply(g_rows[c], scale[:, None], out=gx[c])
+        def grad(channels):
+            for c in _row_blocks(channels, m):
+                gb[c] = g_rows[c].sum(axis=1)
+                gw[c] = xp.einsum("ij,ij->i", g_rows[c], x_hat[c])
+                scale = inv_std[c] if weight is None else inv_std[c] * weight[c]
+                if training:                     # gx = scale * (gy - (gb + x_hat * gw) / m)
+                    xp.multiply(x_hat[c], (gw[c] / dtype(m))[:, None], out=gx[c])
+                    gx[c] += (gb[c] / dtype(m))[:, None]
+                    xp.subtract(g_rows[c], gx[c], out=gx[c])
+                    gx[c] *= scale[:, None]
+                else:
+                    xp.multiply(g_rows[c], scale[:, None], out=gx[c])
         parallel_for(grad, channels, xp)
         return (from_channel_rows(gx, self.shape), None if weight is None else gw,
                 gb if self.has_bias else None, None, None)
