@@ -429,6 +429,17 @@ def test_parallel_map_slices_arrays_of_different_layouts_along_the_outermost_axi
     assert sorted(shapes) == [(4, 1, 3), (4, 1, 3)]      # cut along axis 1 (2 entries): one each
 
 
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("shapes", [((5, 4), (4, 3)), ((2, 7, 4), (2, 4, 6)), ((2, 7, 4), (4, 6))])
+def test_parallel_matmul_is_matmul(threads, n_threads, shapes):
+    threads(n_threads)
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    np.testing.assert_allclose(backend.parallel_matmul(a, b), a @ b, rtol=1e-13)
+    np.testing.assert_allclose(backend.parallel_matmul(a, b.swapaxes(-1, -2).copy().swapaxes(-1, -2)), a @ b,
+                               rtol=1e-13)
+
+
 def test_workspace_is_reused_grown_and_per_thread(threads):
     backend.empty_workspace()
     a = backend.workspace("test", (4, 5), np.float32)

@@ -73,6 +73,8 @@ CASES = [
     case(1, 2, 3, 3, 2, 7, padding=2),                                     # kernel larger than the input
     case(5, 3, 4, 5, 2, 1, padding=1),            # 1x1 with padding: gx of a stride-1 conv by col2im
     case(5, 4, 6, 6, 6, 3, padding=(2, 0), dilation=(1, 2), groups=2),     # gx by a dilated transposed conv
+    case(2, 6, 2, 2, 8, 3, padding=1, groups=2),  # a deep layer: fewer pixels than channels, rows split
+    case(3, 4, 3, 3, 9, 3, stride=2, padding=1),  # the same, strided: gx by col2im
 ]
 
 

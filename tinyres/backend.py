@@ -288,6 +288,18 @@ def parallel_for(fn, n, xp=numpy):
         return [first] + [f.result() for f in futures]   # .result() re-raises a worker's exception
 
 
+def parallel_matmul(a, b):
+    """``a @ b`` (stacks of matrices, as ``numpy.matmul``) with the rows of ``a`` split
+    between the threads, each multiplying its rows with single-threaded BLAS.  For the
+    products of deep layers, few pixels against large weights, where splitting the batch
+    would not pay; letting BLAS thread them instead would leave its threads spinning
+    against tinyres's own for a while after each call."""
+    xp = get_array_module(a)
+    out = xp.empty(a.shape[:-1] + b.shape[-1:], dtype=xp.result_type(a, b))
+    parallel_for(lambda s: xp.matmul(a[..., s, :], b, out=out[..., s, :]), a.shape[-2], xp)
+    return out
+
+
 BLOCK = 2 ** 18      # elements per piece of parallel_map's work (1 MB of float32: temporaries stay in cache)
 
 

@@ -15,7 +15,7 @@ pooling ops share them.  ``conv1d`` runs on the 2-D code with H = 1.
 import numbers
 
 from ...autograd import Function
-from ...backend import get_array_module, is_cpu, parallel_for, workspace
+from ...backend import get_array_module, get_num_threads, is_cpu, parallel_for, parallel_matmul, workspace
 from ...tensor import Tensor
 
 __all__ = ["conv1d", "conv2d"]
@@ -161,11 +161,25 @@ def _columns(x, kernel_size, stride, padding, dilation):
     return scratch_im2col(x, kernel_size, stride, padding, dilation).reshape(c * kernel_size[0] * kernel_size[1], -1)
 
 
-def _chunks(images, column_bytes, xp):
+def _few_pixels(pixels, out_channels):
+    """True for a deep layer, where a thread's share of the output pixels would be fewer
+    than the output channels: splitting the batch between threads would then cost more
+    (a whole partial weight gradient per thread, thin products) than splitting the rows of
+    each product over the whole batch (``backend.parallel_matmul``)."""
+    return pixels < get_num_threads() * out_channels
+
+
+def _over_images(fn, n, few_pixels, xp):
+    """[fn(images)...] over the batch: shared between the threads, or at once for a deep layer."""
+    return [fn(slice(0, n))] if few_pixels else parallel_for(fn, n, xp)
+
+
+def _chunks(images, column_bytes, xp, few_pixels=False):
     """The slice ``images`` of the batch cut into chunks whose im2col columns take about
-    CHUNK_BYTES (``column_bytes`` per image), so they are still in cache when multiplied.
-    On a GPU, one chunk."""
-    step = max(1, CHUNK_BYTES // column_bytes) if is_cpu(xp) else images.stop - images.start
+    CHUNK_BYTES (``column_bytes`` per image).  On a GPU or for a deep layer, one chunk."""
+    if few_pixels or not is_cpu(xp):
+        return [images]
+    step = max(1, CHUNK_BYTES // column_bytes)
     return [slice(i, min(i + step, images.stop)) for i in range(images.start, images.stop, step)]
 
 
@@ -184,12 +198,14 @@ def conv2d_array(x, weight, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), 
     oh, ow = conv_output_size(x.shape[2:], (kh, kw), stride, padding, dilation)
     w = weight.reshape(groups, out_channels // groups, -1)
     y = xp.empty((out_channels, n, oh, ow), dtype=x.dtype)
+    few = _few_pixels(n * oh * ow, out_channels)
+    matmul = parallel_matmul if few else xp.matmul
 
     def convolve(images):
-        for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp):
+        for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp, few):
             cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, w.shape[2], -1)
-            y[:, b] = xp.matmul(w, cols).reshape(out_channels, -1, oh, ow)
-    parallel_for(convolve, n, xp)
+            y[:, b] = matmul(w, cols).reshape(out_channels, -1, oh, ow)
+    _over_images(convolve, n, few, xp)
     return y.transpose(1, 0, 2, 3)
 
 
@@ -252,22 +268,27 @@ class Conv2d(Function):
             w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
             gxpad = channel_major(_padded_shape(x.shape, padding), gy.dtype, xp, xp.zeros)
         gy_cn = gy.transpose(1, 0, 2, 3)
+        few = _few_pixels(n * oh * ow, out_channels)
+        matmul = parallel_matmul if few else xp.matmul
 
-        def grad(images):
+        def grad(images):                # these images' part of gw (returned) and of gx (written)
             gw = 0
-            for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp):
+            for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp, few):
                 g = gy_cn[:, b].reshape(groups, out_channels // groups, -1)
                 cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, -1, g.shape[2])
-                gw = gw + xp.matmul(cols, g.transpose(0, 2, 1))     # gw^T: OpenBLAS is faster this way round
+                if few:                          # gw (O, K) directly: transposing a large one is slow
+                    gw = gw + matmul(g, cols.transpose(0, 2, 1))
+                else:                            # gw^T (K, O): OpenBLAS is faster this way round
+                    gw = gw + matmul(cols, g.transpose(0, 2, 1)).transpose(0, 2, 1)
                 # cols (a scratch buffer) is used up: gx may take it for its own im2col
                 if by_convolution:
                     gcols = _columns(gy[b], (kh, kw), (1, 1), flipped_padding, dilation)
-                    gx[:, b] = xp.matmul(w_t, gcols.reshape(groups, w_t.shape[2], -1)).reshape(c, -1, h, w)
+                    gx[:, b] = matmul(w_t, gcols.reshape(groups, w_t.shape[2], -1)).reshape(c, -1, h, w)
                 else:
-                    gcols = xp.matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
+                    gcols = matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
                     _add_windows(gxpad[b], gcols, stride, dilation)
             return gw
-        gw = xp.ascontiguousarray(sum(parallel_for(grad, n, xp)).transpose(0, 2, 1)).reshape(weight.shape)
+        gw = xp.ascontiguousarray(sum(_over_images(grad, n, few, xp))).reshape(weight.shape)
         gx = gx.transpose(1, 0, 2, 3) if by_convolution else _unpad(gxpad, x.shape, padding)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gw, gb
