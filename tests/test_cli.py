@@ -122,3 +122,52 @@ def test_gradcheck_prints_a_table_of_every_layer(capsys):
 def test_width_only_for_cifar_models(capsys):
     assert main(["train", "--model", "resnet18", "--dataset", "bundled", "--width", "8"] + QUICK) == 2
     assert "--width is for the CIFAR ResNets" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- --dataset imagefolder
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    from test_data_folder import write_images
+    root = tmp_path_factory.mktemp("folder")
+    write_images(root, {"cat": 12, "dog": 12, "emu": 12}, size=(8, 8), ext=".jpg")
+    return root
+
+
+def test_train_on_an_image_folder_with_a_validation_split(image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "resnet8", "--dataset", "imagefolder", "--data-dir", str(image_folder),
+                 "--val-split", "6", "--epochs", "1", "--batch-size", "10", "--no-progress", "--label-smoothing",
+                 "0.1", "--nesterov", "--out", str(out)]) == 0
+    from tinyres.train import load_run
+    config = load_run(out / "checkpoint.npz")["config"]
+    assert config["classes"] == ["cat", "dog", "emu"] and config["image_size"] == 8
+    assert len(config["mean"]) == 3 and all(0 < s < 1 for s in config["std"])       # measured on the images
+    assert config["train"]["val_split"] == 6 and config["train"]["label_smoothing"] == 0.1
+    capsys.readouterr()
+    assert main(["eval", str(out / "checkpoint.npz"), "--dataset", "imagefolder", "--data-dir", str(image_folder),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == 36 and np.array(result["confusion"]).shape == (3, 3)
+    assert main(["predict", str(out / "checkpoint.npz"), str(image_folder / "dog" / "000.jpg")]) == 0
+    assert "dog/000.jpg: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data-dir", "{folder}"], "has no test split: add --val-split N"),
+    ([], "--dataset imagefolder needs --data-dir DIR"),
+    (["--data-dir", "{folder}", "--val-split", "36"], "--val-split 36 leaves no training images"),
+    (["--data-dir", "{tmp}"], "has no class folders"),
+])
+def test_image_folder_mistakes_are_one_line(image_folder, tmp_path, capsys, argv, message):
+    argv = [a.format(folder=image_folder, tmp=tmp_path) for a in argv]
+    assert main(["train", "--model", "resnet8", "--dataset", "imagefolder", "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "run")] + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_on_a_folder_of_other_classes_says_so(run_dir, image_folder, capsys):
+    assert main(["eval", str(run_dir / "checkpoint.npz"), "--dataset", "imagefolder",
+                 "--data-dir", str(image_folder)]) == 2
+    assert "are not the classes" in capsys.readouterr().err

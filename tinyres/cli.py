@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy
 
 from . import __version__, backend, models, optim
-from .data import CIFAR10, CIFAR100, MNIST, BundledMNIST, DataLoader, FashionMNIST, transforms
+from .data import (CIFAR10, CIFAR100, MNIST, BundledMNIST, DataLoader, FashionMNIST, ImageFolder, stratified_split,
+                   transforms)
 from .serialization import CheckpointError
 
 # name: (class, channels, size, mean, std, augmentation)
@@ -22,6 +23,8 @@ DATASETS = {
     "fashion-mnist": (FashionMNIST, 1, 28, transforms.FASHION_MNIST_MEAN, transforms.FASHION_MNIST_STD, "crop"),
     "cifar10": (CIFAR10, 3, 32, transforms.CIFAR10_MEAN, transforms.CIFAR10_STD, "crop+flip"),
     "cifar100": (CIFAR100, 3, 32, transforms.CIFAR100_MEAN, transforms.CIFAR100_STD, "crop+flip"),
+    # any folder of class folders: size, mean and std are read off the training images
+    "imagefolder": (ImageFolder, 3, None, None, None, "crop+flip"),
 }
 
 
@@ -39,17 +42,42 @@ def open_dataset(name, train, data_dir=None, download=False, subset=None):
     """A dataset by its CLI name; with ``subset``, ``subset`` images spread evenly over it
     (not the first ones: the bundled digits are grouped by class)."""
     cls = dataset_info(name)[0]
+    if cls is ImageFolder:
+        return open_image_folder(data_dir, subset)
     try:
         data = cls(train=train) if cls is BundledMNIST else cls(root=data_dir, train=train, download=download)
     except FileNotFoundError as e:
         where = " ".join(line.strip() for line in str(e).splitlines()[:-1])   # all but the API hint
         raise UsageError(f"{where}. Add --download to fetch it, or --data-dir DIR pointing at a folder "
                          "that holds the files.") from None
+    return spread_subset(data, subset)
+
+
+def spread_subset(data, subset):
     if subset is not None:
         check_positive("--subset", subset)
-        keep = numpy.linspace(0, len(data) - 1, min(subset, len(data))).astype(numpy.int64)
-        data.data, data.targets = data.data[keep], data.targets[keep]
+        data = data.subset(numpy.linspace(0, len(data) - 1, min(subset, len(data))).astype(numpy.int64))
     return data
+
+
+def open_image_folder(data_dir, subset=None):
+    """``--dataset imagefolder``: the folder of class folders ``--data-dir``, all of it."""
+    if data_dir is None:
+        raise UsageError("--dataset imagefolder needs --data-dir DIR, a folder with one subfolder of images per class")
+    try:
+        return spread_subset(ImageFolder(data_dir), subset)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        raise UsageError(str(e)) from None
+
+
+def split_off_validation(train_set, count, seed):
+    """(training part, validation part) of ``train_set``: ``count`` images held out,
+    stratified by class, chosen by ``seed``."""
+    check_positive("--val-split", count)
+    if count >= len(train_set):
+        raise UsageError(f"--val-split {count} leaves no training images (the training set has {len(train_set)})")
+    kept, held = stratified_split(train_set.targets, count, seed)
+    return train_set.subset(kept), train_set.subset(held)
 
 
 def build_transform(config, train, generator=None):
@@ -68,8 +96,18 @@ def build_model(config):
     return models.get_model(config["model"], **config["model_args"])
 
 
-def make_config(model, dataset, classes, width=None):
+def image_statistics(data):
+    """(size, per-channel mean, per-channel std) of a dataset's uint8 (N, H, W, C) images in [0, 1]."""
+    pixels = data.data.reshape(-1, data.data.shape[-1])
+    mean = pixels.mean(axis=0, dtype=numpy.float64) / 255
+    std = numpy.sqrt((pixels.astype(numpy.float32) / 255 - mean).var(axis=0, dtype=numpy.float64))
+    return data.data.shape[1], tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
+
+
+def make_config(model, dataset, classes, width=None, train_set=None):
     _, channels, size, mean, std, augment = dataset_info(dataset)
+    if size is None:                 # an image folder: measured on its training images
+        size, mean, std = image_statistics(train_set)
     model_args = {"num_classes": len(classes), "in_channels": channels}
     if width is not None:
         model_args["width"] = width
@@ -93,20 +131,27 @@ def cmd_train(args):
     if args.model not in models.list_models():
         raise UsageError(f"unknown model {args.model!r}; valid names: {', '.join(models.list_models())}")
     backend.manual_seed(args.seed)
-    train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset)
-    test_set = open_dataset(args.dataset, False, args.data_dir, args.download, args.subset)
     if args.width is not None and not hasattr(models.cifar, args.model):
         raise UsageError(f"--width is for the CIFAR ResNets (resnet8 ... resnet110), not {args.model}")
-    config = make_config(args.model, args.dataset, train_set.classes, args.width)
+    train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset)
+    if args.val_split is not None:
+        train_set, test_set = split_off_validation(train_set, args.val_split, args.seed)
+    elif dataset_info(args.dataset)[0] is ImageFolder:
+        raise UsageError("--dataset imagefolder has no test split: add --val-split N to hold out N images "
+                         "for validation")
+    else:
+        test_set = open_dataset(args.dataset, False, args.data_dir, args.download, args.subset)
+    config = make_config(args.model, args.dataset, train_set.classes, args.width, train_set)
     config["train"] = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "momentum", "weight_decay",
-                                                      "schedule", "seed")}
+                                                      "schedule", "seed", "val_split", "label_smoothing",
+                                                      "nesterov")}
     model = build_model(config).to(args.device)
     generator = numpy.random.default_rng(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
                               transform=build_transform(config, True, generator))
     test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                          weight_decay=args.weight_decay)
+                          weight_decay=args.weight_decay, nesterov=args.nesterov)
     if args.schedule == "onecycle":
         scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                   steps_per_epoch=len(train_loader))
@@ -117,7 +162,7 @@ def cmd_train(args):
         per = "epoch"
     trainer = Trainer(model, optimizer, train_loader, test_loader, scheduler, epochs=args.epochs,
                       out_dir=args.out, config=config, scheduler_step=per, augment_generator=generator,
-                      seed=args.seed, progress=not args.no_progress)
+                      seed=args.seed, progress=not args.no_progress, label_smoothing=args.label_smoothing)
     if args.resume:
         done = trainer.resume()
         print(f"resumed {args.out} after epoch {done}")
@@ -130,6 +175,7 @@ def cmd_train(args):
 def cmd_demo(args):
     args.model, args.width, args.dataset, args.data_dir, args.download = "resnet8", None, "bundled", None, False
     args.momentum, args.weight_decay, args.schedule = 0.9, 5e-4, "onecycle"
+    args.val_split, args.label_smoothing, args.nesterov = None, 0.0, False
     args.out = args.out or "runs/demo"
     print(f"tinyres demo: {args.model} on the bundled MNIST split (8,500 train / 1,500 test), "
           f"{args.epochs} epochs on {args.device}")
@@ -155,6 +201,9 @@ def cmd_eval(args):
     config = state["config"]
     dataset = args.dataset or config["dataset"]
     data = open_dataset(dataset, args.split == "train", args.data_dir, False, args.subset)
+    if dataset_info(dataset)[0] is ImageFolder and list(data.classes) != list(config["classes"]):
+        raise UsageError(f"the class folders of {args.data_dir} ({', '.join(data.classes)}) are not the classes "
+                         f"{args.checkpoint} was trained on ({', '.join(config['classes'])})")
     if len(data.classes) != config["num_classes"] or dataset_info(dataset)[1] != config["model_args"]["in_channels"]:
         raise UsageError(f"{args.checkpoint} was trained on {config['dataset']} ({config['num_classes']} classes, "
                          f"{config['model_args']['in_channels']} channels); it cannot be evaluated on {dataset}")
@@ -273,12 +322,18 @@ def parser():
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--schedule", choices=["step", "onecycle"], default="step",
                    help="step: lr / 10 at 50%% and 75%% of training (He et al.); onecycle: OneCycleLR")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="of the training loss (0: none)")
+    p.add_argument("--val-split", type=int, default=None, metavar="N",
+                   help="hold N training images out (stratified, seeded) and evaluate on them instead of "
+                        "the test split; needed for --dataset imagefolder")
     add_training_flags(p, epochs=30, batch_size=128, lr=0.1)
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     p.add_argument("checkpoint")
-    p.add_argument("--dataset", default=None, help="default: the one it was trained on")
+    p.add_argument("--dataset", default=None, help="default: the one it was trained on; imagefolder: "
+                                                    "every image in the class folders of --data-dir")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", choices=["test", "train"], default="test")
     p.add_argument("--batch-size", type=int, default=500)

@@ -65,13 +65,14 @@ class Trainer:
     """Train ``model`` with ``optimizer`` on ``train_loader``; evaluate on ``test_loader``.
 
     ``scheduler`` steps once per epoch, or once per batch with ``scheduler_step="batch"``
-    (OneCycleLR).  ``augment_generator`` is the NumPy Generator the random transforms
+    (OneCycleLR).  The training loss is cross-entropy, with ``label_smoothing`` (the
+    evaluation loss is plain cross-entropy).  ``augment_generator`` is the NumPy Generator the random transforms
     draw from; the trainer resets it at each epoch so that resuming is exact.
     """
 
     def __init__(self, model, optimizer, train_loader, test_loader=None, scheduler=None, epochs=1,
                  out_dir=None, config=None, num_classes=None, scheduler_step="epoch",
-                 augment_generator=None, seed=0, progress=True, log=print):
+                 augment_generator=None, seed=0, progress=True, log=print, label_smoothing=0.0):
         if not isinstance(epochs, int) or epochs <= 0:
             raise ValueError(f"Trainer: epochs must be a positive integer, got {epochs!r}")
         if scheduler_step not in ("epoch", "batch"):
@@ -83,7 +84,7 @@ class Trainer:
         self.config = dict(config or {})
         self.num_classes = num_classes or self.config.get("num_classes")
         self.augment_generator, self.seed = augment_generator, seed
-        self.progress, self.log = progress, log
+        self.progress, self.log, self.label_smoothing = progress, log, label_smoothing
         self.epoch = 0            # epochs completed
         self.history = []
         self._plot_warned = False
@@ -115,7 +116,7 @@ class Trainer:
                            leave=False, unit="batch")
         for step, (images, labels) in enumerate(bar):
             logits = self.model(images)
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
             value = float(loss.item())
             if not math.isfinite(value):
                 raise TrainingDiverged(

@@ -15,6 +15,7 @@ File formats:
   ``labels`` or ``fine_labels``: a list), read with :class:`RestrictedUnpickler`.
 """
 import codecs
+import copy
 import gzip
 import os
 import pickle
@@ -151,6 +152,14 @@ class ImageDataset:
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.targets[idx[0]])
+
+    def subset(self, indices):
+        """The samples ``indices`` as a dataset of the same kind (classes, transform kept;
+        the images copied)."""
+        part = copy.copy(self)
+        idx = self._check_indices(indices)
+        part.data, part.targets = self.data[idx], self.targets[idx]
+        return part
 
     def _check_labels(self, source):
         if self.targets.size and not 0 <= self.targets.min() <= self.targets.max() < len(self.classes):
