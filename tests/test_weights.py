@@ -159,3 +159,51 @@ def test_to_torch_state_dict_copies(net):
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     state["0.weight"].zero_()
     assert tiny.state_dict()["0.weight"].numpy().any()
+
+
+# ---------------------------------------------------------------------- other CIFAR ResNets' key names
+
+def cifar_twin_saved_as(tmp_path, rename):
+    """A PyTorch CIFAR ResNet-20 whose keys follow another naming (``rename``), saved as a .pth;
+    and the tinyres model with the same weights under tinyres's names."""
+    from torch_resnet import TORCH_TWINS
+    twin = TORCH_TWINS["resnet20"](num_classes=10, in_channels=3)
+    path = tmp_path / "other.pth"
+    torch.save(collections.OrderedDict((rename(k), v) for k, v in twin.state_dict().items()), path)
+    ours = tinyres.models.resnet20(num_classes=10)
+    ours.load_state_dict({k: v.numpy() for k, v in twin.state_dict().items()})
+    return path, ours
+
+
+def test_a_prefix_key_map_loads_a_linear_classifier_strictly(tmp_path):
+    path, want = cifar_twin_saved_as(tmp_path, lambda k: "linear." + k[3:] if k.startswith("fc.") else k)
+    model = tinyres.models.resnet20(num_classes=10)
+    weights.load_torch_state_dict(model, path, strict=True, key_map={"linear.": "fc."})
+    for (k, a), b in zip(model.state_dict().items(), want.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+
+
+def test_a_function_key_map_renames_inner_parts(tmp_path):
+    path, _ = cifar_twin_saved_as(tmp_path, lambda k: k.replace(".bn2.", ".norm2."))
+    model = tinyres.models.resnet20(num_classes=10)
+    assert weights.load_torch_state_dict(model, path, key_map=lambda k: k.replace(".norm2.", ".bn2.")) == ([], [])
+
+
+@pytest.mark.parametrize("rename, hint", [
+    (lambda k: "linear." + k[3:] if k.startswith("fc.") else k, 'pass key_map={"linear.": "fc."}'),
+    (lambda k: k.replace(".bn2.", ".norm2."), "pass key_map=lambda k: k.replace(\".norm2.\", \".bn2.\")"),
+])
+def test_a_name_mismatch_suggests_the_key_map(tmp_path, rename, hint):
+    path, _ = cifar_twin_saved_as(tmp_path, rename)
+    with pytest.raises(RuntimeError, match="Missing key") as info:
+        weights.load_torch_state_dict(tinyres.models.resnet20(num_classes=10), path)
+    assert hint in str(info.value)
+
+
+def test_variable_is_the_tensor_itself_as_in_torch_today():
+    from tinyres.autograd import Variable
+    x = tinyres.ones(3)
+    assert Variable(x) is x and not x.requires_grad
+    assert Variable(x, requires_grad=True) is x and x.requires_grad
+    with pytest.raises(TypeError, match="Variable: expected a Tensor, got list"):
+        Variable([1.0])

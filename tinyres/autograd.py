@@ -218,6 +218,19 @@ def run_backward(tensor, gradient=None, retain_graph=False):
                 node.next = ()
 
 
+def Variable(tensor, requires_grad=False, volatile=False):
+    """Legacy, as ``torch.autograd.Variable`` today: returns ``tensor`` itself (with
+    ``requires_grad`` set when asked), so that old PyTorch code that wraps tensors in
+    ``Variable(...)`` runs with its imports swapped.  Write plain tensors in new code;
+    ``volatile`` is ignored (use ``no_grad``)."""
+    from .tensor import Tensor
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"Variable: expected a Tensor, got {type(tensor).__name__}")
+    if requires_grad:
+        tensor.requires_grad_(True)
+    return tensor
+
+
 # ---------------------------------------------------------------------------- gradcheck
 
 class GradcheckError(AssertionError):

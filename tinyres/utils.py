@@ -123,10 +123,49 @@ def _to_numpy(value, key, source):
     return array
 
 
-def load_torch_state_dict(model, path_or_dict, strict=True):
+def load_torch_state_dict(model, path_or_dict, strict=True, key_map=None):
     """Load PyTorch weights into a tinyres ``model``: ``model.load_state_dict(numpy_state_dict(
-    path_or_dict), strict=strict)``.  Returns its ``(missing_keys, unexpected_keys)``."""
-    return model.load_state_dict(numpy_state_dict(path_or_dict), strict=strict)
+    path_or_dict), strict=strict)``.  Returns its ``(missing_keys, unexpected_keys)``.
+
+    ``key_map`` renames the file's keys first, for weights of a PyTorch model that names its
+    layers differently: a dict of prefix renames (``{"linear.": "fc."}``: a key starting
+    with ``linear.`` gets ``fc.`` instead), or a function from key to key.  When strict
+    loading fails on names that differ in one part only, the error suggests the key_map.
+    """
+    state = numpy_state_dict(path_or_dict)
+    if key_map is not None:
+        rename = key_map if callable(key_map) else lambda key: _rename_prefix(key, key_map)
+        state = collections.OrderedDict((rename(key), value) for key, value in state.items())
+    try:
+        return model.load_state_dict(state, strict=strict)
+    except RuntimeError as e:
+        hint = _suggest_key_map(set(model.state_dict()) - set(state), set(state) - set(model.state_dict()))
+        raise RuntimeError(f"{e}{hint}") from None
+
+
+def _rename_prefix(key, prefixes):
+    for old, new in prefixes.items():
+        if key.startswith(old):
+            return new + key[len(old):]
+    return key
+
+
+def _suggest_key_map(missing, unexpected):
+    """A key_map for names that differ in one dotted part only (``linear.weight`` in the
+    file, ``fc.weight`` in the model), or ''."""
+    votes = collections.Counter()
+    for u in unexpected:
+        for m in missing:
+            a, b = u.split("."), m.split(".")
+            diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+            if len(a) == len(b) and len(diff) == 1:
+                votes[diff[0] == 0, a[diff[0]], b[diff[0]]] += 1
+    if not votes:
+        return ""
+    (first, old, new), count = votes.most_common(1)[0]
+    fix = f'key_map={{"{old}.": "{new}."}}' if first else f'key_map=lambda k: k.replace(".{old}.", ".{new}.")'
+    return (f"\n\tThe file calls '{old}' what this model calls '{new}' ({count} key(s)): "
+            f"pass {fix} to load_torch_state_dict.")
 
 
 def to_torch_state_dict(module_or_state_dict):
