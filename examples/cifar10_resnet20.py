@@ -1,20 +1,26 @@
-"""ResNet-20 on CIFAR-10 with the recipe of He et al. 2015 (section 4.2).
+"""ResNet-20 on the 50,000 CIFAR-10 training images as JPEG files, on a CPU.
 
-    python examples/cifar10_resnet20.py --data-dir ~/data --download --epochs 160
-    python examples/cifar10_resnet20.py --quick      # a tiny fake CIFAR-10, a few seconds
+    tar xzf ../shared/data/cifar10-jpg/train.tar.gz -C ~/data/cifar10-jpg     # train/<class>/*.jpg
+    python examples/cifar10_resnet20.py --data-dir ~/data/cifar10-jpg/train --out runs/resnet20-cifar10-jpg
+    python examples/cifar10_resnet20.py --quick      # a tiny fake image folder, a few seconds
 
-The recipe: SGD with lr 0.1, momentum 0.9, weight decay 1e-4, batch 128; the lr divided
-by 10 at 50% and 75% of training (the paper: 32k and 48k of 64k iterations, about 160
-epochs); augmentation by a random 32x32 crop of the image padded with 4 zeros, and a
-random horizontal flip.  The paper reports 8.75% test error for ResNet-20.  This script
-spells out what ``tinyres train --model resnet20 --dataset cifar10 --epochs 160`` does.
+The data: an ``ImageFolder`` (one folder per class), of which 5,000 images (500 per class,
+drawn with the seed) are held out for validation -- the paper's 45k/5k split; the
+remaining 45,000 are the training set.  The recipe, chosen for a CPU budget of about an
+hour and a half on 2 cores (20 epochs instead of the paper's 160): SGD with Nesterov
+momentum 0.9, weight decay 5e-4, batch 128, the learning rate on a one-cycle schedule up to
+0.2 and down to ~0, label smoothing 0.1; augmentation by a random 32x32 crop of the image
+padded with 4 zeros and a random horizontal flip; per-channel normalisation with the
+training images' mean and std.  The paper's ResNet-20 (160 epochs on the original PNG-quality
+images) reaches 91.25% on the test set.  This script spells out what
 
-``--quick`` does not touch the network: it writes a small *fake* CIFAR-10 in the official
-format (pickled dicts in ``cifar-10-batches-py/``) to a temporary folder and trains on it,
-so every step of the real path -- reading the pickles, the recipe, the Trainer -- runs.
+    tinyres train --model resnet20 --dataset imagefolder --data-dir DIR --val-split 5000 --epochs 20 \\
+        --schedule onecycle --lr 0.2 --nesterov --weight-decay 5e-4 --label-smoothing 0.1
+
+does, step by step.  ``--quick`` writes a small fake image folder (coloured noise as JPEGs)
+to a temporary folder and trains on it, so every step of the real path runs offline.
 """
 import argparse
-import pickle
 import tempfile
 from pathlib import Path
 
@@ -22,75 +28,68 @@ import numpy
 
 import tinyres
 from tinyres import optim
-from tinyres.cli import add_training_flags, build_model, build_transform, make_config, open_dataset
-from tinyres.data import DataLoader
+from tinyres.cli import add_training_flags, build_model, build_transform, make_config, split_off_validation
+from tinyres.data import DataLoader, ImageFolder
 from tinyres.train import Trainer
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def write_fake_cifar10(root, per_batch=8, seed=0):
-    """Write ``root/cifar-10-batches-py/`` as the official archive unpacks: five training
-    batches, ``test_batch`` and ``batches.meta``, each a pickled dict.  ``data`` is uint8
-    ``(n, 3072)``: the 1024 red values of an image, then green, then blue (row-major).
-    Each fake class is a colour plus noise, so there is something to learn."""
+def write_fake_image_folder(root, per_class=6, seed=0):
+    """``root/<class>/<i>.jpg``: for each CIFAR-10 class, ``per_class`` 32x32 JPEGs of one
+    colour plus noise, so there is something to learn."""
+    from PIL import Image
     rng = numpy.random.default_rng(seed)
-    folder = Path(root) / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    colours = rng.uniform(40, 215, (10, 3, 1, 1))
-
-    def batch(label):
-        labels = rng.integers(0, 10, per_batch)
-        images = colours[labels] + rng.normal(0, 30, (per_batch, 3, 32, 32))
-        data = images.clip(0, 255).astype(numpy.uint8).reshape(per_batch, 3072)
-        return {"batch_label": label, "labels": labels.tolist(), "data": data,
-                "filenames": [f"fake_{label.replace(' ', '_')}_{i}.png" for i in range(per_batch)]}
-
-    files = {f"data_batch_{i}": batch(f"training batch {i} of 5") for i in range(1, 6)}
-    files["test_batch"] = batch("testing batch 1 of 1")
-    files["batches.meta"] = {"label_names": CLASSES, "num_cases_per_batch": per_batch, "num_vis": 3072}
-    for name, entry in files.items():
-        with open(folder / name, "wb") as f:
-            pickle.dump(entry, f)
+    for label, name in enumerate(CLASSES):
+        (Path(root) / name).mkdir(parents=True, exist_ok=True)
+        colour = rng.uniform(40, 215, 3)
+        for i in range(per_class):
+            pixels = (colour + rng.normal(0, 30, (32, 32, 3))).clip(0, 255).astype(numpy.uint8)
+            Image.fromarray(pixels).save(Path(root) / name / f"{i:04d}.jpg")
     return root
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (default: $TINYRES_DATA)")
-    ap.add_argument("--download", action="store_true", help="fetch CIFAR-10 (163 MB) if it is missing")
-    ap.add_argument("--quick", action="store_true", help="a tiny fake CIFAR-10 in a temporary folder, 1 epoch")
-    add_training_flags(ap, epochs=160, batch_size=128, lr=0.1)
+    ap.add_argument("--data-dir", default=None, help="the folder of class folders (train/ of the tarball)")
+    ap.add_argument("--val-split", type=int, default=5000, help="training images held out for validation")
+    ap.add_argument("--quick", action="store_true", help="a tiny fake image folder in a temporary folder, 1 epoch")
+    add_training_flags(ap, epochs=20, batch_size=128, lr=0.2)
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="tinyres-cifar10-")
     if args.quick:
-        args.data_dir = write_fake_cifar10(tempfile.mkdtemp(prefix="tinyres-fake-cifar10-"))
-        args.epochs, args.batch_size, args.no_progress = 1, 20, True
-        print(f"--quick: training on a FAKE CIFAR-10 (40 train / 8 test images of coloured noise) "
-              f"written to {args.data_dir}; the figures mean nothing")
+        args.data_dir = write_fake_image_folder(tempfile.mkdtemp(prefix="tinyres-fake-cifar10-"))
+        args.epochs, args.batch_size, args.val_split, args.no_progress = 1, 20, 10, True
+        print(f"--quick: training on a FAKE image folder (60 JPEGs of coloured noise) written to "
+              f"{args.data_dir}; the figures mean nothing")
+    if args.data_dir is None:
+        ap.error("--data-dir: the folder with one subfolder of images per class (or --quick)")
     tinyres.manual_seed(args.seed)
 
-    train_set = open_dataset("cifar10", True, args.data_dir, args.download, args.subset)
-    test_set = open_dataset("cifar10", False, args.data_dir, args.download, args.subset)
-    config = make_config("resnet20", "cifar10", train_set.classes)   # augment: crop+flip
-    model = build_model(config).to(args.device)                      # option A shortcuts, 0.27M parameters
+    images = ImageFolder(args.data_dir)              # decoded once, then read from its cache
+    train_set, val_set = split_off_validation(images, args.val_split, args.seed)   # stratified, seeded
+    config = make_config("resnet20", "imagefolder", train_set.classes, train_set=train_set)  # mean/std measured
+    config["train"] = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": "onecycle",
+                       "nesterov": True, "weight_decay": 5e-4, "label_smoothing": 0.1, "val_split": args.val_split,
+                       "seed": args.seed}
+    model = build_model(config).to(args.device)      # option A shortcuts, 0.27M parameters
     augment = numpy.random.default_rng(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
                               transform=build_transform(config, True, augment))   # RandomCrop(32, 4), flip
-    test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
+    val_loader = DataLoader(val_set, 500, device=args.device, transform=build_transform(config, False))
 
-    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
-    milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
-    scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
-    trainer = Trainer(model, optimizer, train_loader, test_loader, scheduler, epochs=args.epochs,
-                      out_dir=out, config=config, augment_generator=augment, seed=args.seed,
-                      progress=not args.no_progress)
-    print(f"resnet20 on CIFAR-10: {len(train_set)} train / {len(test_set)} test images, "
-          f"{args.epochs} epoch(s) on {args.device}, lr {args.lr} divided by 10 after epochs {milestones}")
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                              steps_per_epoch=len(train_loader))
+    trainer = Trainer(model, optimizer, train_loader, val_loader, scheduler, epochs=args.epochs, out_dir=out,
+                      config=config, scheduler_step="batch", augment_generator=augment, seed=args.seed,
+                      progress=not args.no_progress, label_smoothing=0.1)
+    print(f"resnet20 on {args.data_dir}: {len(train_set)} train / {len(val_set)} validation images, "
+          f"{args.epochs} epoch(s) on {args.device}, one-cycle lr up to {args.lr}")
     if args.resume:   # exact: the same weights, bit for bit, as a run never stopped
         print(f"resumed {out} after epoch {trainer.resume()}")
     history = trainer.fit()
-    print(f"test accuracy: {history[-1]['test_accuracy']:.4f} (paper: 0.9125)")
+    print(f"validation accuracy: {history[-1]['test_accuracy']:.4f} (the paper's test accuracy: 0.9125)")
     print(f"run folder: {out}  (continue it with: --out {out} --resume)")
 
 

@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "examples"
 # script, extra arguments, a line its output must contain (a regular expression)
 CASES = [
     ("mnist_resnet.py", ["--out", "run"], r"^test accuracy: [01]\.\d{4}$"),
-    ("cifar10_resnet20.py", ["--out", "run"], r"^test accuracy: [01]\.\d{4} \(paper: 0\.9125\)$"),
+    ("cifar10_resnet20.py", ["--out", "run"], r"^validation accuracy: [01]\.\d{4} \(the paper.s test accuracy: 0\.9125\)$"),
     ("finetune_torch_weights.py", [], r"^backbone unchanged \(120 tensors\); head changed: fc\.weight, fc\.bias$"),
     ("multilabel.py", [], r"^exact-match accuracy: [01]\.\d{4}$"),
     ("gradcheck_tour.py", [], r"^(\d+) of \1 layer checks passed$"),
