@@ -11,7 +11,7 @@ import contextlib
 import importlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
 
@@ -215,7 +215,8 @@ def manual_seed(seed):
 #
 # NumPy runs one ufunc or copy on one core, but it releases the GIL while it does: splitting
 # a large memory-bound op (batch norm, ReLU, im2col's copies) into slices on a few threads
-# uses every core, as PyTorch's kernels do.  Matrix products are threaded by BLAS itself.
+# uses every core, as PyTorch's kernels do.  A convolution's products run in those threads
+# too, each with single-threaded BLAS (see docs/performance.md for why).
 
 def _threads_from_environment():
     for name in ("TINYRES_NUM_THREADS", "OMP_NUM_THREADS"):
@@ -284,7 +285,10 @@ def parallel_for(fn, n, xp=numpy):
     bounds = [n * k // parts for k in range(parts + 1)]
     with _single_threaded_blas():
         futures = [_pool.submit(_in_parallel_region, fn, slice(a, b)) for a, b in zip(bounds[1:-1], bounds[2:])]
-        first = _in_parallel_region(fn, slice(bounds[0], bounds[1]))   # the calling thread takes the first
+        try:
+            first = _in_parallel_region(fn, slice(bounds[0], bounds[1]))   # the calling thread takes the first
+        finally:
+            wait(futures)                     # never return while a worker still writes
         return [first] + [f.result() for f in futures]   # .result() re-raises a worker's exception
 
 

@@ -236,10 +236,12 @@ class Conv2d(Function):
                 otherwise: col2im(w[g]^T @ gy[g])
         gb    = sum of gy over n, oh, ow
 
-    Every product is done a chunk of images at a time, so that the chunk's columns are
-    still in cache when multiplied, the chunks shared between threads (gw is the sum of
-    the chunks' products).  Backward keeps x and w and computes cols again: keeping them
-    would hold KH*KW times the input's memory per layer until the backward pass.
+    Every product is done a chunk of images at a time (about CHUNK_BYTES of columns, in a
+    scratch buffer), the chunks shared between threads; gw is the sum of the chunks'
+    products.  A deep layer, with fewer pixels per thread than output channels, runs as
+    one chunk whose products split their rows between the threads instead.  Backward
+    keeps x and w and computes cols again: keeping them would hold KH*KW times the
+    input's memory per layer until the backward pass.
     ``Conv2dReference`` is the plain version this one must equal.
     """
 
