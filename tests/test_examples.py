@@ -23,6 +23,7 @@ CASES = [
     ("finetune_torch_weights.py", [], r"^backbone unchanged \(120 tensors\); head changed: fc\.weight, fc\.bias$"),
     ("multilabel.py", [], r"^exact-match accuracy: [01]\.\d{4}$"),
     ("gradcheck_tour.py", [], r"^(\d+) of \1 layer checks passed$"),
+    ("degradation.py", [], r"^\| resnet20 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \|$"),
 ]
 
 

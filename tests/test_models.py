@@ -14,6 +14,8 @@ PUBLISHED = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160,
     "resnet152": 60_192_808, "resnext50_32x4d": 25_028_904, "wide_resnet50_2": 68_883_240,
     "resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586, "resnet56": 853_018, "resnet110": 1_727_962,
+    # the plain nets: the same layers; option A shortcuts add no parameters, so the same counts
+    "plain20": 269_722, "plain32": 464_154, "plain44": 658_586, "plain56": 853_018, "plain110": 1_727_962,
 }
 
 
@@ -51,7 +53,7 @@ def test_resnet18_keys_are_torchvisions():
     assert len(keys) == 122
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20", "plain20"])
 def test_keys_and_shapes_match_the_torch_twin(name):
     ours = {k: v.shape for k, v in models.get_model(name, num_classes=7).state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in TORCH_TWINS[name](num_classes=7, in_channels=3).state_dict().items()}
@@ -68,7 +70,7 @@ def test_torchvision_state_dict_loads_strictly():
 
 # ---------------------------------------------------------------- whole-model parity
 
-PARITY = [("resnet18", 3, 64), ("resnet50", 3, 64), ("resnet20", 3, 32), ("resnet20", 1, 28)]
+PARITY = [("resnet18", 3, 64), ("resnet50", 3, 64), ("resnet20", 3, 32), ("resnet20", 1, 28), ("plain20", 3, 16)]
 
 
 def run_both(name, channels, size, train, dtype):
@@ -142,6 +144,14 @@ def test_resnet152_forward_at_64():
     model = models.resnet152(num_classes=5).eval()
     with tinyres.no_grad():
         assert model(tinyres.randn(1, 3, 64, 64)).shape == (1, 5)
+
+
+def test_plain_networks_have_no_shortcut_and_refuse_zero_init_residual():
+    model = models.plain20()
+    assert all(type(b).__name__ == "PlainBlock" and b.downsample is None
+               for layer in (model.layer1, model.layer2, model.layer3) for b in layer)
+    with pytest.raises(ValueError, match="zero_init_residual needs shortcuts"):
+        models.CifarResNet(20, shortcut=None, zero_init_residual=True)
 
 
 def test_zero_init_residual_zeroes_the_last_bn_of_each_block():

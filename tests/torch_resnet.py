@@ -20,14 +20,16 @@ class TorchBlock(tnn.Module):
             self.conv1 = tnn.Conv2d(cin, planes, 3, stride, 1, bias=False)
             self.bn1 = tnn.BatchNorm2d(planes)
             self.conv2, self.bn2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False), tnn.BatchNorm2d(planes)
-        self.stride, self.pad_a = stride, None
-        if stride != 1 or cin != out:
+        self.stride, self.pad_a, self.plain = stride, None, shortcut is None
+        if not self.plain and (stride != 1 or cin != out):
             if shortcut == "A":
                 self.pad_a = ((out - cin) // 2, out - cin - (out - cin) // 2)
             else:
                 self.downsample = tnn.Sequential(tnn.Conv2d(cin, out, 1, stride, bias=False), tnn.BatchNorm2d(out))
 
     def forward(self, x):
+        if self.plain:       # the paper's plain network: no shortcut at all
+            return TF.relu(self.bn2(self.conv2(TF.relu(self.bn1(self.conv1(x))))))
         if self.pad_a is not None:
             identity = TF.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0) + self.pad_a)
         else:
@@ -75,4 +77,5 @@ TORCH_TWINS = {
     "resnet18": lambda **k: TorchResNet([2, 2, 2, 2], False, **k),
     "resnet50": lambda **k: TorchResNet([3, 4, 6, 3], True, **k),
     "resnet20": lambda **k: TorchResNet([3, 3, 3], False, cifar=True, shortcut="A", **k),
+    "plain20": lambda **k: TorchResNet([3, 3, 3], False, cifar=True, shortcut=None, **k),
 }

@@ -1,12 +1,14 @@
 """``tinyres.models``: the ResNet family, by name or by factory."""
-from .cifar import CifarResNet, ShortcutA, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110  # noqa: F401
+from .cifar import (CifarResNet, PlainBlock, ShortcutA, plain20, plain32, plain44, plain56, plain110,  # noqa: F401
+                    resnet8, resnet20, resnet32, resnet44, resnet56, resnet110)
 from .resnet import (BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet101,  # noqa: F401
                      resnet152, resnext50_32x4d, wide_resnet50_2)
 from .summary import ModelSummary, summary  # noqa: F401
 from .weights import load_torch_state_dict, save_torch_state_dict, to_torch_state_dict  # noqa: F401
 
 _FACTORIES = {f.__name__: f for f in (resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d,
-                                      wide_resnet50_2, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110)}
+                                      wide_resnet50_2, resnet8, resnet20, resnet32, resnet44, resnet56, resnet110,
+                                      plain20, plain32, plain44, plain56, plain110)}
 
 
 def list_models():

@@ -8,9 +8,13 @@ When a block changes the shape, its shortcut is either
 * "A" (the paper's CIFAR choice, no parameters): the identity subsampled by 2 in space and
   zero-padded in channels, or
 * "B": a 1x1 convolution + BatchNorm projection (as in the ImageNet ResNets).
+
+``plain20`` ... ``plain110`` are the paper's plain networks: the same layers, no shortcuts
+(``shortcut=None``), for the degradation experiment of its Figure 6.
 """
 from .. import nn
 from ..nn import functional as F
+from . import pretrained
 from .resnet import BasicBlock, check_input, conv3x3, conv1x1, init_weights
 
 
@@ -35,6 +39,15 @@ class ShortcutA(nn.Module):
         return f"stride={self.stride}, pad_channels=({self.before}, {self.after})"
 
 
+class PlainBlock(BasicBlock):
+    """A BasicBlock without its shortcut, ``relu(bn2(conv2(relu(bn1(conv1(x))))))``: the
+    building block of the paper's *plain* networks, the same layers with nothing added."""
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)))
+
+
 class CifarResNet(nn.Module):
     num_downsamplings = 2   # the first block of layer2 and of layer3
 
@@ -42,8 +55,10 @@ class CifarResNet(nn.Module):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CifarResNet: depth must be 6n + 2 (20, 32, 44, 56, 110, ...), got {depth}")
-        if shortcut not in ("A", "B"):
-            raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
+        if shortcut not in ("A", "B", None):
+            raise ValueError(f"CifarResNet: shortcut must be 'A', 'B' or None (a plain network), got {shortcut!r}")
+        if shortcut is None and zero_init_residual:
+            raise ValueError("CifarResNet: zero_init_residual needs shortcuts; a plain network would output zeros")
         if width < 1:
             raise ValueError(f"CifarResNet: width must be positive, got {width}")
         n = (depth - 2) // 6
@@ -62,15 +77,15 @@ class CifarResNet(nn.Module):
         init_weights(self, zero_init_residual)
 
     def _make_layer(self, planes, blocks, stride=1):
-        downsample = None
-        if stride != 1 or self.inplanes != planes:
+        block, downsample = BasicBlock if self.shortcut else PlainBlock, None
+        if self.shortcut and (stride != 1 or self.inplanes != planes):
             if self.shortcut == "A":
                 downsample = ShortcutA(self.inplanes, planes, stride)
             else:
                 downsample = nn.Sequential(conv1x1(self.inplanes, planes, stride), nn.BatchNorm2d(planes))
-        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes
-        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        layers += [block(planes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -81,12 +96,34 @@ class CifarResNet(nn.Module):
 
 
 def _cifar(depth):
-    def factory(num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False, width=16):
+    arch = f"resnet{depth}"
+
+    def factory(num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False, width=16, weights=None):
+        if weights is not None:
+            asked = dict(num_classes=num_classes, in_channels=in_channels, shortcut=shortcut, width=width)
+            for key, value in pretrained.model_args(arch, weights).items():
+                if key in asked and asked[key] != value:
+                    raise ValueError(f"{arch}(weights={weights!r}) has {key}={value!r}, got {key}={asked[key]!r}; "
+                                     "to fine-tune for other classes, load the weights and replace model.fc")
         model = CifarResNet(depth, num_classes, in_channels, shortcut, zero_init_residual, width)
-        model.arch = f"resnet{depth}"
+        model.arch = arch
+        return model if weights is None else pretrained.load_pretrained(model, arch, weights)
+    factory.__name__ = arch
+    factory.__doc__ = (f"ResNet-{depth} for 32x32 images ({(depth - 2) // 6} blocks per stage), He et al. 2015. "
+                       f"``weights``: the name of bundled pretrained weights (see tinyres.models.pretrained).")
+    return factory
+
+
+def _plain(depth):
+    arch = f"plain{depth}"
+
+    def factory(num_classes=10, in_channels=3, width=16):
+        model = CifarResNet(depth, num_classes, in_channels, shortcut=None, width=width)
+        model.arch = arch
         return model
-    factory.__name__ = f"resnet{depth}"
-    factory.__doc__ = f"ResNet-{depth} for 32x32 images ({(depth - 2) // 6} blocks per stage), He et al. 2015."
+    factory.__name__ = arch
+    factory.__doc__ = (f"Plain-{depth}: ResNet-{depth}'s layers without the shortcuts, the paper's plain "
+                       "counterpart (section 4.2, Figure 6).")
     return factory
 
 
@@ -96,3 +133,8 @@ resnet32 = _cifar(32)
 resnet44 = _cifar(44)
 resnet56 = _cifar(56)
 resnet110 = _cifar(110)
+plain20 = _plain(20)
+plain32 = _plain(32)
+plain44 = _plain(44)
+plain56 = _plain(56)
+plain110 = _plain(110)
