@@ -14,7 +14,7 @@ import numpy
 from . import __version__, backend, models, optim
 from .data import (CIFAR10, CIFAR100, MNIST, BundledMNIST, DataLoader, FashionMNIST, ImageFolder, stratified_split,
                    transforms)
-from .serialization import CheckpointError
+from .serialization import CheckpointError, load
 
 # name: (class, channels, size, mean, std, augmentation)
 DATASETS = {
@@ -183,10 +183,22 @@ def cmd_demo(args):
 
 
 def load_checkpoint_config(path):
-    from .train import load_run
+    """(state with the run's config, model in eval mode) from a run checkpoint, a weights
+    file, or the name of bundled weights such as ``resnet20_cifar10``."""
+    from . import train
+    from .models import pretrained
+    arch, _, name = str(path).partition("_")
+    if not Path(path).exists() and name and arch in pretrained.WEIGHTS:
+        try:
+            path = pretrained.weights_file(arch, name)
+        except (ValueError, FileNotFoundError) as e:
+            raise UsageError(str(e)) from None
     if not Path(path).exists():
-        raise UsageError(f"checkpoint {path} does not exist")
-    state = load_run(path)
+        known = [f"{a}_{n}" for a, names in pretrained.available_weights().items() for n in names]
+        raise UsageError(f"checkpoint {path} does not exist (bundled weights: {', '.join(known)})")
+    state = load(path)
+    if not isinstance(state, dict) or state.get("format") not in (train.FORMAT, pretrained.FORMAT):
+        raise UsageError(f"{path} is neither a training checkpoint nor a weights file of tinyres")
     model = build_model(state["config"])
     try:
         model.load_state_dict(state["model"])
