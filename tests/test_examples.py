@@ -60,3 +60,9 @@ def test_fashion_mnist_quick(tmp_path):
 def test_every_example_is_tested():
     tested = {c[0] for c in CASES} | {"fashion_mnist.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_the_parameter_count_in_fashion_mnist_help_is_resnet8s():
+    import tinyres
+    count = sum(p.numel() for p in tinyres.models.resnet8(in_channels=1).parameters())
+    assert f"resnet8 ({count:,} parameters with 1 input channel)" in (EXAMPLES / "fashion_mnist.py").read_text()
