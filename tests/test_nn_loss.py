@@ -315,3 +315,25 @@ ERRORS = [
 def test_loss_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ---------------------------------------------------------------------- masked classes (-inf logits)
+
+MASKED = np.array([[1.0, -np.inf, 0.5, 2.0], [0.3, 0.2, -np.inf, -np.inf], [-np.inf, 0.0, 1.0, -1.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "class-weights"])
+def test_cross_entropy_with_masked_classes_is_finite_as_torch(dtype, weighted):
+    """A -inf logit (a class masked out) is not the target: torch gives a finite loss and
+    finite gradients (0 for the masked class); 0 * -inf must not make them nan."""
+    w = np.array([1.0, 2.0, 0.5, 1.5], dtype) if weighted else None
+    ours, theirs = (None, None) if w is None else (tinyres.tensor(w), torch.tensor(w))
+    y = compare_with_torch(lambda x, t: F.cross_entropy(x, t, ours), lambda x, t: TF.cross_entropy(x, t, theirs),
+                           [MASKED.astype(dtype), np.array([3, 0, 2])], rtol=1e-5 if dtype == np.float32 else 1e-10)
+    assert np.isfinite(y.item())
+
+
+def test_nll_loss_of_log_softmax_with_masked_classes_is_finite_as_torch():
+    compare_with_torch(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t),
+                       lambda x, t: TF.nll_loss(TF.log_softmax(x, 1), t), [MASKED, np.array([3, 0, 2])])

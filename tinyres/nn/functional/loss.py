@@ -132,8 +132,11 @@ class SoftmaxCrossEntropy(Function):
     """
 
     def forward(self, x, coef, coef_grad):
+        xp = get_array_module(x)
         self.logp, self.coef, self.coef_grad = log_softmax_array(x, 1), coef, coef_grad
-        return -(coef * self.logp).sum(axis=1)
+        # a class with a_c = 0 adds nothing, even when its logit is -inf (a masked class):
+        # 0 * logp would be 0 * -inf = nan there
+        return -(coef * xp.where(coef != 0, self.logp, 0)).sum(axis=1)
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -192,7 +195,10 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     _check_class_weight(op, input, weight)
     _check_index_target(op, input, target)
     coef, total_weight = _index_coefficients(op, input, target, weight, ignore_index, 0.0)
-    loss = -ops.sum(input * Tensor(coef), 1)
+    with backend.on_device(input.device):
+        chosen = Tensor(coef != 0)
+    picked = ops.where(chosen, input, 0.0)     # not 0 * input: a -inf log-probability stays out
+    loss = -ops.sum(picked * Tensor(coef), 1)
     return _reduce(loss, reduction, total_weight)
 
 
