@@ -150,3 +150,13 @@ def test_dropout_mask_is_drawn_on_the_host_and_moved_to_the_inputs_gpu(fake_cupy
     y_gpu.sum().backward()
     assert isinstance(y_gpu.data, FakeCupyArray) and gpu.grad.device == "cuda:1"
     np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.numpy())
+
+
+@pytest.mark.parametrize("op, torch_op", [(F.relu, TF.relu), (lambda x: F.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(x, 0.1)),
+                                          (F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)],
+                         ids=["relu", "leaky_relu", "sigmoid", "tanh"])
+def test_boundary_values_forward_and_backward_as_torch(op, torch_op):
+    """0, -0, +-inf and NaN, where a piecewise op's mask decides (ReLU passes the gradient at
+    NaN, LeakyReLU scales it; both give 0 / the slope at 0)."""
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, -2.0], dtype=np.float32)
+    compare_with_torch(op, torch_op, [x])

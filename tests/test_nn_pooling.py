@@ -246,3 +246,22 @@ BAD = [
 def test_bad_input_raises_clear_error(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+EDGES = [
+    pytest.param(np.full((1, 1, 2, 2), -np.inf), (3, 1, 1), id="-inf-next-to-padding"),
+    pytest.param([[[[1.0, np.nan], [3.0, 2.0]]]], (2, 2, 0), id="one-nan"),
+    pytest.param([[[[np.nan, np.nan], [3.0, 2.0]]]], (2, 2, 0), id="two-nans-the-last-wins"),
+    pytest.param([[[[np.nan, 1, 2], [3.0, np.nan, 5], [1, 2, 3]]]], (3, 1, 1), id="nans-with-padding"),
+    pytest.param([[[[2.0, 2.0, -np.inf], [2.0, np.inf, 2.0], [0.0, 0.0, 0.0]]]], (2, 1, 1), id="ties-and-inf"),
+]
+
+
+@pytest.mark.parametrize("x, args", EDGES)
+def test_max_pool2d_edge_values_as_torch(x, args):
+    """Where torch sends the gradient and what index it reports: the padding never wins, the
+    first maximum wins a tie, a NaN propagates with the window's last NaN as its argmax."""
+    x = np.asarray(x, dtype=np.float32)
+    compare_with_torch(lambda t: F.max_pool2d(t, *args), lambda t: TF.max_pool2d(t, *args), [x])
+    ours = F.max_pool2d(tinyres.tensor(x), *args, return_indices=True)[1].numpy()
+    np.testing.assert_array_equal(ours, TF.max_pool2d(torch.tensor(x), *args, return_indices=True)[1].numpy())

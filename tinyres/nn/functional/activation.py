@@ -41,7 +41,8 @@ def _maybe_inplace(input, output, inplace):
 class LeakyReLU(Function):
     """y = x if x > 0 else s * x  (s = 0 is ReLU).   gx = gy * (1 if x > 0 else s).
 
-    Keeps only the mask x > 0, not x.  At x = 0 the gradient is s (0 for ReLU), as PyTorch.
+    Keeps only the mask x > 0, not x.  At x = 0 the gradient is s (0 for ReLU), as PyTorch;
+    at x = NaN, as PyTorch too, ReLU passes gy and LeakyReLU gives gy * s.
     Both passes run in slices on the CPU threads, and keep x's memory order.
     """
 
@@ -52,8 +53,10 @@ class LeakyReLU(Function):
         self.positive = positive = xp.empty_like(x, dtype=bool) if (self.needs_grad or slope) else None
 
         def relu(x, y, positive=None):      # pieces of the arrays; y may be x itself (out=x)
-            if positive is not None:
+            if positive is not None and slope:
                 xp.greater(x, 0, out=positive)
+            elif positive is not None:       # as torch: ReLU passes the gradient at NaN, LeakyReLU scales it
+                xp.logical_not(xp.less_equal(x, 0, out=positive), out=positive)
             if slope:
                 xp.multiply(x, xp.where(positive, x.dtype.type(1), slope), out=y)
             else:                            # ReLU: maximum is several times faster than where

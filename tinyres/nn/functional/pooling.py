@@ -69,8 +69,10 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
 
     No columns are made: a view of the padded input per kernel offset holds that offset's
     pixel of every window, so y is a running maximum over the KH*KW views, and the argmax
-    one comparison per view, last offset first so that the first match wins.  The images
-    are split between threads.
+    one comparison per view, last offset first so that the first match wins.  As in
+    torch, the padding never wins (a window of -inf inputs points at its first input
+    pixel), and a NaN propagates to y with the argmax at the window's last NaN.  The
+    images are split between threads.
     """
     xp = get_array_module(x)
     kh, kw = kernel_size
@@ -84,6 +86,8 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
     if padding != NO_PADDING:
         xpad = channel_major(padded, x.dtype, xp, lambda *a, **k: workspace("im2col.pad", *a, xp=xp, **k))
 
+    inside = _inside_masks(x.shape[2:], kernel_size, stride, padding, dilation, out_size, xp)
+
     def pool(b):                        # the images b of the batch
         if xpad is not x:
             _pad_into(xpad[b], x[b], padding, -numpy.inf)
@@ -93,9 +97,27 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
             xp.maximum(y[b], v, out=y[b])
         if argmax is not None:
             for k in reversed(range(kh * kw)):
-                xp.copyto(argmax[b], k, where=views[k] == y[b])
+                hit = views[k] == y[b]
+                xp.copyto(argmax[b], k, where=hit if inside is None else hit & inside[k])
+            if xp.isnan(y[b]).any():
+                for k in range(kh * kw):
+                    xp.copyto(argmax[b], k, where=xp.isnan(views[k]))
     parallel_for(pool, n, xp)
     return y, argmax
+
+
+def _inside_masks(size, kernel_size, stride, padding, dilation, out_size, xp):
+    """For each kernel offset, an (OH, OW) mask of the windows whose pixel at that offset is
+    in the input, not the padding; None without padding."""
+    if padding == NO_PADDING:
+        return None
+    masks = []
+    for i in range(kernel_size[0]):
+        for j in range(kernel_size[1]):
+            rows, cols = (xp.arange(o) * s + k * d - before
+                          for o, s, k, d, (before, _) in zip(out_size, stride, (i, j), dilation, padding))
+            masks.append(((rows >= 0) & (rows < size[0]))[:, None] & ((cols >= 0) & (cols < size[1]))[None, :])
+    return masks
 
 
 class MaxPool2d(Function):
