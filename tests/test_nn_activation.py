@@ -152,7 +152,8 @@ def test_dropout_mask_is_drawn_on_the_host_and_moved_to_the_inputs_gpu(fake_cupy
     np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.numpy())
 
 
-@pytest.mark.parametrize("op, torch_op", [(F.relu, TF.relu), (lambda x: F.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(x, 0.1)),
+@pytest.mark.parametrize("op, torch_op", [(F.relu, TF.relu),
+                                          (lambda x: F.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(x, 0.1)),
                                           (F.sigmoid, torch.sigmoid), (F.tanh, torch.tanh)],
                          ids=["relu", "leaky_relu", "sigmoid", "tanh"])
 def test_boundary_values_forward_and_backward_as_torch(op, torch_op):

@@ -170,3 +170,24 @@ def test_residual_block_gradients(cin, cout, projection):
     gradcheck(tiny_block, leaves(*arrays))
     compare_with_torch(tiny_block, torch_block, arrays)
     compare_with_torch(tiny_block, torch_block, [a.astype(np.float32) for a in arrays], rtol=1e-4, atol=1e-5)
+
+
+def test_an_empty_batch_leaves_the_running_statistics_as_torch():
+    x = tinyres.zeros(0, 3, 4, 4, requires_grad=True)
+    w = tinyres.ones(3, requires_grad=True)
+    mean, var = tinyres.zeros(3), tinyres.ones(3)
+    y = F.batch_norm(x, mean, var, w, None, training=True)
+    assert y.shape == (0, 3, 4, 4)
+    assert mean.numpy().tolist() == [0, 0, 0] and var.numpy().tolist() == [1, 1, 1]
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 4, 4) and w.grad.numpy().tolist() == [0, 0, 0]
+
+
+def test_float32_statistics_at_a_large_mean_are_as_accurate_as_torchs():
+    """Two passes (the mean, then the mean of (x - mean)^2): no cancellation at mean 1e4, std 1.
+    Both frameworks against the float64 result; what remains is the float32 rounding of the mean."""
+    x = (np.random.default_rng(0).standard_normal((64, 3, 8, 8)) + 1e4).astype(np.float32)
+    exact = F.batch_norm(tinyres.tensor(x.astype(np.float64)), None, None, training=True).numpy()
+    ours = np.abs(F.batch_norm(tinyres.tensor(x), None, None, training=True).numpy() - exact).max()
+    theirs = np.abs(TF.batch_norm(torch.tensor(x), None, None, training=True).numpy() - exact).max()
+    assert ours < 3 * theirs and ours < 3e-3, (ours, theirs)

@@ -74,6 +74,10 @@ class BatchNorm(Function):
         x_hat = xp.empty_like(rows) if self.needs_grad else None
         y = xp.empty_like(rows)
         inv_std = xp.empty(channels, x.dtype)
+        self.x_hat, self.inv_std, self.weight, self.has_bias = x_hat, inv_std, weight, bias is not None
+        self.training, self.shape = training, x.shape
+        if m == 0:                               # an empty batch: nothing to normalise or to learn from,
+            return from_channel_rows(y, x.shape)     # the running statistics stay as they are (torch)
 
         def normalize(channels):                 # this thread's channels, a few rows at a time
             for c in _row_blocks(channels, m):
@@ -97,8 +101,6 @@ class BatchNorm(Function):
         if training and running_mean is not None:
             running_mean[...] = (1 - factor) * running_mean + factor * mean
             running_var[...] = (1 - factor) * running_var + factor * var * (m / (m - 1))
-        self.x_hat, self.inv_std, self.weight, self.has_bias = x_hat, inv_std, weight, bias is not None
-        self.training, self.shape = training, x.shape
         return from_channel_rows(y, x.shape)
 
     def backward(self, gy):
@@ -106,7 +108,7 @@ class BatchNorm(Function):
         x_hat, inv_std, weight, training = self.x_hat, self.inv_std, self.weight, self.training
         g_rows = channel_rows(gy)
         channels, m = g_rows.shape
-        gx, gb, gw = xp.empty_like(x_hat), xp.empty(channels, gy.dtype), xp.empty(channels, gy.dtype)
+        gx, gb, gw = xp.empty_like(x_hat), xp.zeros(channels, gy.dtype), xp.zeros(channels, gy.dtype)
         dtype = gy.dtype.type
 
         def grad(channels):
@@ -121,7 +123,8 @@ class BatchNorm(Function):
                     gx[c] *= scale[:, None]
                 else:
                     xp.multiply(g_rows[c], scale[:, None], out=gx[c])
-        parallel_for(grad, channels, xp)
+        if m:
+            parallel_for(grad, channels, xp)
         return (from_channel_rows(gx, self.shape), None if weight is None else gw,
                 gb if self.has_bias else None, None, None)
 
