@@ -337,3 +337,17 @@ def test_cross_entropy_with_masked_classes_is_finite_as_torch(dtype, weighted):
 def test_nll_loss_of_log_softmax_with_masked_classes_is_finite_as_torch():
     compare_with_torch(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t),
                        lambda x, t: TF.nll_loss(TF.log_softmax(x, 1), t), [MASKED, np.array([3, 0, 2])])
+
+
+@pytest.mark.parametrize("target, weight", [([-100, -100, -100], None), ([1, 1, 2], [1.0, 0.0, 0.0, 1.0])],
+                         ids=["all-ignored", "zero-weight-targets"])
+def test_a_zero_total_weight_gives_torchs_nan_mean_and_a_zero_gradient(target, weight):
+    """The documented difference: torch's gradient is nan for targets of weight 0, tinyres's 0."""
+    x = randn(3, 4, dtype=np.float32)
+    w = None if weight is None else np.array(weight, np.float32)
+    theirs = TF.cross_entropy(torch.tensor(x), torch.tensor(target), None if w is None else torch.tensor(w))
+    t = tinyres.tensor(x, requires_grad=True)
+    ours = F.cross_entropy(t, tinyres.tensor(np.array(target)), None if w is None else tinyres.tensor(w))
+    assert np.isnan(ours.item()) and np.isnan(theirs.item())
+    ours.backward()
+    assert (t.grad.numpy() == 0).all()

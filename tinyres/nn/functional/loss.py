@@ -72,8 +72,10 @@ class ScaledSum(Function):
     count for 'mean', the total target weight for PyTorch's weighted mean.
     gloss = gy / d everywhere.
 
-    d = 0 happens when every target is ignored: then every loss is 0, y = 0/0 = nan and
-    gloss = 0, both as PyTorch.
+    d = 0 happens when every target is ignored, or when the class weights of all the
+    targets not ignored are 0: then every loss is 0, y = 0/0 = nan as in PyTorch, and
+    gloss = 0.  PyTorch's gradient is 0 too when every target is ignored, but nan (0/0)
+    for the samples whose target has weight 0; tinyres keeps it 0 (a difference).
     """
 
     def forward(self, loss, d):
@@ -161,7 +163,9 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     input's shape.  ``weight`` (C,) rescales each class.  ``label_smoothing`` eps mixes
     the target with the uniform distribution: (1 - eps) * target + eps / C.
     'mean' divides by the summed weight of the non-ignored targets (index targets) or by
-    the number of samples (probability targets).
+    the number of samples (probability targets).  When that weight is 0 the mean is nan,
+    as in PyTorch, and the gradient 0 (PyTorch's is nan where a target of weight 0 is not
+    ignored).
     """
     op = "cross_entropy"
     _check_tensors(op, input=input, target=target, weight=weight)
