@@ -46,7 +46,7 @@ def compare_with_torch(tiny_fn, torch_fn, arrays, rtol=None, atol=None, grad=Tru
     floating = [a.dtype.kind == "f" and grad for a in arrays]
     # Tensor() wraps the arrays without copying, so a strided layout reaches the op as it is
     tx = [tinyres.Tensor(a, requires_grad=f) for a, f in zip(arrays, floating)]
-    px = [torch.tensor(np.ascontiguousarray(a), requires_grad=f) for a, f in zip(arrays, floating)]
+    px = [torch.tensor(np.array(a, order="C"), requires_grad=f) for a, f in zip(arrays, floating)]   # 0-d stays 0-d
     ty, py = tiny_fn(*tx), torch_fn(*px)
     assert ty.shape == tuple(py.shape), (ty.shape, tuple(py.shape))
     assert ty.dtype == np.dtype(str(py.dtype).replace("torch.", "")), (ty.dtype, py.dtype)
