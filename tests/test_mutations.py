@@ -1,0 +1,55 @@
+"""The suite's checks can fail: a backward that is off by 0.1% is reported.
+
+For each layer the training path relies on, the backward is patched to return its first
+gradient times 1.001, and the float64 comparison with PyTorch that the suite uses
+(``helpers.compare_with_torch``, rtol 1e-10) must raise.  A check that passed a broken
+backward would prove nothing.
+"""
+import importlib
+
+import numpy as np
+import pytest
+import torch.nn.functional as TF
+from helpers import compare_with_torch, randn
+
+from tinyres.nn import functional as F
+from tinyres.nn.functional import activation, conv, loss, normalization, pooling
+
+linear = importlib.import_module("tinyres.nn.functional.linear")     # F.linear, the function, hides the module
+
+LABELS = np.array([1, 0, 3, 2])
+
+CASES = [
+    ("conv2d", conv.Conv2d, lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
+     [(2, 3, 5, 5), (4, 3, 3, 3)]),
+    ("batch_norm", normalization.BatchNorm, lambda x: F.batch_norm(x, None, None, training=True),
+     lambda x: TF.batch_norm(x, None, None, training=True), [(4, 3, 3, 3)]),
+    ("max_pool2d", pooling.MaxPool2d, lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [(2, 3, 4, 4)]),
+    ("avg_pool2d", pooling.AvgPool2d, lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(x, 3, 2, 1),
+     [(2, 3, 5, 5)]),
+    ("cross_entropy", loss.SoftmaxCrossEntropy, lambda x: F.cross_entropy(x, _labels(F)),
+     lambda x: TF.cross_entropy(x, _labels(TF)), [(4, 5)]),
+    ("relu", activation.LeakyReLU, F.relu, TF.relu, [(3, 7)]),
+    ("linear", linear.Linear, F.linear, TF.linear, [(3, 4), (5, 4)]),
+]
+
+
+def _labels(module):
+    import tinyres
+    import torch
+    return tinyres.tensor(LABELS) if module is F else torch.tensor(LABELS)
+
+
+@pytest.mark.parametrize("name, function, ours, theirs, shapes", CASES, ids=[c[0] for c in CASES])
+def test_a_backward_off_by_a_tenth_of_a_percent_is_caught(name, function, ours, theirs, shapes, monkeypatch):
+    arrays = [randn(*s, seed=i, low=0.1) for i, s in enumerate(shapes)]
+    compare_with_torch(ours, theirs, arrays)              # the real backward passes ...
+    original = function.backward
+
+    def off_by_a_little(self, gy):
+        grads = original(self, gy)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        return (grads[0] * 1.001,) + grads[1:]
+    monkeypatch.setattr(function, "backward", off_by_a_little)
+    with pytest.raises(AssertionError, match="gradient of input 0"):
+        compare_with_torch(ours, theirs, arrays)          # ... and a 0.1% error is reported
