@@ -279,3 +279,34 @@ def test_docs_autograd_md_runs_and_prints_what_it_says(capsys):
                  "add_: expected a tensor that does not require grad",
                  "gradcheck: gradient of input 0 (shape (5,)) is wrong at index"]:
         assert line in printed
+
+
+# ---------------------------------------------------------------------- detect_anomaly
+
+def test_detect_anomaly_names_the_op_and_the_line_whose_forward_made_nan():
+    from tinyres.autograd import AnomalyError, detect_anomaly
+    x = tinyres.tensor([1.0, -1.0], requires_grad=True)
+    with pytest.raises(AnomalyError, match=r"Log: its forward produced NaN or Inf .*test_autograd.py:\d+: .*x.log\(\)"):
+        with detect_anomaly():
+            x.log()
+    x.log()                                    # outside the context: nan, no error
+
+
+def test_detect_anomaly_names_the_op_whose_backward_made_inf():
+    from tinyres.autograd import AnomalyError, detect_anomaly
+    x = tinyres.tensor([0.0, 4.0], requires_grad=True)
+
+    @detect_anomaly()
+    def run():
+        root = x.sqrt()                        # finite forward, infinite gradient at 0
+        root.sum().backward()
+    with pytest.raises(AnomalyError, match=r"Sqrt.backward returned NaN or Inf .*called at .*root = x.sqrt\(\)"):
+        run()
+
+
+def test_detect_anomaly_lets_nan_that_was_already_there_through():
+    from tinyres.autograd import detect_anomaly
+    x = tinyres.tensor([np.nan, 1.0], requires_grad=True)
+    with detect_anomaly():
+        (x * 2).sum().backward()               # the input had the nan: no op made it
+    assert np.isnan(x.grad.numpy()[0]) or x.grad.numpy()[0] == 2

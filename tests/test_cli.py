@@ -171,3 +171,11 @@ def test_eval_on_a_folder_of_other_classes_says_so(run_dir, image_folder, capsys
     assert main(["eval", str(run_dir / "checkpoint.npz"), "--dataset", "imagefolder",
                  "--data-dir", str(image_folder)]) == 2
     assert "are not the classes" in capsys.readouterr().err
+
+
+def test_detect_anomaly_stops_a_diverging_run_naming_the_op(tmp_path, capsys):
+    assert main(["train", "--model", "resnet8", "--dataset", "bundled", "--subset", "64", "--epochs", "1",
+                 "--batch-size", "32", "--no-progress", "--lr", "1e30", "--detect-anomaly",
+                 "--out", str(tmp_path / "run")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]      # after NumPy's overflow warnings
+    assert last.startswith("tinyres: error: ") and "NaN or Inf" in last

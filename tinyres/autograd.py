@@ -13,6 +13,7 @@ node, accumulates into the ``.grad`` of leaves, and frees every node it passed u
 ``retain_graph=True``.
 """
 import contextlib
+import os
 
 import numpy
 
@@ -68,6 +69,52 @@ class set_grad_enabled(_GradMode):
         pass      # the mode was set in __init__; __exit__ restores what was before it
 
 
+# ---------------------------------------------------------------------------- anomaly detection
+
+_anomaly_mode = False
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))      # frames in here are tinyres's, not the user's
+
+
+class AnomalyError(RuntimeError):
+    """Raised inside ``detect_anomaly`` by the first op whose forward or backward made a NaN or Inf."""
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Context manager and decorator, as ``torch.autograd.detect_anomaly``: inside it, every
+    op remembers the line of your code that called it, and the first forward output or
+    backward gradient with a NaN or Inf that its inputs did not already have raises an
+    ``AnomalyError`` naming the op and that line.  It slows everything down: for debugging."""
+
+    def __init__(self):
+        self.previous = []
+
+    def __enter__(self):
+        global _anomaly_mode
+        self.previous.append(_anomaly_mode)
+        _anomaly_mode = True
+
+    def __exit__(self, *exc):
+        global _anomaly_mode
+        _anomaly_mode = self.previous.pop()
+
+
+def _caller_line():
+    """``file:line: code`` of the innermost frame outside the tinyres package."""
+    import traceback
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(_PACKAGE):
+            return f"{frame.filename}:{frame.lineno}: {frame.line}"
+    return "(unknown)"
+
+
+def _finite(arrays):
+    """False when a floating array among ``arrays`` holds a NaN or an Inf."""
+    for a in arrays:
+        if hasattr(a, "dtype") and a.dtype.kind == "f" and not bool(backend.get_array_module(a).isfinite(a).all()):
+            return False
+    return True
+
+
 class Function:
     """One differentiable op.  Subclasses define ``forward`` and ``backward``.
 
@@ -97,6 +144,11 @@ class Function:
         fn.needs_grad = needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         with backend.on_device(fn.device):
             y = fn.forward(*arrays, **options)
+        if _anomaly_mode:
+            fn.created_at = _caller_line()
+            if not _finite([y]) and _finite(arrays):
+                raise AnomalyError(f"{fn.name}: its forward produced NaN or Inf from finite inputs; "
+                                   f"called at {fn.created_at}")
         if not needs_grad:
             return Tensor(y)
         fn.next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
@@ -205,7 +257,12 @@ def run_backward(tensor, gradient=None, retain_graph=False):
             gy = grads.pop(node, None)
             if gy is not None:
                 with backend.on_device(node.device):    # where the node's inputs live
-                    for nxt, gx in zip(node.next, _checked_backward(node, gy)):
+                    gxs = _checked_backward(node, gy)
+                    needed = [gx for gx, nxt in zip(gxs, node.next) if nxt is not None]
+                    if _anomaly_mode and _finite([gy]) and not _finite(needed):
+                        raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
+                                           f"the op was called at {getattr(node, 'created_at', '(outside detect_anomaly)')}")
+                    for nxt, gx in zip(node.next, gxs):
                         if nxt is None or gx is None:
                             continue
                         if isinstance(nxt, Function):

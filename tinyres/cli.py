@@ -166,7 +166,12 @@ def cmd_train(args):
     if args.resume:
         done = trainer.resume()
         print(f"resumed {args.out} after epoch {done}")
-    history = trainer.fit()
+    if args.detect_anomaly:
+        from .autograd import detect_anomaly
+        with detect_anomaly():
+            history = trainer.fit()
+    else:
+        history = trainer.fit()
     final = history[-1] if history else {}
     print(f"test accuracy: {final.get('test_accuracy', float('nan')):.4f}  (run folder: {args.out})")
     return 0
@@ -175,7 +180,7 @@ def cmd_train(args):
 def cmd_demo(args):
     args.model, args.width, args.dataset, args.data_dir, args.download = "resnet8", None, "bundled", None, False
     args.momentum, args.weight_decay, args.schedule = 0.9, 5e-4, "onecycle"
-    args.val_split, args.label_smoothing, args.nesterov = None, 0.0, False
+    args.val_split, args.label_smoothing, args.nesterov, args.detect_anomaly = None, 0.0, False, False
     args.out = args.out or "runs/demo"
     print(f"tinyres demo: {args.model} on the bundled MNIST split (8,500 train / 1,500 test), "
           f"{args.epochs} epochs on {args.device}")
@@ -335,6 +340,8 @@ def parser():
     p.add_argument("--schedule", choices=["step", "onecycle"], default="step",
                    help="step: lr / 10 at 50%% and 75%% of training (He et al.); onecycle: OneCycleLR")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    p.add_argument("--detect-anomaly", action="store_true",
+                   help="stop at the first op that makes a NaN or Inf, naming it and its line (slow)")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="of the training loss (0: none)")
     p.add_argument("--val-split", type=int, default=None, metavar="N",
                    help="hold N training images out (stratified, seeded) and evaluate on them instead of "
