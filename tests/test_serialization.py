@@ -309,3 +309,41 @@ def test_foreign_files_are_not_tinyres_checkpoints(tmp_path, write):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "nope.npz")
+
+
+# ---------------------------------------------------------------------- killed writers
+
+WRITER = """
+import sys
+import numpy as np
+import tinyres
+path = sys.argv[1]
+rng = np.random.default_rng(int(sys.argv[2]))
+print("ready", flush=True)
+while True:
+    n = int(rng.integers(1, 400_000))
+    tinyres.save({"weights": np.full(n, n, dtype=np.float32), "n": n}, path)
+"""
+
+
+def test_a_checkpoint_survives_writers_killed_at_random_moments(tmp_path):
+    """SIGKILL a process that rewrites one checkpoint in a loop, 20 times at random moments:
+    the file always loads whole (old or new, never torn), and no temporary file piles up."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = tmp_path / "checkpoint.npz"
+    tinyres.save({"weights": np.full(3, 3, dtype=np.float32), "n": 3}, path)
+    rng = np.random.default_rng(0)
+    for kill in range(20):
+        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(kill)], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(float(rng.uniform(0.01, 0.15)))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        state = tinyres.load(path)
+        weights = np.asarray(state["weights"])
+        assert weights.shape == (state["n"],) and (weights == state["n"]).all()
+    tinyres.save({"weights": np.zeros(1, dtype=np.float32), "n": 1}, path)     # the next write tidies up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]

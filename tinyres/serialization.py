@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 
 import numpy
@@ -70,7 +71,10 @@ def atomic_write(path, write):
     The steps: create ``.NAME.RANDOM.tmp`` in the same folder, write, flush, ``os.fsync``,
     ``os.replace`` onto ``path`` (atomic on POSIX and Windows), then fsync the folder so the
     rename itself survives a power cut (where the OS allows it).  If anything fails, the
-    temporary file is removed and ``path`` is untouched.
+    temporary file is removed and ``path`` is untouched.  A writer killed outright (SIGKILL,
+    a power cut) leaves its temporary file behind; the next successful write of ``path``
+    removes such leftovers, so they never pile up (two processes must not write one path
+    at once).
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -87,6 +91,16 @@ def atomic_write(path, write):
             os.remove(tmp)
         raise
     _fsync_folder(folder)
+    _remove_leftovers(folder, os.path.basename(path))
+
+
+def _remove_leftovers(folder, name):
+    """Delete the temporary files of earlier writes of ``name`` that were killed mid-write."""
+    leftover = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.tmp")
+    for entry in os.scandir(folder):
+        if leftover.fullmatch(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(entry.path)
 
 
 def _fsync_folder(folder):
