@@ -337,7 +337,8 @@ def test_a_checkpoint_survives_writers_killed_at_random_moments(tmp_path):
     tinyres.save({"weights": np.full(3, 3, dtype=np.float32), "n": 3}, path)
     rng = np.random.default_rng(0)
     for kill in range(20):
-        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(kill)], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(kill)],
+                                 stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "ready"
         time.sleep(float(rng.uniform(0.01, 0.15)))
         child.send_signal(signal.SIGKILL)

@@ -96,3 +96,15 @@ def test_evaluate_reports_confusion_and_per_class():
 def test_trainer_validates_epochs():
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         Trainer(small_model(), None, None, epochs=0)
+
+
+def test_resume_rewrites_a_log_torn_by_a_crash_from_the_checkpoint(tmp_path):
+    """A crash in the middle of appending to metrics.jsonl leaves half a line; resuming
+    rewrites the log from the checkpoint, so every line parses and there is one per epoch."""
+    make_trainer(tmp_path, epochs=2).fit()
+    log = tmp_path / "metrics.jsonl"
+    log.write_text(log.read_text() + '{"epoch": 3, "train_lo')          # epoch 3 died mid-line
+    trainer = make_trainer(tmp_path, epochs=3)
+    assert trainer.resume() == 2
+    trainer.fit()
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]

@@ -25,7 +25,7 @@ import numpy
 from . import backend
 from .autograd import no_grad
 from .nn import functional as F
-from .serialization import load, save
+from .serialization import atomic_write, load, save
 
 CHECKPOINT = "checkpoint.npz"
 FORMAT = "tinyres-run"
@@ -175,6 +175,9 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         backend.default_generator().bit_generator.state = state["rng"]["default"]
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        if self.out_dir is not None:     # the log as the checkpoint knows it: a line torn by a crash,
+            lines = "".join(json.dumps(row) + "\n" for row in self.history)   # or one past it, goes
+            atomic_write(self.out_dir / "metrics.jsonl", lambda f: f.write(lines.encode()))
         return self.epoch
 
     # ------------------------------------------------------------------ logs and plots
