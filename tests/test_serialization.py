@@ -348,3 +348,34 @@ def test_a_checkpoint_survives_writers_killed_at_random_moments(tmp_path):
         assert weights.shape == (state["n"],) and (weights == state["n"]).all()
     tinyres.save({"weights": np.zeros(1, dtype=np.float32), "n": 1}, path)     # the next write tidies up
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+
+
+def _with_member(path, out, key, raw):
+    """A copy of the checkpoint ``path`` whose zip entry ``key`` holds ``raw`` instead."""
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members[key] = raw
+    with zipfile.ZipFile(out, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+    return out
+
+
+def test_a_header_that_claims_a_huge_array_is_refused_before_allocating(tmp_path):
+    save({"w": np.ones(3, np.float32)}, tmp_path / "good.npz")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 12,)})
+    bad = _with_member(tmp_path / "good.npz", tmp_path / "huge.npz", "array0.npy", header.getvalue() + b"\0" * 12)
+    with pytest.raises(CheckpointError, match=r"huge.npz is truncated or corrupt: entry 'array0': its header claims "
+                                              r"\(1000000000000,\) float32 \(4,000,000,000,000 bytes\)"):
+        load(bad)
+
+
+def test_an_object_array_inside_a_checkpoint_is_refused_without_unpickling(tmp_path):
+    save({"w": np.ones(3, np.float32)}, tmp_path / "good.npz")
+    payload = io.BytesIO()
+    np.lib.format.write_array(payload, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    bad = _with_member(tmp_path / "good.npz", tmp_path / "object.npz", "array0.npy", payload.getvalue())
+    with pytest.raises(CheckpointError, match=r"object.npz is truncated or corrupt: entry 'array0'"):
+        load(bad)

@@ -239,11 +239,27 @@ def _read_arrays(file, name):
 
 
 def _read_member(npz, key, name):
+    _check_claimed_size(npz, key, name)
     with _reading(name, key):
         array = npz[key]
     if not isinstance(array, numpy.ndarray):     # NpzFile returns non-.npy entries as bytes
         raise CheckpointError(f"checkpoint {name} is truncated or corrupt: entry {key!r} is not an array")
     return array
+
+
+def _check_claimed_size(npz, key, name):
+    """Refuse an entry whose .npy header claims more bytes than the entry holds, before
+    NumPy allocates them: a damaged or hostile header must not ask for terabytes."""
+    info = npz.zip.getinfo(key + ".npy")
+    with _reading(name, key), npz.zip.open(info) as member:
+        version = numpy.lib.format.read_magic(member)
+        read_header = numpy.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            numpy.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+        claimed = math.prod(shape) * dtype.itemsize
+        if claimed > info.file_size:
+            raise ValueError(f"its header claims {shape} {dtype} ({claimed:,} bytes) but the entry holds "
+                             f"{info.file_size:,} bytes")
 
 
 @contextlib.contextmanager
