@@ -307,3 +307,28 @@ BAD = [
 def test_bad_input_gets_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ---------------------------------------------------------------------- boundary values
+
+EDGE = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 2.0])
+EDGE_OTHER = np.array([0.0, 0.0, 1.0, 0.0, np.inf, 1.0, 0.0, np.nan])     # ties, inf and NaN on both sides
+
+BOUNDARY = [
+    ("abs", lambda x: x.abs(), lambda x: x.abs(), [EDGE]),
+    ("clamp", lambda x: tinyres.clamp(x, -1.0, 1.0), lambda x: torch.clamp(x, -1.0, 1.0), [EDGE]),
+    ("clamp-min", lambda x: tinyres.clamp(x, min=0.0), lambda x: torch.clamp(x, min=0.0), [EDGE]),
+    ("maximum", tinyres.maximum, torch.maximum, [EDGE, EDGE_OTHER]),
+    ("max-dim-ties", lambda x: x.reshape(2, 4).max(1)[0], lambda x: x.reshape(2, 4).max(1)[0],
+     [np.array([1.0, 3.0, 3.0, 0.0, 2.0, 2.0, 2.0, 2.0])]),
+    ("min-dim-nan", lambda x: x.reshape(2, 4).min(1)[0], lambda x: x.reshape(2, 4).min(1)[0],
+     [np.array([1.0, 0.0, 0.0, 3.0, np.nan, 2.0, 1.0, 2.0])]),
+]
+
+
+@pytest.mark.parametrize("name, ours, theirs, arrays", BOUNDARY, ids=[b[0] for b in BOUNDARY])
+def test_piecewise_ops_at_boundary_values_as_torch(name, ours, theirs, arrays):
+    """0, -0, ties, +-inf and NaN, where a piecewise op's gradient rule decides: every value
+    and gradient as torch (abs: 0 at 0 and NaN; clamp: 1 at the bounds; maximum: half each on
+    a tie, all to both where a NaN is involved; max/min over a dim: the first extreme)."""
+    compare_with_torch(ours, theirs, arrays)

@@ -205,11 +205,11 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """y = |x|.   gx = gy * sign(x)  (0 at x = 0, as PyTorch)."""
+    """y = |x|.   gx = gy * sign(x)  (0 at x = 0 and at NaN, as PyTorch)."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.sign = xp.sign(x)
+        self.sign = (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)     # NumPy's sign(nan) is nan
         return xp.abs(x)
 
     def backward(self, gy):
@@ -234,16 +234,21 @@ class Clamp(Function):
 
 class Maximum(Function):
     """y = max(a, b) elementwise.   The gradient goes to the larger input; on a tie each
-    gets half (PyTorch's convention): ga = sum_to(gy * ([a > b] + [a == b] / 2))."""
+    gets half; where either is NaN (y is NaN) both get all of it -- PyTorch's convention:
+
+        ga = sum_to(gy * (1/2 if a == b else 0 if a < b else 1)),  gb likewise with a > b.
+    """
 
     def forward(self, a, b):
         self.a, self.b = a, b
         return get_array_module(a).maximum(a, b)
 
     def backward(self, gy):
-        share = (self.a > self.b) + 0.5 * (self.a == self.b)
-        share = share.astype(gy.dtype, copy=False)
-        return sum_to(gy * share, self.a.shape), sum_to(gy * (1 - share), self.b.shape)
+        a, b = self.a, self.b
+        tie = 0.5 * (a == b)
+        share_a = (1 - (a < b) - tie).astype(gy.dtype, copy=False)
+        share_b = (1 - (a > b) - tie).astype(gy.dtype, copy=False)
+        return sum_to(gy * share_a, a.shape), sum_to(gy * share_b, b.shape)
 
 
 class Where(Function):
