@@ -64,3 +64,12 @@ def compare_with_torch(tiny_fn, torch_fn, arrays, rtol=None, atol=None, grad=Tru
         np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), **tol,
                                    err_msg=f"gradient of input {i}")
     return ty
+
+
+def gradcheck(fn, inputs, **options):
+    """``tinyres.autograd.gradcheck`` with the suite's tolerances: tight enough that a backward
+    off by 0.1% fails (tests/test_mutations.py), where gradcheck's defaults are torch's
+    (atol 1e-5, rtol 1e-3) and would let it pass."""
+    options.setdefault("atol", 1e-8)
+    options.setdefault("rtol", 1e-6)
+    return tinyres.autograd.gradcheck(fn, inputs, **options)

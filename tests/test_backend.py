@@ -17,7 +17,7 @@ import pytest
 
 import tinyres
 from tinyres import backend
-from tinyres.autograd import gradcheck
+from helpers import gradcheck  # the suite's tight tolerances
 from test_autograd import run_doc
 from test_ops import CASES, _run, make_inputs
 

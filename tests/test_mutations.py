@@ -1,8 +1,10 @@
 """The suite's checks can fail: a backward that is off by 0.1% is reported.
 
 For each layer the training path relies on, the backward is patched to return its first
-gradient times 1.001, and the float64 comparison with PyTorch that the suite uses
-(``helpers.compare_with_torch``, rtol 1e-10) must raise.  A check that passed a broken
+gradient times 1.001, and both checks the suite uses must raise: the float64 comparison
+with PyTorch (``helpers.compare_with_torch``, rtol 1e-10) and the finite-difference check
+with the suite's tolerances (``helpers.gradcheck``, rtol 1e-6; ``tinyres.autograd.gradcheck``'s
+own defaults are torch's, rtol 1e-3, and would miss it).  A check that passed a broken
 backward would prove nothing.
 """
 import importlib
@@ -10,7 +12,10 @@ import importlib
 import numpy as np
 import pytest
 import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, gradcheck, randn
+
+import tinyres
+from tinyres.autograd import GradcheckError
 
 from tinyres.nn import functional as F
 from tinyres.nn.functional import activation, conv, loss, normalization, pooling
@@ -35,7 +40,6 @@ CASES = [
 
 
 def _labels(module):
-    import tinyres
     import torch
     return tinyres.tensor(LABELS) if module is F else torch.tensor(LABELS)
 
@@ -53,3 +57,5 @@ def test_a_backward_off_by_a_tenth_of_a_percent_is_caught(name, function, ours, 
     monkeypatch.setattr(function, "backward", off_by_a_little)
     with pytest.raises(AssertionError, match="gradient of input 0"):
         compare_with_torch(ours, theirs, arrays)          # ... and a 0.1% error is reported
+    with pytest.raises(GradcheckError, match="gradient of input 0"):
+        gradcheck(ours, [tinyres.tensor(a, requires_grad=True) for a in arrays])

@@ -8,7 +8,7 @@ from helpers import compare_with_torch, randn
 from test_backend import FakeCupyArray, fake_cupy  # noqa: F401  (fake_cupy: a fixture)
 
 import tinyres
-from tinyres.autograd import gradcheck
+from helpers import gradcheck  # the suite's tight tolerances
 from tinyres.nn import functional as F
 
 # (tinyres op, torch op): the same call in both libraries

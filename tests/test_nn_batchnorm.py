@@ -10,7 +10,7 @@ import torch.nn.functional as TF
 from helpers import compare_with_torch, randn
 
 import tinyres
-from tinyres.autograd import gradcheck
+from helpers import gradcheck  # the suite's tight tolerances
 from tinyres.nn import functional as F
 
 SHAPES = [(5, 3), (4, 3, 5), (2, 3, 3, 4), (1, 2, 1, 3), (3, 1, 2, 2)]
