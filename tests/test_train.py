@@ -74,6 +74,7 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(tmp
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step \d+.*last good checkpoint \(epoch 1\)"):
         trainer.fit()
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
+    assert load_run(tmp_path / "checkpoint.npz")["epoch"] == 1          # and it loads
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
