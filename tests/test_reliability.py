@@ -45,6 +45,7 @@ def test_resnet152_forward_and_backward_then_the_graph_is_gone():
     assert root() is None
 
 
+@pytest.mark.soak
 def test_soak_300_steps_keep_memory_flat():
     """A small model for 300 training steps: after a warm-up, Python allocations and the
     process's resident memory grow by under 5%, and no step's graph outlives it."""
