@@ -12,5 +12,5 @@ from .tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, o
                      rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from . import autograd  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402
-from . import nn, optim, data, models, utils  # noqa: F401,E402
+from . import nn, optim, data, models, utils, viz  # noqa: F401,E402
 from .models.summary import summary  # noqa: F401,E402

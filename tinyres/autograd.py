@@ -155,6 +155,7 @@ class Function:
                    for x in inputs]
         fn.input_meta = [(x.shape, x.dtype) if nxt is not None else None
                          for x, nxt in zip(inputs, fn.next)]
+        fn.output_meta = (y.shape, y.dtype)      # for tinyres.viz
         return Tensor(y, requires_grad=True, _grad_fn=fn)
 
     def forward(self, *arrays, **options):
