@@ -79,3 +79,75 @@ TORCH_TWINS = {
     "resnet20": lambda **k: TorchResNet([3, 3, 3], False, cifar=True, shortcut="A", **k),
     "plain20": lambda **k: TorchResNet([3, 3, 3], False, cifar=True, shortcut=None, **k),
 }
+
+
+# ---------------------------------------------------------------- pre-activation (He et al. 2016)
+
+class TorchPreActBlock(tnn.Module):
+    """x + F(x) with BN-ReLU before each convolution; a 1x1 projection of the pre-activated
+    input where the shape changes; nothing after the addition."""
+
+    def __init__(self, cin, planes, stride, bottleneck):
+        super().__init__()
+        out = planes * (4 if bottleneck else 1)
+        self.bottleneck = bottleneck
+        self.bn1 = tnn.BatchNorm2d(cin)
+        if bottleneck:
+            self.conv1 = tnn.Conv2d(cin, planes, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.conv2 = tnn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+            self.bn3 = tnn.BatchNorm2d(planes)
+            self.conv3 = tnn.Conv2d(planes, out, 1, bias=False)
+        else:
+            self.conv1 = tnn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        if stride != 1 or cin != out:
+            self.downsample = tnn.Conv2d(cin, out, 1, stride, bias=False)
+
+    def forward(self, x):
+        pre = TF.relu(self.bn1(x))
+        shortcut = self.downsample(pre) if hasattr(self, "downsample") else x
+        out = self.conv2(TF.relu(self.bn2(self.conv1(pre))))
+        if self.bottleneck:
+            out = self.conv3(TF.relu(self.bn3(out)))
+        return out + shortcut
+
+
+class TorchPreActResNet(tnn.Module):
+    def __init__(self, layers, bottleneck, num_classes, in_channels, cifar=False):
+        super().__init__()
+        self.cifar = cifar
+        widths = (16, 32, 64) if cifar else (64, 128, 256, 512)
+        if cifar:
+            self.conv1 = tnn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        else:
+            self.conv1 = tnn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+        cin = widths[0]
+        for i, (w, n) in enumerate(zip(widths, layers)):
+            blocks = []
+            for j in range(n):
+                blocks.append(TorchPreActBlock(cin, w, 2 if (i and not j) else 1, bottleneck))
+                cin = w * (4 if bottleneck else 1)
+            setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+        self.nstages = len(widths)
+        self.bn_final = tnn.BatchNorm2d(cin)
+        self.fc = tnn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        if not self.cifar:
+            x = TF.max_pool2d(TF.relu(self.bn1(x)), 3, 2, 1)
+        for i in range(self.nstages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        x = TF.relu(self.bn_final(x))
+        return self.fc(torch.flatten(TF.adaptive_avg_pool2d(x, 1), 1))
+
+
+TORCH_TWINS.update({
+    "preact_resnet18": lambda **k: TorchPreActResNet([2, 2, 2, 2], False, **k),
+    "preact_resnet50": lambda **k: TorchPreActResNet([3, 4, 6, 3], True, **k),
+    "preact_resnet20": lambda **k: TorchPreActResNet([3, 3, 3], False, cifar=True, **k),
+    "preact_resnet164": lambda **k: TorchPreActResNet([18, 18, 18], True, cifar=True, **k),
+})
