@@ -179,3 +179,14 @@ def test_detect_anomaly_stops_a_diverging_run_naming_the_op(tmp_path, capsys):
                  "--out", str(tmp_path / "run")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]      # after NumPy's overflow warnings
     assert last.startswith("tinyres: error: ") and "NaN or Inf" in last
+
+
+def test_image_folders_of_mixed_sizes_need_image_size(tmp_path, capsys):
+    from test_data_folder import write_images
+    write_images(tmp_path / "data", {"a": 4}, size=(8, 8), ext=".png")
+    write_images(tmp_path / "data", {"b": 4}, size=(10, 12), ext=".png", seed=1)
+    argv = ["train", "--model", "resnet8", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"),
+            "--val-split", "2", "--epochs", "1", "--batch-size", "4", "--no-progress", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert "images of different sizes" in capsys.readouterr().err
+    assert main(argv + ["--image-size", "8"]) == 0

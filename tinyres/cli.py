@@ -38,12 +38,13 @@ def dataset_info(name):
     return DATASETS[name]
 
 
-def open_dataset(name, train, data_dir=None, download=False, subset=None):
+def open_dataset(name, train, data_dir=None, download=False, subset=None, image_size=None):
     """A dataset by its CLI name; with ``subset``, ``subset`` images spread evenly over it
-    (not the first ones: the bundled digits are grouped by class)."""
+    (not the first ones: the bundled digits are grouped by class).  ``image_size`` resizes
+    the images of an image folder to that square size."""
     cls = dataset_info(name)[0]
     if cls is ImageFolder:
-        return open_image_folder(data_dir, subset)
+        return open_image_folder(data_dir, subset, image_size)
     try:
         data = cls(train=train) if cls is BundledMNIST else cls(root=data_dir, train=train, download=download)
     except FileNotFoundError as e:
@@ -60,12 +61,14 @@ def spread_subset(data, subset):
     return data
 
 
-def open_image_folder(data_dir, subset=None):
+def open_image_folder(data_dir, subset=None, image_size=None):
     """``--dataset imagefolder``: the folder of class folders ``--data-dir``, all of it."""
     if data_dir is None:
         raise UsageError("--dataset imagefolder needs --data-dir DIR, a folder with one subfolder of images per class")
+    if image_size is not None:
+        check_positive("--image-size", image_size)
     try:
-        return spread_subset(ImageFolder(data_dir), subset)
+        return spread_subset(ImageFolder(data_dir, size=None if image_size is None else (image_size,) * 2), subset)
     except (FileNotFoundError, ValueError, ImportError) as e:
         raise UsageError(str(e)) from None
 
@@ -133,7 +136,7 @@ def cmd_train(args):
     backend.manual_seed(args.seed)
     if args.width is not None and not hasattr(models.cifar, args.model):
         raise UsageError(f"--width is for the CIFAR ResNets (resnet8 ... resnet110), not {args.model}")
-    train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset)
+    train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset, args.image_size)
     if args.val_split is not None:
         train_set, test_set = split_off_validation(train_set, args.val_split, args.seed)
     elif dataset_info(args.dataset)[0] is ImageFolder:
@@ -181,6 +184,7 @@ def cmd_demo(args):
     args.model, args.width, args.dataset, args.data_dir, args.download = "resnet8", None, "bundled", None, False
     args.momentum, args.weight_decay, args.schedule = 0.9, 5e-4, "onecycle"
     args.val_split, args.label_smoothing, args.nesterov, args.detect_anomaly = None, 0.0, False, False
+    args.image_size = None
     args.out = args.out or "runs/demo"
     print(f"tinyres demo: {args.model} on the bundled MNIST split (8,500 train / 1,500 test), "
           f"{args.epochs} epochs on {args.device}")
@@ -217,7 +221,7 @@ def cmd_eval(args):
     state, model = load_checkpoint_config(args.checkpoint)
     config = state["config"]
     dataset = args.dataset or config["dataset"]
-    data = open_dataset(dataset, args.split == "train", args.data_dir, False, args.subset)
+    data = open_dataset(dataset, args.split == "train", args.data_dir, False, args.subset, config["image_size"])
     if dataset_info(dataset)[0] is ImageFolder and list(data.classes) != list(config["classes"]):
         raise UsageError(f"the class folders of {args.data_dir} ({', '.join(data.classes)}) are not the classes "
                          f"{args.checkpoint} was trained on ({', '.join(config['classes'])})")
@@ -343,6 +347,8 @@ def parser():
     p.add_argument("--detect-anomaly", action="store_true",
                    help="stop at the first op that makes a NaN or Inf, naming it and its line (slow)")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="of the training loss (0: none)")
+    p.add_argument("--image-size", type=int, default=None, metavar="S",
+                   help="resize the images of --dataset imagefolder to SxS (needed when their sizes differ)")
     p.add_argument("--val-split", type=int, default=None, metavar="N",
                    help="hold N training images out (stratified, seeded) and evaluate on them instead of "
                         "the test split; needed for --dataset imagefolder")

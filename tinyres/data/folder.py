@@ -82,7 +82,7 @@ def _decode(files, size):
         elif array.shape != images.shape[1:]:
             raise ValueError(f"ImageFolder: images of different sizes: {first} is "
                              f"{images.shape[2]}x{images.shape[1]}, {p} is {array.shape[1]}x{array.shape[0]}; "
-                             "pass size=(H, W) (--image-size in the CLI) to resize them")
+                             "pass size=(H, W) (--image-size S in the CLI) to resize them")
         images[i] = array
     return images
 
