@@ -3,6 +3,8 @@ command line taking a weights name wherever it takes a checkpoint.  A small run 
 stands in for the bundled file; the shipped one is checked at the end."""
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +83,25 @@ def test_the_shipped_weights_match_their_recorded_checksums():
             data = (pretrained.BUNDLED / filename).read_bytes()
             assert sha is not None and hashlib.sha256(data).hexdigest() == sha, filename
             assert pretrained.read_weights(pretrained.BUNDLED / filename)["config"]["model"] == arch
+
+
+SAMPLE = Path(__file__).parent / "data" / "cifar10-sample"
+
+
+def test_the_bundled_resnet20_recognises_held_out_cifar10_images(tmp_path, capsys):
+    """30 CIFAR-10 JPEGs the weights never trained on (tests/data/cifar10-sample/README.md),
+    through the command line: eval applies the preprocessing stored with the weights."""
+    folder = shutil.copytree(SAMPLE, tmp_path / "sample")        # the cache is written beside the images
+    assert main(["eval", "resnet20_cifar10", "--dataset", "imagefolder", "--data-dir", str(folder), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["count"] == 30 and result["accuracy"] >= 0.6, result["accuracy"]   # chance: 0.1
+    assert main(["predict", "resnet20_cifar10", str(folder / "ship" / "0015.jpg"), "--topk", "3"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(folder / "ship" / "0015.jpg") + ": ") and line.count("(") == 3
+
+
+def test_the_bundled_resnet20_in_python():
+    model = tinyres.models.resnet20(weights="cifar10").eval()
+    meta = model.weights_meta
+    assert meta["classes"][:2] == ["airplane", "automobile"] and meta["image_size"] == 32
+    assert meta["val_accuracy"] == 0.8592 and meta["epochs"] == 20

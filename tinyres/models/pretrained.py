@@ -20,7 +20,10 @@ BUNDLED = Path(__file__).parent / "bundled"
 FORMAT = "tinyres-weights"
 
 # arch -> weights name -> (file in BUNDLED, its SHA-256)
-WEIGHTS = {}
+WEIGHTS = {
+    "resnet20": {"cifar10": ("resnet20_cifar10.npz",
+                             "f34688c080c73655d3485cd5d670ee2ee02aec5093d855e6d8220762f373f8e4")},
+}
 
 
 def available_weights():
