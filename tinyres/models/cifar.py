@@ -99,15 +99,17 @@ def _cifar(depth):
     arch = f"resnet{depth}"
 
     def factory(num_classes=10, in_channels=3, shortcut="A", zero_init_residual=False, width=16, weights=None):
-        if weights is not None:
-            asked = dict(num_classes=num_classes, in_channels=in_channels, shortcut=shortcut, width=width)
-            for key, value in pretrained.model_args(arch, weights).items():
+        asked = dict(num_classes=num_classes, in_channels=in_channels, shortcut=shortcut, width=width)
+
+        def build(**trained_with):
+            for key, value in trained_with.items():
                 if key in asked and asked[key] != value:
                     raise ValueError(f"{arch}(weights={weights!r}) has {key}={value!r}, got {key}={asked[key]!r}; "
                                      "to fine-tune for other classes, load the weights and replace model.fc")
-        model = CifarResNet(depth, num_classes, in_channels, shortcut, zero_init_residual, width)
-        model.arch = arch
-        return model if weights is None else pretrained.load_pretrained(model, arch, weights)
+            model = CifarResNet(depth, zero_init_residual=zero_init_residual, **{**asked, **trained_with})
+            model.arch = arch
+            return model
+        return build() if weights is None else pretrained.load_model(arch, weights, build)
     factory.__name__ = arch
     factory.__doc__ = (f"ResNet-{depth} for 32x32 images ({(depth - 2) // 6} blocks per stage), He et al. 2015. "
                        f"``weights``: the name of bundled pretrained weights (see tinyres.models.pretrained).")

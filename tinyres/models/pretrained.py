@@ -57,20 +57,18 @@ def read_weights(path):
     return state
 
 
-def load_pretrained(model, arch, name):
-    """Load bundled weights ``name`` into ``model`` (built by ``arch``'s factory); attach
-    ``model.weights_meta``: the class names, image size, mean and std, provenance."""
+def load_model(arch, name, build):
+    """A model with bundled weights ``name``: ``build(**model_args)`` with the arguments
+    the weights were trained with (num_classes, ...), the weights loaded, and
+    ``model.weights_meta`` attached (class names, image size, mean, std, provenance).
+    The file is read once."""
     state = read_weights(weights_file(arch, name))
-    model.load_state_dict(state["model"])
     config = state["config"]
+    model = build(**config["model_args"])
+    model.load_state_dict(state["model"])
     model.weights_meta = {"name": name, "classes": list(config["classes"]), "image_size": config["image_size"],
                           "mean": list(config["mean"]), "std": list(config["std"]), **state["provenance"]}
     return model
-
-
-def model_args(arch, name):
-    """The factory arguments the bundled weights were trained with (num_classes, ...)."""
-    return dict(read_weights(weights_file(arch, name))["config"]["model_args"])
 
 
 def export_weights(run_checkpoint, path, provenance):

@@ -42,15 +42,6 @@ def channel_major(shape, dtype, xp, empty=None):
     return (empty or xp.empty)((c, n, h, w), dtype=dtype).transpose(1, 0, 2, 3)
 
 
-def pad2d(x, padding, value=0):
-    """``x`` (N, C, H, W) padded with ``value``: padding = ((top, bottom), (left, right))."""
-    if padding == NO_PADDING:
-        return x
-    out = channel_major(_padded_shape(x.shape, padding), x.dtype, get_array_module(x))
-    _pad_into(out, x, padding, value)
-    return out
-
-
 def _padded_shape(shape, padding):
     (top, bottom), (left, right) = padding
     n, c, h, w = shape
