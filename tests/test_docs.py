@@ -20,3 +20,16 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
             exec(compile(code, f"{page.name}[block {i}]", "exec"), namespace)
         except Exception as e:
             raise AssertionError(f"{page.name}, python block {i} failed: {type(e).__name__}: {e}\n{code}") from e
+
+
+@pytest.mark.parametrize("page", PAGES[1:], ids=lambda p: p.name)
+def test_every_page_ends_with_exercises_each_with_a_solution_that_runs(page):
+    """The last section is "## Exercises"; every collapsed solution holds a python block
+    (which test_code_blocks_run runs)."""
+    text = page.read_text()
+    assert "\n## Exercises\n" in text, f"{page.name} has no Exercises section"
+    exercises = text.split("\n## Exercises\n", 1)[1]
+    assert "\n## " not in exercises, f"{page.name}: Exercises is not the last section"
+    solutions = exercises.split("<details>")[1:]
+    assert solutions, f"{page.name}: no worked solution"
+    assert all("```python\n" in s.split("</details>")[0] for s in solutions), page.name
