@@ -102,7 +102,7 @@ def block_diagram(title, block, caption=""):
         box = describe(name, module)
         if name.startswith("downsample"):
             if not shortcut:
-                shortcut_from = made_by.get(id(inp))
+                shortcut_from = made_by[id(inp)]
             shortcut.append(box)
         elif id(inp) in made_by:
             branch.append(box)
@@ -141,19 +141,13 @@ def line(ax, points):
     ax.plot(xs, ys, color="#333333", lw=1.2)
 
 
-def draw(d, path):
-    """One diagram, top to bottom: input, branch, (+), what follows, output; the shortcut on the right."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plus = len(d.branch) + 1                     # rows: 0 the input, 1.. the branch, then the addition
-    bottom = plus + len(d.after_add) + 1
-    fig, ax = plt.subplots(figsize=(7.2, 0.62 * bottom + 1.4))
+def draw_main_column(ax, d, plus, bottom):
+    """Input, the branch's boxes, the (+), what follows it, output; an arrow between each two."""
+    from matplotlib.patches import Circle
     ax.text(0, 0, f"x: {d.in_channels} channels", ha="center", va="center", fontsize=10)
     for row, b in enumerate(d.branch, 1):
         box(ax, 0, -row, b)
-    ax.add_patch(plt.Circle((0, -plus), 0.2, fc="white", ec="#333333", lw=1.2))
+    ax.add_patch(Circle((0, -plus), 0.2, fc="white", ec="#333333", lw=1.2))
     ax.text(0, -plus, "+", ha="center", va="center", fontsize=13)
     for row, b in enumerate(d.after_add, plus + 1):
         box(ax, 0, -row, b)
@@ -163,6 +157,10 @@ def draw(d, path):
         low_gap = 0.2 if row + 1 in (plus, bottom) else BOX_H / 2 + 0.04
         arrow(ax, (0, -row - top_gap), (0, -row - 1 + low_gap))
 
+
+def draw_shortcut(ax, d, plus):
+    """From the block's input (or the branch layer it takes) to the right, down through the
+    shortcut's boxes, spread evenly, and into the (+)."""
     start = 0 if d.shortcut_from is None else d.shortcut_from + 1
     start_x = 1.25 if start == 0 else BOX_W / 2 + 0.04
     rows = [start + (k + 1) * (plus - start) / (len(d.shortcut) + 1) for k in range(len(d.shortcut))]
@@ -176,6 +174,18 @@ def draw(d, path):
         ax.text(SHORTCUT_X + 0.12, -(start + plus) / 2, "identity", ha="left", va="center", fontsize=9,
                 style="italic")
 
+
+def draw(d, path):
+    """One diagram, top to bottom, the shortcut on the right; written to ``path`` (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plus = len(d.branch) + 1                     # rows: 0 the input, 1.. the branch, then the addition
+    bottom = plus + len(d.after_add) + 1
+    fig, ax = plt.subplots(figsize=(7.2, 0.62 * bottom + 1.4))
+    draw_main_column(ax, d, plus, bottom)
+    draw_shortcut(ax, d, plus)
     ax.set_title(d.title, fontsize=11)
     strided = any(b.stride != 1 for b in d.branch + d.shortcut)
     caption = d.caption + ("\nred edge: a strided layer" if strided else "")
