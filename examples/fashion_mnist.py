@@ -19,7 +19,7 @@ import numpy
 
 import tinyres
 from tinyres import optim
-from tinyres.cli import UsageError, build_model, build_transform, make_config, open_dataset
+from tinyres.recipes import build_model, build_transform, make_config, open_dataset
 from tinyres.data import DataLoader
 from tinyres.nn import functional as F
 from tinyres.train import evaluate, progress_bar
@@ -52,7 +52,7 @@ def main():
     try:
         train_set = open_dataset("fashion-mnist", True, args.data_dir, args.download, subset)
         test_set = open_dataset("fashion-mnist", False, args.data_dir, args.download, subset)
-    except UsageError as e:
+    except tinyres.UserError as e:
         sys.exit(f"{e}\nOn Debian/Ubuntu: sudo apt-get install -y dataset-fashion-mnist")
 
     config = make_config(args.model, "fashion-mnist", train_set.classes)   # augment: random crop, padding 2

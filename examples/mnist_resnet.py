@@ -17,8 +17,8 @@ import numpy
 
 import tinyres
 from tinyres import optim
-from tinyres.cli import (UsageError, add_training_flags, build_model, build_transform, make_config,
-                         open_dataset)
+from tinyres.cli import add_training_flags
+from tinyres.recipes import build_model, build_transform, make_config, open_dataset
 from tinyres.data import DataLoader
 from tinyres.train import Trainer
 
@@ -30,7 +30,7 @@ def open_mnist(args):
         try:
             return ("mnist", open_dataset("mnist", True, args.data_dir, args.download, args.subset),
                     open_dataset("mnist", False, args.data_dir, args.download, args.subset))
-        except UsageError as e:
+        except tinyres.UserError as e:
             if not args.bundled:
                 sys.exit(f"{e}\nOr pass --bundled to train on the 10,000 digits that ship with tinyres.")
             print("MNIST not found: using the bundled split (8,500 train / 1,500 test digits)")

@@ -190,3 +190,53 @@ def test_image_folders_of_mixed_sizes_need_image_size(tmp_path, capsys):
     assert main(argv) == 2
     assert "images of different sizes" in capsys.readouterr().err
     assert main(argv + ["--image-size", "8"]) == 0
+
+
+
+@pytest.fixture
+def registered():
+    """Register test models by name; they are taken out of the registry afterwards."""
+    from tinyres import models
+    names = []
+
+    def register(factory):
+        names.append(factory.__name__)
+        return models.register_model(factory)
+    yield register
+    for name in names:
+        models.registry._MODELS.pop(name, None)
+
+
+def test_a_bug_is_not_passed_off_as_bad_input(registered, capsys):
+    """Only tinyres.UserError (and the system's OSError) are one-line errors; any other
+    exception is a bug: its traceback is shown with a request to report it, exit status 1."""
+    @registered
+    def broken_model_for_cli_test(**kwargs):
+        raise TypeError("unsupported operand deep inside tinyres")
+    assert main(["summary", "broken_model_for_cli_test"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "deep inside tinyres" in err and "report" in err
+
+
+def test_user_error_is_a_value_error():
+    import tinyres
+    from tinyres.serialization import CheckpointError
+    from tinyres.train import TrainingDiverged
+    assert issubclass(tinyres.UserError, ValueError)
+    assert issubclass(CheckpointError, tinyres.UserError) and issubclass(TrainingDiverged, tinyres.UserError)
+
+
+def test_a_model_registered_where_it_is_defined_is_known_by_name(registered, capsys):
+    from tinyres import models, nn
+
+    @registered
+    def tiny_mlp_for_cli_test(num_classes=10, in_channels=1):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, num_classes))
+    assert models.list_models()[-1] == "tiny_mlp_for_cli_test" and not models.accepts("tiny_mlp_for_cli_test", "width")
+    assert main(["summary", "tiny_mlp_for_cli_test", "--input-size", "1", "28", "28", "--num-classes", "10"]) == 0
+    assert "Total mult-adds: 0.00 G (7,840)" in capsys.readouterr().out
+
+    def resnet20():
+        pass
+    with pytest.raises(ValueError, match="'resnet20' is already registered"):
+        models.register_model(resnet20)

@@ -2,6 +2,7 @@
 __version__ = "0.1.0"
 
 from . import backend, cuda  # noqa: F401
+from .errors import UserError  # noqa: F401
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .backend import (Device, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
                       get_num_threads, int32, int64, manual_seed, set_default_dtype, set_num_threads, uint8)

@@ -18,6 +18,7 @@ import os
 import numpy
 
 from . import backend
+from .errors import UserError
 
 _grad_enabled = True
 
@@ -75,7 +76,7 @@ _anomaly_mode = False
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))      # frames in here are tinyres's, not the user's
 
 
-class AnomalyError(RuntimeError):
+class AnomalyError(RuntimeError, UserError):
     """Raised inside ``detect_anomaly`` by the first op whose forward or backward made a NaN or Inf."""
 
 

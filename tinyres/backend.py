@@ -6,6 +6,27 @@ imported lazily, and ``import tinyres`` works without it.
 
 Devices are written as in PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
 ``"cuda:N"``.  Dtypes are NumPy's.
+
+The interface the rest of tinyres uses, and nothing else: ``get_array_module`` (``xp``),
+``is_device_array`` / ``is_array`` (instead of isinstance checks on CuPy's types),
+``to_host`` / ``to_device`` / ``device_of`` / ``on_device``, ``xp_for``, ``is_cpu``, the
+dtypes, the default generator, and the thread helpers for CPU ops.
+
+The array contract: what a third backend's module ``xp`` and its arrays must offer, since
+the ops rely on exactly this.
+
+* NumPy's array API for the functions the ops call: creation (``empty``, ``zeros``,
+  ``ones``, ``full``, ``arange``, ``*_like``, ``asarray``, ``ascontiguousarray``),
+  elementwise math with ``out=`` (``multiply``, ``subtract``, ``maximum``, ``exp``,
+  ``log``, ``sqrt``, ``where``, ...), ``matmul``, ``einsum``, ``broadcast_to``,
+  ``take_along_axis``, ``bincount``, ``concatenate``, ``pad``, ``copyto``.
+* Views: basic slicing with steps gives a *strided view*, and in-place operators on such a
+  view (``cols[..., i, j] += ...``, ``out=view``) write into the array it views (col2im
+  and the pooling backwards accumulate that way; no ``add.at`` scatter is needed).
+* ``.shape``, ``.ndim``, ``.dtype`` (a NumPy dtype), ``.astype(dtype, copy=False)``,
+  ``.reshape``, ``.sum(axis=, keepdims=)``, ``.item()``.
+* For a device array: ``.get()`` copies it to a NumPy array on the host, ``.device.id``
+  names its device, and a context (``cupy.cuda.Device(i)``) makes new arrays land there.
 """
 import contextlib
 import importlib
@@ -14,6 +35,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
+
+from .errors import UserError
 
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
@@ -53,13 +76,17 @@ def is_cuda_available():
 def _require_cupy():
     cp = cupy_module()
     if cp is None:
-        raise RuntimeError(
+        raise DeviceUnavailable(
             "tinyres: a 'cuda' device needs CuPy, which could not be imported "
             f"({_cupy_error}). Install the GPU extra: pip install 'tinyres[gpu]' "
             "(cupy-cuda12x; use cupy-cuda11x or cupy-cuda13x for other CUDA versions).")
     if not is_cuda_available():
-        raise RuntimeError("tinyres: CuPy is installed but no CUDA GPU is visible.")
+        raise DeviceUnavailable("tinyres: CuPy is installed but no CUDA GPU is visible.")
     return cp
+
+
+class DeviceUnavailable(RuntimeError, UserError):
+    """A 'cuda' device was asked for where there is none (no CuPy, or no GPU visible)."""
 
 
 class Device:
@@ -75,7 +102,7 @@ class Device:
             raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {spec!r}")
         kind, colon, idx = spec.strip().partition(":")
         if kind not in ("cpu", "cuda") or (colon and (kind == "cpu" or not idx.isdigit())):
-            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
+            raise UserError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
         self.type = kind
         self.index = None if kind == "cpu" else int(idx or 0)
 
@@ -111,6 +138,17 @@ def get_array_module(x):
     return cp if isinstance(x, cp.ndarray) else numpy
 
 
+def is_device_array(x):
+    """True for an array that lives on a device (a CuPy array); False for anything else,
+    NumPy arrays and Tensors included (ask ``tensor.device`` there)."""
+    return _cupy is not None and isinstance(x, _cupy.ndarray)
+
+
+def is_array(x):
+    """True for a NumPy array or a device array."""
+    return isinstance(x, numpy.ndarray) or is_device_array(x)
+
+
 def is_cpu(xp):
     """True when the array module ``xp`` is NumPy (the host), False for CuPy."""
     return xp is numpy
@@ -137,9 +175,12 @@ def to_device(array, dev):
         return cp.array(array)     # a copy on dev, from the host or from another GPU
 
 
-def to_numpy(array):
+def to_host(array):
     """A host (NumPy) view or copy of ``array``."""
-    return array if get_array_module(array) is numpy else array.get()
+    return array.get() if is_device_array(array) else array
+
+
+to_numpy = to_host      # the older name
 
 
 def xp_for(dev):

@@ -1,58 +1,54 @@
 """The gradient checks a user can run: ``tinyres gradcheck`` and ``examples/gradcheck_tour.py``.
 
+The cases are not listed here: each module of ``tinyres.nn.functional`` declares its own
+in a ``GRADCHECKS`` list of ``GradcheckCase`` beside its ops, and ``cases()`` gathers
+them, so a new op appears in ``tinyres gradcheck`` (and in the test suite's
+``tests/test_checks.py``, which runs the same table with tighter tolerances) by being
+added to its module's table.
+
 Each layer op runs on small float64 inputs; its analytic backward is compared with central
 finite differences under a random upstream gradient (``autograd.gradient_pairs``, the same
 check as ``autograd.gradcheck``), and, when PyTorch is installed, its output and input
 gradients with ``torch.nn.functional``'s.
 """
+import collections
+import importlib
+import pkgutil
+
 import numpy
 
 from . import autograd
-from .nn import functional as F
 from .tensor import Tensor
 
 ATOL, RTOL = 1e-5, 1e-3      # gradcheck's tolerances
 TORCH_RTOL = 1e-8            # float64 against torch
 
+GradcheckCase = collections.namedtuple("GradcheckCase", "name fn torch_fn inputs")
+GradcheckCase.__doc__ = """One row of ``tinyres gradcheck``: ``fn(*tensors)`` in tinyres, the same
+computation as ``torch_fn(torch.nn.functional, *tensors)``, and ``inputs(rng)``, the float64
+input arrays drawn from a NumPy Generator (integer arrays, such as class targets, are
+inputs but are not differentiated).  Keep the inputs away from kinks (ties for max-pool,
+0 for ReLU): finite differences mean nothing there."""
 
-def _distinct(shape, rng):
+
+def distinct(shape, rng):
     """Values with no ties and no zeros (max-pool and ReLU have kinks there)."""
     n = int(numpy.prod(shape))
     return ((rng.permutation(n) - n / 2 + 0.5) / n * 4).reshape(shape)
 
 
-def _cases(rng):
-    """(name, tinyres fn, torch fn(F, *tensors), input arrays; integer ones are not differentiated)."""
-    x = _distinct((2, 3, 7, 6), rng)
-    logits = rng.standard_normal((5, 4))
-    target = numpy.array([0, 3, 1, 2, 3])
-    return [
-        ("conv2d (stride 2, padding 1)", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
-         lambda tf, x, w, b: tf.conv2d(x, w, b, stride=2, padding=1),
-         [x, rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]),
-        ("conv2d (dilation 2, groups 3)", lambda x, w: F.conv2d(x, w, dilation=2, groups=3),
-         lambda tf, x, w: tf.conv2d(x, w, dilation=2, groups=3), [x, rng.standard_normal((6, 1, 2, 2))]),
-        ("conv1d (padding 1)", lambda x, w: F.conv1d(x, w, padding=1), lambda tf, x, w: tf.conv1d(x, w, padding=1),
-         [rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))]),
-        ("batch_norm (training)", lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True),
-         lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
-         [x, rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
-        ("relu", F.relu, lambda tf, x: tf.relu(x), [x]),
-        ("max_pool2d (3, stride 2, padding 1)", lambda x: F.max_pool2d(x, 3, 2, 1),
-         lambda tf, x: tf.max_pool2d(x, 3, 2, 1), [x]),
-        ("avg_pool2d (2, ceil_mode)", lambda x: F.avg_pool2d(x, 2, ceil_mode=True),
-         lambda tf, x: tf.avg_pool2d(x, 2, ceil_mode=True), [x]),
-        ("adaptive_avg_pool2d (3, 2)", lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
-         lambda tf, x: tf.adaptive_avg_pool2d(x, (3, 2)), [x]),
-        ("linear", F.linear, lambda tf, x, w, b: tf.linear(x, w, b),
-         [rng.standard_normal((3, 5)), rng.standard_normal((2, 5)), rng.standard_normal(2)]),
-        ("log_softmax", lambda x: F.log_softmax(x, dim=1), lambda tf, x: tf.log_softmax(x, dim=1), [logits]),
-        ("cross_entropy (label smoothing 0.1)", lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
-         lambda tf, x, t: tf.cross_entropy(x, t, label_smoothing=0.1), [logits, target]),
-        ("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
-         lambda tf, x, t: tf.binary_cross_entropy_with_logits(x, t), [logits, rng.uniform(0, 1, logits.shape)]),
-        ("mse_loss", F.mse_loss, lambda tf, x, t: tf.mse_loss(x, t), [logits, rng.standard_normal(logits.shape)]),
-    ]
+def cases():
+    """Every ``GradcheckCase`` of the modules of ``tinyres.nn.functional``, module by module."""
+    from .nn import functional as F
+    found = []
+    for info in sorted(pkgutil.iter_modules(F.__path__), key=lambda m: m.name):
+        found += getattr(importlib.import_module(f"{F.__name__}.{info.name}"), "GRADCHECKS", [])
+    return found
+
+
+def case_inputs(case, seed=0):
+    """The input arrays of ``case``, the same for the same seed."""
+    return case.inputs(numpy.random.default_rng(seed))
 
 
 def _differentiable(array):
@@ -80,17 +76,17 @@ def _torch_difference(fn, torch_fn, arrays, seed):
 
 def run_layer_checks(seed=0):
     """One row per op: name, the worst |numeric - analytic|, the difference from torch, ok."""
-    rng = numpy.random.default_rng(seed)
     rows = []
-    for name, fn, torch_fn, arrays in _cases(rng):
+    for case in cases():
+        arrays = case_inputs(case, seed)
         inputs = [Tensor(a.copy(), requires_grad=_differentiable(a)) for a in arrays]
         error, ok = 0.0, True
-        for _, _, numeric, analytic in autograd.gradient_pairs(fn, inputs, seed=seed):
+        for _, _, numeric, analytic in autograd.gradient_pairs(case.fn, inputs, seed=seed):
             diff = numpy.abs(analytic - numeric)
             error = max(error, float(numpy.max(diff)))
             ok &= bool(numpy.all(diff <= ATOL + RTOL * numpy.abs(numeric)))
-        torch_difference = _torch_difference(fn, torch_fn, arrays, seed)
+        torch_difference = _torch_difference(case.fn, case.torch_fn, arrays, seed)
         if torch_difference is not None:
             ok &= torch_difference <= TORCH_RTOL
-        rows.append({"name": name, "error": error, "torch": torch_difference, "ok": ok})
+        rows.append({"name": case.name, "error": error, "torch": torch_difference, "ok": ok})
     return rows

@@ -1,127 +1,30 @@
 """The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck.
 
-Errors that come from the user's input (a missing dataset, a bad flag, a checkpoint of
-another model) are printed as one line and exit with status 2; ``--debug`` shows the
-traceback instead.
+Argument parsing and printing only: what a run is built from (datasets by name, model,
+transforms, optimizer, checkpoints) is in ``tinyres.recipes``, shared with the examples.
+
+Errors that tinyres raises on purpose about the user's input (``tinyres.UserError``: a
+missing dataset, a bad flag, a checkpoint of another model) and the operating system's
+refusals (``OSError``: a full disk, a folder without permission) are printed as one line
+and exit with status 2; ``--debug`` shows the traceback instead.  Anything else is a bug:
+its traceback is printed with a request to report it, and the exit status is 1.
 """
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import numpy
 
-from . import __version__, backend, models, optim
-from .data import (CIFAR10, CIFAR100, MNIST, BundledMNIST, DataLoader, FashionMNIST, ImageFolder, stratified_split,
-                   transforms)
-from .serialization import CheckpointError, load
+from . import __version__, backend, models
+from .data import DataLoader, ImageFolder
+from .errors import UserError
+from .recipes import (DATASETS, build_model, build_optimizer, build_transform, check_positive, dataset_recipe,
+                      load_trained_model, make_config, open_dataset, split_off_validation)
 
-# name: (class, channels, size, mean, std, augmentation)
-DATASETS = {
-    "bundled": (BundledMNIST, 1, 28, transforms.MNIST_MEAN, transforms.MNIST_STD, "none"),
-    "mnist": (MNIST, 1, 28, transforms.MNIST_MEAN, transforms.MNIST_STD, "none"),
-    "fashion-mnist": (FashionMNIST, 1, 28, transforms.FASHION_MNIST_MEAN, transforms.FASHION_MNIST_STD, "crop"),
-    "cifar10": (CIFAR10, 3, 32, transforms.CIFAR10_MEAN, transforms.CIFAR10_STD, "crop+flip"),
-    "cifar100": (CIFAR100, 3, 32, transforms.CIFAR100_MEAN, transforms.CIFAR100_STD, "crop+flip"),
-    # any folder of class folders: size, mean and std are read off the training images
-    "imagefolder": (ImageFolder, 3, None, None, None, "crop+flip"),
-}
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for: one line, exit status 2."""
-
-
-def dataset_info(name):
-    if name not in DATASETS:
-        raise UsageError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
-def open_dataset(name, train, data_dir=None, download=False, subset=None, image_size=None):
-    """A dataset by its CLI name; with ``subset``, ``subset`` images spread evenly over it
-    (not the first ones: the bundled digits are grouped by class).  ``image_size`` resizes
-    the images of an image folder to that square size."""
-    cls = dataset_info(name)[0]
-    if cls is ImageFolder:
-        return open_image_folder(data_dir, subset, image_size)
-    try:
-        data = cls(train=train) if cls is BundledMNIST else cls(root=data_dir, train=train, download=download)
-    except FileNotFoundError as e:
-        where = " ".join(line.strip() for line in str(e).splitlines()[:-1])   # all but the API hint
-        raise UsageError(f"{where}. Add --download to fetch it, or --data-dir DIR pointing at a folder "
-                         "that holds the files.") from None
-    return spread_subset(data, subset)
-
-
-def spread_subset(data, subset):
-    if subset is not None:
-        check_positive("--subset", subset)
-        data = data.subset(numpy.linspace(0, len(data) - 1, min(subset, len(data))).astype(numpy.int64))
-    return data
-
-
-def open_image_folder(data_dir, subset=None, image_size=None):
-    """``--dataset imagefolder``: the folder of class folders ``--data-dir``, all of it."""
-    if data_dir is None:
-        raise UsageError("--dataset imagefolder needs --data-dir DIR, a folder with one subfolder of images per class")
-    if image_size is not None:
-        check_positive("--image-size", image_size)
-    try:
-        return spread_subset(ImageFolder(data_dir, size=None if image_size is None else (image_size,) * 2), subset)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        raise UsageError(str(e)) from None
-
-
-def split_off_validation(train_set, count, seed):
-    """(training part, validation part) of ``train_set``: ``count`` images held out,
-    stratified by class, chosen by ``seed``."""
-    check_positive("--val-split", count)
-    if count >= len(train_set):
-        raise UsageError(f"--val-split {count} leaves no training images (the training set has {len(train_set)})")
-    kept, held = stratified_split(train_set.targets, count, seed)
-    return train_set.subset(kept), train_set.subset(held)
-
-
-def build_transform(config, train, generator=None):
-    """The preprocessing recorded in ``config``: augmentation (training only), then normalisation."""
-    steps = []
-    if train and config["augment"] != "none":
-        padding = 4 if config["image_size"] >= 32 else 2
-        steps.append(transforms.RandomCrop(config["image_size"], padding=padding, generator=generator))
-        if "flip" in config["augment"]:
-            steps.append(transforms.RandomHorizontalFlip(generator=generator))
-    steps.append(transforms.Normalize(config["mean"], config["std"]))
-    return transforms.Compose(steps)
-
-
-def build_model(config):
-    return models.get_model(config["model"], **config["model_args"])
-
-
-def image_statistics(data):
-    """(size, per-channel mean, per-channel std) of a dataset's uint8 (N, H, W, C) images in [0, 1]."""
-    pixels = data.data.reshape(-1, data.data.shape[-1])
-    mean = pixels.mean(axis=0, dtype=numpy.float64) / 255
-    std = numpy.sqrt((pixels.astype(numpy.float32) / 255 - mean).var(axis=0, dtype=numpy.float64))
-    return data.data.shape[1], tuple(round(float(v), 4) for v in mean), tuple(round(float(v), 4) for v in std)
-
-
-def make_config(model, dataset, classes, width=None, train_set=None):
-    _, channels, size, mean, std, augment = dataset_info(dataset)
-    if size is None:                 # an image folder: measured on its training images
-        size, mean, std = image_statistics(train_set)
-    model_args = {"num_classes": len(classes), "in_channels": channels}
-    if width is not None:
-        model_args["width"] = width
-    return {"model": model, "model_args": model_args,
-            "dataset": dataset, "classes": list(classes), "num_classes": len(classes),
-            "image_size": size, "mean": list(mean), "std": list(std), "augment": augment}
-
-
-def check_positive(name, value):
-    if value <= 0:
-        raise UsageError(f"{name} must be positive, got {value}")
+# what the user asked for was wrong: one line, exit status 2 (the old name of tinyres.UserError)
+UsageError = UserError
 
 
 # ---------------------------------------------------------------------- commands
@@ -131,17 +34,16 @@ def cmd_train(args):
     check_positive("--epochs", args.epochs)
     check_positive("--batch-size", args.batch_size)
     check_positive("--lr", args.lr)
-    if args.model not in models.list_models():
-        raise UsageError(f"unknown model {args.model!r}; valid names: {', '.join(models.list_models())}")
+    takes_width = models.accepts(args.model, "width")      # and an unknown model is reported here, first
     backend.manual_seed(args.seed)
-    if args.width is not None and not hasattr(models.cifar, args.model):
-        raise UsageError(f"--width is for the CIFAR ResNets (resnet8 ... resnet110), not {args.model}")
+    if args.width is not None and not takes_width:
+        raise UserError(f"--width is for the CIFAR ResNets (resnet8 ... resnet110), not {args.model}")
     train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset, args.image_size)
     if args.val_split is not None:
         train_set, test_set = split_off_validation(train_set, args.val_split, args.seed)
-    elif dataset_info(args.dataset)[0] is ImageFolder:
-        raise UsageError("--dataset imagefolder has no test split: add --val-split N to hold out N images "
-                         "for validation")
+    elif dataset_recipe(args.dataset).cls is ImageFolder:
+        raise UserError("--dataset imagefolder has no test split: add --val-split N to hold out N images "
+                        "for validation")
     else:
         test_set = open_dataset(args.dataset, False, args.data_dir, args.download, args.subset)
     config = make_config(args.model, args.dataset, train_set.classes, args.width, train_set)
@@ -153,16 +55,7 @@ def cmd_train(args):
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
                               transform=build_transform(config, True, generator))
     test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
-    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                          weight_decay=args.weight_decay, nesterov=args.nesterov)
-    if args.schedule == "onecycle":
-        scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                  steps_per_epoch=len(train_loader))
-        per = "batch"
-    else:   # the paper's recipe: divide by 10 at 50% and 75% of training
-        milestones = sorted({max(1, args.epochs // 2), max(1, (3 * args.epochs) // 4)})
-        scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
-        per = "epoch"
+    optimizer, scheduler, per = build_optimizer(config["train"], model.parameters(), len(train_loader))
     trainer = Trainer(model, optimizer, train_loader, test_loader, scheduler, epochs=args.epochs,
                       out_dir=args.out, config=config, scheduler_step=per, augment_generator=generator,
                       seed=args.seed, progress=not args.no_progress, label_smoothing=args.label_smoothing)
@@ -191,43 +84,18 @@ def cmd_demo(args):
     return cmd_train(args)
 
 
-def load_checkpoint_config(path):
-    """(state with the run's config, model in eval mode) from a run checkpoint, a weights
-    file, or the name of bundled weights such as ``resnet20_cifar10``."""
-    from . import train
-    from .models import pretrained
-    arch, _, name = str(path).partition("_")
-    if not Path(path).exists() and name and arch in pretrained.WEIGHTS:
-        try:
-            path = pretrained.weights_file(arch, name)
-        except (ValueError, FileNotFoundError) as e:
-            raise UsageError(str(e)) from None
-    if not Path(path).exists():
-        known = [f"{a}_{n}" for a, names in pretrained.available_weights().items() for n in names]
-        raise UsageError(f"checkpoint {path} does not exist (bundled weights: {', '.join(known)})")
-    state = load(path)
-    if not isinstance(state, dict) or state.get("format") not in (train.FORMAT, pretrained.FORMAT):
-        raise UsageError(f"{path} is neither a training checkpoint nor a weights file of tinyres")
-    model = build_model(state["config"])
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise UsageError(f"{path} does not fit {state['config']['model']}: {e}") from None
-    return state, model.eval()
-
-
 def cmd_eval(args):
     from .train import evaluate
-    state, model = load_checkpoint_config(args.checkpoint)
+    state, model = load_trained_model(args.checkpoint)
     config = state["config"]
     dataset = args.dataset or config["dataset"]
     data = open_dataset(dataset, args.split == "train", args.data_dir, False, args.subset, config["image_size"])
-    if dataset_info(dataset)[0] is ImageFolder and list(data.classes) != list(config["classes"]):
-        raise UsageError(f"the class folders of {args.data_dir} ({', '.join(data.classes)}) are not the classes "
-                         f"{args.checkpoint} was trained on ({', '.join(config['classes'])})")
-    if len(data.classes) != config["num_classes"] or dataset_info(dataset)[1] != config["model_args"]["in_channels"]:
-        raise UsageError(f"{args.checkpoint} was trained on {config['dataset']} ({config['num_classes']} classes, "
-                         f"{config['model_args']['in_channels']} channels); it cannot be evaluated on {dataset}")
+    if dataset_recipe(dataset).cls is ImageFolder and list(data.classes) != list(config["classes"]):
+        raise UserError(f"the class folders of {args.data_dir} ({', '.join(data.classes)}) are not the classes "
+                        f"{args.checkpoint} was trained on ({', '.join(config['classes'])})")
+    if len(data.classes) != config["num_classes"] or dataset_recipe(dataset).channels != config["model_args"]["in_channels"]:
+        raise UserError(f"{args.checkpoint} was trained on {config['dataset']} ({config['num_classes']} classes, "
+                        f"{config['model_args']['in_channels']} channels); it cannot be evaluated on {dataset}")
     model = model.to(args.device)
     loader = DataLoader(data, args.batch_size, device=args.device, transform=build_transform(config, False))
     result = evaluate(model, loader, config["num_classes"])
@@ -246,8 +114,6 @@ def cmd_eval(args):
 
 
 def cmd_summary(args):
-    if args.model not in models.list_models():
-        raise UsageError(f"unknown model {args.model!r}; valid names: {', '.join(models.list_models())}")
     size = tuple(args.input_size)
     model = models.get_model(args.model, in_channels=size[0], num_classes=args.num_classes)
     print(models.summary(model, size))
@@ -258,7 +124,7 @@ def read_image(path, channels, size):
     """An image file as a float32 (channels, size, size) array in [0, 1]."""
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"image {path} does not exist")
+        raise UserError(f"image {path} does not exist")
     if path.suffix == ".npy":
         array = numpy.load(path, allow_pickle=False).astype(numpy.float32)
         array = array / 255.0 if array.max() > 1 else array
@@ -266,13 +132,13 @@ def read_image(path, channels, size):
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
-        raise UsageError("reading PNG/JPEG images needs Pillow: pip install pillow (or pass a .npy array)") from None
+        raise UserError("reading PNG/JPEG images needs Pillow: pip install pillow (or pass a .npy array)") from None
     try:
         with Image.open(path) as im:
             im = im.convert("L" if channels == 1 else "RGB").resize((size, size))
             array = numpy.asarray(im, dtype=numpy.float32) / 255.0
     except (UnidentifiedImageError, OSError) as e:
-        raise UsageError(f"cannot decode image {path}: {e}") from None
+        raise UserError(f"cannot decode image {path}: {e}") from None
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
@@ -280,7 +146,7 @@ def cmd_predict(args):
     from .autograd import no_grad
     from .nn import functional as F
     from .tensor import tensor
-    state, model = load_checkpoint_config(args.checkpoint)
+    state, model = load_trained_model(args.checkpoint)
     config = state["config"]
     channels, size = config["model_args"]["in_channels"], config["image_size"]
     batch = numpy.stack([read_image(p, channels, size) for p in args.images])
@@ -319,7 +185,7 @@ def add_training_flags(p, epochs, batch_size, lr):
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--subset", type=int, default=None, metavar="N",
-                   help="use only the first N images of each split (quick tries)")
+                   help="use only N images of each split, spread evenly over it (quick tries)")
 
 
 def parser():
@@ -364,7 +230,8 @@ def parser():
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    p.add_argument("--subset", type=int, default=None, metavar="N", help="only the first N images")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="only N images, spread evenly over the split")
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("summary", help="layers, output shapes, parameters and mult-adds of a model")
@@ -390,7 +257,7 @@ def main(argv=None):
         args.out = f"runs/{args.model}-{args.dataset}"
     try:
         return args.run(args)
-    except (UsageError, ValueError, TypeError, FileNotFoundError, CheckpointError, RuntimeError, OSError) as e:
+    except (UserError, OSError) as e:
         if args.debug:
             raise
         print(f"tinyres: error: {e}", file=sys.stderr)
@@ -398,7 +265,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("tinyres: interrupted", file=sys.stderr)
         return 130
-
+    except Exception:
+        traceback.print_exc()
+        print("tinyres: internal error: this is a bug in tinyres, not in what you asked for; please report it "
+              "with the command line and the traceback above", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,7 @@ import secrets
 import numpy
 
 from . import backend
+from .errors import UserError
 from .tensor import Tensor
 
 FORMAT = "tinyres-checkpoint"
@@ -42,7 +43,7 @@ HEADER_KEY = "__tinyres__"
 _INT64 = (-2 ** 63, 2 ** 63)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file that is not a loadable tinyres checkpoint: truncated, altered, foreign or too new."""
 
 
@@ -121,8 +122,8 @@ def as_host_array(obj):
     """A NumPy array for a NumPy/CuPy array or a Tensor (copied off the GPU); None otherwise."""
     if isinstance(obj, Tensor):
         obj = obj.data
-    if backend.get_array_module(obj) is not numpy:      # a CuPy array
-        return backend.to_numpy(obj)
+    if backend.is_device_array(obj):
+        return backend.to_host(obj)
     return obj if isinstance(obj, numpy.ndarray) else None
 
 

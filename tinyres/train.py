@@ -24,6 +24,7 @@ import numpy
 
 from . import backend
 from .autograd import no_grad
+from .errors import UserError
 from .nn import functional as F
 from .serialization import atomic_write, load, save
 
@@ -31,8 +32,8 @@ CHECKPOINT = "checkpoint.npz"
 FORMAT = "tinyres-run"
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+class TrainingDiverged(RuntimeError, UserError):
+    """The loss became NaN or infinite (a setting to change, such as the learning rate)."""
 
 
 def progress_bar(iterable, enabled, **kwargs):
@@ -164,12 +165,12 @@ class Trainer:
         for key in ("model", "dataset"):
             ours, theirs = self.config.get(key), state["config"].get(key)
             if ours is not None and theirs is not None and ours != theirs:
-                raise ValueError(f"resume: {path} is a checkpoint of {key} {theirs!r}, "
+                raise UserError(f"resume: {path} is a checkpoint of {key} {theirs!r}, "
                                  f"but this run uses {ours!r}")
         try:
             self.model.load_state_dict(state["model"])
         except (RuntimeError, ValueError, KeyError) as e:
-            raise ValueError(f"resume: {path} does not fit this model: {e}") from None
+            raise UserError(f"resume: {path} does not fit this model: {e}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -212,5 +213,5 @@ def load_run(path):
     """A run checkpoint written by ``Trainer``, checked to be one."""
     state = load(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a tinyres training checkpoint (no '{FORMAT}' format marker)")
+        raise UserError(f"{path} is not a tinyres training checkpoint (no '{FORMAT}' format marker)")
     return state

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from . import download as _download
 
 try:
@@ -50,7 +51,7 @@ def _read_maybe_gzip(path):
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({e})") from None
+        raise UserError(f"{path}: corrupt or truncated gzip file ({e})") from None
 
 
 def read_idx(path, ndim):
@@ -60,17 +61,17 @@ def read_idx(path, ndim):
     header = 4 + 4 * ndim
     if len(raw) < header or struct.unpack(">I", raw[:4])[0] != magic:
         found = raw[:4].hex() if len(raw) >= 4 else f"only {len(raw)} bytes"
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes with {ndim} dimension(s): "
+        raise UserError(f"{path}: not an IDX file of unsigned bytes with {ndim} dimension(s): "
                          f"expected magic number {magic:08x}, found {found}")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
-        raise ValueError(f"{path}: truncated or corrupt, the header promises dimensions {dims} "
+        raise UserError(f"{path}: truncated or corrupt, the header promises dimensions {dims} "
                          f"({expected} bytes) but the file holds {len(raw)} bytes")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims).copy()
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(pickle.UnpicklingError, UserError):
     """A pickle asked for a global (a class or function) that is not allowed."""
 
 
@@ -103,7 +104,7 @@ def load_pickle(path):
     except UnsafePickleError as e:
         raise UnsafePickleError(f"{path}: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, struct.error) as e:
-        raise ValueError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from None
+        raise UserError(f"{path}: corrupt or truncated pickle ({type(e).__name__}: {e})") from None
 
 
 # ---------------------------------------------------------------------- the datasets
@@ -163,7 +164,7 @@ class ImageDataset:
 
     def _check_labels(self, source):
         if self.targets.size and not 0 <= self.targets.min() <= self.targets.max() < len(self.classes):
-            raise ValueError(f"{source}: labels must lie in 0..{len(self.classes) - 1}, found "
+            raise UserError(f"{source}: labels must lie in 0..{len(self.classes) - 1}, found "
                              f"{self.targets.min()}..{self.targets.max()}")
 
     def __repr__(self):
@@ -204,7 +205,7 @@ class MNIST(ImageDataset):
             raise _missing(name, [w + "[.gz]" for w in wanted], searched, self.root)
         images, labels = read_idx(files[0], 3), read_idx(files[1], 1)
         if images.shape[1:] != (28, 28) or len(images) != len(labels):
-            raise ValueError(f"{name}: expected images (N, 28, 28) and N labels, found images "
+            raise UserError(f"{name}: expected images (N, 28, 28) and N labels, found images "
                              f"{images.shape} in {files[0]} and {len(labels)} labels in {files[1]}")
         super().__init__(images, labels.astype(np.int64), transform)
         self._check_labels(files[1])
@@ -263,7 +264,7 @@ class CIFAR10(ImageDataset):
             data, lab = entry["data"], np.asarray(entry[self.label_key])
             if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and lab.ndim == 1
                     and lab.dtype.kind in "iu" and data.shape == (len(lab), 3072)):
-                raise ValueError(f"{found / f}: expected uint8 'data' of shape (n, 3072) and n "
+                raise UserError(f"{found / f}: expected uint8 'data' of shape (n, 3072) and n "
                                  f"integer labels, found {type(data).__name__} "
                                  f"{getattr(data, 'dtype', '')} {getattr(data, 'shape', '')} "
                                  f"and {lab.shape[0] if lab.ndim else 0} labels of {lab.dtype}")
@@ -283,7 +284,7 @@ class CIFAR10(ImageDataset):
         entry = load_pickle(path)
         if not isinstance(entry, dict) or not all(k in entry for k in keys):
             found = f"keys {sorted(map(str, entry))}" if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"{path}: expected a dict with keys {keys}, found {found}")
+            raise UserError(f"{path}: expected a dict with keys {keys}, found {found}")
         return entry
 
 

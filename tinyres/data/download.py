@@ -26,6 +26,8 @@ from urllib.request import Request, urlopen  # noqa: F401  (tests replace downlo
 
 from tqdm import tqdm
 
+from ..errors import UserError
+
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FASHION_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 CIFAR_SITE = "https://www.cs.toronto.edu/~kriz/"
@@ -54,7 +56,7 @@ TIMEOUT_S = 60
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(RuntimeError, UserError):
     """A download failed, did not match its checksum, or an archive was unsafe."""
 
 

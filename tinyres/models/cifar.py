@@ -15,6 +15,7 @@ When a block changes the shape, its shortcut is either
 from .. import nn
 from ..nn import functional as F
 from . import pretrained
+from .registry import register_model
 from .resnet import BasicBlock, check_input, conv3x3, conv1x1, init_weights
 
 
@@ -113,7 +114,7 @@ def _cifar(depth):
     factory.__name__ = arch
     factory.__doc__ = (f"ResNet-{depth} for 32x32 images ({(depth - 2) // 6} blocks per stage), He et al. 2015. "
                        f"``weights``: the name of bundled pretrained weights (see tinyres.models.pretrained).")
-    return factory
+    return register_model(factory)
 
 
 def _plain(depth):
@@ -126,7 +127,7 @@ def _plain(depth):
     factory.__name__ = arch
     factory.__doc__ = (f"Plain-{depth}: ResNet-{depth}'s layers without the shortcuts, the paper's plain "
                        "counterpart (section 4.2, Figure 6).")
-    return factory
+    return register_model(factory)
 
 
 resnet8 = _cifar(8)      # not in the paper: the smallest member, for quick demos

@@ -15,6 +15,7 @@ before the pooling.  Parameter names follow the original family where they can.
 """
 from .. import nn
 from ..nn import functional as F
+from .registry import register_model
 from .resnet import check_input, conv1x1, conv3x3, init_weights
 
 
@@ -144,7 +145,7 @@ def _named(arch, build, doc):
         model.arch = arch
         return model
     factory.__name__, factory.__doc__ = arch, doc
-    return factory
+    return register_model(factory)
 
 
 preact_resnet18 = _named("preact_resnet18", lambda **k: PreActResNet(PreActBlock, [2, 2, 2, 2], **k),

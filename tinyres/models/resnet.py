@@ -5,7 +5,9 @@ the stride on its 3x3 convolution ("ResNet v1.5"), as torchvision does.  Module 
 parameter names are torchvision's, so its state_dicts load with ``strict=True``.
 """
 from .. import nn
+from ..errors import UserError
 from ..nn import functional as F
+from .registry import register_model
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1, dilation=1):
@@ -72,15 +74,12 @@ class Bottleneck(nn.Module):
 
 
 def init_weights(model, zero_init_residual):
-    """torchvision's initialisation: Kaiming-normal (fan_out, relu) convolutions, BN weight 1
-    and bias 0; with ``zero_init_residual`` each block's last BN starts at 0, so every
-    residual branch starts as the identity."""
+    """torchvision's initialisation, each layer applying its own rule (``Module.he_init_``):
+    Kaiming-normal (fan_out, relu) convolutions, normalization weight 1 and bias 0; with
+    ``zero_init_residual`` each block's last BN starts at 0, so every residual branch starts
+    as the identity."""
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.constant_(m.weight, 1)
-            nn.init.constant_(m.bias, 0)
+        m.he_init_()
     if zero_init_residual:
         for m in model.modules():
             if isinstance(m, Bottleneck):
@@ -93,9 +92,9 @@ def check_input(model, x):
     """A clear error for an input the network cannot take: wrong rank, channels or size."""
     name = getattr(model, "arch", type(model).__name__)
     if x.ndim != 4 or x.shape[1] != model.in_channels:
-        raise ValueError(f"{name}: expected input of shape (N, {model.in_channels}, H, W), got {x.shape}")
+        raise UserError(f"{name}: expected input of shape (N, {model.in_channels}, H, W), got {x.shape}")
     if min(x.shape[2:]) < model.min_input_size:
-        raise ValueError(f"{name}: input {x.shape[2]}x{x.shape[3]} is too small; the network halves "
+        raise UserError(f"{name}: input {x.shape[2]}x{x.shape[3]} is too small; the network halves "
                          f"the image {model.num_downsamplings} times and needs at least "
                          f"{model.min_input_size}x{model.min_input_size} (every stride-2 layer must see "
                          "a map of at least 2x2)")
@@ -151,29 +150,36 @@ def _resnet(arch, block, layers, **kwargs):
     return model
 
 
+@register_model
 def resnet18(**kwargs):
     return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
+@register_model
 def resnet34(**kwargs):
     return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
+@register_model
 def resnet50(**kwargs):
     return _resnet("resnet50", Bottleneck, [3, 4, 6, 3], **kwargs)
 
 
+@register_model
 def resnet101(**kwargs):
     return _resnet("resnet101", Bottleneck, [3, 4, 23, 3], **kwargs)
 
 
+@register_model
 def resnet152(**kwargs):
     return _resnet("resnet152", Bottleneck, [3, 8, 36, 3], **kwargs)
 
 
+@register_model
 def resnext50_32x4d(**kwargs):
     return _resnet("resnext50_32x4d", Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
 
 
+@register_model
 def wide_resnet50_2(**kwargs):
     return _resnet("wide_resnet50_2", Bottleneck, [3, 4, 6, 3], width_per_group=128, **kwargs)

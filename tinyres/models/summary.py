@@ -1,24 +1,13 @@
 """``tinyres.summary(model, input_size)``: a torchinfo-like table of a model's layers.
 
 One forward pass (batch of 1, eval mode, no graph) records each leaf layer's output
-shape; parameters and multiply-accumulates (MACs) are counted per layer:
-a convolution does ``C_in / groups * kH * kW`` MACs for each output element, a linear
-layer ``in_features`` for each output element; other layers count none.
+shape; parameters and multiply-accumulates (MACs) are counted per layer, each layer
+saying its own with ``Module.count_macs`` (a convolution does ``C_in / groups * kH * kW``
+for each output element, a linear layer ``in_features``; layers that do not override it
+count none).
 """
-import math
-
-from .. import nn
 from ..autograd import no_grad
 from ..tensor import zeros
-
-
-def _macs(module, out_shape):
-    per_sample = math.prod(out_shape[1:])
-    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-        return per_sample * math.prod(module.weight.shape[1:])    # C_in / groups * kernel
-    if isinstance(module, nn.Linear):
-        return per_sample * module.in_features
-    return 0
 
 
 class ModelSummary:
@@ -63,7 +52,7 @@ def summary(model, input_size, device=None, dtype=None):
         def record(*args, **kwargs):
             out = forward(*args, **kwargs)
             params = sum(q.numel() for q in module.parameters(recurse=False))
-            rows.append((name, type(module).__name__, out.shape, params, _macs(module, out.shape)))
+            rows.append((name, type(module).__name__, out.shape, params, module.count_macs(out.shape)))
             return out
         return record
 

@@ -1,7 +1,11 @@
-"""``tinyres.nn``: modules (layers and containers), ``init`` and ``functional``, as ``torch.nn``."""
+"""``tinyres.nn``: modules (layers and containers), ``init`` and ``functional``, as ``torch.nn``.
+
+Each module below lists its public names in its own ``__all__``; they are re-exported
+here, so a layer added to a module (and its ``__all__``) is ``tinyres.nn.<Name>`` with no
+second list to update.  A new layer module takes one ``from .<module> import *`` line.
+"""
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
-from .containers import ModuleDict, ModuleList, Sequential  # noqa: F401
-from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d,  # noqa: F401
-                     Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU)
-from .module import Module, Parameter  # noqa: F401
+from .module import *  # noqa: F401,F403
+from .containers import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403

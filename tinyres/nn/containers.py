@@ -9,6 +9,8 @@ import operator
 
 from .module import Module, _addindent
 
+__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+
 
 def _index(i, n, kind):
     """A list index in ``range(n)`` from a possibly negative one."""

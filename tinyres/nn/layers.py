@@ -113,6 +113,14 @@ class _ConvNd(Module):
     def reset_parameters(self):
         _reset_fan_in_uniform(self.weight, self.bias)
 
+    def he_init_(self):
+        """He et al.: weight ~ N(0, 2 / fan_out), fan_out = out_channels / groups * prod(kernel_size)."""
+        init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
+
+    def count_macs(self, output_shape):
+        """in_channels / groups * prod(kernel_size) for each output element."""
+        return math.prod(output_shape) * math.prod(self.weight.shape[1:])
+
     def extra_repr(self):
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
@@ -202,6 +210,13 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def he_init_(self):
+        """weight 1, bias 0: each channel starts as the normalized input."""
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
@@ -259,6 +274,10 @@ class Linear(Module):
 
     def reset_parameters(self):
         _reset_fan_in_uniform(self.weight, self.bias)
+
+    def count_macs(self, output_shape):
+        """in_features for each output element."""
+        return math.prod(output_shape) * self.in_features
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -22,6 +22,8 @@ from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
 
+__all__ = ["Module", "Parameter"]
+
 
 class Parameter(Tensor):
     """A tensor that is a module's trainable state: a leaf that requires grad by default.
@@ -81,7 +83,7 @@ def _source_array(value, key):
     """The array inside a state_dict value: a Tensor, a NumPy/CuPy array or a number."""
     if isinstance(value, Tensor):
         return value.data
-    if backend.get_array_module(value) is not numpy:     # a CuPy array
+    if backend.is_device_array(value):
         return value
     if isinstance(value, (numbers.Number, numpy.ndarray, numpy.generic)):
         return numpy.asarray(value)
@@ -416,6 +418,18 @@ class Module:
         for target, source in copies:
             target.data[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
         return _IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ what a layer says about itself
+    def count_macs(self, output_shape):
+        """The multiply-accumulates of one forward that produced ``output_shape`` (batch
+        included), for ``tinyres.summary``.  None here: a layer that multiplies overrides
+        this beside its forward, so no central list has to know it."""
+        return 0
+
+    def he_init_(self):
+        """Re-initialise this layer's own parameters as He et al.'s ResNets do (torchvision's
+        ``ResNet.__init__``; used by ``models.resnet.init_weights``).  Nothing here: a layer
+        without a ResNet rule (Linear, or any container) keeps its default initialisation."""
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self):

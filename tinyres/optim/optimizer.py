@@ -17,8 +17,6 @@ import math
 import numbers
 import warnings
 
-import numpy
-
 from .. import autograd, backend
 from ..tensor import Tensor
 
@@ -171,18 +169,14 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-def _is_array(value):
-    return isinstance(value, numpy.ndarray) or backend.get_array_module(value) is not numpy
-
-
 def _to_host(value):
     """A NumPy copy of an array; other values deep-copied."""
-    return backend.to_numpy(value).copy() if _is_array(value) else copy.deepcopy(value)
+    return backend.to_host(value).copy() if backend.is_array(value) else copy.deepcopy(value)
 
 
 def _to_param(value, p):
     """A copy of a saved array on ``p``'s device with ``p``'s dtype; other values deep-copied."""
-    if not _is_array(value):
+    if not backend.is_array(value):
         return copy.deepcopy(value)
     return backend.to_device(value, backend.device_of(p.data)).astype(p.data.dtype, copy=True)
 

@@ -18,6 +18,7 @@ from ... import backend
 from ...autograd import Function, is_grad_enabled
 from ...backend import get_array_module, parallel_map
 from ...tensor import Tensor
+from ...checks import GradcheckCase, distinct
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
 
@@ -217,3 +218,11 @@ def dropout(input, p=0.5, training=True, inplace=False):
     mask = backend.to_device((keep * scale).astype(input.dtype), input.device)
     return _maybe_inplace(input, Dropout.apply(input, mask), inplace)
 
+
+# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
+
+GRADCHECKS = [
+    GradcheckCase("relu", relu, lambda tf, x: tf.relu(x), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("log_softmax", lambda x: log_softmax(x, dim=1), lambda tf, x: tf.log_softmax(x, dim=1),
+                  lambda rng: [rng.standard_normal((5, 4))]),
+]

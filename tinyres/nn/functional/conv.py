@@ -17,6 +17,7 @@ import numbers
 from ...autograd import Function
 from ...backend import get_array_module, get_num_threads, is_cpu, parallel_for, parallel_matmul, workspace
 from ...tensor import Tensor
+from ...checks import GradcheckCase, distinct
 
 __all__ = ["conv1d", "conv2d"]
 
@@ -448,3 +449,18 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``weight`` (O, C/groups, K); the other arguments as ``conv2d`` with ints or 1-tuples.
     Runs on ``conv2d``'s code with H = 1."""
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
+
+GRADCHECKS = [
+    GradcheckCase("conv2d (stride 2, padding 1)", lambda x, w, b: conv2d(x, w, b, stride=2, padding=1),
+                  lambda tf, x, w, b: tf.conv2d(x, w, b, stride=2, padding=1),
+                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]),
+    GradcheckCase("conv2d (dilation 2, groups 3)", lambda x, w: conv2d(x, w, dilation=2, groups=3),
+                  lambda tf, x, w: tf.conv2d(x, w, dilation=2, groups=3),
+                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.standard_normal((6, 1, 2, 2))]),
+    GradcheckCase("conv1d (padding 1)", lambda x, w: conv1d(x, w, padding=1),
+                  lambda tf, x, w: tf.conv1d(x, w, padding=1),
+                  lambda rng: [rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))]),
+]

@@ -5,6 +5,7 @@ from ... import ops
 from ...autograd import Function
 from ...backend import get_array_module
 from ...tensor import Tensor
+from ...checks import GradcheckCase
 
 __all__ = ["linear", "flatten", "pad"]
 
@@ -103,3 +104,11 @@ def pad(input, pad, mode="constant", value=0.0):
     pairs = [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)][::-1]
     pairs = [(0, 0)] * (input.ndim - len(pairs)) + pairs
     return ConstantPad.apply(input, pairs, value)
+
+
+# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
+
+GRADCHECKS = [
+    GradcheckCase("linear", linear, lambda tf, x, w, b: tf.linear(x, w, b),
+                  lambda rng: [rng.standard_normal((3, 5)), rng.standard_normal((2, 5)), rng.standard_normal(2)]),
+]

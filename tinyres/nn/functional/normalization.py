@@ -11,6 +11,7 @@ import numbers
 from ...autograd import Function
 from ...backend import BLOCK, get_array_module, parallel_for
 from ...tensor import Tensor
+from ...checks import GradcheckCase, distinct
 
 __all__ = ["batch_norm"]
 
@@ -196,3 +197,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         factor = _momentum_factor(momentum, num_batches_tracked) if running_mean is not None else None
     return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
 
+
+# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
+
+GRADCHECKS = [
+    GradcheckCase("batch_norm (training)", lambda x, g, b: batch_norm(x, None, None, g, b, training=True),
+                  lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
+                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
+]

@@ -14,6 +14,7 @@ import numpy
 from ...autograd import Function
 from ...backend import get_array_module, parallel_for, workspace
 from ...tensor import Tensor
+from ...checks import GradcheckCase, distinct
 from .conv import (NO_PADDING, _pad_into, _padded_shape, _unpad, _window_slice, as_nchw, channel_major,
                    check_input, col2im, conv_output_size, ntuple, scratch_im2col)
 
@@ -376,3 +377,15 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """1-D adaptive max pooling over (N, C, L) or (C, L)."""
     return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
+
+GRADCHECKS = [
+    GradcheckCase("max_pool2d (3, stride 2, padding 1)", lambda x: max_pool2d(x, 3, 2, 1),
+                  lambda tf, x: tf.max_pool2d(x, 3, 2, 1), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("avg_pool2d (2, ceil_mode)", lambda x: avg_pool2d(x, 2, ceil_mode=True),
+                  lambda tf, x: tf.avg_pool2d(x, 2, ceil_mode=True), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("adaptive_avg_pool2d (3, 2)", lambda x: adaptive_avg_pool2d(x, (3, 2)),
+                  lambda tf, x: tf.adaptive_avg_pool2d(x, (3, 2)), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+]
