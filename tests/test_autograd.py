@@ -310,3 +310,42 @@ def test_detect_anomaly_lets_nan_that_was_already_there_through():
     with detect_anomaly():
         (x * 2).sum().backward()               # the input had the nan: no op made it
     assert np.isnan(x.grad.numpy()[0]) or x.grad.numpy()[0] == 2
+
+
+# ---------------------------------------------------------------------- the engine's fields apart from the op's
+
+class SavesNaturalNames(Function):
+    """y = 2 x, saving what the engine also tracks under the op's own plain names."""
+
+    def forward(self, x):
+        self.device, self.input_meta, self.needs = "the op's own device note", "op data", x.shape
+        return 2 * x
+
+    def backward(self, gy):
+        assert self.device == "the op's own device note" and self.input_meta == "op data"
+        return 2 * gy
+
+
+def test_an_op_may_save_any_plain_name_without_touching_the_engine():
+    x = tinyres.randn(3, requires_grad=True)
+    y = SavesNaturalNames.apply(x)
+    assert y.grad_fn.next == [x] and y.grad_fn.output_meta == ((3,), x.dtype)
+    (y * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 8 * x.numpy(), rtol=1e-6)
+    assert y.grad_fn.freed
+
+
+def test_an_op_that_picks_a_public_engine_name_fails_at_once():
+    class Clobbers(Function):
+        def forward(self, x):
+            self.next = "oops"
+            return x
+
+    with pytest.raises(AttributeError):
+        Clobbers.apply(tinyres.randn(2, requires_grad=True))
+
+
+def test_a_copy_across_dtypes_sends_the_gradient_back_as_it_came():
+    x = tinyres.randn(2, 3, dtype=tinyres.float64, requires_grad=True)
+    x.to(dtype=tinyres.float32).sum().backward()
+    assert x.grad.dtype == np.float64 and x.grad.device == "cpu"

@@ -11,6 +11,20 @@ the graph keeps nothing else alive: a node points to the nodes that made its inp
 chain of thousands of ops is fine), walks it in reverse, adds gradients that meet at a
 node, accumulates into the ``.grad`` of leaves, and frees every node it passed unless
 ``retain_graph=True``.
+
+Two namespaces share a Function instance, kept apart by a rule: the engine's bookkeeping
+(where the inputs came from, their shapes, the device, whether the node was freed) lives
+in attributes that start with an underscore (``_next``, ``_input_meta``, ``_device``,
+``_freed``, ...); what an op saves for its backward uses plain names (``self.x``,
+``self.device``).  The engine's fields a reader may look at are read-only properties
+(``next``, ``freed``, ``output_meta``), so an op that picks one of those names fails at
+once instead of corrupting the graph.
+
+The import cycle autograd -> tensor -> ops -> autograd is load-bearing: ``tensor.py``
+imports this module at its top and ``ops.py`` at its bottom (Tensor's methods call ops,
+ops build Tensors), and this module imports ``Tensor`` only inside functions.  Importing
+``tensor`` here at module level, or ``ops`` at the top of ``tensor.py``, breaks
+``import tinyres``.
 """
 import contextlib
 import os
@@ -123,13 +137,32 @@ class Function:
     ``forward``; options are passed through unchanged.  ``self.needs_grad`` tells
     ``forward`` whether a backward can follow (inference need not save anything).  All tensors must be on one device;
     ``forward`` and ``backward`` run with that device current (CuPy allocates there).
+
+    Save what backward needs under plain names; names with a leading underscore are the
+    engine's (see the module docstring).
     """
 
-    freed = False
+    _freed = False
 
     @property
     def name(self):
         return type(self).__name__
+
+    @property
+    def next(self):
+        """Where each input came from: the node that made it, the leaf tensor itself, or
+        None for an input that needs no gradient (``torch``'s ``next_functions``)."""
+        return self._next
+
+    @property
+    def freed(self):
+        """True once a backward without ``retain_graph`` went through this node."""
+        return self._freed
+
+    @property
+    def output_meta(self):
+        """(shape, dtype) of the output, for ``tinyres.viz``."""
+        return self._output_meta
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -140,23 +173,23 @@ class Function:
         if len(set(devices)) > 1:
             raise RuntimeError(f"{fn.name}: expected all tensors on one device, got "
                                + ", ".join(map(str, devices)))
-        fn.device = devices[0] if devices else backend.Device("cpu")
+        fn._device = devices[0] if devices else backend.Device("cpu")
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         fn.needs_grad = needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
-        with backend.on_device(fn.device):
+        with backend.on_device(fn._device):
             y = fn.forward(*arrays, **options)
         if _anomaly_mode:
-            fn.created_at = _caller_line()
+            fn._created_at = _caller_line()
             if not _finite([y]) and _finite(arrays):
                 raise AnomalyError(f"{fn.name}: its forward produced NaN or Inf from finite inputs; "
-                                   f"called at {fn.created_at}")
+                                   f"called at {fn._created_at}")
         if not needs_grad:
             return Tensor(y)
-        fn.next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
-                   for x in inputs]
-        fn.input_meta = [(x.shape, x.dtype) if nxt is not None else None
-                         for x, nxt in zip(inputs, fn.next)]
-        fn.output_meta = (y.shape, y.dtype)      # for tinyres.viz
+        fn._next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
+                    for x in inputs]
+        fn._input_meta = [(x.shape, x.dtype) if nxt is not None else None
+                          for x, nxt in zip(inputs, fn._next)]
+        fn._output_meta = (y.shape, y.dtype)      # for tinyres.viz
         return Tensor(y, requires_grad=True, _grad_fn=fn)
 
     def forward(self, *arrays, **options):
@@ -189,14 +222,14 @@ def _topological_order(root):
             continue
         if node in visited:
             continue
-        if node.freed:
+        if node._freed:
             raise RuntimeError(
                 f"backward: trying to backward through the graph a second time (node {node.name}); "
                 "its saved arrays were freed after the first backward. Pass retain_graph=True "
                 "to the first backward() if you need to go through it twice.")
         visited.add(node)
         stack.append((node, True))
-        stack.extend((nxt, False) for nxt in node.next if isinstance(nxt, Function) and nxt not in visited)
+        stack.extend((nxt, False) for nxt in node._next if isinstance(nxt, Function) and nxt not in visited)
     order.reverse()   # consumers first
     return order
 
@@ -216,11 +249,11 @@ def _checked_backward(node, gy):
     gxs = node.backward(gy)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
-    needed = 1 + max(i for i, meta in enumerate(node.input_meta) if meta is not None)
-    if not needed <= len(gxs) <= len(node.next):
-        raise RuntimeError(f"{node.name}.backward: expected {needed} to {len(node.next)} gradients "
+    needed = 1 + max(i for i, meta in enumerate(node._input_meta) if meta is not None)
+    if not needed <= len(gxs) <= len(node._next):
+        raise RuntimeError(f"{node.name}.backward: expected {needed} to {len(node._next)} gradients "
                            f"(one per input), got {len(gxs)}")
-    for i, (gx, meta) in enumerate(zip(gxs, node.input_meta)):
+    for i, (gx, meta) in enumerate(zip(gxs, node._input_meta)):
         if gx is not None and meta is not None and (gx.shape, gx.dtype) != meta:
             raise RuntimeError(f"{node.name}.backward: expected a gradient of shape {meta[0]} and "
                                f"dtype {meta[1]} for input {i}, got shape {gx.shape}, dtype {gx.dtype}")
@@ -258,13 +291,13 @@ def run_backward(tensor, gradient=None, retain_graph=False):
         for node in _topological_order(tensor.grad_fn):
             gy = grads.pop(node, None)
             if gy is not None:
-                with backend.on_device(node.device):    # where the node's inputs live
+                with backend.on_device(node._device):    # where the node's inputs live
                     gxs = _checked_backward(node, gy)
-                    needed = [gx for gx, nxt in zip(gxs, node.next) if nxt is not None]
+                    needed = [gx for gx, nxt in zip(gxs, node._next) if nxt is not None]
                     if _anomaly_mode and _finite([gy]) and not _finite(needed):
                         raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
-                                           f"the op was called at {getattr(node, 'created_at', '(outside detect_anomaly)')}")
-                    for nxt, gx in zip(node.next, gxs):
+                                           f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
+                    for nxt, gx in zip(node._next, gxs):
                         if nxt is None or gx is None:
                             continue
                         if isinstance(nxt, Function):
@@ -272,9 +305,9 @@ def run_backward(tensor, gradient=None, retain_graph=False):
                         else:
                             _accumulate(nxt, gx)
             if not retain_graph:
-                node.__dict__.clear()
-                node.freed = True
-                node.next = ()
+                node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
+                node._freed = True
+                node._next = ()
 
 
 def Variable(tensor, requires_grad=False, volatile=False):

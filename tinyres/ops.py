@@ -712,12 +712,12 @@ class ToCopy(Function):
     """y = x on another device and/or with another dtype.   gx = gy moved and cast back."""
 
     def forward(self, x, device, dtype):
-        self.device, self.dtype = backend.device_of(x), x.dtype
+        self.source_device, self.source_dtype = backend.device_of(x), x.dtype
         y = x if device is None else backend.to_device(x, device)
         return y if dtype is None else y.astype(dtype, copy=False)
 
     def backward(self, gy):
-        return backend.to_device(gy, self.device).astype(self.dtype, copy=False)
+        return backend.to_device(gy, self.source_device).astype(self.source_dtype, copy=False)
 
 
 def to(x, device=None, dtype=None):

@@ -437,4 +437,6 @@ def randn_like(input, dtype=None, device=None, requires_grad=False):
     return _like(randn, input, dtype, device, requires_grad)
 
 
+# Load-bearing: ops imports Tensor from this module, so it can only be imported once
+# Tensor exists -- here, at the bottom (see autograd's docstring on the cycle).
 from . import ops  # noqa: E402  (ops needs Tensor; Tensor's methods need ops)
