@@ -29,6 +29,8 @@ CASES = [
      [(2, 3, 5, 5), (4, 3, 3, 3)]),
     ("batch_norm", normalization.BatchNorm, lambda x: F.batch_norm(x, None, None, training=True),
      lambda x: TF.batch_norm(x, None, None, training=True), [(4, 3, 3, 3)]),
+    ("group_norm", normalization.GroupNormFunction, lambda x: F.group_norm(x, 2), lambda x: TF.group_norm(x, 2),
+     [(2, 4, 3, 3)]),
     ("max_pool2d", pooling.MaxPool2d, lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [(2, 3, 4, 4)]),
     ("avg_pool2d", pooling.AvgPool2d, lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(x, 3, 2, 1),
      [(2, 3, 5, 5)]),

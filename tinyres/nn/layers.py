@@ -13,7 +13,7 @@ from . import functional as F
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "MaxPool2d", "AvgPool2d",
+__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "Linear", "Dropout", "Flatten", "Identity"]
 
 
@@ -255,6 +255,49 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalization over (N, C, H, W), per channel C (statistics over N, H, W)."""
     _ranks = (4,)
+
+
+class GroupNorm(Module):
+    """Group normalization (Wu and He, 2018): the channels of each sample in ``num_groups``
+    groups, each normalized by its own mean and variance, then y = weight * x_hat + bias
+    per channel.  No running statistics: training and evaluation compute the same.
+    Parameters (``affine``): weight (ones) and bias (zeros; left out with ``bias=False``),
+    each (num_channels,)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        if num_groups <= 0 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups}), a positive integer")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            _register_weight_and_bias(self, (num_channels,), bias, device, dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def he_init_(self):
+        """weight 1, bias 0, as BatchNorm in a ResNet."""
+        self.reset_parameters()
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+    def forward(self, input):
+        label = f"GroupNorm({self.extra_repr()})"
+        _check_tensor(label, input)
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise RuntimeError(f"{label}: expected input of shape (N, {self.num_channels}, *), "
+                               f"got input of shape {input.shape}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
 
 # ---------------------------------------------------------------------- linear

@@ -1,4 +1,5 @@
-"""Batch normalization: ``batch_norm`` as one ``Function`` with the fused backward.
+"""Batch normalization (``batch_norm``) and group normalization (``group_norm``), each one
+``Function`` with its fused backward.
 
 Notation (as in docs/batchnorm.md): the input ``x`` has shape (N, C, *spatial); every
 statistic is per channel c, taken over the m = N * prod(spatial) values of that channel.
@@ -13,7 +14,7 @@ from ...backend import BLOCK, get_array_module, parallel_for
 from ...tensor import Tensor
 from ...checks import GradcheckCase, distinct
 
-__all__ = ["batch_norm"]
+__all__ = ["batch_norm", "group_norm"]
 
 
 def per_channel(v, ndim):
@@ -130,18 +131,18 @@ class BatchNorm(Function):
                 gb if self.has_bias else None, None, None)
 
 
-def _check_channels(input, name, v):
+def _check_channels(input, name, v, op="batch_norm"):
     """``v`` (a per-channel tensor or None) must hold exactly C values; weight and bias
     must also have the input's dtype (the running statistics keep their own)."""
     if v is None:
         return
     if not isinstance(v, Tensor):
-        raise TypeError(f"batch_norm: {name} must be a Tensor or None, got {type(v).__name__}")
+        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(v).__name__}")
     if v.shape != (input.shape[1],):
-        raise ValueError(f"batch_norm: {name} should contain C={input.shape[1]} elements (the channel "
+        raise ValueError(f"{op}: {name} should contain C={input.shape[1]} elements (the channel "
                          f"dim of the input of shape {input.shape}), got shape {v.shape}")
     if name in ("weight", "bias") and v.dtype != input.dtype:
-        raise TypeError(f"batch_norm: {name} is {v.dtype} but the input is {input.dtype}; convert one with .to()")
+        raise TypeError(f"{op}: {name} is {v.dtype} but the input is {input.dtype}; convert one with .to()")
 
 
 def _momentum_factor(momentum, num_batches_tracked):
@@ -198,10 +199,75 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
 
 
+# ---------------------------------------------------------------------- group normalization
+
+class GroupNormFunction(Function):
+    """y = w * x_hat + b with x_hat = (x - mu) / sigma, the statistics per sample and group.
+
+    The C channels of each sample are cut into G groups of C / G consecutive channels; mu
+    and var (biased) are taken over the m = C / G * prod(spatial) values of one group of
+    one sample, sigma = sqrt(var + eps); w and b are per channel.  The statistics never
+    mix samples, so training and evaluation compute the same thing (no running averages).
+
+    Backward, with gx_hat = gy * w (per channel) and means over the m values of a group:
+
+        gx = (1 / sigma) * (gx_hat - mean(gx_hat) - x_hat * mean(gx_hat * x_hat))
+        gw = sum over N and spatial of gy * x_hat,     gb = sum over N and spatial of gy
+
+    (batch norm's fused backward, with the group of one sample in place of the channel
+    of the batch).  Backward keeps x_hat, 1/sigma and w; not x.
+    """
+
+    def forward(self, x, weight, bias, num_groups, eps):
+        xp = get_array_module(x)
+        groups = x.reshape(x.shape[0], num_groups, -1)          # (N, G, m)
+        mu = groups.mean(axis=2, keepdims=True)
+        centered = groups - mu
+        inv_sigma = 1 / xp.sqrt((centered * centered).mean(axis=2, keepdims=True) + x.dtype.type(eps))
+        x_hat = (centered * inv_sigma).reshape(x.shape)
+        y = x_hat if weight is None else x_hat * per_channel(weight, x.ndim)
+        if bias is not None:
+            y = y + per_channel(bias, x.ndim)
+        if self.needs_grad:
+            self.x_hat, self.inv_sigma, self.weight, self.has_bias = x_hat, inv_sigma, weight, bias is not None
+        return y
+
+    def backward(self, gy):
+        x_hat, inv_sigma, weight = self.x_hat, self.inv_sigma, self.weight
+        axes = (0,) + tuple(range(2, gy.ndim))                   # all but the channel axis
+        gx_hat = gy if weight is None else gy * per_channel(weight, gy.ndim)
+        g, h = gx_hat.reshape(inv_sigma.shape[:2] + (-1,)), x_hat.reshape(inv_sigma.shape[:2] + (-1,))
+        gx = inv_sigma * (g - g.mean(axis=2, keepdims=True) - h * (g * h).mean(axis=2, keepdims=True))
+        return (gx.reshape(gy.shape), None if weight is None else (gy * x_hat).sum(axis=axes),
+                gy.sum(axis=axes) if self.has_bias else None)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization of an (N, C, *) input, as ``torch.nn.functional.group_norm``
+    (Wu and He, 2018): each sample's C channels in ``num_groups`` groups, each group
+    normalized by its own mean and (biased) variance, then the per-channel affine
+    ``weight`` and ``bias`` (each (C,) or None)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"group_norm: expected a Tensor input, got {type(input).__name__}")
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected an input of shape (N, C, *), got shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"group_norm: expected a floating point input, got {input.dtype}")
+    if not isinstance(num_groups, numbers.Integral) or num_groups <= 0 or input.shape[1] % num_groups:
+        raise ValueError(f"group_norm: expected the number of channels ({input.shape[1]}) to be divisible by "
+                         f"num_groups, a positive integer, got {num_groups!r}")
+    for name, v in (("weight", weight), ("bias", bias)):
+        _check_channels(input, name, v, "group_norm")
+    return GroupNormFunction.apply(input, weight, bias, int(num_groups), eps)
+
+
 # ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
 
 GRADCHECKS = [
     GradcheckCase("batch_norm (training)", lambda x, g, b: batch_norm(x, None, None, g, b, training=True),
                   lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
                   lambda rng: [distinct((2, 3, 7, 6), rng), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
+    GradcheckCase("group_norm (3 groups of 2 channels)", lambda x, w, b: group_norm(x, 3, w, b),
+                  lambda tf, x, w, b: tf.group_norm(x, 3, w, b),
+                  lambda rng: [distinct((2, 6, 4, 3), rng), rng.uniform(0.5, 1.5, 6), rng.standard_normal(6)]),
 ]
