@@ -13,5 +13,12 @@ from .tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, o
                      rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from . import autograd  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402
-from . import nn, optim, data, models, utils, viz  # noqa: F401,E402
+from . import nn, optim, data, models, torch_weights, viz, distributed  # noqa: F401,E402
 from .models.summary import summary  # noqa: F401,E402
+
+
+def __getattr__(name):
+    if name == "utils":      # the old name of torch_weights, for one release (importing it warns)
+        import importlib
+        return importlib.import_module(".utils", __name__)
+    raise AttributeError(f"module 'tinyres' has no attribute {name!r}")

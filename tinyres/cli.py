@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy
 
-from . import __version__, backend, models
+from . import __version__, backend, distributed, models
 from .data import DataLoader, ImageFolder
 from .errors import UserError
 from .recipes import (DATASETS, build_model, build_optimizer, build_transform, check_positive, dataset_recipe,
@@ -55,13 +55,16 @@ def cmd_train(args):
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
                               transform=build_transform(config, True, generator))
     test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
+    model, train_loader, test_loader = distributed.data_parallel(model, train_loader, test_loader,
+                                                                 sync_batchnorm=args.sync_bn)
+    say = print if distributed.rank() == 0 else (lambda *args: None)     # under mpiexec: rank 0 speaks
     optimizer, scheduler, per = build_optimizer(config["train"], model.parameters(), len(train_loader))
     trainer = Trainer(model, optimizer, train_loader, test_loader, scheduler, epochs=args.epochs,
                       out_dir=args.out, config=config, scheduler_step=per, augment_generator=generator,
                       seed=args.seed, progress=not args.no_progress, label_smoothing=args.label_smoothing)
     if args.resume:
         done = trainer.resume()
-        print(f"resumed {args.out} after epoch {done}")
+        say(f"resumed {args.out} after epoch {done}")
     if args.detect_anomaly:
         from .autograd import detect_anomaly
         with detect_anomaly():
@@ -69,7 +72,7 @@ def cmd_train(args):
     else:
         history = trainer.fit()
     final = history[-1] if history else {}
-    print(f"test accuracy: {final.get('test_accuracy', float('nan')):.4f}  (run folder: {args.out})")
+    say(f"test accuracy: {final.get('test_accuracy', float('nan')):.4f}  (run folder: {args.out})")
     return 0
 
 
@@ -184,6 +187,8 @@ def add_training_flags(p, epochs, batch_size, lr):
     p.add_argument("--out", default=None, help="run folder (checkpoint, metrics.jsonl, plots)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm)")
     p.add_argument("--subset", type=int, default=None, metavar="N",
                    help="use only N images of each split, spread evenly over it (quick tries)")
 

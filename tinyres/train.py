@@ -14,6 +14,11 @@ Exact resume: the shuffling order of epoch k is a function of (seed, k) (see
 start of every epoch, and tinyres's default generator (dropout) is saved in the
 checkpoint.  A run stopped after epoch k and resumed ends with the same weights, bit for
 bit, as a run that was never stopped.
+
+Data-parallel (``mpiexec -n P``, see ``tinyres.distributed``): every rank trains, only
+rank 0 writes the checkpoint, the logs and the plots and shows the progress bar; the
+epoch's figures and the evaluation are summed over the ranks.  The checkpoint holds the
+unwrapped model, so a run resumes on any number of processes.
 """
 import json
 import math
@@ -22,8 +27,9 @@ from pathlib import Path
 
 import numpy
 
-from . import backend
+from . import backend, distributed
 from .autograd import no_grad
+from .data.sampler import DistributedSampler
 from .errors import UserError
 from .nn import functional as F
 from .serialization import atomic_write, load, save
@@ -45,18 +51,28 @@ def progress_bar(iterable, enabled, **kwargs):
 
 @no_grad()
 def evaluate(model, loader, num_classes):
-    """Loss, accuracy, per-class accuracy and the confusion matrix (rows: true class)."""
+    """Loss, accuracy, per-class accuracy and the confusion matrix (rows: true class);
+    with a ``DistributedSampler`` loader, of the union of every rank's shard."""
     was_training = model.training
     model.eval()
-    confusion = numpy.zeros((num_classes, num_classes), dtype=numpy.int64)
-    total_loss, n = 0.0, 0
+    sums = None     # [loss, confusion counts...] summed where the model lives: one transfer at the end
     for images, labels in loader:
         logits = model(images)
-        total_loss += float(F.cross_entropy(logits, labels, reduction="sum").item())
-        pred = backend.to_numpy(logits.data.argmax(axis=1))
-        numpy.add.at(confusion, (labels.numpy(), pred), 1)
-        n += len(labels)
+        loss = F.cross_entropy(logits, labels, reduction="sum").data
+        with backend.on_device(logits.device):
+            xp = backend.get_array_module(loss)
+            pairs = labels.data.ravel() * num_classes + logits.data.argmax(axis=1).ravel()
+            counts = xp.bincount(pairs, minlength=num_classes * num_classes)     # integers: exact in any order
+            batch = xp.concatenate([loss.astype(xp.float64).reshape(1), counts.astype(xp.float64)])
+            sums = batch if sums is None else sums + batch
     model.train(was_training)
+    sums = numpy.zeros(1 + num_classes * num_classes) if sums is None else backend.to_host(sums)
+    total_loss = sums[:1].copy()
+    confusion = sums[1:].astype(numpy.int64).reshape(num_classes, num_classes)
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler):    # each rank saw its shard
+        distributed.all_reduce(confusion)
+        distributed.all_reduce(total_loss)
+    n, total_loss = int(confusion.sum()), float(total_loss[0])
     per_class = confusion.diagonal() / numpy.maximum(confusion.sum(axis=1), 1)
     return {"loss": total_loss / max(n, 1), "accuracy": float(confusion.trace() / max(n, 1)),
             "per_class_accuracy": per_class.tolist(), "confusion": confusion.tolist(), "count": n}
@@ -69,11 +85,17 @@ class Trainer:
     (OneCycleLR).  The training loss is cross-entropy, with ``label_smoothing`` (the
     evaluation loss is plain cross-entropy).  ``augment_generator`` is the NumPy Generator the random transforms
     draw from; the trainer resets it at each epoch so that resuming is exact.
+
+    The step's loss and accuracy are summed where the model lives and read (one transfer)
+    every ``log_every`` steps and at the end of the epoch -- default: every step on the CPU,
+    where reading is free, every 50 on a GPU, so that a step never waits for the host.  A
+    NaN or infinite loss stops the run at the first look that sees it.
     """
 
     def __init__(self, model, optimizer, train_loader, test_loader=None, scheduler=None, epochs=1,
                  out_dir=None, config=None, num_classes=None, scheduler_step="epoch",
-                 augment_generator=None, seed=0, progress=True, log=print, label_smoothing=0.0):
+                 augment_generator=None, seed=0, progress=True, log=print, label_smoothing=0.0,
+                 log_every=None):
         if not isinstance(epochs, int) or epochs <= 0:
             raise ValueError(f"Trainer: epochs must be a positive integer, got {epochs!r}")
         if scheduler_step not in ("epoch", "batch"):
@@ -85,7 +107,11 @@ class Trainer:
         self.config = dict(config or {})
         self.num_classes = num_classes or self.config.get("num_classes")
         self.augment_generator, self.seed = augment_generator, seed
-        self.progress, self.log, self.label_smoothing = progress, log, label_smoothing
+        self.main = distributed.rank() == 0       # the rank that writes and prints
+        self.progress, self.label_smoothing = progress and self.main, label_smoothing
+        self.log_every = log_every
+        self.log = log if self.main else (lambda *args, **kwargs: None)
+        self.net = model.module if isinstance(model, distributed.DistributedDataParallel) else model
         self.epoch = 0            # epochs completed
         self.history = []
         self._plot_warned = False
@@ -101,7 +127,7 @@ class Trainer:
             self.epoch = epoch + 1
             self.history.append(row)
             self.log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-            if self.out_dir is not None:
+            if self.out_dir is not None and self.main:
                 self.save_checkpoint()
                 self._write_logs(row)
         return self.history
@@ -109,37 +135,53 @@ class Trainer:
     def train_epoch(self, epoch):
         self.model.train()
         if self.augment_generator is not None:
-            fresh = numpy.random.default_rng([self.seed, epoch])
+            ranks = [distributed.rank()] if distributed.world_size() > 1 else []   # each its own draws
+            fresh = numpy.random.default_rng([self.seed, epoch] + ranks)
             self.augment_generator.bit_generator.state = fresh.bit_generator.state
         self.train_loader.epoch = epoch
+        device = next(iter(self.net.parameters())).device
+        xp = backend.xp_for(device)
+        if not backend.is_cpu(xp):           # dropout's generator on the GPU: reset per epoch, as above
+            xp.random.seed(int(numpy.random.default_rng([self.seed, epoch]).integers(2**32)))
+        every = self.log_every or (1 if backend.is_cpu(xp) else 50)   # steps between looks at the figures
         total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+        running = None        # [loss * n, correct] summed on the device since the last look
         bar = progress_bar(self.train_loader, self.progress, desc=f"epoch {epoch + 1}/{self.epochs}",
                            leave=False, unit="batch")
         for step, (images, labels) in enumerate(bar):
             logits = self.model(images)
             loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
-            value = float(loss.item())
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; "
-                    + (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.out_dir / CHECKPOINT}"
-                       if self.out_dir is not None and self.epoch else "no checkpoint was written")
-                    + ". Try a lower learning rate.")
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             if self.scheduler is not None and self.scheduler_step == "batch":
                 self.scheduler.step()
             n = len(labels)
-            total_loss += value * n
-            correct += int((logits.data.argmax(axis=1) == labels.data).sum())
+            with backend.on_device(device):
+                figures = xp.stack([loss.data.astype(xp.float64) * n,
+                                    (logits.data.argmax(axis=1) == labels.data).sum().astype(xp.float64)])
+                running = figures if running is None else running + figures
             seen += n
+            if (step + 1) % every and step + 1 < len(self.train_loader):
+                continue
+            part_loss, part_correct = backend.to_host(running).tolist()    # one transfer per look
+            running = None
+            if not math.isfinite(part_loss):
+                raise TrainingDiverged(
+                    f"the loss became {part_loss} at epoch {epoch + 1}, step {step + 1}; "
+                    + (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.out_dir / CHECKPOINT}"
+                       if self.out_dir is not None and self.epoch else "no checkpoint was written")
+                    + ". Try a lower learning rate.")
+            total_loss, correct = total_loss + part_loss, correct + int(part_correct)
             if self.progress:
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
                                 img_s=f"{seen / (time.perf_counter() - start):.0f}")
         if self.scheduler is not None and self.scheduler_step == "epoch":
             self.scheduler.step()
         elapsed = time.perf_counter() - start
+        if distributed.world_size() > 1:        # the figures of the global batch
+            total_loss, correct, seen = distributed.all_reduce(numpy.array([total_loss, correct, seen]))
+            correct, seen = int(correct), int(seen)
         return {"train_loss": total_loss / seen, "train_accuracy": correct / seen,
                 "lr": self.optimizer.param_groups[0]["lr"], "seconds": elapsed,
                 "images_per_second": seen / elapsed}
@@ -147,7 +189,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self):
         return {"format": FORMAT, "epoch": self.epoch, "config": self.config,
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "rng": {"default": backend.default_generator().bit_generator.state},
                 "history": self.history}
@@ -168,7 +210,7 @@ class Trainer:
                 raise UserError(f"resume: {path} is a checkpoint of {key} {theirs!r}, "
                                  f"but this run uses {ours!r}")
         try:
-            self.model.load_state_dict(state["model"])
+            self.net.load_state_dict(state["model"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise UserError(f"resume: {path} does not fit this model: {e}") from None
         self.optimizer.load_state_dict(state["optimizer"])
@@ -176,7 +218,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         backend.default_generator().bit_generator.state = state["rng"]["default"]
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
-        if self.out_dir is not None:     # the log as the checkpoint knows it: a line torn by a crash,
+        if self.out_dir is not None and self.main:     # the log as the checkpoint knows it: a line torn by a crash,
             lines = "".join(json.dumps(row) + "\n" for row in self.history)   # or one past it, goes
             atomic_write(self.out_dir / "metrics.jsonl", lambda f: f.write(lines.encode()))
         return self.epoch

@@ -5,7 +5,8 @@ Reproducibility: with ``shuffle=True`` the order of epoch ``k`` is
 ``(seed, k)``, whatever happened before.  So a run resumes exactly from
 ``state_dict() == {"seed": s, "epoch": k, "batch": b}``: the next batch is batch ``b`` of
 epoch ``k``.  Without ``seed`` one is drawn from tinyres's default generator when the
-loader is made (so ``tinyres.manual_seed`` fixes it too).
+loader is made (so ``tinyres.manual_seed`` fixes it too).  With a ``sampler`` (such as
+``DistributedSampler``) the order of epoch ``k`` is the sampler's after ``set_epoch(k)``.
 """
 import math
 
@@ -26,36 +27,44 @@ class DataLoader:
     with ``get_batch(indices)`` (all of ``tinyres.data``'s) are loaded a batch at a time
     without a Python loop over samples.  ``transform`` is applied to each whole image
     batch (a NumPy array), after the dataset's own transform.  ``device`` moves each batch
-    there with ``Tensor.to``.
+    there with ``Tensor.to``.  ``sampler`` (an iterable of indices with ``len()``, e.g.
+    ``DistributedSampler``) replaces ``shuffle``; its ``set_epoch`` is called every epoch.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 transform=None, device=None):
+                 transform=None, device=None, sampler=None):
         if not _is_int(batch_size) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
-        n = len(dataset)
-        if n == 0:
+        if len(dataset) == 0:
             raise ValueError(f"DataLoader: the dataset {type(dataset).__name__} is empty (0 samples)")
+        n = len(dataset) if sampler is None else len(sampler)
         if drop_last and batch_size > n:
             raise ValueError(f"DataLoader: drop_last=True with batch_size={batch_size} larger than "
                              f"the dataset ({n} samples) would give no batch at all")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle "
+                             "(the sampler decides the order)")
         if seed is None:
             seed = int(backend.default_generator().integers(2**63))
         if not _is_int(seed) or seed < 0:
             raise ValueError(f"DataLoader: seed must be a non-negative integer, got {seed!r}")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, int(seed)
-        self.transform, self.device = transform, device
+        self.transform, self.device, self.sampler = transform, device, sampler
         self.epoch = 0          # the epoch the next iter() produces
         self._start = 0         # the batch it starts at (not 0 only after load_state_dict)
         self._position = None   # (epoch, next batch) while an epoch is under way
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def order(self, epoch):
         """The sample indices of epoch ``epoch``, in the order they are served."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(epoch)
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)

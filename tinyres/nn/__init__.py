@@ -9,3 +9,4 @@ from . import init  # noqa: F401
 from .module import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
+from .sync_batchnorm import *  # noqa: F401,F403

@@ -1,0 +1,112 @@
+"""Run by tests/test_distributed.py under ``mpiexec -n 2 python tests/distributed_worker.py CASE``.
+
+Each case asserts on every rank; a failure raises, which tinyres.distributed turns into
+an abort naming the rank (and the test sees a non-zero status).
+"""
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+
+import tinyres
+from tinyres import distributed as dist, nn
+from tinyres.nn import functional as F
+
+
+def collectives():
+    rank, size = dist.init()
+    assert size == 2, size
+    x = np.array([1.0, 2.0]) * (rank + 1)
+    assert np.array_equal(dist.all_reduce(x.copy()), [3.0, 6.0])
+    assert np.array_equal(dist.all_reduce(x.copy(), "avg"), [1.5, 3.0])
+    assert np.array_equal(dist.all_reduce(x.copy(), "max"), [2.0, 4.0])
+    assert np.array_equal(dist.all_reduce(x.copy(), "min"), [1.0, 2.0])
+    t = tinyres.tensor([rank + 1.0])
+    assert dist.all_reduce(t) is t and t.item() == 3.0
+    b = np.full(3, rank, np.int64)
+    assert np.array_equal(dist.broadcast(b, src=1), [1, 1, 1])
+    gathered = dist.all_gather(tinyres.tensor([[rank]]))
+    assert [g.item() for g in gathered] == [0, 1]
+    try:
+        dist.all_gather(np.zeros(rank + 1))
+    except ValueError as e:
+        assert "same shape" in str(e), e
+    else:
+        raise AssertionError("all_gather accepted different shapes")
+    dist.barrier()
+    print(f"rank {rank}: collectives ok")
+
+
+def small_net(seed):
+    tinyres.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.Conv2d(4, 4, 3, stride=2, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).to(tinyres.float64)
+
+
+def train(model, batches, shards=1):
+    """SGD steps; each batch's loss is the mean of the losses of its ``shards`` parts
+    (shards=2 is what two ranks with per-rank BatchNorm compute together)."""
+    opt = tinyres.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    for x, y in batches:
+        opt.zero_grad()
+        parts = zip(np.array_split(x, shards), np.array_split(y, shards))
+        loss = sum(F.cross_entropy(model(tinyres.tensor(a)), tinyres.tensor(b)) for a, b in parts) / shards
+        loss.backward()
+        opt.step()
+    return [p.data.copy() for p in model.parameters()]
+
+
+def equivalence():
+    """2 ranks x batch 4 == 1 process x batch 8 (SyncBatchNorm); with per-rank BatchNorm,
+    == the mean of the two halves' losses."""
+    rank, size = dist.init()
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((8, 3, 6, 6)), rng.integers(0, 3, 8)) for _ in range(4)]
+    mine = [(x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4]) for x, y in batches]
+    for sync, shards in ((True, 1), (False, 2)):
+        expected = train(small_net(0), batches, shards)
+        net = small_net(rank + 1)                 # different on each rank: DDP broadcasts rank 0's...
+        if rank == 0:
+            net = small_net(0)                    # ...which is the reference's initialisation
+        if sync:
+            net = dist.convert_sync_batchnorm(net)
+        got = train(dist.DistributedDataParallel(net), mine)
+        worst = max(float(np.abs(a - b).max()) for a, b in zip(got, expected))
+        assert worst < 1e-10, (sync, worst)
+        print(f"rank {rank}: sync_batchnorm={sync} max difference {worst:.1e}")
+
+
+def crash():
+    """Rank 1 raises in the middle of training; rank 0 is then waiting in an allreduce."""
+    rank, _ = dist.init(timeout=60)
+    net = dist.DistributedDataParallel(small_net(0))
+    for step in range(3):
+        if rank == 1 and step == 1:
+            raise ZeroDivisionError("planted failure on rank 1")
+        F.cross_entropy(net(tinyres.randn(2, 3, 6, 6, dtype=tinyres.float64)), tinyres.tensor([0, 1])).backward()
+    print("unreachable")
+
+
+def killed():
+    """Rank 1 dies without a word (as under the OOM killer)."""
+    rank, _ = dist.init(timeout=60)
+    if rank == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    dist.all_reduce(np.ones(3))
+    print("unreachable")
+
+
+def hang():
+    """Rank 1 never arrives: rank 0 gives up after its timeout."""
+    rank, _ = dist.init(timeout=2)
+    if rank == 1:
+        time.sleep(120)
+    dist.barrier()
+    print("unreachable")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]]()

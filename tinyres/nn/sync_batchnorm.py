@@ -1,0 +1,90 @@
+"""SyncBatchNorm: batch normalization with its statistics over the global batch of all ranks.
+
+With data-parallel training (``tinyres.distributed``) each of P ranks sees m_r values of
+a channel, M = sum_r m_r in all.  BatchNorm would normalise each rank's shard with its own
+mean and variance; SyncBatchNorm uses those of the whole batch, so P ranks with B/P images
+each compute exactly what one process with B images computes.  Forward (per channel):
+
+    mu = allreduce(sum x) / M,   var = allreduce(sum (x - mu)^2) / M     (two passes)
+    x_hat = (x - mu) / sigma,    y = w * x_hat + b
+
+Backward: every x_r feeds mu and var, which every rank's loss depends on, so the fused
+BatchNorm gradient (docs/batchnorm.md) holds with its means taken over the global batch:
+
+    gx = (w / sigma) * (gy - (allreduce(sum gy) + x_hat * allreduce(sum gy * x_hat)) / M)
+
+Here gy on rank r is the gradient of that rank's loss; gx is then the gradient of the sum
+of all ranks' losses with respect to x_r -- the sum whose parameter gradients
+DistributedDataParallel averages.  The gradients of w and b stay local (sum gy * x_hat
+and sum gy on this rank), as torch's, and DistributedDataParallel averages them too.
+Running statistics use the global mean and the unbiased global variance (M / (M - 1)).
+
+In eval mode, and on one process, it is ``BatchNorm`` exactly.
+"""
+from .. import distributed
+from ..autograd import Function
+from ..backend import get_array_module
+from .functional.normalization import channel_rows, from_channel_rows
+from .layers import _BatchNorm
+
+__all__ = ["SyncBatchNorm"]
+
+
+class GlobalBatchNorm(Function):
+    """Training-mode batch norm over the batch of every rank (see the module docstring)."""
+
+    def forward(self, x, weight, bias, running_mean, running_var, factor, eps):
+        xp = get_array_module(x)
+        rows = channel_rows(x)
+        channels, m = rows.shape
+        sums = xp.empty(channels + 1, x.dtype)
+        sums[:channels], sums[channels] = rows.sum(axis=1), m
+        distributed.all_reduce(sums)
+        count = int(sums[channels])
+        if count <= 1:
+            raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all ranks "
+                             f"when training, got {count} (input size {x.shape} on rank {distributed.rank()})")
+        mean = sums[:channels] / count
+        centered = rows - mean[:, None]
+        var = distributed.all_reduce(xp.einsum("ij,ij->i", centered, centered)) / count
+        inv_std = 1 / xp.sqrt(var + x.dtype.type(eps))
+        x_hat = centered * inv_std[:, None]
+        y = x_hat if weight is None else x_hat * weight[:, None]
+        if bias is not None:
+            y = y + bias[:, None]
+        if running_mean is not None:
+            running_mean[...] = (1 - factor) * running_mean + factor * mean
+            running_var[...] = (1 - factor) * running_var + factor * var * (count / (count - 1))
+        self.x_hat, self.inv_std, self.weight, self.count = x_hat, inv_std, weight, count
+        self.has_bias, self.shape = bias is not None, x.shape
+        return from_channel_rows(xp.ascontiguousarray(y), x.shape)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        g_rows, x_hat = channel_rows(gy), self.x_hat
+        gb, gw = g_rows.sum(axis=1), xp.einsum("ij,ij->i", g_rows, x_hat)
+        total = distributed.all_reduce(xp.concatenate([gb, gw]))
+        total_gb, total_gw = total[:len(gb)], total[len(gb):]
+        scale = self.inv_std if self.weight is None else self.inv_std * self.weight
+        gx = scale[:, None] * (g_rows - (total_gb[:, None] + x_hat * total_gw[:, None]) / self.count)
+        return (from_channel_rows(xp.ascontiguousarray(gx), self.shape),
+                None if self.weight is None else gw, gb if self.has_bias else None, None, None)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalization over (N, C, ...) with batch statistics over every rank's batch,
+    as ``torch.nn.SyncBatchNorm``; ``tinyres.distributed.convert_sync_batchnorm(model)``
+    swaps it in for every BatchNorm of a model.  See the module docstring for the math."""
+    _ranks = (2, 3, 4, 5)
+
+    def forward(self, input):
+        if not self.training or distributed.world_size() == 1:
+            return super().forward(input)
+        self._check_input(input)
+        if self.track_running_stats:
+            self.num_batches_tracked.data += 1
+        keep = self.track_running_stats
+        factor = None if not keep else \
+            self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        return GlobalBatchNorm.apply(input, self.weight, self.bias, self.running_mean if keep else None,
+                                     self.running_var if keep else None, factor, self.eps)
