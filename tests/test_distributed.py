@@ -213,6 +213,16 @@ def test_train_cli_on_two_ranks_resumes_on_one(tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2]
 
 
+@needs_mpi
+def test_train_cli_user_error_on_two_ranks_ends_both(tmp_path):
+    status, output, seconds = mpiexec(sys.executable, "-m", "tinyres", "train", "--model", "resnet8", "--dataset",
+                                      "bundled", "--subset", "64", "--batch-size", "33", "--epochs", "1",
+                                      "--no-progress", "--out", str(tmp_path / "run"), timeout=120)
+    assert status == 2, output
+    assert "must be divisible by the 2 ranks" in output and "stopping all ranks (exit status 2)" in output
+    assert seconds < 60
+
+
 def test_sharded_evaluation_counts_every_image_once(monkeypatch):
     """Two ranks simulated in one process: evaluate() on each shard, summed, is the whole."""
     from tinyres.train import evaluate

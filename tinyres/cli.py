@@ -257,6 +257,13 @@ def parser():
 
 
 def main(argv=None):
+    status = run(argv)
+    if status and distributed.world_size() > 1:     # under mpiexec: end the other ranks now
+        distributed.abort(f"stopping all ranks (exit status {status})", status)
+    return status
+
+
+def run(argv=None):
     args = parser().parse_args(argv)
     if getattr(args, "out", "") is None and args.command == "train":
         args.out = f"runs/{args.model}-{args.dataset}"

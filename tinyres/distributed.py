@@ -30,10 +30,11 @@ import numpy
 
 from . import backend
 from .autograd import Function, is_grad_enabled, no_grad
+from .errors import UserError
 from .nn.module import Module
 from .tensor import Tensor
 
-__all__ = ["init", "is_initialized", "rank", "world_size", "barrier", "all_reduce", "broadcast",
+__all__ = ["init", "is_initialized", "rank", "world_size", "abort", "barrier", "all_reduce", "broadcast",
            "all_gather", "DistributedDataParallel", "convert_sync_batchnorm", "data_parallel"]
 
 DEFAULT_TIMEOUT = 300.0     # seconds a rank waits in one collective before it gives up
@@ -98,12 +99,16 @@ def world_size():
     return _world.size
 
 
-def _abort(message):
-    """Print ``message`` under this rank's name and end every rank (MPI_Abort)."""
+def abort(message, status=1):
+    """Print ``message`` under this rank's name and end every rank with exit ``status``
+    (MPI_Abort): what a rank does when it cannot go on, so that the others do not wait for
+    it.  In a world of one: print and ``sys.exit(status)``."""
+    sys.stdout.flush()
     sys.stderr.write(f"tinyres.distributed: rank {_world.rank} of {_world.size}: {message}\n")
     sys.stderr.flush()
-    sys.stdout.flush()
-    _world.comm.Abort(1)
+    if _world.comm is None:
+        sys.exit(status)
+    _world.comm.Abort(status)
 
 
 def _abort_on_uncaught_exception():
@@ -115,7 +120,7 @@ def _abort_on_uncaught_exception():
         if issubclass(kind, KeyboardInterrupt):
             return previous(kind, value, tb)
         text = "".join(traceback.format_exception(kind, value, tb))
-        _abort(f"raised an exception; stopping all ranks.\n{text}")
+        abort(f"raised an exception; stopping all ranks.\n{text}")
     sys.excepthook = hook
 
 
@@ -124,7 +129,7 @@ def _wait(request, what):
     deadline, pause = time.monotonic() + _world.timeout, 0.0
     while not request.Test():
         if time.monotonic() > deadline:
-            _abort(f"waited {_world.timeout:g} s in {what} for the other ranks. One of them died, "
+            abort(f"waited {_world.timeout:g} s in {what} for the other ranks. One of them died, "
                    "hung, or is not making the same call (every rank must call the same collectives "
                    "in the same order).")
         time.sleep(pause)
@@ -354,7 +359,7 @@ def data_parallel(model, train_loader, test_loader=None, sync_batchnorm=False):
     if _world.size == 1:
         return model, train_loader, test_loader
     if train_loader.batch_size % _world.size:
-        raise ValueError(f"data_parallel: the batch size {train_loader.batch_size} (the global batch) "
+        raise UserError(f"data_parallel: the batch size {train_loader.batch_size} (the global batch) "
                          f"must be divisible by the {_world.size} ranks")
 
     def shard(loader, batch_size, **options):
