@@ -108,5 +108,86 @@ def hang():
     print("unreachable")
 
 
+class FakeNccl:
+    """``cupy.cuda.nccl`` for the CuPy double: the same calls, done by MPI on the arrays
+    behind the device pointers (``.data.ptr`` of the double's arrays, registered here)."""
+    NCCL_UNIQUE_ID_BYTES = 128
+    NCCL_SUM, NCCL_MAX, NCCL_MIN = "sum", "max", "min"
+    NCCL_FLOAT16 = NCCL_FLOAT32 = NCCL_FLOAT64 = NCCL_INT8 = NCCL_UINT8 = NCCL_INT32 = NCCL_INT64 = "type"
+    calls = []
+    arrays = {}
+
+    @staticmethod
+    def get_unique_id():
+        return tuple(range(128))
+
+    class NcclCommunicator:
+        def __init__(self, size, uid, rank):
+            from mpi4py import MPI
+            assert (size, rank) == (MPI.COMM_WORLD.Get_size(), MPI.COMM_WORLD.Get_rank()) and uid == tuple(range(128))
+            self.comm = MPI.COMM_WORLD
+
+        def _host(self, ptr, count):
+            a = FakeNccl.arrays[ptr]._a
+            assert a.flags.c_contiguous and a.size == count
+            return a
+
+        def allReduce(self, send, recv, count, kind, op, stream):
+            from mpi4py import MPI
+            FakeNccl.calls.append("allReduce")
+            result = np.empty_like(self._host(send, count))
+            self.comm.Allreduce(self._host(send, count), result, {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op])
+            self._host(recv, count)[...] = result
+
+        def bcast(self, buffer, count, kind, root, stream):
+            FakeNccl.calls.append("bcast")
+            self.comm.Bcast(self._host(buffer, count), root=root)
+
+        def allGather(self, send, recv, count, kind, stream):
+            FakeNccl.calls.append("allGather")
+            self.comm.Allgather(self._host(send, count), FakeNccl.arrays[recv]._a)
+
+
+def gpu():
+    """The device path on the CuPy double with NCCL faked over MPI: the equivalence of
+    ``equivalence`` on 'cuda', every collective through NCCL, no device-to-host transfer
+    made by the distributed code."""
+    import types
+    sys.path.insert(0, os.path.dirname(__file__))
+    import cupy_double
+    from tinyres import backend
+
+    class Pointer:
+        def __init__(self, array):
+            self.ptr = id(array)
+            FakeNccl.arrays[self.ptr] = array
+    cp = cupy_double.make_fake_cupy()
+    cp.cuda.get_current_stream = lambda: types.SimpleNamespace(ptr=0)
+    cupy_double.ndarray.data = property(Pointer)
+    backend._cupy, backend._nccl = cp, FakeNccl
+    rank, size = dist.init()
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((8, 3, 6, 6)), rng.integers(0, 3, 8)) for _ in range(3)]
+    mine = [(x[rank * 4:(rank + 1) * 4], y[rank * 4:(rank + 1) * 4]) for x, y in batches]
+    expected = train(small_net(0), batches)
+    net = dist.DistributedDataParallel(dist.convert_sync_batchnorm(small_net(rank)).to("cuda"))
+    opt = tinyres.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    data = [(tinyres.tensor(x).to("cuda"), tinyres.tensor(y).to("cuda")) for x, y in mine]
+    del cp.transfers[:]
+    for x, y in data:
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    ours = [t for t in cp.transfers if "distributed.py" in t or "sync_batchnorm.py" in t]
+    assert not ours, ours
+    got = [p.data.get() for p in net.parameters()]
+    worst = max(float(np.abs(a - b).max()) for a, b in zip(got, expected))
+    assert worst < 1e-10, worst
+    assert {"allReduce", "bcast"} <= set(FakeNccl.calls), FakeNccl.calls
+    gathered = dist.all_gather(tinyres.tensor([float(rank)]).to("cuda"))
+    assert [g.device.type for g in gathered] == ["cuda", "cuda"] and "allGather" in FakeNccl.calls
+    print(f"rank {rank}: gpu max difference {worst:.1e}, {len(FakeNccl.calls)} NCCL calls")
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]]()

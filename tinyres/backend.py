@@ -49,6 +49,7 @@ bool_ = numpy.dtype("bool")
 _default_dtype = float32
 _cupy = None          # the cupy module once imported; tests may install a stand-in here
 _cupy_error = None    # why importing it failed
+_nccl = None          # cupy.cuda.nccl once looked for (False: not there); tests may install a stand-in
 
 
 def cupy_module():
@@ -60,6 +61,21 @@ def cupy_module():
         except Exception as e:  # ImportError, or a broken CUDA install
             _cupy_error = e
     return _cupy
+
+
+def nccl_module():
+    """CuPy's NCCL binding (``cupy.cuda.nccl``), or ``None`` without CuPy or without NCCL;
+    ``tinyres.distributed`` moves device arrays with it."""
+    global _nccl
+    if _nccl is None:
+        _nccl = False
+        if cupy_module() is not None:
+            try:
+                module = importlib.import_module("cupy.cuda.nccl")
+                _nccl = module if getattr(module, "available", True) else False
+            except Exception:   # CuPy built without NCCL
+                pass
+    return _nccl or None
 
 
 def is_cuda_available():

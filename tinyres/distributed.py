@@ -40,10 +40,14 @@ __all__ = ["init", "is_initialized", "rank", "world_size", "abort", "barrier", "
 DEFAULT_TIMEOUT = 300.0     # seconds a rank waits in one collective before it gives up
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
 _OPS = ("sum", "avg", "max", "min")
+_NCCL_OPS = {"sum": "NCCL_SUM", "avg": "NCCL_SUM", "max": "NCCL_MAX", "min": "NCCL_MIN"}
+_NCCL_TYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64",
+               "int8": "NCCL_INT8", "uint8": "NCCL_UINT8", "int32": "NCCL_INT32", "int64": "NCCL_INT64"}
 
 
 class _World:
     comm = None          # an mpi4py communicator, or None for the world of one process
+    nccl = {}            # GPU id -> NCCL communicator (device arrays, when CuPy has NCCL)
     rank, size = 0, 1
     timeout = float(os.environ.get("TINYRES_DIST_TIMEOUT", DEFAULT_TIMEOUT))
 
@@ -138,72 +142,126 @@ def _wait(request, what):
 
 # ---------------------------------------------------------------------------- collectives
 
-def _host(x, name):
-    """The host array behind ``x`` (a Tensor or an array) and a function putting a result back."""
+def _array(x, name):
+    """The array behind ``x`` (a Tensor or an array)."""
     array = x.data if isinstance(x, Tensor) else x
-    if not hasattr(array, "dtype"):
+    if not backend.is_array(array):
         raise TypeError(f"distributed.{name}: expected a Tensor or an array, got {type(x).__name__}")
-    host = backend.to_numpy(array)
-    if not host.flags.c_contiguous:
-        host = numpy.ascontiguousarray(host)
+    return array
 
-    def store(result):
-        array[...] = result if backend.is_cpu(backend.get_array_module(array)) else \
-            backend.to_device(result, backend.device_of(array))
-        return x
-    return host, store
+
+def _nccl(array):
+    """The NCCL communicator of the GPU ``array`` lives on, made on first use (a collective
+    call, as every rank makes its first device collective at the same point), or None for a
+    host array or without NCCL (then device arrays are staged through host memory)."""
+    nccl = backend.nccl_module()
+    if nccl is None or not backend.is_device_array(array):
+        return None
+    device = array.device.id
+    if device not in _world.nccl:
+        uid = numpy.zeros(nccl.NCCL_UNIQUE_ID_BYTES, numpy.int64)
+        if _world.rank == 0:
+            uid[:] = nccl.get_unique_id()
+        _wait(_world.comm.Ibcast(uid, root=0), "the NCCL set-up")
+        with backend.on_device(backend.device_of(array)):
+            _world.nccl[device] = nccl.NcclCommunicator(_world.size, tuple(uid.tolist()), _world.rank)
+    return _world.nccl[device]
+
+
+def _nccl_call(call, array):
+    """``call(array, NCCL type, stream)`` on the contiguous device array ``array``, with its
+    GPU current.  NCCL queues the collective on the current stream, after the kernels that
+    made ``array`` and before those that use the result: no host synchronisation."""
+    nccl = backend.nccl_module()
+    name = _NCCL_TYPES.get(array.dtype.name)
+    if name is None:
+        raise TypeError(f"distributed: NCCL has no type for {array.dtype} arrays")
+    stream = backend.cupy_module().cuda.get_current_stream().ptr
+    with backend.on_device(backend.device_of(array)):
+        return call(array, getattr(nccl, name), stream)
 
 
 def all_reduce(x, op="sum"):
     """Reduce ``x`` (a Tensor or an array, the same shape and dtype on every rank) over the
     ranks **in place**, as ``torch.distributed.all_reduce``; ``op``: sum, avg, max, min.
-    Returns ``x``."""
+    Returns ``x``.  Device arrays go through NCCL when CuPy has it."""
     if op not in _OPS:
         raise ValueError(f"distributed.all_reduce: op must be one of {', '.join(_OPS)}, got {op!r}")
-    host, store = _host(x, "all_reduce")
+    array = _array(x, "all_reduce")
     if _world.size == 1:
         return x
-    from mpi4py import MPI
-    result = numpy.empty_like(host)
-    mpi_op = {"sum": MPI.SUM, "avg": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
-    _wait(_world.comm.Iallreduce(host, result, mpi_op), f"all_reduce(shape {host.shape})")
+    xp = backend.get_array_module(array)
+    buffer = xp.ascontiguousarray(array)
+    comm = _nccl(array)
+    if comm is not None:
+        nccl_op = getattr(backend.nccl_module(), _NCCL_OPS[op])
+        _nccl_call(lambda a, kind, stream: comm.allReduce(a.data.ptr, a.data.ptr, a.size, kind, nccl_op, stream),
+                   buffer)
+    else:
+        from mpi4py import MPI
+        host = backend.to_host(buffer)
+        result = numpy.empty_like(host)
+        mpi_op = {"sum": MPI.SUM, "avg": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
+        _wait(_world.comm.Iallreduce(host, result, mpi_op), f"all_reduce(shape {host.shape})")
+        buffer = result if xp is numpy else backend.to_device(result, backend.device_of(array))
     if op == "avg":
-        result /= _world.size
-    return store(result)
+        buffer /= _world.size
+    if buffer is not array:
+        array[...] = buffer
+    return x
 
 
 def broadcast(x, src=0):
     """Overwrite ``x`` on every rank with rank ``src``'s, in place; returns ``x``."""
     if not isinstance(src, int) or not 0 <= src < _world.size:
         raise ValueError(f"distributed.broadcast: src must be a rank in 0..{_world.size - 1}, got {src!r}")
-    host, store = _host(x, "broadcast")
+    array = _array(x, "broadcast")
     if _world.size == 1:
         return x
-    host = host.copy()
-    _wait(_world.comm.Ibcast(host, root=src), f"broadcast(shape {host.shape})")
-    return store(host)
+    xp = backend.get_array_module(array)
+    comm = _nccl(array)
+    if comm is not None:
+        buffer = xp.ascontiguousarray(array)
+        _nccl_call(lambda a, kind, stream: comm.bcast(a.data.ptr, a.size, kind, src, stream), buffer)
+    else:
+        buffer = numpy.array(backend.to_host(array), order="C")      # a copy MPI may write into
+        _wait(_world.comm.Ibcast(buffer, root=src), f"broadcast(shape {buffer.shape})")
+        if xp is not numpy:
+            buffer = backend.to_device(buffer, backend.device_of(array))
+    if buffer is not array:
+        array[...] = buffer
+    return x
 
 
 def all_gather(x):
     """Every rank's ``x`` (one shape and dtype everywhere), as a list indexed by rank, of
-    Tensors if ``x`` is a Tensor, else of arrays."""
-    host, _ = _host(x, "all_gather")
-    if _world.size > 1:
+    Tensors if ``x`` is a Tensor, else of arrays (on ``x``'s device)."""
+    array = _array(x, "all_gather")
+    xp = backend.get_array_module(array)
+    if _world.size == 1:
+        gathered = array[None].copy()
+    else:
         shapes = numpy.zeros((_world.size, 9), numpy.int64)
-        mine = numpy.array([host.ndim] + list(host.shape) + [0] * (8 - host.ndim), numpy.int64)
+        mine = numpy.array([array.ndim] + list(array.shape) + [0] * (8 - array.ndim), numpy.int64)
         _wait(_world.comm.Iallgather(mine, shapes), "all_gather (shapes)")
         if (shapes != mine).any():
             raise ValueError(f"distributed.all_gather: every rank must give the same shape; rank "
-                             f"{_world.rank} has {host.shape}, the others: "
+                             f"{_world.rank} has {array.shape}, the others: "
                              f"{[tuple(s[1:1 + s[0]]) for s in shapes]}")
-        gathered = numpy.empty((_world.size,) + host.shape, host.dtype)
-        _wait(_world.comm.Iallgather(host, gathered), f"all_gather(shape {host.shape})")
-    else:
-        gathered = host[None].copy()
-    if isinstance(x, Tensor):
-        return [Tensor(g).to(x.device) for g in gathered]
-    xp = backend.get_array_module(x)
-    return [g if backend.is_cpu(xp) else backend.to_device(g, backend.device_of(x)) for g in gathered]
+        comm = _nccl(array)
+        if comm is not None:
+            send = xp.ascontiguousarray(array)
+            gathered = xp.empty((_world.size,) + array.shape, array.dtype)
+            _nccl_call(lambda a, kind, stream: comm.allGather(a.data.ptr, gathered.data.ptr, a.size, kind, stream),
+                       send)
+        else:
+            host = numpy.ascontiguousarray(backend.to_host(array))
+            gathered = numpy.empty((_world.size,) + array.shape, array.dtype)
+            _wait(_world.comm.Iallgather(host, gathered), f"all_gather(shape {array.shape})")
+            if xp is not numpy:
+                gathered = backend.to_device(gathered, backend.device_of(array))
+    parts = [gathered[i] for i in range(len(gathered))]
+    return [Tensor(g) for g in parts] if isinstance(x, Tensor) else parts
 
 
 def barrier():
@@ -230,15 +288,20 @@ def _flat_buckets(tensors, cap_bytes):
 
 
 def _broadcast_tensors(tensors, src=0):
-    """Broadcast a list of tensors from ``src`` in one buffer per bucket."""
+    """Broadcast a list of tensors from ``src``, one flat buffer per bucket."""
     for bucket in _flat_buckets(tensors, 2**26):
-        flat = numpy.concatenate([backend.to_numpy(t.data).ravel() for t in bucket])
-        broadcast(flat, src)
-        offset = 0
-        for t in bucket:
-            part = flat[offset:offset + t.data.size].reshape(t.shape)
-            t.data[...] = part if t.device.type == "cpu" else backend.to_device(part, t.device)
-            offset += t.data.size
+        xp = backend.get_array_module(bucket[0].data)
+        flat = broadcast(xp.concatenate([t.data.ravel() for t in bucket]), src)
+        for t, part in zip(bucket, _split(flat, bucket)):
+            t.data[...] = part
+
+
+def _split(flat, tensors):
+    """Views of the flat array ``flat`` shaped as each of ``tensors``, in order."""
+    offset = 0
+    for t in tensors:
+        yield flat[offset:offset + t.data.size].reshape(t.shape)
+        offset += t.data.size
 
 
 class _GradientsReady(Function):
@@ -306,20 +369,17 @@ class DistributedDataParallel(Module):
         if _world.size == 1:
             return
         for bucket in self._buckets:
+            has_grad = numpy.array([p.grad is not None for p in bucket], numpy.int64)
+            all_reduce(has_grad)                  # a parameter with a gradient on any rank gets one
             xp = backend.get_array_module(bucket[0].data)
-            flat = xp.zeros(sum(p.data.size for p in bucket) + len(bucket), bucket[0].dtype)
-            offset = 0
-            for i, p in enumerate(bucket):
+            flat = xp.zeros(sum(p.data.size for p in bucket), bucket[0].dtype)
+            for p, part in zip(bucket, _split(flat, bucket)):
                 if p.grad is not None:
-                    flat[offset:offset + p.data.size] = p.grad.data.ravel()
-                    flat[flat.size - len(bucket) + i] = 1      # this rank has a gradient for p
-                offset += p.data.size
+                    part[...] = p.grad.data
             all_reduce(flat, "avg")
-            offset = 0
-            for i, p in enumerate(bucket):
-                if flat[flat.size - len(bucket) + i] > 0:
-                    p.grad = Tensor(flat[offset:offset + p.data.size].reshape(p.shape).copy())
-                offset += p.data.size
+            for p, part, used in zip(bucket, _split(flat, bucket), has_grad):
+                if used:
+                    p.grad = Tensor(part)
 
     def extra_repr(self):
         return f"world_size={_world.size}, buckets={len(self._buckets)}"

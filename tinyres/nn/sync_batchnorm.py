@@ -21,6 +21,8 @@ Running statistics use the global mean and the unbiased global variance (M / (M 
 
 In eval mode, and on one process, it is ``BatchNorm`` exactly.
 """
+import numpy
+
 from .. import distributed
 from ..autograd import Function
 from ..backend import get_array_module
@@ -37,14 +39,11 @@ class GlobalBatchNorm(Function):
         xp = get_array_module(x)
         rows = channel_rows(x)
         channels, m = rows.shape
-        sums = xp.empty(channels + 1, x.dtype)
-        sums[:channels], sums[channels] = rows.sum(axis=1), m
-        distributed.all_reduce(sums)
-        count = int(sums[channels])
+        count = int(distributed.all_reduce(numpy.array([m]))[0])    # on the host: no device sync
         if count <= 1:
             raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all ranks "
                              f"when training, got {count} (input size {x.shape} on rank {distributed.rank()})")
-        mean = sums[:channels] / count
+        mean = distributed.all_reduce(rows.sum(axis=1)) / count
         centered = rows - mean[:, None]
         var = distributed.all_reduce(xp.einsum("ij,ij->i", centered, centered)) / count
         inv_std = 1 / xp.sqrt(var + x.dtype.type(eps))
