@@ -24,6 +24,7 @@ CASES = [
     ("multilabel.py", [], r"^exact-match accuracy: [01]\.\d{4}$"),
     ("gradcheck_tour.py", [], r"^(\d+) of \1 layer checks passed$"),
     ("degradation.py", [], r"^\| resnet20 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \|$"),
+    ("data_parallel.py", [], r"^test accuracy: [01]\.\d{4} on 512 digits$"),
 ]
 
 
