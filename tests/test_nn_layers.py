@@ -226,8 +226,8 @@ def test_bad_input_names_the_layer(layer, input, error, match):
     (lambda: nn.Conv2d(3, 3, 3, groups=0), ValueError, "divisible by groups"),
     (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), ValueError, "padding_mode 'reflect' is not supported"),
     (lambda: nn.Conv2d(3, 4, 3, padding="full"), ValueError, "padding string must be 'same' or 'valid'"),
-    (lambda: nn.Conv2d(3, 4, (3, 3, 3)), ValueError, r"Conv2d kernel_size: expected an int or a tuple of 2 ints"),
-    (lambda: nn.Conv1d(3, 4, 3, stride=(1, 1)), ValueError, r"Conv1d stride: expected an int or a tuple of 1 ints"),
+    (lambda: nn.Conv2d(3, 4, (3, 3, 3)), TypeError, r"Conv2d: kernel_size must be an int or a tuple of 2 ints"),
+    (lambda: nn.Conv1d(3, 4, 3, stride=(1, 1)), TypeError, r"Conv1d: stride must be an int or a tuple of 1 ints"),
     (lambda: nn.Dropout(1.5), ValueError, "Dropout: dropout probability has to be between 0 and 1, but got 1.5"),
 ])
 def test_bad_constructor_arguments(build, error, match):

@@ -1,4 +1,4 @@
-"""PyTorch <-> tinyres weights (tinyres.utils, re-exported by tinyres.models.weights): a torch
+"""PyTorch <-> tinyres weights (tinyres.torch_weights, once tinyres.utils): a torch
 model's .pth, .npz export or in-memory state_dict loads into the same tinyres model and
 gives the same outputs, and tinyres weights go back into torch."""
 import collections
@@ -10,8 +10,7 @@ import torch
 
 import tinyres
 import tinyres.nn as nn
-from tinyres import utils
-from tinyres.models import weights
+from tinyres import torch_weights
 from tinyres.serialization import load
 
 from helpers import randn
@@ -63,7 +62,7 @@ def net():
     lambda sd: {"state_dict": {"module." + k: v for k, v in sd.items()}},
 ], ids=["plain", "state_dict", "model", "DataParallel", "both"])
 def test_numpy_state_dict_unwraps_and_strips(net, wrap):
-    sd = utils.numpy_state_dict(wrap(net.state_dict()))
+    sd = torch_weights.numpy_state_dict(wrap(net.state_dict()))
     assert_state_equal(sd, net.state_dict())
     assert all(type(v) is np.ndarray for v in sd.values())
     assert sd["1.num_batches_tracked"].dtype == np.int64 and sd["1.num_batches_tracked"] == 2
@@ -71,20 +70,20 @@ def test_numpy_state_dict_unwraps_and_strips(net, wrap):
 
 def test_numpy_state_dict_of_every_source(net, tmp_path):
     torch.save(net.state_dict(), tmp_path / "w.pth")
-    utils.export_torch_state_dict(net, tmp_path / "w.npz")
+    torch_weights.export_torch_state_dict(net, tmp_path / "w.npz")
     mixed = {k: (v.numpy() if i % 2 else tinyres.tensor(v.numpy()))
              for i, (k, v) in enumerate(net.state_dict().items())}
     for source in (tmp_path / "w.pth", str(tmp_path / "w.npz"), mixed):
-        assert_state_equal(utils.numpy_state_dict(source), net.state_dict())
+        assert_state_equal(torch_weights.numpy_state_dict(source), net.state_dict())
 
 
 def test_bfloat16_becomes_float32():
-    sd = utils.numpy_state_dict({"w": torch.ones(2, dtype=torch.bfloat16)})
+    sd = torch_weights.numpy_state_dict({"w": torch.ones(2, dtype=torch.bfloat16)})
     assert sd["w"].dtype == np.float32
 
 
 def test_export_writes_a_tinyres_checkpoint_with_torch_keys(net, tmp_path):
-    utils.export_torch_state_dict(net.state_dict(), tmp_path / "w.npz")
+    torch_weights.export_torch_state_dict(net.state_dict(), tmp_path / "w.npz")
     assert_state_equal(load(tmp_path / "w.npz"), net.state_dict())
 
 
@@ -96,9 +95,9 @@ def test_torch_weights_give_the_same_outputs(net, tmp_path, source):
     if source == "pth":
         torch.save({"model": net.state_dict()}, path)
     elif source == "npz":
-        utils.export_torch_state_dict(net, path)
+        torch_weights.export_torch_state_dict(net, path)
     tiny = tiny_model()
-    result = weights.load_torch_state_dict(tiny, path)
+    result = torch_weights.load_torch_state_dict(tiny, path)
     assert (result.missing_keys, result.unexpected_keys) == ([], [])
     assert_same_outputs(tiny, net)
 
@@ -106,8 +105,8 @@ def test_torch_weights_give_the_same_outputs(net, tmp_path, source):
 def test_strict_is_passed_to_load_state_dict(net):
     sd = dict(net.state_dict(), extra=torch.zeros(1))
     with pytest.raises(RuntimeError, match='Unexpected key\\(s\\) in state_dict: "extra"'):
-        utils.load_torch_state_dict(tiny_model(), sd)
-    assert utils.load_torch_state_dict(tiny_model(), sd, strict=False).unexpected_keys == ["extra"]
+        torch_weights.load_torch_state_dict(tiny_model(), sd)
+    assert torch_weights.load_torch_state_dict(tiny_model(), sd, strict=False).unexpected_keys == ["extra"]
 
 
 # ---------------------------------------------------------------------- refusing what is not a state_dict
@@ -116,7 +115,7 @@ def test_a_whole_pickled_model_is_refused(net, tmp_path):
     torch.save(net, tmp_path / "whole.pth")
     with pytest.raises(ValueError, match="whole.pth is not a plain state_dict.*"
                                          "torch.save\\(model.state_dict\\(\\), path\\)"):
-        utils.load_torch_state_dict(tiny_model(), tmp_path / "whole.pth")
+        torch_weights.load_torch_state_dict(tiny_model(), tmp_path / "whole.pth")
 
 
 @pytest.mark.parametrize("content, match", [
@@ -127,23 +126,23 @@ def test_a_whole_pickled_model_is_refused(net, tmp_path):
 def test_a_pth_that_is_not_a_state_dict_is_refused(tmp_path, content, match):
     torch.save(content, tmp_path / "x.pth")
     with pytest.raises(ValueError, match=match + ".*torch.save\\(model.state_dict\\(\\), path\\)"):
-        utils.numpy_state_dict(tmp_path / "x.pth")
+        torch_weights.numpy_state_dict(tmp_path / "x.pth")
 
 
 def test_without_torch_a_pth_needs_torch_or_an_export(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` now raises ImportError
     with pytest.raises(ImportError, match="w.pth needs PyTorch.*pip install torch.*export_torch_state_dict"):
-        utils.numpy_state_dict(tmp_path / "w.pth")
+        torch_weights.numpy_state_dict(tmp_path / "w.pth")
     with pytest.raises(ImportError, match="to_torch_state_dict needs PyTorch"):
-        utils.to_torch_state_dict(tiny_model())
+        torch_weights.to_torch_state_dict(tiny_model())
 
 
 # ---------------------------------------------------------------------- back to torch
 
 def test_tinyres_to_pth_to_torch_round_trip(net, tmp_path):
     tiny = tiny_model()
-    utils.load_torch_state_dict(tiny, net.state_dict())
-    weights.save_torch_state_dict(tiny, tmp_path / "back.pth")
+    torch_weights.load_torch_state_dict(tiny, net.state_dict())
+    torch_weights.save_torch_state_dict(tiny, tmp_path / "back.pth")
     state = torch.load(tmp_path / "back.pth", weights_only=True)
     assert_state_equal({k: v.numpy() for k, v in tiny.state_dict().items()}, state)
     fresh = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
@@ -154,7 +153,7 @@ def test_tinyres_to_pth_to_torch_round_trip(net, tmp_path):
 
 def test_to_torch_state_dict_copies(net):
     tiny = tiny_model()
-    state = utils.to_torch_state_dict(tiny)
+    state = torch_weights.to_torch_state_dict(tiny)
     assert isinstance(state, collections.OrderedDict) and list(state) == list(net.state_dict())
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     state["0.weight"].zero_()
@@ -178,7 +177,7 @@ def cifar_twin_saved_as(tmp_path, rename):
 def test_a_prefix_key_map_loads_a_linear_classifier_strictly(tmp_path):
     path, want = cifar_twin_saved_as(tmp_path, lambda k: "linear." + k[3:] if k.startswith("fc.") else k)
     model = tinyres.models.resnet20(num_classes=10)
-    weights.load_torch_state_dict(model, path, strict=True, key_map={"linear.": "fc."})
+    torch_weights.load_torch_state_dict(model, path, strict=True, key_map={"linear.": "fc."})
     for (k, a), b in zip(model.state_dict().items(), want.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
 
@@ -186,7 +185,7 @@ def test_a_prefix_key_map_loads_a_linear_classifier_strictly(tmp_path):
 def test_a_function_key_map_renames_inner_parts(tmp_path):
     path, _ = cifar_twin_saved_as(tmp_path, lambda k: k.replace(".bn2.", ".norm2."))
     model = tinyres.models.resnet20(num_classes=10)
-    assert weights.load_torch_state_dict(model, path, key_map=lambda k: k.replace(".norm2.", ".bn2.")) == ([], [])
+    assert torch_weights.load_torch_state_dict(model, path, key_map=lambda k: k.replace(".norm2.", ".bn2.")) == ([], [])
 
 
 @pytest.mark.parametrize("rename, hint", [
@@ -196,7 +195,7 @@ def test_a_function_key_map_renames_inner_parts(tmp_path):
 def test_a_name_mismatch_suggests_the_key_map(tmp_path, rename, hint):
     path, _ = cifar_twin_saved_as(tmp_path, rename)
     with pytest.raises(RuntimeError, match="Missing key") as info:
-        weights.load_torch_state_dict(tinyres.models.resnet20(num_classes=10), path)
+        torch_weights.load_torch_state_dict(tinyres.models.resnet20(num_classes=10), path)
     assert hint in str(info.value)
 
 
@@ -207,3 +206,12 @@ def test_variable_is_the_tensor_itself_as_in_torch_today():
     assert Variable(x, requires_grad=True) is x and x.requires_grad
     with pytest.raises(TypeError, match="Variable: expected a Tensor, got list"):
         Variable([1.0])
+
+
+def test_the_old_module_name_still_works_and_warns():
+    import importlib
+    sys.modules.pop("tinyres.utils", None)
+    with pytest.warns(DeprecationWarning, match="tinyres.utils is now tinyres.torch_weights"):
+        old = importlib.import_module("tinyres.utils")
+    assert old.load_torch_state_dict is torch_weights.load_torch_state_dict
+    assert tinyres.utils is old and tinyres.models.load_torch_state_dict is torch_weights.load_torch_state_dict

@@ -154,7 +154,7 @@ def _encode_plain(value, where):
     if isinstance(value, float):
         value = float(value)
         return value if math.isfinite(value) else {"float": repr(value)}
-    hint = ("; convert torch tensors with tinyres.utils.export_torch_state_dict or .numpy()"
+    hint = ("; convert torch tensors with tinyres.torch_weights.export_torch_state_dict or .numpy()"
             if type(value).__module__.startswith("torch") else "")
     raise TypeError(f"save: cannot store {where}, a {type(value).__name__}; a checkpoint holds dicts, "
                     f"lists and tuples of arrays, Tensors and int/float/bool/str/None{hint}")

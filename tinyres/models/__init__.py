@@ -12,4 +12,4 @@ from .preact import (CifarPreActResNet, PreActBlock, PreActBottleneck, PreActRes
                      preact_resnet18, preact_resnet20, preact_resnet32, preact_resnet34, preact_resnet44,
                      preact_resnet50, preact_resnet56, preact_resnet110, preact_resnet164)
 from .summary import ModelSummary, summary  # noqa: F401
-from .weights import load_torch_state_dict, save_torch_state_dict, to_torch_state_dict  # noqa: F401
+from ..torch_weights import load_torch_state_dict, save_torch_state_dict, to_torch_state_dict  # noqa: F401

@@ -16,7 +16,7 @@ from .. import nn
 from ..nn import functional as F
 from . import pretrained
 from .registry import register_model
-from .resnet import BasicBlock, check_input, conv3x3, conv1x1, init_weights
+from .resnet import BasicBlock, check_model_input, conv3x3, conv1x1, init_weights
 
 
 class ShortcutA(nn.Module):
@@ -90,7 +90,7 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        check_input(self, x)
+        check_model_input(self, x)
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.avgpool(x), 1))

@@ -16,7 +16,7 @@ before the pooling.  Parameter names follow the original family where they can.
 from .. import nn
 from ..nn import functional as F
 from .registry import register_model
-from .resnet import check_input, conv1x1, conv3x3, init_weights
+from .resnet import check_model_input, conv1x1, conv3x3, init_weights
 
 
 class PreActBlock(nn.Module):
@@ -99,7 +99,7 @@ class PreActResNet(nn.Module):
         init_weights(self, zero_init_residual=False)
 
     def forward(self, x):
-        check_input(self, x)
+        check_model_input(self, x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.relu(self.bn_final(x))
@@ -133,7 +133,7 @@ class CifarPreActResNet(nn.Module):
         init_weights(self, zero_init_residual=False)
 
     def forward(self, x):
-        check_input(self, x)
+        check_model_input(self, x)
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         x = self.relu(self.bn_final(x))
         return self.fc(F.flatten(self.avgpool(x), 1))

@@ -88,7 +88,7 @@ def init_weights(model, zero_init_residual):
                 nn.init.constant_(m.bn2.weight, 0)
 
 
-def check_input(model, x):
+def check_model_input(model, x):
     """A clear error for an input the network cannot take: wrong rank, channels or size."""
     name = getattr(model, "arch", type(model).__name__)
     if x.ndim != 4 or x.shape[1] != model.in_channels:
@@ -137,7 +137,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        check_input(self, x)
+        check_model_input(self, x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = F.flatten(self.avgpool(x), 1)

@@ -5,29 +5,16 @@ and shapes, default initialisation and ``extra_repr``.  A layer checks its input
 calling the op, so a wrong shape is reported with the layer's name and settings.
 """
 import math
-import numbers
 
 from .. import backend
 from ..tensor import Tensor, ones, zeros, tensor
 from . import functional as F
 from . import init
+from .functional.conv import ntuple
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "Linear", "Dropout", "Flatten", "Identity"]
-
-
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _ntuple(value, n, name):
-    """``value`` as an n-tuple of ints (an int is repeated)."""
-    if _is_int(value):
-        return (int(value),) * n
-    if not isinstance(value, (tuple, list)) or len(value) != n or not all(_is_int(v) for v in value):
-        raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {value!r}")
-    return tuple(int(v) for v in value)
 
 
 def _check_tensor(layer, input):
@@ -47,6 +34,15 @@ def _register_weight_and_bias(layer, weight_shape, bias, device, dtype):
         layer.bias = _parameter(weight_shape[0], device=device, dtype=dtype)
     else:
         layer.register_parameter("bias", None)
+
+
+def _reset_affine(layer):
+    """A normalization layer's weight 1 and bias 0 (where it has them): each channel starts as
+    the normalized input.  Its default, and its initialisation in a ResNet."""
+    if layer.weight is not None:
+        init.ones_(layer.weight)
+    if layer.bias is not None:
+        init.zeros_(layer.bias)
 
 
 def _reset_fan_in_uniform(weight, bias):
@@ -100,12 +96,12 @@ class _ConvNd(Module):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{name}: padding string must be 'same' or 'valid', got {padding!r}")
         else:
-            padding = _ntuple(padding, n, f"{name} padding")
+            padding = ntuple(padding, n, "padding", name)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _ntuple(kernel_size, n, f"{name} kernel_size")
-        self.stride = _ntuple(stride, n, f"{name} stride")
+        self.kernel_size = ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = ntuple(stride, n, "stride", name)
         self.padding = padding
-        self.dilation = _ntuple(dilation, n, f"{name} dilation")
+        self.dilation = ntuple(dilation, n, "dilation", name)
         self.padding_mode = padding_mode
         _register_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, device, dtype)
         self.reset_parameters()
@@ -205,17 +201,10 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def he_init_(self):
-        """weight 1, bias 0: each channel starts as the normalized input."""
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -278,14 +267,10 @@ class GroupNorm(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def he_init_(self):
-        """weight 1, bias 0, as BatchNorm in a ResNet."""
-        self.reset_parameters()
+        _reset_affine(self)
 
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "

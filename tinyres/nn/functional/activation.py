@@ -23,7 +23,8 @@ from ...checks import GradcheckCase, distinct
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
 
 
-def _as_tensor(x, op):
+def _float_tensor(x, op):
+    """``x``, checked to be a floating point Tensor (``ops._as_tensor`` takes any dtype)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
@@ -152,7 +153,7 @@ class Dropout(Function):
 
 def _leaky_relu(op, input, negative_slope, inplace):
     """With ``inplace`` and no autograd involved, the result is written straight into the input."""
-    x = _as_tensor(input, op)
+    x = _float_tensor(input, op)
     if inplace and not (is_grad_enabled() and x.requires_grad):
         LeakyReLU.apply(x, negative_slope, out=x.data)
         return input
@@ -170,18 +171,18 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def sigmoid(input):
-    return Sigmoid.apply(_as_tensor(input, "sigmoid"))
+    return Sigmoid.apply(_float_tensor(input, "sigmoid"))
 
 
 def tanh(input):
-    return Tanh.apply(_as_tensor(input, "tanh"))
+    return Tanh.apply(_float_tensor(input, "tanh"))
 
 
 def _softmax_axis(input, dim, dtype, op):
     """The input cast to ``dtype`` (when given) and ``dim`` as a non-negative axis."""
     if dtype is not None:
         input = input.to(dtype)
-    input = _as_tensor(input, op)
+    input = _float_tensor(input, op)
     if not isinstance(dim, numbers.Integral) or not -max(input.ndim, 1) <= dim < max(input.ndim, 1):
         raise IndexError(f"{op}: dim={dim!r} is out of range for a tensor of shape {input.shape}")
     return input, int(dim) % max(input.ndim, 1)
@@ -210,7 +211,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
-    input = _as_tensor(input, "dropout")
+    input = _float_tensor(input, "dropout")
     if not training:
         return input
     keep = backend.default_generator().random(input.shape) >= p
