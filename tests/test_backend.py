@@ -1,16 +1,17 @@
 """The array backend: devices, ``get_array_module``, life without CuPy, and -- through a
 small CuPy test double -- the path a tensor takes to a GPU and back.
 
-The double (``fake_cupy``) is NumPy underneath.  It is honest about what it proves: that
-tinyres asks the backend for every array it makes on a "cuda" device, keeps results there
-through forward and backward, copies with ``.get()`` / ``cupy.array`` under
-``cuda.Device(n)``, and refuses to mix devices.  It proves nothing about CUDA kernels.
+The double (``fake_cupy``, tests/cupy_double.py) is NumPy underneath, behind a type NumPy
+cannot compute with.  It is honest about what it proves: that tinyres asks the backend for
+every array it makes on a "cuda" device, never mixes host and device arrays in one
+operation, never hands device data to NumPy, keeps results on the device through forward
+and backward, copies with ``.get()`` / ``cupy.array`` under ``cuda.Device(n)``, and refuses
+to mix devices.  It proves nothing about CUDA kernels.
 """
 import pathlib
 import re
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from tinyres import backend
 from helpers import gradcheck  # the suite's tight tolerances
 from test_autograd import run_doc
 from test_ops import CASES, _run, make_inputs
+from cupy_double import make_fake_cupy, on
 
 
 # ---------------------------------------------------------------------- devices
@@ -105,112 +107,7 @@ def test_asking_for_cuda_without_cupy_raises(no_cupy):
 
 # ---------------------------------------------------------------------- the CuPy double
 
-class FakeCupyArray(np.ndarray):
-    """Stands in for ``cupy.ndarray``: a NumPy array that remembers which GPU it is on.
-
-    As in CuPy, new arrays go to the current device, and computing with an array that is
-    not on the current device is an error (so an op that forgets to make its inputs'
-    device current fails here too)."""
-
-    current_device = 0      # set by FakeDevice, the double's cuda.Device
-
-    def __array_finalize__(self, obj):        # views and copies stay where their source is
-        self.device_id = getattr(obj, "device_id", FakeCupyArray.current_device)
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        """Arithmetic, comparisons, reductions, matmul: checked, then done by NumPy."""
-        out = kwargs.get("out", ())
-        _check_current(inputs + out)
-        plain = [x.view(np.ndarray) if isinstance(x, FakeCupyArray) else x for x in inputs]
-        if out:
-            kwargs["out"] = tuple(o.view(np.ndarray) for o in out)
-        result = getattr(ufunc, method)(*plain, **kwargs)
-        if method == "at":
-            return None
-        return (out[0] if len(out) == 1 else out) if out else _on_gpu(result)
-
-    @property
-    def device(self):
-        return types.SimpleNamespace(id=self.device_id)
-
-    @property
-    def data(self):
-        """As in CuPy, ``.data`` is a device pointer, not an array (nor a Tensor)."""
-        return object()
-
-    def get(self):
-        """A host copy (a plain NumPy array)."""
-        return np.array(self.view(np.ndarray))
-
-
-def _check_current(arrays):
-    for a in arrays:
-        if isinstance(a, (list, tuple)):
-            _check_current(a)
-        elif isinstance(a, FakeCupyArray) and a.device_id != FakeCupyArray.current_device:
-            raise ValueError(f"fake cupy: an array on GPU {a.device_id} used while GPU "
-                             f"{FakeCupyArray.current_device} is current")
-
-
-class FakeDevice:
-    """``cupy.cuda.Device(n)``: makes GPU n current inside ``with``."""
-
-    def __init__(self, index=0):
-        self.index = index
-
-    def __enter__(self):
-        self.previous, FakeCupyArray.current_device = FakeCupyArray.current_device, self.index
-
-    def __exit__(self, *exc):
-        FakeCupyArray.current_device = self.previous
-
-
-def _on_gpu(result):
-    """NumPy results (arrays and scalars) made into arrays on the current fake GPU."""
-    if isinstance(result, (list, tuple)):
-        return type(result)(_on_gpu(r) for r in result)
-    if isinstance(result, (np.ndarray, np.generic)) and not isinstance(result, FakeCupyArray):
-        return np.asarray(result).view(FakeCupyArray)
-    return result
-
-
-def make_fake_cupy(device_count=2):
-    """A ``cupy`` module: NumPy's functions, checked and with results on the current GPU."""
-    cp = types.ModuleType("cupy")
-    cp.ndarray = FakeCupyArray
-    cp.cuda = types.SimpleNamespace(Device=FakeDevice,
-                                    runtime=types.SimpleNamespace(getDeviceCount=lambda: device_count))
-    cp.random = types.SimpleNamespace(seeds=[])
-    cp.random.seed = cp.random.seeds.append
-
-    def delegate(name):
-        fn = getattr(np, name)
-        if isinstance(fn, np.ufunc):          # checked by FakeCupyArray.__array_ufunc__
-            return fn
-
-        def on_current_gpu(*args, **kwargs):
-            if name not in ("array", "asarray"):     # these may copy from another GPU
-                _check_current(args)
-            plain = [a.view(np.ndarray) if isinstance(a, FakeCupyArray) else a for a in args]
-            return _on_gpu(fn(*plain, **kwargs))
-        return on_current_gpu
-    cp.__getattr__ = delegate
-    return cp
-
-
-@pytest.fixture
-def fake_cupy(monkeypatch):
-    cp = make_fake_cupy()
-    monkeypatch.setattr(backend, "_cupy", cp)
-    monkeypatch.setattr(FakeCupyArray, "current_device", 0)
-    return cp
-
-
-def on(t, device):
-    """Assert that the tensor ``t`` lives on ``device``, with an array of the right kind."""
-    assert t.device == device, (t.device, device)
-    assert isinstance(t.data, FakeCupyArray) == (device != "cpu")
-    return t
+# The double is tests/cupy_double.py; conftest.py installs it as the ``fake_cupy`` fixture.
 
 
 def test_the_double_makes_cuda_available(fake_cupy):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from helpers import compare_with_torch, randn
-from test_backend import FakeCupyArray, fake_cupy  # noqa: F401  (fake_cupy: a fixture)
+from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
@@ -139,17 +139,20 @@ def test_dropout_gradcheck():
     gradcheck(f, [tinyres.tensor(randn(3, 5), requires_grad=True)])
 
 
-def test_dropout_mask_is_drawn_on_the_host_and_moved_to_the_inputs_gpu(fake_cupy):
-    """On a (test-double) second GPU: the same seed gives the same mask as on the CPU."""
+def test_dropout_mask_is_drawn_on_the_inputs_gpu_and_seeded_by_manual_seed(fake_cupy):
+    """On a (test-double) second GPU the mask comes from the device's generator (no host
+    array, no copy); ``manual_seed`` makes it reproducible there."""
     x = randn(4, 5, dtype=np.float32)
-    tinyres.manual_seed(2)
-    y_cpu = F.dropout(tinyres.tensor(x), 0.5)
-    tinyres.manual_seed(2)
-    gpu = tinyres.tensor(x, device="cuda:1", requires_grad=True)
-    y_gpu = F.dropout(gpu, 0.5)
-    y_gpu.sum().backward()
-    assert isinstance(y_gpu.data, FakeCupyArray) and gpu.grad.device == "cuda:1"
-    np.testing.assert_array_equal(y_gpu.numpy(), y_cpu.numpy())
+    masks = []
+    for _ in range(2):
+        tinyres.manual_seed(2)
+        gpu = tinyres.tensor(x, device="cuda:1", requires_grad=True)
+        y_gpu = F.dropout(gpu, 0.5)
+        y_gpu.sum().backward()
+        on(y_gpu, "cuda:1"), on(gpu.grad, "cuda:1")
+        masks.append(gpu.grad.numpy())
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert set(np.unique(masks[0])) == {0.0, 2.0}
 
 
 @pytest.mark.parametrize("op, torch_op", [(F.relu, TF.relu),

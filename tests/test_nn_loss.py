@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from helpers import compare_with_torch, randn
-from test_backend import FakeCupyArray, fake_cupy  # noqa: F401  (fake_cupy: a fixture)
+from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
@@ -254,7 +254,7 @@ def test_losses_compute_on_the_inputs_gpu(fake_cupy, loss):
     y_cpu, y_gpu = loss(cpu, "cpu"), loss(gpu, "cuda:1")
     y_cpu.sum().backward()
     y_gpu.sum().backward()
-    assert y_gpu.device == gpu.grad.device == "cuda:1" and isinstance(gpu.grad.data, FakeCupyArray)
+    on(y_gpu, "cuda:1"), on(gpu.grad, "cuda:1")
     np.testing.assert_allclose(y_gpu.numpy(), y_cpu.numpy(), rtol=1e-6)
     np.testing.assert_allclose(gpu.grad.numpy(), cpu.grad.numpy(), rtol=1e-6)
 

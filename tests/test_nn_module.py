@@ -12,7 +12,7 @@ import torch
 
 import tinyres
 import tinyres.nn as nn
-from test_backend import fake_cupy, on  # noqa: F401  (the CuPy double: a fixture and a check)
+from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 from tinyres.nn import init
 
 LIBS = {"tinyres": (tinyres, tinyres.nn), "torch": (torch, torch.nn)}

@@ -637,22 +637,42 @@ def to_index(index, array):
     return tuple(convert(i) for i in index) if isinstance(index, tuple) else convert(index)
 
 
+def scatter_add(shape, index, values):
+    """``zeros(shape)`` with ``values`` added at the places ``zeros(shape)[index]`` reads,
+    repeated places summed -- ``add.at`` without its atomics, deterministic on both backends.
+
+    Each value's flat position is read off ``arange(size).reshape(shape)[index]``; sorting
+    the positions (ties kept in their original order, so the sums always run in one order)
+    makes each repeated place one run, and ``add.reduceat`` sums every run.
+    """
+    xp = get_array_module(values)
+    size = int(numpy.prod(shape))
+    places = xp.arange(size).reshape(shape)[index].reshape(-1)
+    values = values.reshape(-1)
+    out = xp.zeros(size, dtype=values.dtype)
+    if places.size:
+        order = xp.argsort(places * places.size + xp.arange(places.size))   # unique keys: a stable order
+        places, values = places[order], values[order]
+        starts = xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), places[1:] != places[:-1])))
+        out[places[starts]] = xp.add.reduceat(values, starts)
+    return out.reshape(shape)
+
+
 class GetItem(Function):
     """y = x[index].   gx = zeros like x with gy scattered back to the indexed places;
-    integer-array indices may repeat an element, so their gradients are added (``add.at``)."""
+    integer-array indices may repeat an element, so their gradients are added
+    (``scatter_add``)."""
 
     def forward(self, x, index):
         self.shape, self.index = x.shape, index
         return x[index]
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        gx = xp.zeros(self.shape, dtype=gy.dtype)
         parts = self.index if isinstance(self.index, tuple) else (self.index,)
         if builtins.any(hasattr(p, "dtype") and p.ndim > 0 for p in parts):
-            xp.add.at(gx, self.index, gy)   # advanced indexing: elements may repeat
-        else:
-            gx[self.index] = gy             # basic indexing: a view, each element once
+            return scatter_add(self.shape, self.index, gy)    # advanced indexing: elements may repeat
+        gx = get_array_module(gy).zeros(self.shape, dtype=gy.dtype)
+        gx[self.index] = gy             # basic indexing: a view, each element once
         return gx
 
 
@@ -671,7 +691,7 @@ class Cat(Function):
 
     def forward(self, *xs, axis):
         self.axis = axis
-        self.bounds = numpy.cumsum([x.shape[axis] for x in xs])[:-1]
+        self.bounds = numpy.cumsum([x.shape[axis] for x in xs])[:-1].tolist()   # ints, not a host array
         return get_array_module(xs[0]).concatenate(xs, axis=axis)
 
     def backward(self, gy):

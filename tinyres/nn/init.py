@@ -74,8 +74,9 @@ def _calculate_correct_fan(tensor, mode):
 def _fill(tensor, values):
     """Write the host array (or number) ``values`` into ``tensor``'s array in place (no graph
     is recorded: the array is written directly); return ``tensor``."""
-    values = numpy.asarray(values)
-    tensor.data[...] = backend.to_device(values, tensor.device).astype(tensor.dtype, copy=False)
+    values = backend.to_device(numpy.asarray(values, dtype=tensor.dtype), tensor.device)   # cast, then copy once
+    with backend.on_device(tensor.device):         # the copy into the tensor runs on its GPU
+        tensor.data[...] = values
     return tensor
 
 
