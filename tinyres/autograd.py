@@ -113,6 +113,12 @@ class detect_anomaly(contextlib.ContextDecorator):
         _anomaly_mode = self.previous.pop()
 
 
+def is_anomaly_enabled():
+    """True inside ``detect_anomaly`` (tinyres's debug mode: checks that read values off a
+    GPU, such as cross-entropy's target range, run only there)."""
+    return _anomaly_mode
+
+
 def _caller_line():
     """``file:line: code`` of the innermost frame outside the tinyres package."""
     import traceback
@@ -282,10 +288,11 @@ def run_backward(tensor, gradient=None, retain_graph=False):
     if grad.shape != tensor.shape:
         raise RuntimeError(f"backward: expected a gradient of shape {tensor.shape} like the "
                            f"output, got shape {grad.shape}")
-    grad = grad.astype(tensor.dtype, copy=False)
-    if tensor.grad_fn is None:      # a leaf
-        _accumulate(tensor, grad)
-        return
+    with backend.on_device(tensor.device):     # a cast is a kernel: on the output's GPU
+        grad = grad.astype(tensor.dtype, copy=False)
+        if tensor.grad_fn is None:      # a leaf
+            _accumulate(tensor, grad)
+            return
     grads = {tensor.grad_fn: grad}
     with no_grad():
         for node in _topological_order(tensor.grad_fn):

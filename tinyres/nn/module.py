@@ -112,7 +112,11 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        device = next((a.device for a in args if isinstance(a, Tensor)), None)
+        if device is None or device.type == "cpu":
+            return self.forward(*args, **kwargs)
+        with backend.on_device(device):     # a module's own array work (BatchNorm's counter) on the input's GPU
+            return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------------ registration
     def register_parameter(self, name, param):
@@ -299,7 +303,7 @@ class Module:
             if set_to_none:
                 param.grad = None
             else:
-                param.grad.data[...] = 0
+                param.grad.zero_()
 
     # ------------------------------------------------------------------ device and dtype
     def _convert(self, device=None, dtype=None):
@@ -416,7 +420,9 @@ class Module:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                 type(self).__name__, "\n\t".join(errors)))
         for target, source in copies:
-            target.data[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
+            source = backend.to_device(source, target.device)
+            with backend.on_device(target.device):         # the cast and the copy run on the target's GPU
+                target.data[...] = source.astype(target.dtype, copy=False)
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ what a layer says about itself

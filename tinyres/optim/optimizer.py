@@ -101,7 +101,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.zero_()
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; parameters whose ``.grad`` is None
@@ -178,7 +178,9 @@ def _to_param(value, p):
     """A copy of a saved array on ``p``'s device with ``p``'s dtype; other values deep-copied."""
     if not backend.is_array(value):
         return copy.deepcopy(value)
-    return backend.to_device(value, backend.device_of(p.data)).astype(p.data.dtype, copy=True)
+    device = backend.device_of(p.data)
+    with backend.on_device(device):         # the cast runs on the parameter's GPU
+        return backend.to_device(value, device).astype(p.data.dtype, copy=True)
 
 
 def check_number(label, value, high=None):

@@ -205,18 +205,25 @@ def dropout(input, p=0.5, training=True, inplace=False):
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by
     1 / (1 - p), so the expected value is unchanged; ``training=False`` returns ``input``.
 
-    The mask is drawn on the host from ``tinyres.backend.default_generator()`` (so
-    ``tinyres.manual_seed`` makes it reproducible, on CPU and GPU alike) and moved to the
-    input's device.
+    On the CPU the mask is drawn from ``tinyres.backend.default_generator()``; on a GPU
+    from CuPy's generator, on the device (a mask drawn on the host would be a copy at every
+    call).  ``tinyres.manual_seed`` seeds both, so a run is reproducible on each device;
+    the masks of the two differ.
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     input = _float_tensor(input, "dropout")
     if not training:
         return input
-    keep = backend.default_generator().random(input.shape) >= p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    mask = backend.to_device((keep * scale).astype(input.dtype), input.device)
+    if input.device.type == "cpu":
+        mask = ((backend.default_generator().random(input.shape) >= p) * scale).astype(input.dtype)
+    else:
+        xp = get_array_module(input.data)
+        with backend.on_device(input.device):
+            dtype = xp.float64 if input.dtype == xp.float64 else xp.float32     # CuPy draws these two
+            keep = xp.random.random_sample(input.shape, dtype=dtype) >= p
+            mask = keep.astype(input.dtype) * input.dtype.type(scale)
     return _maybe_inplace(input, Dropout.apply(input, mask), inplace)
 
 

@@ -13,7 +13,7 @@ different things in the two libraries.
 import numpy
 
 from ... import backend, ops
-from ...autograd import Function, is_grad_enabled
+from ...autograd import Function, is_anomaly_enabled, is_grad_enabled
 from ...backend import get_array_module
 from ...tensor import Tensor
 from ...checks import GradcheckCase
@@ -85,9 +85,8 @@ class ScaledSum(Function):
             return (loss.sum(keepdims=True) / d).reshape(())   # an array, not a NumPy scalar
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        g = gy / self.d if self.d != 0 else xp.zeros_like(gy)
-        return xp.broadcast_to(g, self.shape), None
+        d = self.d      # 1 / d where d != 0, else 0, without asking the GPU whether d == 0
+        return get_array_module(gy).broadcast_to(gy * ((d != 0) / (d + (d == 0))), self.shape), None
 
 
 def _reduce(loss, reduction, denominator=None):
@@ -112,16 +111,19 @@ def _index_coefficients(op, input, target, weight, ignore_index, label_smoothing
     with backend.on_device(input.device):      # CuPy computes and allocates on the current GPU
         valid = t != ignore_index
         bad = valid & ((t < 0) | (t >= C))
-        if bad.any():
-            raise IndexError(f"{op}: target {int(t[bad][0])} is out of bounds for {C} classes "
-                             f"(expected 0 <= target < {C}, or ignore_index={ignore_index})")
-        safe = xp.where(valid, t, 0)
+        if backend.is_cpu(xp) or is_anomaly_enabled():     # on a GPU, looking would stop every step
+            if bad.any():
+                raise IndexError(f"{op}: target {int(t[bad][0])} is out of bounds for {C} classes "
+                                 f"(expected 0 <= target < {C}, or ignore_index={ignore_index})")
+        safe = xp.where(valid & ~bad, t, 0)
         w = xp.ones(C, dtype=x.dtype) if weight is None else weight.data.astype(x.dtype, copy=False)
         w_t = w[safe] * valid
         onehot = per_channel(xp.arange(C), x.ndim) == safe[:, None]
         coef = (1 - label_smoothing) * onehot * w_t[:, None]
         if label_smoothing:
             coef = coef + (label_smoothing / C) * per_channel(w, x.ndim) * valid[:, None]
+        if not backend.is_cpu(xp):       # a target out of range makes its loss NaN (the CPU raises)
+            coef = xp.where(bad[:, None], x.dtype.type(numpy.nan), coef)
         return coef.astype(x.dtype, copy=False), w_t.sum()
 
 
@@ -267,7 +269,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
     _check_same_shape(op, input, target)
     _check_broadcasts(op, "weight", weight, input.shape)
     _check_broadcasts(op, "pos_weight", pos_weight, input.shape)
-    q = None if pos_weight is None else pos_weight.data.astype(input.dtype, copy=False)
+    q = None if pos_weight is None else pos_weight.to(input.dtype).data
     loss = BCEWithLogits.apply(input, target.to(input.dtype), q)
     if weight is not None:
         loss = loss * weight.to(input.dtype)

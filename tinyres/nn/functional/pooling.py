@@ -12,7 +12,8 @@ import numbers
 import numpy
 
 from ...autograd import Function
-from ...backend import get_array_module, parallel_for, workspace
+from ...ops import scatter_add
+from ...backend import get_array_module, is_cpu, on_device, parallel_for, to_device, workspace
 from ...tensor import Tensor
 from ...checks import GradcheckCase, distinct
 from .conv import (NO_PADDING, _pad_into, _padded_shape, _unpad, _window_slice, as_nchw, channel_major,
@@ -97,12 +98,13 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
         for v in views[1:]:
             xp.maximum(y[b], v, out=y[b])
         if argmax is not None:
+            offsets = numpy.arange(kh * kw, dtype=argmax.dtype)    # copyto from a Python int fails on CuPy < 13.3
             for k in reversed(range(kh * kw)):
                 hit = views[k] == y[b]
-                xp.copyto(argmax[b], k, where=hit if inside is None else hit & inside[k])
-            if xp.isnan(y[b]).any():
+                xp.copyto(argmax[b], offsets[k], where=hit if inside is None else hit & inside[k])
+            if not is_cpu(xp) or xp.isnan(y[b]).any():    # on a GPU, asking would stop it: always do it
                 for k in range(kh * kw):
-                    xp.copyto(argmax[b], k, where=xp.isnan(views[k]))
+                    xp.copyto(argmax[b], offsets[k], where=xp.isnan(views[k]))
     parallel_for(pool, n, xp)
     return y, argmax
 
@@ -228,14 +230,13 @@ def _avg_pool(op, spatial_dims, input, kernel_size, stride, padding, ceil_mode, 
     kernel_size, stride, pads, _ = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode,
                                                   spatial_dims)
     x, restore = as_nchw(input, spatial_dims)
-    xp = get_array_module(x.data)
     if divisor_override is not None:
         if not isinstance(divisor_override, numbers.Integral) or divisor_override == 0:
             raise RuntimeError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
-        divisor = xp.asarray(divisor_override, dtype=x.dtype)
+        divisor = float(divisor_override)       # a Python number keeps x's dtype
     else:
         rows, cols = (_window_counts(*a, count_include_pad) for a in zip(x.shape[2:], kernel_size, stride, pads))
-        divisor = xp.asarray(numpy.outer(rows, cols), dtype=x.dtype)
+        divisor = to_device(numpy.outer(rows, cols).astype(x.dtype), x.device)    # made on the host, copied
     return restore(AvgPool2d.apply(x, kernel_size, stride, pads, divisor))
 
 
@@ -263,12 +264,13 @@ def _adaptive_bins(size, out):
     return i * size // out, -(-(i + 1) * size // out)
 
 
-def _averaging_matrix(size, out, xp, dtype):
-    """A (out, size) with A[i, h] = 1 / (end_i - start_i) on bin i, so A @ v averages each bin."""
+def _averaging_matrix(size, out, dtype, device):
+    """A (out, size) with A[i, h] = 1 / (end_i - start_i) on bin i, so A @ v averages each
+    bin; made on the host and copied to ``device``."""
     start, end = _adaptive_bins(size, out)
     h = numpy.arange(size)
     inside = (start[:, None] <= h) & (h < end[:, None])
-    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
+    return to_device((inside / (end - start)[:, None]).astype(dtype), device)
 
 
 class AdaptiveAvgPool2d(Function):
@@ -301,10 +303,9 @@ def _adaptive_avg_pool(op, spatial_dims, input, output_size):
     x, restore = as_nchw(input, spatial_dims)
     if (oh, ow) == (1, 1):
         return restore(x.mean(dim=(2, 3), keepdim=True))
-    xp = get_array_module(x.data)
     _, _, h, w = x.shape
-    return restore(AdaptiveAvgPool2d.apply(x, _averaging_matrix(h, oh, xp, x.dtype),
-                                           _averaging_matrix(w, ow, xp, x.dtype)))
+    return restore(AdaptiveAvgPool2d.apply(x, _averaging_matrix(h, oh, x.dtype, x.device),
+                                           _averaging_matrix(w, ow, x.dtype, x.device)))
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -343,7 +344,8 @@ def _adaptive_max_indices(x, out_size):
 class TakeFromPlanes(Function):
     """y[n, c, o] = x[n, c].flat[index[n, c, o]] -- the value at each max's position.
     gx = gy added onto those positions; several outputs may pick one pixel, so the adds
-    are a histogram (``bincount``) over the flat positions."""
+    are a deterministic ``scatter_add`` over the flat positions (not ``bincount``, whose
+    weighted GPU version adds with atomics, in no fixed order)."""
 
     def forward(self, x, index):
         n, c, h, w = x.shape
@@ -352,17 +354,17 @@ class TakeFromPlanes(Function):
         return y.reshape(index.shape)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
         n, c, h, w = self.input_shape
-        planes = xp.arange(n * c).reshape(n, c, 1, 1) * (h * w)
-        gx = xp.bincount((self.index + planes).ravel(), weights=gy.ravel(), minlength=n * c * h * w)
-        return gx.astype(gy.dtype, copy=False).reshape(self.input_shape), None
+        planes = get_array_module(gy).arange(n * c).reshape(n, c, 1, 1) * (h * w)
+        gx = scatter_add((n * c * h * w,), (self.index + planes).ravel(), gy.ravel())
+        return gx.reshape(self.input_shape), None
 
 
 def _adaptive_max_pool(op, spatial_dims, input, output_size, return_indices):
     out_size = _adaptive_output_size(op, input, output_size, spatial_dims)
     x, restore = as_nchw(input, spatial_dims)
-    index = _adaptive_max_indices(x.data, out_size)
+    with on_device(x.device):          # the indices are computed (and live) on x's GPU
+        index = _adaptive_max_indices(x.data, out_size)
     y = restore(TakeFromPlanes.apply(x, index))
     return (y, restore(Tensor(index))) if return_indices else y
 
