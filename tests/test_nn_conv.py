@@ -263,8 +263,8 @@ BAD = [
     ("weight-rank", lambda: F.conv2d(t32(1, 3, 5, 5), t32(4, 3, 3)), RuntimeError,
      r"conv2d: expected 4-D weight .* got weight of shape \(4, 3, 3\)"),
     ("channels", lambda: F.conv2d(t32(1, 4, 5, 5), t32(4, 3, 3, 3), groups=2), RuntimeError,
-     r"conv2d: expected input with 6 channels \(weight \(4, 3, 3, 3\) with groups=2\), "
-     r"got input of shape \(1, 4, 5, 5\)"),
+     r"conv2d: expected input with 6 channels, got input of shape \(1, 4, 5, 5\) "
+     r"\(weight \(4, 3, 3, 3\) with groups=2\)"),
     ("kernel-too-big", lambda: F.conv2d(t32(1, 3, 2, 2), t32(4, 3, 3, 3)), RuntimeError,
      r"conv2d: kernel size \(3, 3\) .* greater than the padded input size \(2, 2\)"),
     ("dilated-too-big", lambda: F.conv2d(t32(1, 3, 4, 4), t32(4, 3, 3, 3), dilation=2), RuntimeError,

@@ -211,7 +211,7 @@ def _t(*shape):
     (nn.MaxPool2d(2), _t(4, 4), RuntimeError, r"MaxPool2d\(kernel_size=2, .*got input of shape \(4, 4\)"),
     (nn.AvgPool2d(2), _t(1, 1, 1, 4, 4), RuntimeError, r"AvgPool2d\(kernel_size=2.*\(1, 1, 1, 4, 4\)"),
     (nn.AdaptiveAvgPool2d(1), _t(4), RuntimeError, r"AdaptiveAvgPool2d\(output_size=1\): expected 3-D"),
-    (nn.Conv2d(3, 4, 3), np.zeros((1, 3, 4, 4)), TypeError, r"Conv2d\(3, 4, .*expected a Tensor as input, got ndarray"),
+    (nn.Conv2d(3, 4, 3), np.zeros((1, 3, 4, 4)), TypeError, r"Conv2d\(3, 4, .*expected input to be a Tensor, got ndarray"),
     (nn.BatchNorm2d(3), [1.0], TypeError, r"BatchNorm2d: expected a Tensor as input, got list"),
     (nn.ReLU(), 1.0, TypeError, r"ReLU: expected a Tensor as input, got float"),
 ])

@@ -10,7 +10,7 @@ from .. import backend
 from ..tensor import Tensor, ones, zeros, tensor
 from . import functional as F
 from . import init
-from .functional.conv import ntuple
+from .functional.conv import convolution, ntuple
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "MaxPool2d", "AvgPool2d",
@@ -130,23 +130,10 @@ class _ConvNd(Module):
             s += ", bias=False"
         return s
 
-    def _check_input(self, input):
-        """(N, C, *spatial) or unbatched (C, *spatial) with C == in_channels."""
-        label = f"{type(self).__name__}({self.extra_repr()})"
-        _check_tensor(label, input)
-        n = self._dims
-        if input.ndim not in (n + 1, n + 2):
-            raise RuntimeError(f"{label}: expected {n + 1}-D (unbatched) or {n + 2}-D (batched) input, "
-                               f"got input of shape {input.shape}")
-        channels = input.shape[-n - 1]
-        if channels != self.in_channels:
-            raise RuntimeError(f"{label}: expected input with {self.in_channels} channels, "
-                               f"got input of shape {input.shape}")
-
     def forward(self, input):
-        self._check_input(input)
-        op = F.conv1d if self._dims == 1 else F.conv2d
-        return op(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        """conv1d/conv2d's code, which checks the input once, naming this layer and its settings."""
+        return convolution(f"{type(self).__name__}({self.extra_repr()})", self._dims, input, self.weight,
+                           self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):

@@ -382,8 +382,8 @@ def _check_params(op, input, weight, bias, groups, spatial_dims):
         raise RuntimeError(f"{op}: groups={groups} must divide out_channels, got weight of shape {weight.shape}")
     channels = input.shape[-spatial_dims - 1]
     if channels != in_per_group * groups:
-        raise RuntimeError(f"{op}: expected input with {in_per_group * groups} channels (weight "
-                           f"{weight.shape} with groups={groups}), got input of shape {input.shape}")
+        raise RuntimeError(f"{op}: expected input with {in_per_group * groups} channels, got input of shape "
+                           f"{input.shape} (weight {weight.shape} with groups={groups})")
     if bias is not None and bias.shape != (out_channels,):
         raise RuntimeError(f"{op}: expected bias of shape ({out_channels},) (one per output channel), "
                            f"got bias of shape {bias.shape}")
@@ -409,8 +409,10 @@ def _conv_padding(op, padding, kernel_size, stride, dilation, spatial_dims):
     return tuple((p, p) for p in padding)
 
 
-def _conv(op, spatial_dims, input, weight, bias, stride, padding, dilation, groups):
-    """Check and normalize a convolution's arguments, then run ``Conv2d`` on the NCHW view."""
+def convolution(op, spatial_dims, input, weight, bias, stride, padding, dilation, groups):
+    """Check and normalize a convolution's arguments, then run ``Conv2d`` on the NCHW view.
+    ``op`` names the caller in error messages: ``conv2d``, or a layer with its settings
+    (``nn.Conv2d`` calls this directly, so its input is checked once, under its own name)."""
     _check_params(op, input, weight, bias, groups, spatial_dims)
     stride = ntuple(stride, spatial_dims, "stride", op)
     dilation = ntuple(dilation, spatial_dims, "dilation", op)
@@ -441,14 +443,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``groups`` splits the channels into independent convolutions; groups = C with
     O = k*C is a depthwise convolution.
     """
-    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+    return convolution("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution as ``torch.nn.functional.conv1d``: ``input`` (N, C, L) or (C, L),
     ``weight`` (O, C/groups, K); the other arguments as ``conv2d`` with ints or 1-tuples.
     Runs on ``conv2d``'s code with H = 1."""
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+    return convolution("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 # ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
