@@ -182,6 +182,15 @@ def test_two_ranks_equal_one_process_with_the_whole_batch():
 
 
 @needs_mpi
+def test_gpu_path_with_nccl_on_two_ranks():
+    """On the CuPy double, NCCL stood in by MPI: 2 ranks on 'cuda' == 1 CPU process, every
+    collective through NCCL, no device-to-host transfer from the distributed code."""
+    status, output, _ = worker("gpu")
+    assert status == 0, output
+    assert output.count("gpu max difference") == 2, output
+
+
+@needs_mpi
 @pytest.mark.parametrize("case, message", [
     ("crash", "rank 1 of 2: raised an exception; stopping all ranks"),
     ("hang", "rank 0 of 2: waited 2 s in barrier()"),
@@ -221,6 +230,14 @@ def test_train_cli_user_error_on_two_ranks_ends_both(tmp_path):
     assert status == 2, output
     assert "must be divisible by the 2 ranks" in output and "stopping all ranks (exit status 2)" in output
     assert seconds < 60
+
+
+@needs_mpi
+def test_data_parallel_example_on_two_ranks():
+    status, output, _ = mpiexec(sys.executable, str(ROOT / "examples" / "data_parallel.py"), "--quick")
+    assert status == 0, output
+    assert "2 process(es), 32 images each per step, 8 steps per epoch" in output
+    assert output.count("test accuracy:") == 1 and "on 512 digits" in output, output
 
 
 def test_sharded_evaluation_counts_every_image_once(monkeypatch):
