@@ -1,5 +1,7 @@
 """Tests never touch the network: any attempt to open a connection fails loudly.  The CuPy
-double (``fake_cupy``) is installed here for every test that asks for it."""
+double (``fake_cupy``) is installed here for every test that asks for it -- or, with
+``TINYRES_TEST_CUPY=real`` (benchmarks/gpu_check.py on a GPU machine), the real CuPy."""
+import os
 import socket
 
 import pytest
@@ -20,6 +22,18 @@ def no_network(monkeypatch):
 @pytest.fixture
 def fake_cupy(monkeypatch):
     """The strict CuPy double (tests/cupy_double.py) as tinyres's CuPy, two fake GPUs."""
+    if os.environ.get("TINYRES_TEST_CUPY") == "real":
+        if not backend.is_cuda_available():
+            pytest.fail("TINYRES_TEST_CUPY=real, but CuPy sees no GPU")
+        return backend.cupy_module()
     cp = make_fake_cupy()
     monkeypatch.setattr(backend, "_cupy", cp)
     return cp
+
+
+@pytest.fixture
+def strict_double(fake_cupy):
+    """The double itself, for tests of what only it can tell (transfer counts, planted bugs)."""
+    if not hasattr(fake_cupy, "transfers"):
+        pytest.skip("needs the CuPy double, not a real GPU")
+    return fake_cupy

@@ -209,7 +209,7 @@ def _rebuild(host, dev):
 
 def _operator(fn_name, reflected=False, inplace=False):
     def op(self, other):
-        if isinstance(other, (ndarray, np.ndarray, np.generic, int, float, bool, complex)):   # a host array: refused inside
+        if isinstance(other, (ndarray, np.ndarray, np.generic, int, float, bool, complex)):   # host arrays: refused below
             fn = getattr(_MODULE_FUNCS, fn_name)
             if inplace:
                 return fn(self, other, out=self)
@@ -341,8 +341,10 @@ def make_fake_cupy(device_count=2):
 
 
 def on(t, device):
-    """Assert that the tensor ``t`` lives on ``device``, with an array of the right kind."""
+    """Assert that the tensor ``t`` lives on ``device``, with an array of the right kind
+    (the double's, or a real CuPy's)."""
+    from tinyres import backend
     assert t.device == device, (t.device, device)
-    assert isinstance(t.data, ndarray) == (device != "cpu"), type(t.data)
+    assert backend.is_device_array(t.data) == (device != "cpu"), type(t.data)
     return t
 

@@ -8,7 +8,7 @@ import torch
 import tinyres
 import tinyres.nn as nn
 from helpers import TOL, noncontiguous, randn
-from test_backend import fake_cupy, on  # noqa: F401  (the CuPy double: a fixture and a check)
+from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 
 DTYPES = [np.float32, np.float64]
 

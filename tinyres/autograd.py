@@ -178,7 +178,8 @@ class Function:
         devices = [t.device for t in tensors]
         if len(set(devices)) > 1:
             raise RuntimeError(f"{fn.name}: expected all tensors on one device, got "
-                               + ", ".join(map(str, devices)))
+                               + ", ".join(map(str, devices))
+                               + " (move them to one device with .to(device); ops never copy behind your back)")
         fn._device = devices[0] if devices else backend.Device("cpu")
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         fn.needs_grad = needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)

@@ -1,0 +1,255 @@
+"""The GPU check: run once on a machine with one NVIDIA GPU, CuPy and PyTorch (CUDA).
+
+    python benchmarks/gpu_check.py                 # everything; about 5 minutes on one GPU
+    python benchmarks/gpu_check.py --skip-tests    # parity, determinism and timings only
+    python benchmarks/gpu_check.py --double        # a dry run on the CPU, through the CuPy test
+                                                   # double (what the test suite runs; times mean nothing)
+
+What it does, in order, and prints as one table (GPU, versions, each check, its figure and
+whether it passed); the exit status is 1 when a check failed:
+
+1. ``tests/test_gpu.py`` on the real CuPy (``TINYRES_TEST_CUPY=real``): every op, layer,
+   model, optimizer, scheduler, the DataLoader, the Trainer and the command line on
+   ``cuda:0`` against the CPU.  The tests that need the double (transfer counts, planted
+   bugs) skip there.
+2. Parity, ResNet-20 (batch 8, 32x32) and ResNet-50 (batch 4, 128x128), train mode, float32:
+   tinyres on the GPU against tinyres on the CPU and against PyTorch CUDA with the same
+   weights and inputs (the PyTorch twin of tests/torch_resnet.py); logits within relative
+   1e-3, gradients within 1e-2 of the largest.
+3. Determinism: the indexing backward (a scatter-add with many repeated indices) twice on
+   the GPU, equal bit for bit.
+4. Device-to-host transfers in one ResNet-20 training step, counted by the double (CuPy
+   has no counter; the double runs the same code path): must be 0.
+5. Timings: a ResNet-20 training step at batch 128 (32x32) and a ResNet-50 training step
+   at batch 32 (224x224), median of 10 synchronised steps after 3 warm-up steps, tinyres
+   against PyTorch CUDA; the target is ResNet-20 within 3x of PyTorch.
+"""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import tinyres  # noqa: E402
+from tinyres import backend, optim  # noqa: E402
+from tinyres.nn import functional as F  # noqa: E402
+
+ROWS = []      # (check, figure, ok)
+
+
+def row(check, figure, ok=None):
+    ROWS.append((check, figure, ok))
+    print(f"  {check}: {figure}" + ("" if ok is None else "  ok" if ok else "  FAILED"), flush=True)
+
+
+def use_double():
+    """Install the CuPy double (tests/cupy_double.py) as tinyres's CuPy."""
+    from cupy_double import make_fake_cupy
+    backend._cupy = make_fake_cupy()
+    return backend._cupy
+
+
+def synchronize():
+    if backend._cupy is not None and hasattr(backend._cupy.cuda.Device(0), "synchronize"):
+        backend._cupy.cuda.Device(0).synchronize()
+
+
+def torch_cuda():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+# ---------------------------------------------------------------------- 1. the test suite on the GPU
+
+def run_tests():
+    env = dict(os.environ, TINYRES_TEST_CUPY="real", TINYRES_TEST_DEVICE="cuda:0")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                             str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    tail = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
+    row("tests/test_gpu.py on the GPU", f"{tail} ({time.perf_counter() - start:.0f} s)", result.returncode == 0)
+    if result.returncode:
+        print(result.stdout[-4000:], result.stderr[-2000:])
+
+
+# ---------------------------------------------------------------------- 2. parity
+
+def twin_and_model(name, torch):
+    from torch_resnet import TORCH_TWINS
+    torch.manual_seed(0)
+    twin = TORCH_TWINS[name](num_classes=10, in_channels=3)
+    model = tinyres.models.get_model(name, num_classes=10, in_channels=3)
+    model.load_state_dict({k: v.detach().numpy().copy() for k, v in twin.state_dict().items()})
+    return twin, model
+
+
+def forward_backward(model, x, upstream, device):
+    """Logits and every parameter gradient (host arrays) of one train-mode pass on ``device``."""
+    model.to(device)
+    model.zero_grad()
+    y = model(tinyres.tensor(x, device=device))
+    y.backward(tinyres.tensor(upstream, device=device))
+    return y.numpy(), {k: p.grad.numpy() for k, p in model.named_parameters()}
+
+
+def worst(a, b):
+    """The largest difference relative to the largest value of ``b``."""
+    return float(np.abs(a - b).max() / (np.abs(b).max() + 1e-30))
+
+
+def parity(name, batch, size, torch):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    upstream = rng.standard_normal((batch, 10)).astype(np.float32)
+    twin, model = twin_and_model(name, torch) if torch else (None, tinyres.models.get_model(name, num_classes=10))
+    y_cpu, g_cpu = forward_backward(model, x, upstream, "cpu")
+    y_gpu, g_gpu = forward_backward(model, x, upstream, "cuda")
+    row(f"{name} GPU vs CPU: logits / gradients", f"{worst(y_gpu, y_cpu):.1e} / "
+        f"{max(worst(g_gpu[k], g_cpu[k]) for k in g_cpu):.1e}",
+        worst(y_gpu, y_cpu) < 1e-3 and all(worst(g_gpu[k], g_cpu[k]) < 1e-2 for k in g_cpu))
+    if torch is None:
+        row(f"{name} GPU vs PyTorch CUDA", "skipped: no PyTorch with CUDA")
+        return
+    twin.cuda().train()
+    ty = twin(torch.tensor(x, device="cuda"))
+    ty.backward(torch.tensor(upstream, device="cuda"))
+    t_grads = {k: p.grad.cpu().numpy() for k, p in twin.named_parameters()}
+    y_err, g_err = worst(y_gpu, ty.detach().cpu().numpy()), max(worst(g_gpu[k], t_grads[k]) for k in g_gpu)
+    row(f"{name} GPU vs PyTorch CUDA: logits / gradients", f"{y_err:.1e} / {g_err:.1e}", y_err < 1e-3 and g_err < 1e-2)
+
+
+# ---------------------------------------------------------------------- 3. determinism, 4. transfers
+
+def determinism():
+    rng = np.random.default_rng(0)
+    x = tinyres.tensor(rng.standard_normal((1000, 64)).astype(np.float32), device="cuda", requires_grad=True)
+    index = tinyres.tensor(rng.integers(0, 50, 100_000), device="cuda")      # 2,000 repeats per row
+    upstream = tinyres.tensor(rng.standard_normal((100_000, 64)).astype(np.float32), device="cuda")
+    grads = []
+    for _ in range(2):
+        x.grad = None
+        x[index].backward(upstream)
+        grads.append(x.grad.numpy())
+    row("indexing backward twice: bitwise equal", str(bool((grads[0] == grads[1]).all())),
+        bool((grads[0] == grads[1]).all()))
+
+
+def transfers_in_a_step():
+    """Counted under the double, in a subprocess-free way: swap it in, count, swap back."""
+    real = backend._cupy
+    double = use_double()
+    try:
+        model = tinyres.models.resnet20(num_classes=10).to("cuda")
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+        images, labels = tinyres.randn(8, 3, 32, 32, device="cuda"), tinyres.randint(0, 10, (8,), device="cuda")
+        counts = []
+        for _ in range(2):
+            del double.transfers[:]
+            loss = F.cross_entropy(model(images), labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            counts.append(len(double.transfers))
+    finally:
+        backend._cupy = real
+    row("device-to-host transfers in a ResNet-20 step (double)", str(counts[-1]), counts[-1] == 0)
+
+
+# ---------------------------------------------------------------------- 5. timings
+
+def median_step(step, steps=10, warmup=3):
+    warmup = min(warmup, steps)
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def timing(name, batch, size, torch, steps):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    model = tinyres.models.get_model(name, num_classes=10).to("cuda")
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    images, labels = tinyres.tensor(x, device="cuda"), tinyres.tensor(y, device="cuda")
+
+    def ours():
+        loss = F.cross_entropy(model(images), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    t_ours = median_step(ours, steps)
+    if torch is None:
+        row(f"{name} train step, batch {batch}, {size}x{size}", f"{t_ours * 1e3:.1f} ms (no PyTorch CUDA)")
+        return
+    from torch_resnet import TORCH_TWINS
+    twin = TORCH_TWINS[name](num_classes=10, in_channels=3).cuda()
+    t_opt = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
+
+    def theirs():
+        loss = torch.nn.functional.cross_entropy(twin(tx), ty)
+        t_opt.zero_grad()
+        loss.backward()
+        t_opt.step()
+        torch.cuda.synchronize()
+    t_theirs = median_step(theirs, steps)
+    ratio = t_ours / t_theirs
+    target = 3.0 if name == "resnet20" else None
+    row(f"{name} train step, batch {batch}, {size}x{size}: tinyres / PyTorch",
+        f"{t_ours * 1e3:.1f} ms / {t_theirs * 1e3:.1f} ms = {ratio:.2f}x",
+        None if target is None else ratio <= target)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-tests", action="store_true", help="do not run tests/test_gpu.py on the GPU")
+    ap.add_argument("--double", action="store_true",
+                    help="a dry run on the CPU through the CuPy double (small timings; checks the script)")
+    args = ap.parse_args(argv)
+    if args.double:
+        use_double()
+        tinyres.set_num_threads(1)      # the CPU's sums in the double's order
+    elif not tinyres.cuda.is_available():
+        sys.exit("gpu_check: no GPU (CuPy missing or no device visible); --double runs it on the CPU")
+    cp = backend.cupy_module()
+    torch = None if args.double else torch_cuda()
+    gpu = "CuPy double (CPU)" if args.double else cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    print(f"GPU: {gpu}; tinyres {tinyres.__version__}, NumPy {np.__version__}, "
+          f"CuPy {getattr(cp, '__version__', '-')}, PyTorch {torch.__version__ if torch else '-'}, "
+          f"Python {platform.python_version()}", flush=True)
+    if not (args.skip_tests or args.double):
+        run_tests()
+    small = args.double
+    parity("resnet20", 8, 32, torch)
+    parity("resnet50", 4, 64 if small else 128, torch)     # 128: BN over 64 values a channel in layer4
+    determinism()
+    transfers_in_a_step()
+    timing("resnet20", 8 if small else 128, 32, torch, 1 if small else 10)
+    timing("resnet50", 2 if small else 32, 32 if small else 224, torch, 1 if small else 10)
+    width = max(len(c) for c, _, _ in ROWS)
+    print(f"\n{'check':<{width}}  {'result':<40}  ok")
+    for check, figure, ok in ROWS:
+        print(f"{check:<{width}}  {figure:<40}  {'-' if ok is None else 'yes' if ok else 'NO'}")
+    return 1 if any(ok is False for _, _, ok in ROWS) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
