@@ -1,7 +1,8 @@
 """The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck.
 
 Argument parsing and printing only: what a run is built from (datasets by name, model,
-transforms, optimizer, checkpoints) is in ``tinyres.recipes``, shared with the examples.
+transforms, optimizer, checkpoints, image files) is in ``tinyres.recipes``, shared with the
+examples.
 
 Errors that tinyres raises on purpose about the user's input (``tinyres.UserError``: a
 missing dataset, a bad flag, a checkpoint of another model) and the operating system's
@@ -13,15 +14,15 @@ import argparse
 import json
 import sys
 import traceback
-from pathlib import Path
 
 import numpy
 
 from . import __version__, backend, distributed, models
 from .data import DataLoader, ImageFolder
 from .errors import UserError
-from .recipes import (DATASETS, build_model, build_optimizer, build_transform, check_positive, dataset_recipe,
-                      load_trained_model, make_config, open_dataset, split_off_validation)
+from .recipes import (DATASETS, build_model, build_optimizer, build_transform, check_fits, check_positive,
+                      dataset_recipe, load_trained_model, make_config, open_dataset, read_image,
+                      split_off_validation)
 
 # what the user asked for was wrong: one line, exit status 2 (the old name of tinyres.UserError)
 UsageError = UserError
@@ -93,12 +94,7 @@ def cmd_eval(args):
     config = state["config"]
     dataset = args.dataset or config["dataset"]
     data = open_dataset(dataset, args.split == "train", args.data_dir, False, args.subset, config["image_size"])
-    if dataset_recipe(dataset).cls is ImageFolder and list(data.classes) != list(config["classes"]):
-        raise UserError(f"the class folders of {args.data_dir} ({', '.join(data.classes)}) are not the classes "
-                        f"{args.checkpoint} was trained on ({', '.join(config['classes'])})")
-    if len(data.classes) != config["num_classes"] or dataset_recipe(dataset).channels != config["model_args"]["in_channels"]:
-        raise UserError(f"{args.checkpoint} was trained on {config['dataset']} ({config['num_classes']} classes, "
-                        f"{config['model_args']['in_channels']} channels); it cannot be evaluated on {dataset}")
+    check_fits(config, dataset, data, args.checkpoint, args.data_dir)
     model = model.to(args.device)
     loader = DataLoader(data, args.batch_size, device=args.device, transform=build_transform(config, False))
     result = evaluate(model, loader, config["num_classes"])
@@ -121,28 +117,6 @@ def cmd_summary(args):
     model = models.get_model(args.model, in_channels=size[0], num_classes=args.num_classes)
     print(models.summary(model, size))
     return 0
-
-
-def read_image(path, channels, size):
-    """An image file as a float32 (channels, size, size) array in [0, 1]."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"image {path} does not exist")
-    if path.suffix == ".npy":
-        array = numpy.load(path, allow_pickle=False).astype(numpy.float32)
-        array = array / 255.0 if array.max() > 1 else array
-        return array.reshape(channels, size, size)
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise UserError("reading PNG/JPEG images needs Pillow: pip install pillow (or pass a .npy array)") from None
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB").resize((size, size))
-            array = numpy.asarray(im, dtype=numpy.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise UserError(f"cannot decode image {path}: {e}") from None
-    return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
 def cmd_predict(args):

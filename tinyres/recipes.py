@@ -9,7 +9,8 @@ training settings) rebuilds the same model, transforms and optimizer wherever it
 * ``open_dataset`` -- a dataset by name (optionally a spread-out subset).
 * ``make_config`` -- the config of a run; ``build_model``, ``build_transform`` and
   ``build_optimizer`` turn a config back into objects; ``load_trained_model`` reads a
-  checkpoint or bundled weights into its model.
+  checkpoint or bundled weights into its model, ``check_fits`` says whether a dataset
+  fits it, ``read_image`` reads an image file as it expects.
 
 Problems with what was asked for raise ``tinyres.UserError``; their messages name the
 command-line flags (``--data-dir``, ``--subset``), which the examples share.
@@ -167,6 +168,40 @@ def build_optimizer(settings, parameters, steps_per_epoch):
                                                         steps_per_epoch=steps_per_epoch), "batch"
     milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
     return optimizer, optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1), "epoch"
+
+
+def check_fits(config, dataset, data, checkpoint, data_dir=None):
+    """A ``UserError`` unless ``data`` (dataset ``dataset``) has the classes and channels the
+    run of ``config`` (from ``checkpoint``) was trained on; an image folder, the same classes."""
+    recipe = dataset_recipe(dataset)
+    if recipe.cls is ImageFolder and list(data.classes) != list(config["classes"]):
+        raise UserError(f"the class folders of {data_dir} ({', '.join(data.classes)}) are not the classes "
+                        f"{checkpoint} was trained on ({', '.join(config['classes'])})")
+    if len(data.classes) != config["num_classes"] or recipe.channels != config["model_args"]["in_channels"]:
+        raise UserError(f"{checkpoint} was trained on {config['dataset']} ({config['num_classes']} classes, "
+                        f"{config['model_args']['in_channels']} channels); it cannot be evaluated on {dataset}")
+
+
+def read_image(path, channels, size):
+    """An image file as a float32 (channels, size, size) array in [0, 1]."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"image {path} does not exist")
+    if path.suffix == ".npy":
+        array = numpy.load(path, allow_pickle=False).astype(numpy.float32)
+        array = array / 255.0 if array.max() > 1 else array
+        return array.reshape(channels, size, size)
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise UserError("reading PNG/JPEG images needs Pillow: pip install pillow (or pass a .npy array)") from None
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if channels == 1 else "RGB").resize((size, size))
+            array = numpy.asarray(im, dtype=numpy.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"cannot decode image {path}: {e}") from None
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
 def load_trained_model(path):
