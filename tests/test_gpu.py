@@ -128,6 +128,8 @@ FUNCTIONAL = (
     + [pytest.param(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
                     [randn(*shape), randn(shape[1], seed=1), randn(shape[1], seed=2)], id=f"batch_norm-{shape}")
        for shape in [(4, 3), (2, 3, 5), (2, 3, 3, 4)]]
+    + [pytest.param(lambda x, w, b: F.group_norm(x, 2, w, b), [randn(2, 4, 3, 3), randn(4, seed=1), randn(4, seed=2)],
+                    id="group_norm")]
 )
 
 

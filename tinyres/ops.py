@@ -643,7 +643,9 @@ def scatter_add(shape, index, values):
 
     Each value's flat position is read off ``arange(size).reshape(shape)[index]``; sorting
     the positions (ties kept in their original order, so the sums always run in one order)
-    makes each repeated place one run, and ``add.reduceat`` sums every run.
+    makes each repeated place one run, and ``add.reduceat`` sums every run.  On a GPU,
+    finding the runs reads their count back (one wait per call); a ResNet's training step
+    never indexes with arrays.
     """
     xp = get_array_module(values)
     size = int(numpy.prod(shape))
