@@ -23,6 +23,7 @@ import test_nn_conv
 import test_nn_layers
 import test_nn_linear
 import test_nn_pooling
+import test_ops
 import test_optim
 import tinyres
 from cupy_double import on
@@ -136,6 +137,30 @@ FUNCTIONAL = (
 @pytest.mark.parametrize("fn, arrays", FUNCTIONAL)
 def test_every_functional_op_on_the_device(fake_cupy, fn, arrays):
     same_on_the_device(fn, arrays)
+
+
+EDGE_VALUES = (   # 0, -0, ties, +-inf and NaN, where a piecewise op's rule decides
+    [pytest.param(ours, arrays, id=f"boundary-{name}") for name, ours, _, arrays in test_ops.BOUNDARY]
+    + [pytest.param(lambda x, fn=fn: fn(tinyres, x), [np.array(data)], id=f"ties-{name}")
+       for name, fn, data in test_ops.TIES]
+    + [pytest.param(lambda x, args=p.values[1]: F.max_pool2d(x, *args), [np.asarray(p.values[0], np.float32)],
+                    id=f"max_pool2d-{p.id}") for p in test_nn_pooling.EDGES]
+)
+
+
+@pytest.mark.parametrize("fn, arrays", EDGE_VALUES)
+def test_edge_values_on_the_device(fake_cupy, fn, arrays):
+    same_on_the_device(fn, arrays)
+
+
+@pytest.mark.parametrize("x, args", test_nn_pooling.EDGES)
+def test_max_pool2d_indices_on_the_device_at_edge_values(fake_cupy, x, args):
+    """On a GPU max-pool never asks whether there is a NaN (that would stop the step): its
+    NaN pass always runs, and must leave the indices as the CPU's."""
+    x = np.asarray(x, dtype=np.float32)
+    cpu = F.max_pool2d(tinyres.tensor(x), *args, return_indices=True)[1]
+    dev = F.max_pool2d(tinyres.tensor(x, device=DEVICE), *args, return_indices=True)[1]
+    np.testing.assert_array_equal(on(dev, DEVICE).numpy(), cpu.numpy())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -170,7 +170,8 @@ def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, c
     y = restore(MaxPool2d.apply(x, *geometry))
     if not return_indices:
         return y
-    return y, restore(Tensor(_max_pool_indices(x.data, *geometry)))
+    with on_device(x.device):          # the indices are computed (and live) on x's GPU
+        return y, restore(Tensor(_max_pool_indices(x.data, *geometry)))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
