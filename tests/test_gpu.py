@@ -435,6 +435,16 @@ def test_the_trainer_transfers_only_the_logged_figures(strict_double, tmp_path):
     assert len(strict_double.transfers) <= 2, strict_double.transfers    # the epoch's loss and accuracy, together
 
 
+def test_a_diverging_run_on_the_device_stops_at_the_first_look(fake_cupy, tmp_path):
+    """The loss is read every ``log_every`` steps on a GPU: a NaN still stops the run."""
+    from tinyres.train import TrainingDiverged
+    trainer = _trainer(tmp_path, DEVICE, 1)
+    trainer.log_every = 2
+    trainer.optimizer.param_groups[0]["lr"] = 1e30
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step [23]"):
+        trainer.fit()
+
+
 def test_a_bad_target_on_the_device_makes_the_loss_nan_and_detect_anomaly_names_it(fake_cupy):
     """Checking target ranges would read the targets back at every step: on a GPU a target
     out of range makes its loss NaN (the Trainer stops on it); the debug mode checks."""
