@@ -19,10 +19,14 @@ the ops rely on exactly this.
   ``ones``, ``full``, ``arange``, ``*_like``, ``asarray``, ``ascontiguousarray``),
   elementwise math with ``out=`` (``multiply``, ``subtract``, ``maximum``, ``exp``,
   ``log``, ``sqrt``, ``where``, ...), ``matmul``, ``einsum``, ``broadcast_to``,
-  ``take_along_axis``, ``bincount``, ``concatenate``, ``pad``, ``copyto``.
+  ``take_along_axis``, ``bincount`` (of integers), ``concatenate``, ``pad``, ``copyto``
+  (from arrays or NumPy scalars), ``argsort``, ``flatnonzero`` and ``add.reduceat``
+  (``ops.scatter_add``), ``random.random_sample(shape, dtype=)`` and ``random.seed``
+  (dropout on a device).
 * Views: basic slicing with steps gives a *strided view*, and in-place operators on such a
   view (``cols[..., i, j] += ...``, ``out=view``) write into the array it views (col2im
-  and the pooling backwards accumulate that way; no ``add.at`` scatter is needed).
+  and the pooling backwards accumulate that way; no ``add.at`` scatter is used: on a GPU
+  it adds with atomics, in no fixed order).
 * ``.shape``, ``.ndim``, ``.dtype`` (a NumPy dtype), ``.astype(dtype, copy=False)``,
   ``.reshape``, ``.sum(axis=, keepdims=)``, ``.item()``.
 * For a device array: ``.get()`` copies it to a NumPy array on the host, ``.device.id``
