@@ -10,6 +10,7 @@ of ``tinyres.checks``, every registered model): a case added there runs here too
 """
 import copy
 import inspect
+import json
 import os
 import pathlib
 import textwrap
@@ -402,6 +403,11 @@ def test_tinyres_train_on_cuda_end_to_end(fake_cupy, tmp_path, capsys):
     assert code == 0, capsys.readouterr()
     state = tinyres.load(tmp_path / "checkpoint.npz")
     assert state["epoch"] == 1 and np.isfinite(state["history"][0]["train_loss"])
+    capsys.readouterr()
+    for device in ("cuda", "cpu"):         # evaluation on the device: the CPU's figures
+        assert main(["eval", str(tmp_path / "checkpoint.npz"), "--device", device, "--json", "--subset", "64"]) == 0
+    gpu, cpu = (json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[-2:])
+    assert gpu["confusion"] == cpu["confusion"]
 
 
 # ---------------------------------------------------------------------- no host round trips
