@@ -333,6 +333,10 @@ class DistributedDataParallel(Module):
     ``broadcast_buffers=True`` (torch's default) rank 0's buffers (BatchNorm's running
     statistics) are sent to all ranks at every training forward.
 
+    The averaging is hooked to the first input: every parameter must be used on a path
+    from ``inputs[0]`` (true of every network that maps an image to logits).  A parameter
+    used only on another input's path could get its gradient after the averaging.
+
     ``state_dict()`` keys carry the ``module.`` prefix as in torch; ``.module`` is the
     wrapped model (what checkpoints should hold).  On one process it is a transparent
     wrapper.
