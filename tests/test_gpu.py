@@ -68,8 +68,7 @@ def same_on_the_device(fn, arrays, device=DEVICE):
     return y_dev
 
 
-def distinct(*shape):
-    return test_nn_pooling.distinct(*shape)
+distinct = test_nn_pooling.distinct       # values 0.1 apart: no ties inside a max-pool window
 
 
 # ---------------------------------------------------------------------- nn.functional
@@ -104,6 +103,7 @@ def _cross_entropy(weighted, reduction, opts):
         weight = tinyres.tensor(_WEIGHT, device=t.device) if weighted else None
         return F.cross_entropy(x, t, weight, reduction=reduction, **opts)
     return fn
+
 
 FUNCTIONAL = (
     [_conv2d(p) for p in test_nn_conv.CASES]
