@@ -209,7 +209,7 @@ def _rebuild(host, dev):
 
 def _operator(fn_name, reflected=False, inplace=False):
     def op(self, other):
-        if isinstance(other, (ndarray, np.ndarray, np.generic, int, float, bool, complex)):   # host arrays: refused below
+        if isinstance(other, (ndarray, np.ndarray, np.generic, int, float, bool, complex)):   # host: refused below
             fn = getattr(_MODULE_FUNCS, fn_name)
             if inplace:
                 return fn(self, other, out=self)
