@@ -11,6 +11,7 @@ from ..tensor import Tensor, ones, zeros, tensor
 from . import functional as F
 from . import init
 from .functional.conv import convolution, ntuple
+from .functional.linear import checked_linear
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "MaxPool2d", "AvgPool2d",
@@ -298,12 +299,8 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
     def forward(self, input):
-        label = f"Linear({self.extra_repr()})"
-        _check_tensor(label, input)
-        if input.ndim == 0 or input.shape[-1] != self.in_features:
-            raise RuntimeError(f"{label}: expected input with {self.in_features} features in the last "
-                               f"dimension, got input of shape {input.shape}")
-        return F.linear(input, self.weight, self.bias)
+        """linear's code, which checks the input once, naming this layer and its settings."""
+        return checked_linear(f"Linear({self.extra_repr()})", input, self.weight, self.bias)
 
 
 # ---------------------------------------------------------------------- activations, pooling, shape

@@ -37,20 +37,27 @@ class Linear(Function):
 def linear(input, weight, bias=None):
     """y = x W^T + b, as ``torch.nn.functional.linear``: input (*, in_features), weight
     (out_features, in_features), bias (out_features,) or None; output (*, out_features)."""
+    return checked_linear("linear", input, weight, bias)
+
+
+def checked_linear(op, input, weight, bias):
+    """``linear`` after checking its operands, with ``op`` naming the caller in the errors:
+    ``linear``, or a layer with its settings (``nn.Linear`` calls this, so its input is
+    checked once, under its own name)."""
     for name, t in (("input", input), ("weight", weight), ("bias", bias)):
         if not (isinstance(t, Tensor) or (t is None and name == "bias")):
-            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+        raise ValueError(f"{op}: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {input.shape} does not end in in_features={weight.shape[1]} "
-                         f"(weight has shape {weight.shape})")
+        raise RuntimeError(f"{op}: expected input with {weight.shape[1]} features in the last dimension, "
+                           f"got input of shape {input.shape} (weight of shape {weight.shape})")
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight of shape "
+        raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},) for weight of shape "
                          f"{weight.shape}, got {bias.shape}")
     dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
     if len(dtypes) > 1:
-        raise TypeError(f"linear: input, weight and bias must have one dtype, got "
+        raise TypeError(f"{op}: input, weight and bias must have one dtype, got "
                         f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
     return Linear.apply(input, weight, bias)
 
