@@ -1,5 +1,6 @@
-"""Shared test tools: non-contiguous copies, and running one computation in tinyres and
-in PyTorch on identical inputs to compare outputs and gradients."""
+"""Shared test tools: non-contiguous copies, running one computation in tinyres and in
+PyTorch on identical inputs to compare outputs and gradients, image folders on disk, and
+the docs' code blocks: what several test modules need lives here, not in one of them."""
 import numpy as np
 import torch
 
@@ -64,6 +65,30 @@ def compare_with_torch(tiny_fn, torch_fn, arrays, rtol=None, atol=None, grad=Tru
         np.testing.assert_allclose(t.grad.numpy(), p.grad.numpy(), **tol,
                                    err_msg=f"gradient of input {i}")
     return ty
+
+
+def write_images(root, per_class, size=(6, 5), mode="RGB", ext=".png", seed=0):
+    """``per_class`` {class name: count} images of ``size`` (H, W); returns the arrays written."""
+    from PIL import Image        # here, not at the top: only the image-folder tests need Pillow
+    rng = np.random.default_rng(seed)
+    written = {}
+    for name, count in per_class.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            shape = size + ((3,) if mode == "RGB" else ())
+            array = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(array, mode).save(root / name / f"{i:03d}{ext}")
+            written[(name, i)] = array
+    return written
+
+
+def run_doc(name):
+    """Run every ```python block of docs/<name>, in order, in one namespace."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parent.parent / "docs" / name).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    exec(compile("\n".join(blocks), f"docs/{name}", "exec"), {})
 
 
 def gradcheck(fn, inputs, **options):

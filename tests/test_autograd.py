@@ -4,6 +4,7 @@ import pytest
 
 import tinyres
 from tinyres.autograd import Function, GradcheckError, gradcheck
+from helpers import run_doc
 
 
 def leaf(*shape, seed=0):
@@ -261,15 +262,6 @@ def test_gradcheck_uses_a_random_upstream_gradient():
     x.grad = None
     CenterWrongScale.apply(x).backward(tinyres.ones(5, dtype="float64"))
     np.testing.assert_allclose(x.grad.numpy(), np.zeros(5), atol=1e-15)   # all ones: no alarm
-
-
-def run_doc(name):
-    """Run every ```python block of docs/<name>, in order, in one namespace."""
-    import pathlib
-    import re
-    text = (pathlib.Path(__file__).parent.parent / "docs" / name).read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    exec(compile("\n".join(blocks), f"docs/{name}", "exec"), {})
 
 
 def test_docs_autograd_md_runs_and_prints_what_it_says(capsys):

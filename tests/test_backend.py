@@ -19,7 +19,7 @@ import pytest
 import tinyres
 from tinyres import backend
 from helpers import gradcheck  # the suite's tight tolerances
-from test_autograd import run_doc
+from helpers import run_doc
 from test_ops import CASES, _run, make_inputs
 from cupy_double import make_fake_cupy, on
 

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from helpers import write_images
 from tinyres.cli import main
 
 QUICK = ["--epochs", "1", "--batch-size", "32", "--subset", "96", "--no-progress"]
@@ -128,7 +129,6 @@ def test_width_only_for_cifar_models(capsys):
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    from test_data_folder import write_images
     root = tmp_path_factory.mktemp("folder")
     write_images(root, {"cat": 12, "dog": 12, "emu": 12}, size=(8, 8), ext=".jpg")
     return root
@@ -182,7 +182,6 @@ def test_detect_anomaly_stops_a_diverging_run_naming_the_op(tmp_path, capsys):
 
 
 def test_image_folders_of_mixed_sizes_need_image_size(tmp_path, capsys):
-    from test_data_folder import write_images
     write_images(tmp_path / "data", {"a": 4}, size=(8, 8), ext=".png")
     write_images(tmp_path / "data", {"b": 4}, size=(10, 12), ext=".png", seed=1)
     argv = ["train", "--model", "resnet8", "--dataset", "imagefolder", "--data-dir", str(tmp_path / "data"),

@@ -2,23 +2,9 @@
 the stratified validation split; the errors a user meets with real folders."""
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import write_images
 
 from tinyres.data import DataLoader, ImageFolder, folder, stratified_split
-
-
-def write_images(root, per_class, size=(6, 5), mode="RGB", ext=".png", seed=0):
-    """``per_class`` {class name: count} images of ``size`` (H, W); returns the arrays written."""
-    rng = np.random.default_rng(seed)
-    written = {}
-    for name, count in per_class.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            shape = size + ((3,) if mode == "RGB" else ())
-            array = rng.integers(0, 256, shape, dtype=np.uint8)
-            Image.fromarray(array, mode).save(root / name / f"{i:03d}{ext}")
-            written[(name, i)] = array
-    return written
 
 
 def test_classes_are_the_sorted_folder_names_and_images_decode_exactly(tmp_path):
