@@ -68,17 +68,22 @@ def test_soak_300_steps_keep_memory_flat():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * resource.getpagesize() // 1024
 
+    # threadpoolctl's ctypes look-ups (BLAS kept on one thread) fill a bounded cache, 0-25 KB
+    # a run; it is not ours and not a leak, so it is left out of the count
+    not_ours = [tracemalloc.Filter(False, "*threadpoolctl.py"), tracemalloc.Filter(False, "*ctypes*"),
+                tracemalloc.Filter(False, tracemalloc.__file__)]
     for _ in range(50):
         step()
     gc.collect()
     tracemalloc.start()
-    start_traced, start_rss = tracemalloc.get_traced_memory()[0], rss_kb()
+    start, start_rss = tracemalloc.take_snapshot().filter_traces(not_ours), rss_kb()
     for _ in range(250):
         step()
     gc.collect()
-    traced, rss = tracemalloc.get_traced_memory()[0], rss_kb()
+    end, rss = tracemalloc.take_snapshot().filter_traces(not_ours), rss_kb()
     tracemalloc.stop()
-    assert traced - start_traced < 0.05 * max(start_traced, 1 << 20), (start_traced, traced)
+    growth = end.compare_to(start, "lineno")
+    assert sum(g.size_diff for g in growth) < 50_000, [str(g) for g in growth[:5]]   # 200 bytes a step
     assert rss < 1.05 * start_rss, (start_rss, rss)
     assert all(g() is None for g in graphs)
 
