@@ -28,8 +28,7 @@ import numpy
 
 import tinyres
 from tinyres import optim
-from tinyres.cli import add_training_flags
-from tinyres.recipes import build_model, build_transform, make_config, split_off_validation
+from tinyres.recipes import add_training_flags, build_model, build_transform, make_config, split_off_validation
 from tinyres.data import DataLoader, ImageFolder
 from tinyres.train import Trainer
 

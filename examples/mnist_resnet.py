@@ -17,8 +17,7 @@ import numpy
 
 import tinyres
 from tinyres import optim
-from tinyres.cli import add_training_flags
-from tinyres.recipes import build_model, build_transform, make_config, open_dataset
+from tinyres.recipes import add_training_flags, build_model, build_transform, make_config, open_dataset
 from tinyres.data import DataLoader
 from tinyres.train import Trainer
 

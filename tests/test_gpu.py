@@ -479,7 +479,8 @@ def test_an_optimizer_over_two_devices_updates_each_where_it_lives(fake_cupy):
 
 def test_a_host_batch_for_a_model_on_the_device_names_both_devices_and_the_fix(fake_cupy):
     model = nn.Linear(3, 2).to(DEVICE)
-    with pytest.raises(RuntimeError, match=r"Linear: expected all tensors on one device, got cpu, cuda:1.*\.to\("):
+    with pytest.raises(RuntimeError,
+                       match=r"LinearFunction: expected all tensors on one device, got cpu, cuda:1.*\.to\("):
         model(tinyres.zeros(1, 3))
 
 
@@ -509,7 +510,7 @@ PLANTS = {       # the three bugs of issue 9, each a host array in a device op
     "max_pool2d argmax buffer made with numpy.zeros": (
         pooling, "_window_max", "xp, xp.zeros)", "xp, numpy.zeros)", lambda x: F.max_pool2d(x, 3, 2, 1)),
     "batch_norm eps as a NumPy array": (
-        normalization.BatchNorm, "forward", "dtype(eps)", "numpy.asarray(eps, dtype)",
+        normalization.BatchNormFunction, "forward", "dtype(eps)", "numpy.asarray(eps, dtype)",
         lambda x: F.batch_norm(x, None, None, training=True)),
     "avg_pool2d divisor left on the host": (
         pooling, "_avg_pool", "to_device(numpy.outer(rows, cols).astype(x.dtype), x.device)",

@@ -25,19 +25,19 @@ linear = importlib.import_module("tinyres.nn.functional.linear")     # F.linear,
 LABELS = np.array([1, 0, 3, 2])
 
 CASES = [
-    ("conv2d", conv.Conv2d, lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
+    ("conv2d", conv.Conv2dFunction, lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1),
      [(2, 3, 5, 5), (4, 3, 3, 3)]),
-    ("batch_norm", normalization.BatchNorm, lambda x: F.batch_norm(x, None, None, training=True),
+    ("batch_norm", normalization.BatchNormFunction, lambda x: F.batch_norm(x, None, None, training=True),
      lambda x: TF.batch_norm(x, None, None, training=True), [(4, 3, 3, 3)]),
     ("group_norm", normalization.GroupNormFunction, lambda x: F.group_norm(x, 2), lambda x: TF.group_norm(x, 2),
      [(2, 4, 3, 3)]),
-    ("max_pool2d", pooling.MaxPool2d, lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [(2, 3, 4, 4)]),
-    ("avg_pool2d", pooling.AvgPool2d, lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(x, 3, 2, 1),
+    ("max_pool2d", pooling.MaxPool2dFunction, lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [(2, 3, 4, 4)]),
+    ("avg_pool2d", pooling.AvgPool2dFunction, lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(x, 3, 2, 1),
      [(2, 3, 5, 5)]),
     ("cross_entropy", loss.SoftmaxCrossEntropy, lambda x: F.cross_entropy(x, _labels(F)),
      lambda x: TF.cross_entropy(x, _labels(TF)), [(4, 5)]),
     ("relu", activation.LeakyReLU, F.relu, TF.relu, [(3, 7)]),
-    ("linear", linear.Linear, F.linear, TF.linear, [(3, 4), (5, 4)]),
+    ("linear", linear.LinearFunction, F.linear, TF.linear, [(3, 4), (5, 4)]),
 ]
 
 

@@ -11,38 +11,10 @@ import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
 from tinyres.nn import functional as F
 from tinyres.nn.functional import conv
-from tinyres.nn.functional.conv import Conv2d, Conv2dReference, col2im, im2col
+from tinyres.nn.functional import reference
+from tinyres.nn.functional.conv import Conv2dFunction, col2im, im2col
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")   # torch's, for even kernels
-
-
-# ---------------------------------------------------------------------- reference
-
-def conv2d_reference(x, w, b, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
-    """The obviously-correct version: one output pixel at a time.  Returns y and the
-    gradients of sum(gy * y) with respect to x, w and b."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    gxpad, gw = np.zeros_like(xpad), np.zeros_like(w)
-    n, _, h, width = xpad.shape
-    out_channels, in_per_group, kh, kw = w.shape
-    oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (width - dw * (kw - 1) - 1) // sw + 1
-    y = np.zeros((n, out_channels, oh, ow), dtype=x.dtype)
-    for o in range(out_channels):
-        c0 = o // (out_channels // groups) * in_per_group
-        for i in range(oh):
-            for j in range(ow):
-                window = (slice(None), slice(c0, c0 + in_per_group),
-                          slice(i * sh, i * sh + dh * (kh - 1) + 1, dh),
-                          slice(j * sw, j * sw + dw * (kw - 1) + 1, dw))
-                y[:, o, i, j] = (xpad[window] * w[o]).sum(axis=(1, 2, 3))
-                g = gy[:, o, i, j].reshape(-1, 1, 1, 1)
-                gxpad[window] += g * w[o]
-                gw[o] += (g * xpad[window]).sum(axis=0)
-    if b is not None:
-        y += b.reshape(1, -1, 1, 1)
-    gb = None if b is None else gy.sum(axis=(0, 2, 3))
-    return y, gxpad[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]], gw, gb
 
 
 # ---------------------------------------------------------------------- cases
@@ -98,8 +70,8 @@ def test_conv2d_matches_loop_reference(x_shape, w_shape, bias, kwargs):
     gy = randn(*y.shape, seed=7)
     y.backward(tinyres.tensor(gy))
     pair = lambda v: (v, v) if isinstance(v, int) else v  # noqa: E731
-    want = conv2d_reference(*data[:2], data[2] if bias else None, gy, pair(kwargs["stride"]),
-                            pair(kwargs["padding"]), pair(kwargs["dilation"]), kwargs["groups"])
+    want = reference.conv2d_loop(*data[:2], data[2] if bias else None, gy, pair(kwargs["stride"]),
+                                 pair(kwargs["padding"]), pair(kwargs["dilation"]), kwargs["groups"])
     for got, ref in zip((y, x.grad, w.grad, b.grad if bias else None), want):
         if ref is not None:
             np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
@@ -126,7 +98,7 @@ def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous
 @pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
 def test_fast_conv2d_equals_the_plain_reference(x_shape, w_shape, bias, kwargs, layout, threads, chunk_bytes,
                                                 monkeypatch):
-    """Conv2d (chunks of images on threads, transposed-convolution gx, scratch buffers) against
+    """Conv2dFunction (chunks of images on threads, transposed-convolution gx, scratch buffers) against
     Conv2dReference (one im2col, col2im), float64, in both memory layouts of the input."""
     monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(tinyres.backend, "_num_threads", threads)
@@ -137,7 +109,7 @@ def test_fast_conv2d_equals_the_plain_reference(x_shape, w_shape, bias, kwargs, 
     stride, dilation = (conv.ntuple(kwargs[k], 2, k, "conv2d") for k in ("stride", "dilation"))
     padding = conv._conv_padding("conv2d", kwargs["padding"], w_shape[2:], stride, dilation, 2)
     results = []
-    for op in (Conv2d, Conv2dReference):
+    for op in (Conv2dFunction, reference.Conv2dReference):
         tensors = [tinyres.Tensor(a, requires_grad=True) for a in data] + ([] if bias else [None])
         y = op.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=kwargs["groups"])
         y.backward(tinyres.tensor(randn(*y.shape, seed=3)))

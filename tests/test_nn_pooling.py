@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
 from tinyres.nn import functional as F
+from tinyres.nn.functional import reference
 
 
 def distinct(*shape, dtype=np.float64, seed=0):
@@ -17,45 +18,6 @@ def distinct(*shape, dtype=np.float64, seed=0):
     gradients are well defined and finite differences don't cross a kink."""
     n = int(np.prod(shape))
     return (np.random.default_rng(seed).permutation(n).reshape(shape) * 0.1 - n * 0.05).astype(dtype)
-
-
-# ---------------------------------------------------------------------- references
-
-def output_size(size, k, s, p, d, ceil_mode):
-    """torch's pooling output length (the last window starts inside the input or left padding)."""
-    span = size + 2 * p - d * (k - 1) - 1
-    out = -(-span // s) + 1 if ceil_mode else span // s + 1
-    return out - 1 if ceil_mode and (out - 1) * s >= size + p else out
-
-
-def pool_reference(kind, x, gy, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                   count_include_pad=True, divisor_override=None):
-    """Max or average pooling (square windows) one output pixel at a time, and the gradient
-    of sum(gy * y): max sends it to the window's first maximum, average divides it by
-    torch's divisor."""
-    k, s, p, d = kernel_size, stride or kernel_size, padding, dilation
-    n, c, h, w = x.shape
-    oh, ow = output_size(h, k, s, p, d, ceil_mode), output_size(w, k, s, p, d, ceil_mode)
-    y, gx = np.zeros((n, c, oh, ow)), np.zeros_like(x)
-    for i in range(oh):
-        for j in range(ow):
-            rows = [r for r in range(i * s - p, i * s - p + d * (k - 1) + 1, d) if 0 <= r < h]
-            cols = [q for q in range(j * s - p, j * s - p + d * (k - 1) + 1, d) if 0 <= q < w]
-            window = x[:, :, rows][:, :, :, cols].reshape(n, c, -1)
-            if kind == "max":
-                y[:, :, i, j] = window.max(axis=2)
-                first = window.argmax(axis=2)
-                for a in range(n):
-                    for b in range(c):
-                        r, q = divmod(first[a, b], len(cols))
-                        gx[a, b, rows[r], cols[q]] += gy[a, b, i, j]
-            else:
-                rows_pad = min(i * s - p + k, h + p) - (i * s - p)
-                cols_pad = min(j * s - p + k, w + p) - (j * s - p)
-                divisor = divisor_override or (rows_pad * cols_pad if count_include_pad else len(rows) * len(cols))
-                y[:, :, i, j] = window.sum(axis=2) / divisor
-                gx[:, :, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] += gy[:, :, i:i + 1, j:j + 1] / divisor
-    return y, gx
 
 
 # ---------------------------------------------------------------------- 2-D pools
@@ -134,7 +96,7 @@ def test_pool2d_matches_loop_reference(op, shape, kwargs):
     y = getattr(F, op)(t, **kwargs)
     gy = randn(*y.shape, seed=3)
     y.backward(tinyres.tensor(gy))
-    want_y, want_gx = pool_reference(op[:3], x, gy, **kwargs)
+    want_y, want_gx = reference.pool2d_loop(op[:3], x, gy, **kwargs)
     np.testing.assert_allclose(y.numpy(), want_y, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(t.grad.numpy(), want_gx, rtol=1e-12, atol=1e-14)
 

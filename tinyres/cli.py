@@ -20,8 +20,8 @@ import numpy
 from . import __version__, backend, distributed, models
 from .data import DataLoader, ImageFolder
 from .errors import UserError
-from .recipes import (DATASETS, build_model, build_optimizer, build_transform, check_fits, check_positive,
-                      dataset_recipe, load_trained_model, make_config, open_dataset, read_image,
+from .recipes import (DATASETS, add_training_flags, build_model, build_optimizer, build_transform, check_fits,
+                      check_positive, dataset_recipe, load_trained_model, make_config, open_dataset, read_image,
                       split_off_validation)
 
 # what the user asked for was wrong: one line, exit status 2 (the old name of tinyres.UserError)
@@ -151,21 +151,6 @@ def cmd_gradcheck(args):
 
 
 # ---------------------------------------------------------------------- parser
-
-def add_training_flags(p, epochs, batch_size, lr):
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--lr", type=float, default=lr)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="run folder (checkpoint, metrics.jsonl, plots)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--sync-bn", action="store_true",
-                   help="under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm)")
-    p.add_argument("--subset", type=int, default=None, metavar="N",
-                   help="use only N images of each split, spread evenly over it (quick tries)")
-
 
 def parser():
     ap = argparse.ArgumentParser(prog="tinyres", description="ResNets in NumPy: train, evaluate, inspect.")

@@ -4,7 +4,8 @@ Notation in the docstrings: ``y`` is the op's output, ``gy = dL/dy`` the gradien
 arrives from above, ``gx = dL/dx`` what backward returns.  Broadcasting in forward is
 undone in backward by ``sum_to`` (the adjoint of broadcasting is summation over the
 broadcast axes).  Every op gets its array module from the backend (``xp``) so the
-same code runs on NumPy and CuPy.
+same code runs on NumPy and CuPy.  Each public function sits right under its ``Function``
+(``add`` under ``Add``), so an op reads top to bottom in one place.
 """
 import builtins
 import collections
@@ -18,7 +19,6 @@ from .backend import get_array_module
 from .tensor import Tensor, size_arg, tensor
 
 # ---------------------------------------------------------------------- helpers
-
 
 def _promote(da, db):
     """torch's type promotion for two tensors: a float beats an integer; else NumPy's rule."""
@@ -113,6 +113,10 @@ class Add(Function):
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
 
 
+def add(a, b):
+    return Add.apply(*_operands(a, b, "add"))
+
+
 class Sub(Function):
     """y = a - b.   ga = sum_to(gy), gb = -sum_to(gy)."""
 
@@ -124,6 +128,10 @@ class Sub(Function):
         return sum_to(gy, self.shapes[0]), -sum_to(gy, self.shapes[1])
 
 
+def sub(a, b):
+    return Sub.apply(*_operands(a, b, "sub"))
+
+
 class Mul(Function):
     """y = a * b.   ga = sum_to(gy * b), gb = sum_to(gy * a)."""
 
@@ -133,6 +141,10 @@ class Mul(Function):
 
     def backward(self, gy):
         return sum_to(gy * self.b, self.a.shape), sum_to(gy * self.a, self.b.shape)
+
+
+def mul(a, b):
+    return Mul.apply(*_operands(a, b, "mul"))
 
 
 class Div(Function):
@@ -148,6 +160,13 @@ class Div(Function):
         return sum_to(ga, self.a_shape), sum_to(-ga * self.y, self.b.shape)
 
 
+def div(a, b):
+    a, b = _operands(a, b, "div")
+    if a.dtype.kind != "f":   # true division of integers gives floats, as in PyTorch
+        a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
+    return Div.apply(a, b)
+
+
 class Neg(Function):
     """y = -x.   gx = -gy."""
 
@@ -156,6 +175,10 @@ class Neg(Function):
 
     def backward(self, gy):
         return -gy
+
+
+def neg(x):
+    return Neg.apply(_as_tensor(x, "neg"))
 
 
 class Pow(Function):
@@ -171,6 +194,20 @@ class Pow(Function):
         return gy * self.p * self.x ** (self.p - 1)
 
 
+def pow(x, exponent):
+    if isinstance(exponent, Tensor):
+        if exponent.numel() != 1 or exponent.requires_grad:
+            raise TypeError("pow: only a constant scalar exponent is supported; "
+                            "for a tensor exponent write exp(exponent * log(x))")
+        exponent = exponent.item()
+    if not isinstance(exponent, numbers.Number):
+        raise TypeError(f"pow: expected a number as exponent, got {type(exponent).__name__}")
+    x = _as_tensor(x, "pow")
+    if isinstance(exponent, (float, numpy.floating)):
+        x = _as_float(x, "pow")     # int ** float is a float, in the default float dtype
+    return Pow.apply(x, exponent)
+
+
 class Exp(Function):
     """y = e^x.   gx = gy * y."""
 
@@ -180,6 +217,10 @@ class Exp(Function):
 
     def backward(self, gy):
         return gy * self.y
+
+
+def exp(x):
+    return Exp.apply(_as_float(x, "exp"))
 
 
 class Log(Function):
@@ -193,6 +234,10 @@ class Log(Function):
         return gy / self.x
 
 
+def log(x):
+    return Log.apply(_as_float(x, "log"))
+
+
 class Sqrt(Function):
     """y = sqrt(x).   gx = gy / (2 y)."""
 
@@ -202,6 +247,10 @@ class Sqrt(Function):
 
     def backward(self, gy):
         return gy / (2 * self.y)
+
+
+def sqrt(x):
+    return Sqrt.apply(_as_float(x, "sqrt"))
 
 
 class Abs(Function):
@@ -214,6 +263,10 @@ class Abs(Function):
 
     def backward(self, gy):
         return gy * self.sign
+
+
+def abs(x):
+    return Abs.apply(_as_tensor(x, "abs"))
 
 
 class Clamp(Function):
@@ -230,6 +283,12 @@ class Clamp(Function):
 
     def backward(self, gy):
         return gy * self.mask
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(_as_tensor(x, "clamp"), min, max)
 
 
 class Maximum(Function):
@@ -251,6 +310,10 @@ class Maximum(Function):
         return sum_to(gy * share_a, a.shape), sum_to(gy * share_b, b.shape)
 
 
+def maximum(a, b):
+    return Maximum.apply(*_operands(a, b, "maximum"))
+
+
 class Where(Function):
     """y = x where cond else z.   gx = sum_to(gy * cond), gz = sum_to(gy * !cond)."""
 
@@ -263,69 +326,6 @@ class Where(Function):
         xp = get_array_module(gy)
         return (None, sum_to(xp.where(self.cond, gy, zero), self.shapes[0]),
                 sum_to(xp.where(self.cond, zero, gy), self.shapes[1]))
-
-
-def add(a, b):
-    return Add.apply(*_operands(a, b, "add"))
-
-
-def sub(a, b):
-    return Sub.apply(*_operands(a, b, "sub"))
-
-
-def mul(a, b):
-    return Mul.apply(*_operands(a, b, "mul"))
-
-
-def div(a, b):
-    a, b = _operands(a, b, "div")
-    if a.dtype.kind != "f":   # true division of integers gives floats, as in PyTorch
-        a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
-    return Div.apply(a, b)
-
-
-def neg(x):
-    return Neg.apply(_as_tensor(x, "neg"))
-
-
-def pow(x, exponent):
-    if isinstance(exponent, Tensor):
-        if exponent.numel() != 1 or exponent.requires_grad:
-            raise TypeError("pow: only a constant scalar exponent is supported; "
-                            "for a tensor exponent write exp(exponent * log(x))")
-        exponent = exponent.item()
-    if not isinstance(exponent, numbers.Number):
-        raise TypeError(f"pow: expected a number as exponent, got {type(exponent).__name__}")
-    x = _as_tensor(x, "pow")
-    if isinstance(exponent, (float, numpy.floating)):
-        x = _as_float(x, "pow")     # int ** float is a float, in the default float dtype
-    return Pow.apply(x, exponent)
-
-
-def exp(x):
-    return Exp.apply(_as_float(x, "exp"))
-
-
-def log(x):
-    return Log.apply(_as_float(x, "log"))
-
-
-def sqrt(x):
-    return Sqrt.apply(_as_float(x, "sqrt"))
-
-
-def abs(x):
-    return Abs.apply(_as_tensor(x, "abs"))
-
-
-def clamp(x, min=None, max=None):
-    if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(_as_tensor(x, "clamp"), min, max)
-
-
-def maximum(a, b):
-    return Maximum.apply(*_operands(a, b, "maximum"))
 
 
 def where(condition, x, y):
@@ -400,6 +400,11 @@ class Sum(Function):
         return _unreduce(gy, self.shape, self.axes, self.keepdim)
 
 
+def sum(x, dim=None, keepdim=False):
+    x = _as_tensor(x, "sum")
+    return Sum.apply(x, _axes(dim, x.ndim, "sum"), keepdim)
+
+
 class Mean(Function):
     """y = sum(x) / n over ``axes`` (n elements each).   gx = gy / n broadcast back."""
 
@@ -410,6 +415,13 @@ class Mean(Function):
 
     def backward(self, gy):
         return _unreduce(gy / self.n, self.shape, self.axes, self.keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    x = _as_tensor(x, "mean")
+    if x.dtype.kind != "f":
+        raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
+    return Mean.apply(x, _axes(dim, x.ndim, "mean"), keepdim)
 
 
 class Var(Function):
@@ -426,6 +438,18 @@ class Var(Function):
     def backward(self, gy):
         gy = _unreduce(gy, self.centered.shape, self.axes, self.keepdim)
         return gy * self.centered * (2 / self.centered.dtype.type(self.denom))
+
+
+def var(x, dim=None, unbiased=True, keepdim=False):
+    x = _as_tensor(x, "var")
+    if x.dtype.kind != "f":
+        raise TypeError(f"var: expected a floating point tensor, got {x.dtype}")
+    return Var.apply(x, _axes(dim, x.ndim, "var"), int(bool(unbiased)), keepdim)
+
+
+def std(x, dim=None, unbiased=True, keepdim=False):
+    """sqrt(var): the chain rule through Sqrt and Var gives gx = gy (x - m) / ((n - c) y)."""
+    return sqrt(var(x, dim, unbiased, keepdim))
 
 
 class MaxMin(Function):
@@ -461,30 +485,6 @@ class MaxMinDim(Function):
             [-1 if a == self.axis else 1 for a in range(len(self.shape))])
         winner = positions == xp.expand_dims(self.indices, self.axis)
         return xp.where(winner, gy, gy.dtype.type(0))
-
-
-def sum(x, dim=None, keepdim=False):
-    x = _as_tensor(x, "sum")
-    return Sum.apply(x, _axes(dim, x.ndim, "sum"), keepdim)
-
-
-def mean(x, dim=None, keepdim=False):
-    x = _as_tensor(x, "mean")
-    if x.dtype.kind != "f":
-        raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
-    return Mean.apply(x, _axes(dim, x.ndim, "mean"), keepdim)
-
-
-def var(x, dim=None, unbiased=True, keepdim=False):
-    x = _as_tensor(x, "var")
-    if x.dtype.kind != "f":
-        raise TypeError(f"var: expected a floating point tensor, got {x.dtype}")
-    return Var.apply(x, _axes(dim, x.ndim, "var"), int(bool(unbiased)), keepdim)
-
-
-def std(x, dim=None, unbiased=True, keepdim=False):
-    """sqrt(var): the chain rule through Sqrt and Var gives gx = gy (x - m) / ((n - c) y)."""
-    return sqrt(var(x, dim, unbiased, keepdim))
 
 
 MaxMinResult = collections.namedtuple("MaxMinResult", ["values", "indices"])
@@ -543,17 +543,6 @@ class Reshape(Function):
         return gy.reshape(self.shape)
 
 
-class Permute(Function):
-    """y = x with its axes reordered by ``dims``.   gx = gy with the inverse order."""
-
-    def forward(self, x, dims):
-        self.inverse = tuple(numpy.argsort(dims))
-        return x.transpose(dims)
-
-    def backward(self, gy):
-        return gy.transpose(self.inverse)
-
-
 def reshape(x, *shape):
     """``x`` with a new shape of the same number of elements; one size may be -1 (inferred)."""
     x = _as_tensor(x, "reshape")
@@ -581,6 +570,32 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
+def squeeze(x, dim=None):
+    x = _as_tensor(x, "squeeze")
+    axes = _axes(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
+
+
+def unsqueeze(x, dim):
+    x = _as_tensor(x, "unsqueeze")
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: expected a dim in [{-x.ndim - 1}, {x.ndim}] for a tensor with "
+                         f"{x.ndim} dimensions, got {dim}")
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+class Permute(Function):
+    """y = x with its axes reordered by ``dims``.   gx = gy with the inverse order."""
+
+    def forward(self, x, dims):
+        self.inverse = tuple(numpy.argsort(dims))
+        return x.transpose(dims)
+
+    def backward(self, gy):
+        return gy.transpose(self.inverse)
+
+
 def permute(x, *dims):
     x = _as_tensor(x, "permute")
     dims = size_arg(dims, "permute", minimum=None)
@@ -599,21 +614,6 @@ def transpose(x, dim0, dim1):
     dims = list(range(x.ndim))
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(x, tuple(dims))
-
-
-def squeeze(x, dim=None):
-    x = _as_tensor(x, "squeeze")
-    axes = _axes(dim, x.ndim, "squeeze")
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1)))
-
-
-def unsqueeze(x, dim):
-    x = _as_tensor(x, "unsqueeze")
-    if not -x.ndim - 1 <= dim <= x.ndim:
-        raise IndexError(f"unsqueeze: expected a dim in [{-x.ndim - 1}, {x.ndim}] for a tensor with "
-                         f"{x.ndim} dimensions, got {dim}")
-    dim = dim % (x.ndim + 1)
-    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 # ---------------------------------------------------------------------- indexing, joining

@@ -11,6 +11,8 @@ training settings) rebuilds the same model, transforms and optimizer wherever it
   ``build_optimizer`` turn a config back into objects; ``load_trained_model`` reads a
   checkpoint or bundled weights into its model, ``check_fits`` says whether a dataset
   fits it, ``read_image`` reads an image file as it expects.
+* ``add_training_flags`` -- the training flags of ``tinyres train`` (``--epochs``, ``--lr``,
+  ``--out``, ...) on a script's own ``argparse`` parser.
 
 Problems with what was asked for raise ``tinyres.UserError``; their messages name the
 command-line flags (``--data-dir``, ``--subset``), which the examples share.
@@ -227,3 +229,24 @@ def load_trained_model(path):
     except (RuntimeError, ValueError, KeyError) as e:
         raise UserError(f"{path} does not fit {state['config']['model']}: {e}") from None
     return state, model.eval()
+
+
+# ---------------------------------------------------------------------- command-line flags
+
+def add_training_flags(p, epochs, batch_size, lr):
+    """The flags of a training run, as ``tinyres train`` and ``tinyres demo`` take them, on the
+    ``argparse`` parser ``p`` with this script's defaults for ``--epochs``, ``--batch-size`` and
+    ``--lr``: also ``--device``, ``--seed``, ``--out``, ``--resume``, ``--no-progress``,
+    ``--sync-bn`` and ``--subset`` (the examples take the same flags this way)."""
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder (checkpoint, metrics.jsonl, plots)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="use only N images of each split, spread evenly over it (quick tries)")

@@ -19,7 +19,7 @@ DistributedDataParallel averages.  The gradients of w and b stay local (sum gy *
 and sum gy on this rank), as torch's, and DistributedDataParallel averages them too.
 Running statistics use the global mean and the unbiased global variance (M / (M - 1)).
 
-In eval mode, and on one process, it is ``BatchNorm`` exactly.
+In eval mode, and on one process, it is ``F.batch_norm`` exactly.
 """
 import numpy
 

@@ -140,7 +140,7 @@ class LogSoftmax(Function):
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
 
 
-class Dropout(Function):
+class DropoutFunction(Function):
     """y = x * mask, where mask is 0 (dropped) or 1 / (1 - p) (kept).   gx = gy * mask."""
 
     def forward(self, x, mask):
@@ -224,7 +224,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
             dtype = xp.float64 if input.dtype == xp.float64 else xp.float32     # CuPy draws these two
             keep = xp.random.random_sample(input.shape, dtype=dtype) >= p
             mask = keep.astype(input.dtype) * input.dtype.type(scale)
-    return _maybe_inplace(input, Dropout.apply(input, mask), inplace)
+    return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace)
 
 
 # ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)

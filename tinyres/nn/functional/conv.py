@@ -37,7 +37,7 @@ def _window_slice(i, j, out_size, stride, dilation):
 
 def channel_major(shape, dtype, xp, empty=None):
     """A new (N, C, H, W) array whose memory is in (C, N, H, W) order: the transposed view
-    of a C-contiguous (C, N, H, W) array (see ``Conv2d``).  ``empty`` makes that array
+    of a C-contiguous (C, N, H, W) array (see ``Conv2dFunction``).  ``empty`` makes that array
     (``xp.empty`` by default; a scratch buffer for temporaries)."""
     n, c, h, w = shape
     return (empty or xp.empty)((c, n, h, w), dtype=dtype).transpose(1, 0, 2, 3)
@@ -177,7 +177,7 @@ def _chunks(images, column_bytes, xp, few_pixels=False):
 
 def conv2d_array(x, weight, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), groups=1):
     """The convolution of the array ``x`` (N, C, H, W) with ``weight`` (O, C/G, KH, KW),
-    G = ``groups``: y (N, O, OH, OW), its memory channel-major (see ``Conv2d``).
+    G = ``groups``: y (N, O, OH, OW), its memory channel-major (see ``Conv2dFunction``).
 
     With cols = im2col(x) viewed as (G, K, N*OH*OW), K = C/G * KH * KW, and the weight as
     (G, O/G, K), each group is one matrix product, y[g] = w[g] @ cols[g], of shape
@@ -209,7 +209,7 @@ def transposed_weight(weight, groups):
     return w.transpose(0, 2, 1, 3, 4).reshape(groups * in_per_group, out_channels // groups, kh, kw)
 
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """y = w * x + b (cross-correlation), G groups, by im2col and one GEMM per group.
 
     Layout: tensors are (N, C, H, W) to the caller, but the arrays a convolution returns
@@ -234,7 +234,7 @@ class Conv2d(Function):
     one chunk whose products split their rows between the threads instead.  Backward
     keeps x and w and computes cols again: keeping them would hold KH*KW times the
     input's memory per layer until the backward pass.
-    ``Conv2dReference`` is the plain version this one must equal.
+    ``reference.Conv2dReference`` is the plain version this one must equal.
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation, groups):
@@ -284,41 +284,6 @@ class Conv2d(Function):
             return gw
         gw = xp.ascontiguousarray(sum(_over_images(grad, n, few, xp))).reshape(weight.shape)
         gx = gx.transpose(1, 0, 2, 3) if by_convolution else _unpad(gxpad, x.shape, padding)
-        gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
-        return gx, gw, gb
-
-
-class Conv2dReference(Function):
-    """The plain im2col convolution that ``Conv2d`` is tested against: the same formulas,
-    with cols kept from forward, gx always by col2im, no scratch buffers, and y copied
-    back to the usual (N, C, H, W) memory order.
-
-        y[g] = w[g] @ cols[g],   gw[g] = gy[g] @ cols[g]^T,   gx = col2im(w[g]^T @ gy[g])
-    """
-
-    def forward(self, x, weight, bias, stride, padding, dilation, groups):
-        xp = get_array_module(x)
-        out_channels, _, kh, kw = weight.shape
-        cols = im2col(x, (kh, kw), stride, padding, dilation)
-        _, _, _, n, oh, ow = cols.shape
-        self.cols, self.weight, self.has_bias = cols.reshape(groups, -1, n * oh * ow), weight, bias is not None
-        self.input_shape, self.stride, self.padding, self.dilation = x.shape, stride, padding, dilation
-        y = xp.matmul(weight.reshape(groups, out_channels // groups, -1), self.cols)
-        y = xp.ascontiguousarray(y.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
-        if bias is not None:
-            y += bias.reshape(1, -1, 1, 1)
-        return y
-
-    def backward(self, gy):
-        xp = get_array_module(gy)
-        groups, k, _ = self.cols.shape
-        out_channels, in_per_group, kh, kw = self.weight.shape
-        n, _, oh, ow = gy.shape
-        gy_cols = gy.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
-        gw = xp.matmul(gy_cols, self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
-        w_t = self.weight.reshape(groups, out_channels // groups, k).transpose(0, 2, 1)
-        gcols = xp.matmul(w_t, gy_cols).reshape(groups * in_per_group, kh, kw, n, oh, ow)
-        gx = col2im(gcols, self.input_shape, self.stride, self.padding, self.dilation)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gw, gb
 
@@ -410,7 +375,7 @@ def _conv_padding(op, padding, kernel_size, stride, dilation, spatial_dims):
 
 
 def convolution(op, spatial_dims, input, weight, bias, stride, padding, dilation, groups):
-    """Check and normalize a convolution's arguments, then run ``Conv2d`` on the NCHW view.
+    """Check and normalize a convolution's arguments, then run ``Conv2dFunction`` on the NCHW view.
     ``op`` names the caller in error messages: ``conv2d``, or a layer with its settings
     (``nn.Conv2d`` calls this directly, so its input is checked once, under its own name)."""
     _check_params(op, input, weight, bias, groups, spatial_dims)
@@ -430,7 +395,7 @@ def convolution(op, spatial_dims, input, weight, bias, stride, padding, dilation
     if spatial_dims == 1:
         weight = weight.unsqueeze(-2)
         stride, dilation, padding = (1,) + stride, (1,) + dilation, ((0, 0),) + padding
-    return restore(Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
+    return restore(Conv2dFunction.apply(x, weight, bias, stride=stride, padding=padding,
                                 dilation=dilation, groups=int(groups)))
 
 

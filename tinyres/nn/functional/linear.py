@@ -12,7 +12,7 @@ __all__ = ["linear", "flatten", "pad"]
 flatten = ops.flatten
 
 
-class Linear(Function):
+class LinearFunction(Function):
     """y = x W^T + b over the last axis of x; any leading axes are a batch.
 
     With x2 = x flattened to (M, in) and gy2 = gy flattened to (M, out):
@@ -59,7 +59,7 @@ def checked_linear(op, input, weight, bias):
     if len(dtypes) > 1:
         raise TypeError(f"{op}: input, weight and bias must have one dtype, got "
                         f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
-    return Linear.apply(input, weight, bias)
+    return LinearFunction.apply(input, weight, bias)
 
 
 def _pad_slices(shape, pairs):

@@ -40,7 +40,7 @@ def _row_blocks(rows, m):
     return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
 
 
-class BatchNorm(Function):
+class BatchNormFunction(Function):
     """y = w * x_hat + b, x_hat = (x - mu) / sigma, per channel.
 
     Training (``training=True``): mu and var are the batch statistics, and they depend
@@ -196,7 +196,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
                              f"got input size {input.shape}")
         factor = _momentum_factor(momentum, num_batches_tracked) if running_mean is not None else None
-    return BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
+    return BatchNormFunction.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
 
 
 # ---------------------------------------------------------------------- group normalization

@@ -123,7 +123,7 @@ def _inside_masks(size, kernel_size, stride, padding, dilation, out_size, xp):
     return masks
 
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """y = max of each window of x (padded with -inf).
 
     The gradient of a window goes to its argmax, the first in window order on ties: for
@@ -167,7 +167,7 @@ def _max_pool_indices(x, kernel_size, stride, padding, dilation):
 def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     geometry = _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode, spatial_dims)
     x, restore = as_nchw(input, spatial_dims)
-    y = restore(MaxPool2d.apply(x, *geometry))
+    y = restore(MaxPool2dFunction.apply(x, *geometry))
     if not return_indices:
         return y
     with on_device(x.device):          # the indices are computed (and live) on x's GPU
@@ -205,7 +205,7 @@ def _window_counts(size, k, s, pads, count_include_pad):
     return numpy.minimum(end, size) - numpy.maximum(start, 0)
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """y = sum of each window of x (zero-padded) / divisor[oh, ow].
 
     gcols = gy / divisor, the same for every pixel of a window;  gx = col2im(gcols).
@@ -238,7 +238,7 @@ def _avg_pool(op, spatial_dims, input, kernel_size, stride, padding, ceil_mode, 
     else:
         rows, cols = (_window_counts(*a, count_include_pad) for a in zip(x.shape[2:], kernel_size, stride, pads))
         divisor = to_device(numpy.outer(rows, cols).astype(x.dtype), x.device)    # made on the host, copied
-    return restore(AvgPool2d.apply(x, kernel_size, stride, pads, divisor))
+    return restore(AvgPool2dFunction.apply(x, kernel_size, stride, pads, divisor))
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -274,7 +274,7 @@ def _averaging_matrix(size, out, dtype, device):
     return to_device((inside / (end - start)[:, None]).astype(dtype), device)
 
 
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2dFunction(Function):
     """y = A_h @ x @ A_w^T per (n, c) plane: a rectangle's mean is the mean over its
     rows of the means over its columns.   gx = A_h^T @ gy @ A_w."""
 
@@ -305,7 +305,7 @@ def _adaptive_avg_pool(op, spatial_dims, input, output_size):
     if (oh, ow) == (1, 1):
         return restore(x.mean(dim=(2, 3), keepdim=True))
     _, _, h, w = x.shape
-    return restore(AdaptiveAvgPool2d.apply(x, _averaging_matrix(h, oh, x.dtype, x.device),
+    return restore(AdaptiveAvgPool2dFunction.apply(x, _averaging_matrix(h, oh, x.dtype, x.device),
                                            _averaging_matrix(w, ow, x.dtype, x.device)))
 
 
