@@ -1,10 +1,23 @@
 """Shared test tools: non-contiguous copies, running one computation in tinyres and in
-PyTorch on identical inputs to compare outputs and gradients, image folders on disk, and
-the docs' code blocks: what several test modules need lives here, not in one of them."""
+PyTorch on identical inputs to compare outputs and gradients, image folders on disk, the
+docs' code blocks and a small Trainer: what several test modules need lives here, not in
+one of them (the shared case tables are in cases.py).
+
+torch is imported if it is there: without it this module still imports, so the tests
+that never look at torch are collected and run, and ``compare_with_torch`` skips.
+"""
 import numpy as np
-import torch
+import pytest
 
 import tinyres
+from tinyres import nn, optim
+from tinyres.data import BundledMNIST, DataLoader, transforms
+from tinyres.train import Trainer
+
+try:
+    import torch
+except ImportError:
+    torch = None
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
@@ -34,7 +47,10 @@ def compare_with_torch(tiny_fn, torch_fn, arrays, rtol=None, atol=None, grad=Tru
                        contiguous=True):
     """Run ``tiny_fn`` and ``torch_fn`` on tensors made from the same NumPy ``arrays``;
     check the outputs, then (with ``grad``) backward a random upstream gradient through both
-    and check every input gradient.  Integer arrays are passed without grad."""
+    and check every input gradient.  Integer arrays are passed without grad.  Skips the
+    test when torch is not installed."""
+    if torch is None:
+        pytest.skip("PyTorch is not installed (pip install -e '.[test]')")
     dtype = next((a.dtype for a in arrays if np.asarray(a).dtype.kind == "f"), np.dtype(np.float64))
     tol = dict(TOL[dtype.type])
     if rtol is not None:
@@ -98,3 +114,31 @@ def gradcheck(fn, inputs, **options):
     options.setdefault("atol", 1e-8)
     options.setdefault("rtol", 1e-6)
     return tinyres.autograd.gradcheck(fn, inputs, **options)
+
+
+# ---------------------------------------------------------------------- a small training run (test_train, test_gpu)
+
+def small_data(n=48):
+    data = BundledMNIST(train=True)
+    data.data, data.targets = data.data[:n], data.targets[:n]
+    return data
+
+
+def small_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+
+
+def make_trainer(out_dir, epochs, seed=3):
+    tinyres.manual_seed(seed)
+    model = small_model()
+    generator = np.random.default_rng(seed)
+    augment = transforms.Compose([transforms.RandomCrop(28, padding=2, generator=generator),
+                                  transforms.Normalize(transforms.MNIST_MEAN, transforms.MNIST_STD)])
+    train = DataLoader(small_data(), batch_size=16, shuffle=True, seed=seed, transform=augment)
+    test = DataLoader(small_data(32), batch_size=16)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    sched = optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 2], gamma=0.5)
+    config = {"model": "small", "dataset": "bundled", "num_classes": 10}
+    return Trainer(model, opt, train, test, sched, epochs=epochs, out_dir=out_dir, config=config,
+                   augment_generator=generator, seed=seed, progress=False, log=lambda *_: None)

@@ -20,7 +20,7 @@ import tinyres
 from tinyres import backend
 from helpers import gradcheck  # the suite's tight tolerances
 from helpers import run_doc
-from test_ops import CASES, _run, make_inputs
+from cases import OP_CASES, make_inputs, run_case
 from cupy_double import make_fake_cupy, on
 
 
@@ -145,14 +145,14 @@ def test_factories_on_cuda(fake_cupy):
 
 
 @pytest.mark.parametrize("device", ["cuda:0", "cuda:1"])
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
 def test_every_op_runs_forward_and_backward_on_the_gpu(fake_cupy, case, device):
     """The op table of test_ops, once on the CPU and once on a GPU: same numbers, and the
     output and every gradient stay on the GPU."""
     arrays = make_inputs(case.inputs, np.float32)
     cpu = [tinyres.tensor(a, requires_grad=True) for a in arrays]
     gpu = [tinyres.tensor(a, device=device, requires_grad=True) for a in arrays]
-    y_cpu, y_gpu = _run(case, tinyres)(*cpu), on(_run(case, tinyres)(*gpu), device)
+    y_cpu, y_gpu = run_case(case, tinyres)(*cpu), on(run_case(case, tinyres)(*gpu), device)
     upstream = np.random.default_rng(0).standard_normal(y_cpu.shape).astype(np.float32)
     y_cpu.backward(tinyres.tensor(upstream))
     y_gpu.backward(tinyres.tensor(upstream, device=device))

@@ -5,8 +5,8 @@ forgets to make its inputs' GPU current fails too) and must give the CPU's numbe
 the output, every gradient and every state on the device.  The double raises TypeError
 wherever a host array meets a device array or NumPy meets device data, so each row also
 proves that its code keeps host and device apart.  The rows come from the tables the CPU
-tests use (tests/test_nn_*.py, test_optim.py, test_lr_scheduler.py, the gradcheck table
-of ``tinyres.checks``, every registered model): a case added there runs here too.
+tests use (tests/cases.py, the gradcheck table of ``tinyres.checks``, every registered
+model): a case added there runs here too.
 """
 import copy
 import inspect
@@ -18,17 +18,11 @@ import textwrap
 import numpy as np
 import pytest
 
-import test_lr_scheduler
-import test_nn_activation
-import test_nn_conv
-import test_nn_layers
-import test_nn_linear
-import test_nn_pooling
-import test_ops
-import test_optim
 import tinyres
+from cases import (ACTIVATIONS, BASE_LRS, BOUNDARY, CONV1D_CASES, CONV2D_CASES, LAYERS, OPTIMIZERS, PADS, POOL_1D,
+                   POOL_2D, POOL_EDGES, SCHEDULES, TIES, distinct)
 from cupy_double import on
-from helpers import gradcheck, randn
+from helpers import gradcheck, make_trainer, randn, small_data
 from tinyres import backend, checks, nn, optim
 from tinyres.nn import functional as F
 from tinyres.nn.functional import normalization, pooling
@@ -68,8 +62,6 @@ def same_on_the_device(fn, arrays, device=DEVICE):
     return y_dev
 
 
-distinct = test_nn_pooling.distinct       # values 0.1 apart: no ties inside a max-pool window
-
 
 # ---------------------------------------------------------------------- nn.functional
 
@@ -106,13 +98,13 @@ def _cross_entropy(weighted, reduction, opts):
 
 
 FUNCTIONAL = (
-    [_conv2d(p) for p in test_nn_conv.CASES]
-    + [_conv1d(p) for p in test_nn_conv.CASES_1D]
-    + [_pool(*p.values, id=p.id) for p in test_nn_pooling.POOL_2D]
-    + [_pool(p.values[0], (2, 3, 9), p.values[1], id=p.id) for p in test_nn_pooling.POOL_1D]
-    + [pytest.param(ours, [randn(3, 4, 5, low=0.1)], id=name) for name, (ours, _) in test_nn_activation.OPS.items()]
+    [_conv2d(p) for p in CONV2D_CASES]
+    + [_conv1d(p) for p in CONV1D_CASES]
+    + [_pool(*p.values, id=p.id) for p in POOL_2D]
+    + [_pool(p.values[0], (2, 3, 9), p.values[1], id=p.id) for p in POOL_1D]
+    + [pytest.param(ours, [randn(3, 4, 5, low=0.1)], id=name) for name, (ours, _) in ACTIVATIONS.items()]
     + [pytest.param(lambda x, pad=pad: F.pad(x, pad, value=-1.5), [randn(*shape)], id=f"pad-{pad}")
-       for shape, pad in test_nn_linear.PADS]
+       for shape, pad in PADS]
     + [pytest.param(F.linear, [randn(4, 5), randn(3, 5, seed=1), randn(3, seed=2)], id="linear"),
        pytest.param(lambda x: F.flatten(x, 1), [randn(2, 3, 2)], id="flatten"),
        pytest.param(lambda x: F.dropout(x, 0.3, training=False), [randn(2, 3)], id="dropout-eval")]
@@ -141,11 +133,11 @@ def test_every_functional_op_on_the_device(fake_cupy, fn, arrays):
 
 
 EDGE_VALUES = (   # 0, -0, ties, +-inf and NaN, where a piecewise op's rule decides
-    [pytest.param(ours, arrays, id=f"boundary-{name}") for name, ours, _, arrays in test_ops.BOUNDARY]
+    [pytest.param(ours, arrays, id=f"boundary-{name}") for name, ours, _, arrays in BOUNDARY]
     + [pytest.param(lambda x, fn=fn: fn(tinyres, x), [np.array(data)], id=f"ties-{name}")
-       for name, fn, data in test_ops.TIES]
+       for name, fn, data in TIES]
     + [pytest.param(lambda x, args=p.values[1]: F.max_pool2d(x, *args), [np.asarray(p.values[0], np.float32)],
-                    id=f"max_pool2d-{p.id}") for p in test_nn_pooling.EDGES]
+                    id=f"max_pool2d-{p.id}") for p in POOL_EDGES]
 )
 
 
@@ -154,7 +146,7 @@ def test_edge_values_on_the_device(fake_cupy, fn, arrays):
     same_on_the_device(fn, arrays)
 
 
-@pytest.mark.parametrize("x, args", test_nn_pooling.EDGES)
+@pytest.mark.parametrize("x, args", POOL_EDGES)
 def test_max_pool2d_indices_on_the_device_at_edge_values(fake_cupy, x, args):
     """On a GPU max-pool never asks whether there is a NaN (that would stop the step): its
     NaN pass always runs, and must leave the indices as the CPU's."""
@@ -217,9 +209,9 @@ def test_indexing_backward_is_a_deterministic_scatter_add(fake_cupy):
 
 # ---------------------------------------------------------------------- layers and models
 
-@pytest.mark.parametrize("layer", test_nn_layers.LAYERS)
+@pytest.mark.parametrize("layer", LAYERS)
 def test_every_layer_on_the_device(fake_cupy, layer):
-    build, shape = test_nn_layers.LAYERS[layer]
+    build, shape = LAYERS[layer]
     tinyres.manual_seed(0)
     cpu = build(nn)
     dev = copy.deepcopy(cpu).to(DEVICE)
@@ -276,7 +268,7 @@ def _steps(opt, params, device, n=3):
         opt.step()
 
 
-@pytest.mark.parametrize("name,kwargs", test_optim.CASES, ids=[f"{n}-{kw}" for n, kw in test_optim.CASES])
+@pytest.mark.parametrize("name,kwargs", OPTIMIZERS, ids=[f"{n}-{kw}" for n, kw in OPTIMIZERS])
 def test_every_optimizer_steps_on_the_device_and_round_trips_its_state(fake_cupy, name, kwargs):
     results = {}
     for device in ("cpu", DEVICE):
@@ -303,14 +295,14 @@ def test_every_optimizer_steps_on_the_device_and_round_trips_its_state(fake_cupy
         np.testing.assert_array_equal(on(q, DEVICE).numpy(), p.numpy())
 
 
-@pytest.mark.parametrize("name", list(test_lr_scheduler.SCHEDULES))
+@pytest.mark.parametrize("name", list(SCHEDULES))
 def test_every_scheduler_with_an_optimizer_on_the_device(fake_cupy, name):
     lrs = {}
     for device in ("cpu", DEVICE):
         params = _params(device)
-        opt = optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, test_lr_scheduler.BASE_LRS)],
+        opt = optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, BASE_LRS)],
                         momentum=0.9)
-        scheduler = test_lr_scheduler.SCHEDULES[name](optim.lr_scheduler, opt)
+        scheduler = SCHEDULES[name](optim.lr_scheduler, opt)
         lrs[device] = []
         for k in range(6):
             _steps(opt, params, device, 1)
@@ -325,7 +317,6 @@ def test_every_scheduler_with_an_optimizer_on_the_device(fake_cupy, name):
 
 def test_data_loader_puts_batches_on_the_device(fake_cupy):
     from tinyres.data import DataLoader, transforms
-    from test_train import small_data
     data = small_data(20)
     normalize = transforms.Normalize(transforms.MNIST_MEAN, transforms.MNIST_STD)
     cpu = list(DataLoader(data, 8, shuffle=True, seed=1, transform=normalize))
@@ -337,7 +328,6 @@ def test_data_loader_puts_batches_on_the_device(fake_cupy):
 
 
 def _trainer(tmp_path, device, epochs):
-    from test_train import make_trainer
     trainer = make_trainer(tmp_path, epochs)
     trainer.model.to(device)
     for loader in (trainer.train_loader, trainer.test_loader):

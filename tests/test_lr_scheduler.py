@@ -9,9 +9,9 @@ import torch
 
 import tinyres
 import tinyres.optim
+from cases import BASE_LRS, SCHEDULER_STEPS, SCHEDULES
 
-STEPS = 40
-BASE_LRS = [0.1, 0.05, 0.3]
+STEPS = SCHEDULER_STEPS
 
 
 def make_optimizer(fw, optimizer="SGD"):
@@ -38,30 +38,6 @@ def trace(fw, make, optimizer="SGD", steps=STEPS, tweak=None):
             tweak(t, opt)
         scheduler.step()
     return np.array(rows)
-
-
-SCHEDULES = {
-    "StepLR": lambda s, o: s.StepLR(o, step_size=7, gamma=0.3),
-    "MultiStepLR": lambda s, o: s.MultiStepLR(o, milestones=[5, 12, 12, 30], gamma=0.3),
-    "MultiStepLR-cifar": lambda s, o: s.MultiStepLR(o, milestones=[STEPS // 2, 3 * STEPS // 4]),
-    "CosineAnnealingLR": lambda s, o: s.CosineAnnealingLR(o, T_max=13, eta_min=1e-3),
-    "LinearLR": lambda s, o: s.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=9),
-    "LinearLR-defaults": lambda s, o: s.LinearLR(o),
-    "ExponentialLR": lambda s, o: s.ExponentialLR(o, gamma=0.93),
-    "LambdaLR": lambda s, o: s.LambdaLR(o, lambda epoch: 1 / (1 + epoch)),
-    "LambdaLR-per-group": lambda s, o: s.LambdaLR(o, [lambda e: 0.9 ** e, lambda e: e + 1, abs]),
-    "SequentialLR-warmup-cosine": lambda s, o: s.SequentialLR(
-        o, [s.LinearLR(o, start_factor=0.01, total_iters=5), s.CosineAnnealingLR(o, T_max=30)],
-        milestones=[5]),
-    "SequentialLR-three": lambda s, o: s.SequentialLR(
-        o, [s.LinearLR(o, total_iters=4), s.StepLR(o, 4), s.ExponentialLR(o, 0.9)], milestones=[6, 20]),
-    "OneCycleLR": lambda s, o: s.OneCycleLR(o, max_lr=[1.0, 0.5, 2.0], total_steps=STEPS + 1),
-    "OneCycleLR-three-phase-linear": lambda s, o: s.OneCycleLR(
-        o, max_lr=1.0, epochs=8, steps_per_epoch=5, three_phase=True, anneal_strategy="linear",
-        base_momentum=[0.8, 0.7, 0.6], max_momentum=0.9, div_factor=10.0),
-    "OneCycleLR-no-momentum": lambda s, o: s.OneCycleLR(
-        o, max_lr=0.4, total_steps=STEPS, pct_start=0.25, cycle_momentum=False),
-}
 
 
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])

@@ -9,41 +9,30 @@ from cupy_double import on  # the CuPy double's check; conftest.py has its fixtu
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
+from cases import ACTIVATIONS  # (tinyres op, torch op): the same call in both libraries
 from tinyres.nn import functional as F
 
-# (tinyres op, torch op): the same call in both libraries
-OPS = {
-    "relu": (F.relu, TF.relu),
-    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
-    "leaky_relu_default": (F.leaky_relu, TF.leaky_relu),
-    "sigmoid": (F.sigmoid, torch.sigmoid),
-    "tanh": (F.tanh, torch.tanh),
-    "softmax_dim1": (lambda x: F.softmax(x, 1), lambda x: TF.softmax(x, 1)),
-    "softmax_dim-1": (lambda x: F.softmax(x, dim=-1), lambda x: TF.softmax(x, dim=-1)),
-    "log_softmax_dim0": (lambda x: F.log_softmax(x, 0), lambda x: TF.log_softmax(x, 0)),
-    "log_softmax_dim-1": (lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1)),
-}
 SHAPES = [(4, 5), (2, 3, 1), (1, 7), (3, 2, 2, 3)]
 
 
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", ACTIVATIONS)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float32, False)])
 def test_activation_matches_torch(name, shape, dtype, contiguous):
     x = randn(*shape, dtype=dtype, seed=len(shape), low=0.1)   # away from the kink at 0
-    compare_with_torch(*OPS[name], [x], contiguous=contiguous)
+    compare_with_torch(*ACTIVATIONS[name], [x], contiguous=contiguous)
 
 
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", ACTIVATIONS)
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 2)])
 def test_activation_gradcheck(name, shape):
-    gradcheck(OPS[name][0], [tinyres.tensor(randn(*shape, seed=5, low=0.1), requires_grad=True)])
+    gradcheck(ACTIVATIONS[name][0], [tinyres.tensor(randn(*shape, seed=5, low=0.1), requires_grad=True)])
 
 
 @pytest.mark.parametrize("name", ["softmax_dim1", "log_softmax_dim-1", "sigmoid", "tanh"])
 def test_large_logits_stay_finite_and_match_torch(name):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4 + 1, 3.0]])
-    y = compare_with_torch(*OPS[name], [x])
+    y = compare_with_torch(*ACTIVATIONS[name], [x])
     assert np.isfinite(y.numpy()).all()
 
 

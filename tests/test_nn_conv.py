@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
+from cases import CONV1D_CASES, CONV2D_CASES
 from tinyres.nn import functional as F
 from tinyres.nn.functional import conv
 from tinyres.nn.functional import reference
@@ -19,37 +20,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning
 
 # ---------------------------------------------------------------------- cases
 
-def case(n, c, h, w, o, k, stride=1, padding=0, dilation=1, groups=1, bias=True):
-    """Input shape, weight shape, bias flag and conv2d's keyword arguments."""
-    kh, kw = (k, k) if isinstance(k, int) else k
-    return pytest.param((n, c, h, w), (o, c // groups, kh, kw), bias,
-                        dict(stride=stride, padding=padding, dilation=dilation, groups=groups),
-                        id=f"x{n}x{c}x{h}x{w}-w{o}x{kh}x{kw}-s{stride}-p{padding}-d{dilation}-g{groups}"
-                           f"-b{int(bias)}")
-
-
-CASES = [
-    case(2, 3, 5, 5, 4, 3),
-    case(1, 2, 6, 7, 3, 3, padding=1, bias=False),
-    case(2, 4, 7, 5, 4, 3, stride=2, padding=1, groups=2),
-    case(1, 3, 9, 8, 3, 3, stride=3, padding=2, groups=3),                 # depthwise
-    case(1, 2, 7, 6, 2, 3, padding="same", dilation=2),
-    case(1, 2, 5, 6, 2, (2, 4), padding="same"),                           # even kernel: odd pixel after
-    case(2, 4, 5, 5, 6, 3, padding="valid", groups=2),
-    case(1, 3, 5, 6, 4, 1, stride=2),                                      # ResNet downsample 1x1
-    case(1, 2, 8, 9, 2, 5, stride=2, padding=2),
-    case(1, 1, 9, 10, 2, 7, stride=2, padding=3, bias=False),              # ResNet stem 7x7
-    case(1, 4, 8, 7, 8, 3, stride=2, padding=2, dilation=2, groups=4, bias=False),  # depthwise, multiplier 2
-    case(1, 2, 4, 6, 3, (1, 3), stride=(2, 1), padding=(0, 1), dilation=(2, 1)),
-    case(2, 1, 1, 5, 2, (1, 3)),                                           # size-1 spatial axis
-    case(1, 2, 3, 3, 2, 7, padding=2),                                     # kernel larger than the input
-    case(5, 3, 4, 5, 2, 1, padding=1),            # 1x1 with padding: gx of a stride-1 conv by col2im
-    case(5, 4, 6, 6, 6, 3, padding=(2, 0), dilation=(1, 2), groups=2),     # gx by a dilated transposed conv
-    case(2, 6, 2, 2, 8, 3, padding=1, groups=2),  # a deep layer: fewer pixels than channels, rows split
-    case(3, 4, 3, 3, 9, 3, stride=2, padding=1),  # the same, strided: gx by col2im
-]
-
-
 def arrays(x_shape, w_shape, bias, dtype, seed=0):
     x = randn(*x_shape, dtype=dtype, seed=seed)
     w = randn(*w_shape, dtype=dtype, seed=seed + 1)
@@ -58,7 +28,7 @@ def arrays(x_shape, w_shape, bias, dtype, seed=0):
 
 # ---------------------------------------------------------------------- conv2d
 
-@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
 def test_conv2d_matches_loop_reference(x_shape, w_shape, bias, kwargs):
     kwargs = dict(kwargs)
     if isinstance(kwargs["padding"], str):    # the reference takes symmetric int padding only
@@ -77,14 +47,14 @@ def test_conv2d_matches_loop_reference(x_shape, w_shape, bias, kwargs):
             np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
 def test_conv2d_gradcheck(x_shape, w_shape, bias, kwargs):
     inputs = [tinyres.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, bias, np.float64)]
     assert gradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, nsamples=40)
 
 
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
-@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
 def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous):
     y = compare_with_torch(lambda *t: F.conv2d(*t, **kwargs), lambda *t: TF.conv2d(*t, **kwargs),
                            arrays(x_shape, w_shape, bias, np.float32), rtol=1e-4, atol=1e-5,
@@ -95,7 +65,7 @@ def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous
 @pytest.mark.parametrize("threads, chunk_bytes", [(1, conv.CHUNK_BYTES), (2, conv.CHUNK_BYTES), (2, 1), (3, 1)],
                          ids=["1-thread", "2-threads", "2-threads-image-chunks", "3-threads-image-chunks"])
 @pytest.mark.parametrize("layout", ["nchw", "channel-major"])
-@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CASES)
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
 def test_fast_conv2d_equals_the_plain_reference(x_shape, w_shape, bias, kwargs, layout, threads, chunk_bytes,
                                                 monkeypatch):
     """Conv2dFunction (chunks of images on threads, transposed-convolution gx, scratch buffers) against
@@ -174,17 +144,8 @@ def test_im2col_layout_is_one_patch_per_column():
 
 # ---------------------------------------------------------------------- conv1d
 
-CASES_1D = [
-    pytest.param((2, 3, 9), (4, 3, 3), dict(), id="basic"),
-    pytest.param((1, 4, 10), (6, 2, 5), dict(stride=2, padding=2, groups=2), id="stride2-groups2"),
-    pytest.param((2, 2, 7), (2, 2, 4), dict(padding="same", dilation=2), id="same-even-dilated"),
-    pytest.param((1, 3, 8), (3, 1, 3), dict(stride=(3,), padding=(1,), groups=3), id="depthwise-tuples"),
-    pytest.param((3, 6), (4, 3, 3), dict(padding=1), id="unbatched"),
-]
-
-
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES_1D)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)
 def test_conv1d_matches_torch_float32(x_shape, w_shape, kwargs, contiguous):
     data = [randn(*x_shape, dtype=np.float32), randn(*w_shape, dtype=np.float32, seed=1),
             randn(w_shape[0], dtype=np.float32, seed=2)]
@@ -192,7 +153,7 @@ def test_conv1d_matches_torch_float32(x_shape, w_shape, kwargs, contiguous):
                        rtol=1e-4, atol=1e-5, contiguous=contiguous)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, kwargs", CASES_1D)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)
 def test_conv1d_gradcheck(x_shape, w_shape, kwargs):
     inputs = [tinyres.tensor(randn(*s, seed=i), requires_grad=True)
               for i, s in enumerate((x_shape, w_shape, w_shape[:1]))]

@@ -8,17 +8,10 @@ import torch
 import tinyres
 import tinyres.nn as nn
 from helpers import TOL, noncontiguous, randn
+from cases import LAYERS, small_cnn
 from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 
 DTYPES = [np.float32, np.float64]
-
-
-def small_cnn(n):
-    return n.Sequential(
-        n.Conv2d(3, 4, 3, padding=1, bias=False), n.BatchNorm2d(4), n.ReLU(inplace=True),
-        n.MaxPool2d(3, stride=2, padding=1),
-        n.Conv2d(4, 6, 3, stride=2, padding=1), n.BatchNorm2d(6), n.ReLU(),
-        n.AdaptiveAvgPool2d((1, 1)), n.Flatten(), n.Dropout(0.0), n.Linear(6, 5), n.Identity())
 
 
 def torch_numpy_state(module):
@@ -69,42 +62,6 @@ def assert_same_state(ours, theirs, dtype):
         expected = tstate[key].numpy()
         assert value.dtype == expected.dtype, key
         assert_close(value.numpy(), expected, dtype, key)
-
-
-LAYERS = {
-    "conv2d": (lambda n: n.Conv2d(3, 4, 3), (2, 3, 6, 5)),
-    "conv2d_strided_no_bias": (lambda n: n.Conv2d(3, 4, 3, stride=2, padding=1, bias=False), (2, 3, 7, 6)),
-    "conv2d_groups_dilation": (lambda n: n.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(2, 1),
-                                                  groups=2), (1, 4, 7, 5)),
-    "conv2d_same": (lambda n: n.Conv2d(2, 3, (3, 4), padding="same"), (2, 2, 5, 5)),
-    "conv2d_unbatched": (lambda n: n.Conv2d(2, 3, 1), (2, 4, 3)),
-    "conv1d": (lambda n: n.Conv1d(2, 4, 3, padding=1), (3, 2, 7)),
-    "conv1d_depthwise": (lambda n: n.Conv1d(4, 4, 3, stride=2, groups=4), (2, 4, 9)),
-    "linear": (lambda n: n.Linear(5, 3), (4, 5)),
-    "linear_3d_no_bias": (lambda n: n.Linear(5, 3, bias=False), (2, 3, 5)),
-    "batchnorm2d": (lambda n: n.BatchNorm2d(3), (4, 3, 3, 2)),
-    "batchnorm2d_no_affine": (lambda n: n.BatchNorm2d(3, affine=False), (4, 3, 2, 2)),
-    "batchnorm2d_no_bias": (lambda n: n.BatchNorm2d(3, bias=False), (4, 3, 2, 2)),
-    "batchnorm2d_no_running_stats": (lambda n: n.BatchNorm2d(3, track_running_stats=False), (4, 3, 2, 2)),
-    "batchnorm1d_2d": (lambda n: n.BatchNorm1d(3), (5, 3)),
-    "batchnorm1d_3d": (lambda n: n.BatchNorm1d(3, momentum=None), (2, 3, 4)),
-    "groupnorm": (lambda n: n.GroupNorm(2, 4), (3, 4, 3, 2)),
-    "groupnorm_3d_eps": (lambda n: n.GroupNorm(3, 6, eps=1e-3), (2, 6, 5)),
-    "groupnorm_no_affine": (lambda n: n.GroupNorm(1, 4, affine=False), (2, 4, 2, 2)),
-    "groupnorm_no_bias": (lambda n: n.GroupNorm(4, 4, bias=False), (2, 4, 2, 3)),
-    "relu": (lambda n: n.ReLU(), (2, 3, 4)),
-    "maxpool2d": (lambda n: n.MaxPool2d(3, stride=2, padding=1), (2, 3, 7, 6)),
-    "maxpool2d_ceil": (lambda n: n.MaxPool2d(2, ceil_mode=True), (1, 2, 5, 5)),
-    "avgpool2d": (lambda n: n.AvgPool2d(2), (2, 3, 5, 4)),
-    "avgpool2d_padded": (lambda n: n.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (1, 2, 5, 6)),
-    "adaptive_avgpool2d": (lambda n: n.AdaptiveAvgPool2d((1, 1)), (2, 3, 5, 4)),
-    "adaptive_avgpool2d_uneven": (lambda n: n.AdaptiveAvgPool2d((2, 3)), (2, 3, 5, 7)),
-    "flatten": (lambda n: n.Flatten(), (2, 3, 2, 2)),
-    "flatten_middle": (lambda n: n.Flatten(1, 2), (2, 3, 2, 2)),
-    "identity": (lambda n: n.Identity(7, key=1), (2, 3)),
-    "dropout_p0": (lambda n: n.Dropout(0.0), (2, 3)),
-    "small_cnn": (small_cnn, (2, 3, 9, 8)),
-}
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")    # torch's, about its speed

@@ -6,6 +6,7 @@ from helpers import compare_with_torch, randn
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
+from cases import PADS
 from tinyres.nn import functional as F
 
 
@@ -43,16 +44,6 @@ def test_linear_errors(call, error, match):
 def test_flatten_is_the_tensor_op():
     assert F.flatten is tinyres.flatten
     assert F.flatten(tinyres.randn(2, 3, 4, 5), 1).shape == (2, 60)
-
-
-PADS = [
-    ((2, 3, 4, 5), (1, 1)),
-    ((2, 3, 4, 5), (1, 2, 0, 3)),
-    ((2, 3, 4, 5), (0, 1, 2, 0, 1, 1)),
-    ((3, 4), (2, 0, 1, 1)),
-    ((2, 3, 4, 5), (-1, 2, 1, -2)),     # negative pads crop
-    ((1, 1, 3), (0, 0)),
-]
 
 
 @pytest.mark.parametrize("shape, pad", PADS)

@@ -9,60 +9,12 @@ from hypothesis import strategies as st
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
+from cases import POOL_1D, POOL_2D, POOL_EDGES, distinct
 from tinyres.nn import functional as F
 from tinyres.nn.functional import reference
 
 
-def distinct(*shape, dtype=np.float64, seed=0):
-    """Values 0.1 apart in random order: no ties inside a pooling window, so max-pool
-    gradients are well defined and finite differences don't cross a kink."""
-    n = int(np.prod(shape))
-    return (np.random.default_rng(seed).permutation(n).reshape(shape) * 0.1 - n * 0.05).astype(dtype)
-
-
 # ---------------------------------------------------------------------- 2-D pools
-
-MAX_CASES = [
-    ("k2", (2, 3, 6, 6), dict(kernel_size=2)),
-    ("resnet-k3s2p1", (1, 2, 7, 5), dict(kernel_size=3, stride=2, padding=1)),
-    ("k3s2p1-ceil", (1, 2, 6, 5), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
-    ("k2s2-ceil-adds-window", (1, 1, 7, 8), dict(kernel_size=2, stride=2, ceil_mode=True)),
-    ("k2s3-ceil-last-window-rule", (1, 2, 6, 9), dict(kernel_size=2, stride=3, ceil_mode=True)),
-    ("k3s1p1d2", (2, 1, 5, 6), dict(kernel_size=3, stride=1, padding=1, dilation=2)),
-    ("k1s2", (1, 3, 5, 5), dict(kernel_size=1, stride=2)),
-    ("pairs-dilated-ceil", (1, 2, 8, 5), dict(kernel_size=(2, 3), stride=(3, 1), padding=(1, 1), dilation=2,
-                                              ceil_mode=True)),
-    ("unbatched", (3, 7, 6), dict(kernel_size=3, stride=2, padding=1)),
-]
-AVG_CASES = [
-    ("k2", (2, 3, 6, 6), dict(kernel_size=2)),
-    ("k3s2p1", (1, 2, 7, 5), dict(kernel_size=3, stride=2, padding=1)),
-    ("k3s2p1-ceil", (1, 2, 6, 5), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
-    ("k3s2p1-ceil-exclude-pad", (1, 2, 6, 5), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
-                                                   count_include_pad=False)),
-    ("k2s2-ceil", (1, 1, 7, 8), dict(kernel_size=2, stride=2, ceil_mode=True)),
-    ("k2s3p1-ceil-exclude-pad", (2, 2, 6, 7), dict(kernel_size=2, stride=3, padding=1, ceil_mode=True,
-                                                   count_include_pad=False)),
-    ("k3s3p1-ceil-exclude-pad", (1, 2, 6, 9), dict(kernel_size=3, stride=3, padding=1, ceil_mode=True,
-                                                   count_include_pad=False)),
-    ("k5p2-exclude-pad", (1, 2, 5, 7), dict(kernel_size=5, stride=1, padding=2, count_include_pad=False)),
-    ("pairs-ceil", (1, 2, 7, 5), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), ceil_mode=True)),
-    ("divisor-override", (1, 2, 5, 5), dict(kernel_size=3, stride=2, padding=1, divisor_override=4)),
-    ("unbatched", (2, 5, 4), dict(kernel_size=2, stride=1, padding=1)),
-]
-ADAPTIVE_CASES = [
-    ("global", (2, 3, 7, 6), 1),
-    ("2x3", (1, 2, 7, 6), (2, 3)),
-    ("None-keeps-H", (1, 2, 7, 6), (None, 4)),
-    ("larger-than-input", (1, 2, 5, 4), (7, 6)),
-    ("identity", (1, 2, 5, 7), (5, 7)),
-    ("unbatched", (3, 9, 5), (4, 2)),
-]
-POOL_2D = ([pytest.param("max_pool2d", shape, kw, id=f"max-{name}") for name, shape, kw in MAX_CASES]
-           + [pytest.param("avg_pool2d", shape, kw, id=f"avg-{name}") for name, shape, kw in AVG_CASES]
-           + [pytest.param(op, shape, dict(output_size=size), id=f"{op[:-6]}-{name}")
-              for op in ("adaptive_avg_pool2d", "adaptive_max_pool2d") for name, shape, size in ADAPTIVE_CASES])
-
 
 @pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
 def test_pool2d_gradcheck(op, shape, kwargs):
@@ -117,16 +69,6 @@ def test_adaptive_avg_pool2d_of_one_is_the_mean():
 
 
 # ---------------------------------------------------------------------- 1-D pools
-
-POOL_1D = [
-    pytest.param("max_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), id="max-k3s2p1-ceil"),
-    pytest.param("max_pool1d", dict(kernel_size=2, dilation=2), id="max-k2d2"),
-    pytest.param("avg_pool1d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
-                 id="avg-k3s2p1-ceil-exclude"),
-    pytest.param("adaptive_avg_pool1d", dict(output_size=4), id="adaptive-avg"),
-    pytest.param("adaptive_max_pool1d", dict(output_size=3), id="adaptive-max"),
-]
-
 
 @pytest.mark.parametrize("shape", [(2, 3, 9), (3, 8)], ids=["batched", "unbatched"])
 @pytest.mark.parametrize("op, kwargs", POOL_1D)
@@ -210,16 +152,7 @@ def test_bad_input_raises_clear_error(call, exc, match):
         call()
 
 
-EDGES = [
-    pytest.param(np.full((1, 1, 2, 2), -np.inf), (3, 1, 1), id="-inf-next-to-padding"),
-    pytest.param([[[[1.0, np.nan], [3.0, 2.0]]]], (2, 2, 0), id="one-nan"),
-    pytest.param([[[[np.nan, np.nan], [3.0, 2.0]]]], (2, 2, 0), id="two-nans-the-last-wins"),
-    pytest.param([[[[np.nan, 1, 2], [3.0, np.nan, 5], [1, 2, 3]]]], (3, 1, 1), id="nans-with-padding"),
-    pytest.param([[[[2.0, 2.0, -np.inf], [2.0, np.inf, 2.0], [0.0, 0.0, 0.0]]]], (2, 1, 1), id="ties-and-inf"),
-]
-
-
-@pytest.mark.parametrize("x, args", EDGES)
+@pytest.mark.parametrize("x, args", POOL_EDGES)
 def test_max_pool2d_edge_values_as_torch(x, args):
     """Where torch sends the gradient and what index it reports: the padding never wins, the
     first maximum wins a tie, a NaN propagates with the window's last NaN as its argmax."""

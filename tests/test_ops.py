@@ -13,190 +13,35 @@ Inputs are generated per kind, away from the kinks of the op under test (0 for a
 bounds of clamp, ties for max/min/maximum); ties and kinks get their own tests against
 PyTorch's conventions below.
 """
-import collections
 
 import numpy as np
 import pytest
 import torch
 
 import tinyres
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch
 from helpers import gradcheck  # the suite's tight tolerances
+from cases import BOUNDARY, OP_CASES, TIES, make_inputs, run_case
 
 
 # ---------------------------------------------------------------------- inputs
 
-def distinct(shape, seed, offset=0.13):
-    """Shuffled values on the grid 0.3 k + offset: no ties (for max/min), and at least 0.03
-    away from 0, +-0.5 and +-1 (the kinks of abs and of the clamps below)."""
-    n = int(np.prod(shape))
-    k = np.random.default_rng(seed).permutation(n) - n // 2
-    return (0.3 * k + offset).reshape(shape)
-
-
-KINDS = {
-    "n": lambda shape, seed: randn(*shape, seed=seed),                    # normal
-    "a": lambda shape, seed: randn(*shape, seed=seed, low=0.2),           # |x| >= 0.2
-    "p": lambda shape, seed: np.abs(randn(*shape, seed=seed)) + 0.5,      # x >= 0.5
-    "d": lambda shape, seed: distinct(shape, seed),                       # no ties
-    "e": lambda shape, seed: distinct(shape, seed, offset=0.28),          # never ties with "d"
-}
-
-
-def make_inputs(specs, dtype=np.float64):
-    """One array per ``(kind, shape)`` spec, each from its own seed."""
-    return [KINDS[kind](shape, seed).astype(dtype) for seed, (kind, shape) in enumerate(specs)]
-
-
-Case = collections.namedtuple("Case", "name fn inputs torch_fn", defaults=(None,))
-
-def cond(m, like):
-    """The constant condition COND as a tensor of library ``m`` on ``like``'s device."""
-    return m.tensor(COND, device=like.device)
-
-
-MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
-COND = np.array([[True], [False], [True]])
-
-CASES = [
-    # elementwise binary, with broadcasting and size-1 dims
-    Case("add", lambda m, a, b: a + b, [("n", (2, 3)), ("n", (3,))]),
-    Case("add_size1", lambda m, a, b: a + b, [("n", (2, 1, 3)), ("n", (4, 1))]),
-    Case("sub", lambda m, a, b: a - b, [("n", (3, 1)), ("n", (1, 4))]),
-    Case("mul", lambda m, a, b: a * b, [("n", (2, 3, 1)), ("n", (3, 4))]),
-    Case("truediv", lambda m, a, b: a / b, [("n", (2, 3)), ("a", (1, 3))]),
-    Case("truediv_bcast_numerator", lambda m, a, b: a / b, [("n", (3,)), ("a", (2, 1, 3))]),
-    Case("maximum", lambda m, a, b: m.maximum(a, b), [("d", (2, 3)), ("e", (3,))]),
-    Case("where", lambda m, a, b: m.where(cond(m, a), a, b), [("n", (1, 4)), ("n", (3, 4))]),
-    Case("where_scalar", lambda m, a: m.where(cond(m, a), a, 0.5), [("n", (3, 4))]),
-    Case("where_bcast_both", lambda m, a, b: m.where(cond(m, a), a, b), [("n", (4,)), ("n", (3, 1))]),
-    # Python scalars on either side
-    Case("add_scalar", lambda m, x: x + 1.5, [("n", (2, 3))]),
-    Case("radd_scalar", lambda m, x: 1.5 + x, [("n", (2, 3))]),
-    Case("sub_scalar", lambda m, x: x - 2, [("n", (2, 3))]),
-    Case("rsub_scalar", lambda m, x: 2 - x, [("n", (2, 3))]),
-    Case("mul_scalar", lambda m, x: x * 3, [("n", (2, 3))]),
-    Case("rmul_scalar", lambda m, x: 3.5 * x, [("n", (2, 3))]),
-    Case("div_scalar", lambda m, x: x / 2.5, [("n", (2, 3))]),
-    Case("rdiv_scalar", lambda m, x: 2.5 / x, [("a", (2, 3))]),
-    Case("neg", lambda m, x: -x, [("n", (2, 1, 3))]),
-    Case("pow_2", lambda m, x: x ** 2, [("n", (2, 3))]),
-    Case("pow_3", lambda m, x: x ** 3, [("n", (1, 4))]),
-    Case("pow_half", lambda m, x: x ** 0.5, [("p", (2, 3))]),
-    Case("pow_negative", lambda m, x: x.pow(-1.5), [("p", (2, 3))]),
-    Case("rpow", lambda m, x: 2.0 ** x, [("n", (2, 3))]),
-    # elementwise unary
-    Case("exp", lambda m, x: m.exp(x), [("n", (2, 3))]),
-    Case("log", lambda m, x: m.log(x), [("p", (3, 1))]),
-    Case("sqrt", lambda m, x: x.sqrt(), [("p", (2, 3))]),
-    Case("abs", lambda m, x: m.abs(x), [("d", (2, 3))]),
-    Case("abs_builtin", lambda m, x: abs(x), [("a", (4,))]),
-    Case("clamp", lambda m, x: m.clamp(x, -0.5, 0.5), [("d", (3, 4))]),
-    Case("clamp_min", lambda m, x: x.clamp(min=0.0), [("d", (3, 4))]),
-    Case("clamp_max", lambda m, x: x.clamp(max=1.0), [("d", (3, 4))]),
-    # matmul: 1-D, 2-D, batched with broadcasting
-    Case("matmul_1d_1d", lambda m, a, b: a @ b, [("n", (3,)), ("n", (3,))]),
-    Case("matmul_1d_2d", lambda m, a, b: a @ b, [("n", (3,)), ("n", (3, 4))]),
-    Case("matmul_2d_1d", lambda m, a, b: m.matmul(a, b), [("n", (2, 3)), ("n", (3,))]),
-    Case("matmul_2d_2d", lambda m, a, b: a @ b, [("n", (2, 3)), ("n", (3, 4))]),
-    Case("matmul_size1", lambda m, a, b: a @ b, [("n", (1, 3)), ("n", (3, 1))]),
-    Case("matmul_batch_bcast", lambda m, a, b: a @ b, [("n", (2, 1, 2, 3)), ("n", (3, 3, 2))]),
-    Case("matmul_batch_1d", lambda m, a, b: a @ b, [("n", (2, 2, 3)), ("n", (3,))]),
-    Case("matmul_1d_batch", lambda m, a, b: a @ b, [("n", (3,)), ("n", (2, 3, 2))]),
-    # reductions
-    Case("sum", lambda m, x: x.sum(), [("n", (2, 3))]),
-    Case("sum_dim", lambda m, x: m.sum(x, 1), [("n", (2, 3, 2))]),
-    Case("sum_dims_keepdim", lambda m, x: x.sum(dim=(0, 2), keepdim=True), [("n", (2, 3, 2))]),
-    Case("sum_negative_dim", lambda m, x: x.sum(-1), [("n", (2, 1, 3))]),
-    Case("mean", lambda m, x: x.mean(), [("n", (2, 3))]),
-    Case("mean_dims", lambda m, x: m.mean(x, dim=(-1, 0)), [("n", (2, 3, 2))]),
-    Case("mean_keepdim", lambda m, x: x.mean(1, keepdim=True), [("n", (3, 4))]),
-    Case("var", lambda m, x: x.var(), [("n", (3, 4))]),
-    Case("var_biased_dim", lambda m, x: m.var(x, 1, unbiased=False), [("n", (3, 4))]),
-    Case("var_dims_keepdim", lambda m, x: x.var(dim=(0, -1), keepdim=True), [("n", (2, 3, 2))]),
-    Case("std", lambda m, x: x.std(), [("n", (3, 4))]),
-    Case("std_biased_dim", lambda m, x: m.std(x, -1, unbiased=False, keepdim=True), [("n", (3, 4))]),
-    Case("std_dims", lambda m, x: x.std(dim=(0, 2)), [("n", (2, 3, 2))]),
-    Case("max", lambda m, x: x.max(), [("d", (3, 4))]),
-    Case("min", lambda m, x: m.min(x), [("d", (3, 4))]),
-    Case("max_dim", lambda m, x: x.max(dim=1).values, [("d", (3, 4))]),
-    Case("max_dim0_3d", lambda m, x: m.max(x, 0)[0], [("d", (3, 2, 2))]),
-    Case("min_dim_keepdim", lambda m, x: x.min(-1, keepdim=True).values, [("d", (3, 4))]),
-    # shapes
-    Case("reshape", lambda m, x: x.reshape(3, -1), [("n", (2, 3, 2))]),
-    Case("reshape_tuple", lambda m, x: m.reshape(x, (2, 1, 6)), [("n", (3, 4))]),
-    Case("view", lambda m, x: x.view(-1), [("n", (2, 3))]),
-    Case("flatten", lambda m, x: x.flatten(), [("n", (2, 3, 2))]),
-    Case("flatten_start", lambda m, x: m.flatten(x, 1), [("n", (2, 3, 2))]),
-    Case("flatten_range", lambda m, x: x.flatten(0, 1), [("n", (2, 3, 2))]),
-    Case("transpose", lambda m, x: x.transpose(0, 2), [("n", (2, 3, 4))]),
-    Case("transpose_negative", lambda m, x: m.transpose(x, -1, 0), [("n", (2, 3))]),
-    Case("permute", lambda m, x: x.permute(2, 0, 1), [("n", (2, 3, 4))]),
-    Case("squeeze", lambda m, x: x.squeeze(), [("n", (1, 3, 1))]),
-    Case("squeeze_dim", lambda m, x: m.squeeze(x, 2), [("n", (1, 3, 1))]),
-    Case("unsqueeze", lambda m, x: x.unsqueeze(0), [("n", (2, 3))]),
-    Case("unsqueeze_negative", lambda m, x: m.unsqueeze(x, -1), [("n", (2, 3))]),
-    # indexing
-    Case("index_int", lambda m, x: x[1], [("n", (3, 4))]),
-    Case("index_int_slice", lambda m, x: x[-1, 1:], [("n", (3, 4))]),
-    Case("index_step", lambda m, x: x[:, ::2], [("n", (3, 4))]),
-    Case("index_negative_step", lambda m, x: x[::-1, 1], [("n", (3, 4))],
-         lambda m, x: x.flip(0)[:, 1]),             # torch has no negative steps
-    Case("index_ellipsis_none", lambda m, x: x[None, ..., 1], [("n", (2, 3, 4))]),
-    Case("index_array_repeats", lambda m, x: x[[0, 2, 0]], [("n", (3, 4))]),
-    Case("index_array_dim1", lambda m, x: x[:, [3, 0, 3]], [("n", (3, 4))]),
-    Case("index_array_2d", lambda m, x: x[m.tensor(np.array([[0, 1], [1, 0]]))], [("n", (2, 3))]),
-    Case("index_array_pairs", lambda m, x: x[[0, 1, 1], [1, 2, 1]], [("n", (3, 4))]),
-    Case("index_bool_mask", lambda m, x: x[m.tensor(MASK, device=x.device)], [("n", (3, 4))]),
-    # joining
-    Case("cat", lambda m, a, b, c: m.cat([a, b, c], dim=1),
-         [("n", (2, 1, 3)), ("n", (2, 3, 3)), ("n", (2, 2, 3))]),
-    Case("cat_negative_dim", lambda m, a, b: m.cat([a, b], -1), [("n", (2, 1)), ("n", (2, 3))]),
-    Case("stack", lambda m, a, b: m.stack([a, b]), [("n", (2, 3)), ("n", (2, 3))]),
-    Case("stack_last", lambda m, a, b, c: m.stack([a, b, c], dim=-1),
-         [("n", (3, 1)), ("n", (3, 1)), ("n", (3, 1))]),
-    # copies
-    Case("clone", lambda m, x: x.clone(), [("n", (2, 3))]),
-    Case("to_float64", lambda m, x: x.to(m.float64) * 2, [("n", (2, 3))]),
-    # a graph where one input feeds several ops (gradients that meet must add up)
-    Case("composite", lambda m, a, b: ((a @ b).exp().sum(1) / (a * a).sum(1).sqrt() + a.max()).mean(),
-         [("d", (2, 3)), ("n", (3, 2))]),
-]
-
-
-def _run(case, lib):
-    fn = case.torch_fn if (lib is torch and case.torch_fn) else case.fn
-    return lambda *xs: fn(lib, *xs)
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
 def test_gradcheck(case):
     inputs = [tinyres.tensor(a, requires_grad=True) for a in make_inputs(case.inputs)]
-    assert gradcheck(_run(case, tinyres), inputs)
+    assert gradcheck(run_case(case, tinyres), inputs)
 
 
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
 def test_against_torch(case, dtype, contiguous):
-    compare_with_torch(_run(case, tinyres), _run(case, torch), make_inputs(case.inputs, dtype),
+    compare_with_torch(run_case(case, tinyres), run_case(case, torch), make_inputs(case.inputs, dtype),
                        contiguous=contiguous)
 
 
 # ---------------------------------------------------------------------- ties and kinks
 # Here finite differences are meaningless, so PyTorch's conventions are the reference.
-
-TIES = [
-    # full max/min: the gradient is split evenly among all tied elements
-    ("max_full_ties", lambda m, x: x.max(), [[1.0, 3.0, 3.0], [2.0, 0.0, 3.0]]),
-    ("min_full_ties", lambda m, x: m.min(x), [[1.0, -3.0, 3.0], [-3.0, 0.0, 3.0]]),
-    # max/min along a dim: all of it goes to the index returned (the first)
-    ("max_dim_ties", lambda m, x: x.max(dim=1).values, [[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]),
-    ("min_dim_ties", lambda m, x: x.min(dim=0).values, [[1.0, 3.0, 0.0], [1.0, 2.0, 0.0]]),
-    ("abs_at_zero", lambda m, x: abs(x), [0.0, -1.0, 2.0]),
-    ("clamp_at_bounds", lambda m, x: x.clamp(-1.0, 1.0), [-1.0, 0.0, 1.0, 2.0]),
-]
-
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("name, fn, data", TIES, ids=[t[0] for t in TIES])
@@ -310,21 +155,6 @@ def test_bad_input_gets_a_clear_error(call, error, message):
 
 
 # ---------------------------------------------------------------------- boundary values
-
-EDGE = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 2.0])
-EDGE_OTHER = np.array([0.0, 0.0, 1.0, 0.0, np.inf, 1.0, 0.0, np.nan])     # ties, inf and NaN on both sides
-
-BOUNDARY = [
-    ("abs", lambda x: x.abs(), lambda x: x.abs(), [EDGE]),
-    ("clamp", lambda x: tinyres.clamp(x, -1.0, 1.0), lambda x: torch.clamp(x, -1.0, 1.0), [EDGE]),
-    ("clamp-min", lambda x: tinyres.clamp(x, min=0.0), lambda x: torch.clamp(x, min=0.0), [EDGE]),
-    ("maximum", tinyres.maximum, torch.maximum, [EDGE, EDGE_OTHER]),
-    ("max-dim-ties", lambda x: x.reshape(2, 4).max(1)[0], lambda x: x.reshape(2, 4).max(1)[0],
-     [np.array([1.0, 3.0, 3.0, 0.0, 2.0, 2.0, 2.0, 2.0])]),
-    ("min-dim-nan", lambda x: x.reshape(2, 4).min(1)[0], lambda x: x.reshape(2, 4).min(1)[0],
-     [np.array([1.0, 0.0, 0.0, 3.0, np.nan, 2.0, 1.0, 2.0])]),
-]
-
 
 @pytest.mark.parametrize("name, ours, theirs, arrays", BOUNDARY, ids=[b[0] for b in BOUNDARY])
 def test_piecewise_ops_at_boundary_values_as_torch(name, ours, theirs, arrays):

@@ -9,6 +9,7 @@ import torch
 
 import tinyres
 import tinyres.optim
+from cases import OPTIMIZERS
 
 SHAPES = [(3, 4), (4,), (1, 1, 2)]
 STEPS = 20
@@ -87,26 +88,8 @@ def run_both(name, kwargs, dtype, group_options=None, sign=1.0, skip=(), steps=S
     return t_opt, tp, pp
 
 
-CASES = [
-    ("SGD", dict(lr=0.1)),
-    ("SGD", dict(lr=0.1, momentum=0.9)),
-    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.5)),
-    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
-    ("SGD", dict(lr=0.1, momentum=0.8, weight_decay=0.1)),
-    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=1e-2, nesterov=True, maximize=True)),
-    ("Adam", dict(lr=0.05)),
-    ("Adam", dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6, amsgrad=True)),
-    ("Adam", dict(lr=0.05, weight_decay=0.1)),
-    ("Adam", dict(lr=0.05, weight_decay=0.1, amsgrad=True, maximize=True)),
-    ("Adam", dict(lr=0.05, betas=(0.0, 0.9))),
-    ("AdamW", dict(lr=0.05)),
-    ("AdamW", dict(lr=0.05, weight_decay=0.3, amsgrad=True)),
-    ("AdamW", dict(lr=0.05, weight_decay=0.1, maximize=True)),
-]
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{kw}" for n, kw in CASES])
+@pytest.mark.parametrize("name,kwargs", OPTIMIZERS, ids=[f"{n}-{kw}" for n, kw in OPTIMIZERS])
 def test_matches_torch_step_by_step(name, kwargs, dtype):
     run_both(name, kwargs, dtype, sign=-1.0 if kwargs.get("maximize") else 1.0)
 

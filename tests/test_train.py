@@ -5,35 +5,9 @@ import numpy as np
 import pytest
 
 import tinyres
-from tinyres import nn, optim
-from tinyres.data import BundledMNIST, DataLoader, transforms
+from tinyres.data import DataLoader
 from tinyres.train import Trainer, TrainingDiverged, evaluate, load_run
-
-
-def small_data(n=48):
-    data = BundledMNIST(train=True)
-    data.data, data.targets = data.data[:n], data.targets[:n]
-    return data
-
-
-def small_model():
-    return nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
-
-
-def make_trainer(out_dir, epochs, seed=3):
-    tinyres.manual_seed(seed)
-    model = small_model()
-    generator = np.random.default_rng(seed)
-    augment = transforms.Compose([transforms.RandomCrop(28, padding=2, generator=generator),
-                                  transforms.Normalize(transforms.MNIST_MEAN, transforms.MNIST_STD)])
-    train = DataLoader(small_data(), batch_size=16, shuffle=True, seed=seed, transform=augment)
-    test = DataLoader(small_data(32), batch_size=16)
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-    sched = optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 2], gamma=0.5)
-    config = {"model": "small", "dataset": "bundled", "num_classes": 10}
-    return Trainer(model, opt, train, test, sched, epochs=epochs, out_dir=out_dir, config=config,
-                   augment_generator=generator, seed=seed, progress=False, log=lambda *_: None)
+from helpers import make_trainer, small_data, small_model
 
 
 def test_resume_gives_bit_identical_weights(tmp_path):
