@@ -157,8 +157,8 @@ def _t(*shape):
      r"Conv2d\(3, 16, .*\): expected 3-D \(unbatched\) or 4-D \(batched\) input, got input of shape \(2, 3\)"),
     (nn.Conv1d(2, 4, 3), _t(1, 3, 5), RuntimeError, r"Conv1d\(2, 4, .*expected input with 2 channels"),
     (nn.Conv1d(2, 4, 3), _t(1, 2, 5, 5), RuntimeError, r"Conv1d\(2, 4, .*expected 2-D \(unbatched\) or 3-D"),
-    (nn.BatchNorm2d(3), _t(2, 3, 4), ValueError, r"BatchNorm2d: expected 4D input \(got 3D input\)"),
-    (nn.BatchNorm1d(3), _t(2, 3, 4, 4), ValueError, r"BatchNorm1d: expected 2D or 3D input \(got 4D input\)"),
+    (nn.BatchNorm2d(3), _t(2, 3, 4), ValueError, r"BatchNorm2d\(3\): expected 4D input \(got 3D input\)"),
+    (nn.BatchNorm1d(3), _t(2, 3, 4, 4), ValueError, r"BatchNorm1d\(3\): expected 2D or 3D input \(got 4D input\)"),
     (nn.BatchNorm2d(3), _t(2, 4, 2, 2), RuntimeError,
      r"BatchNorm2d\(3\): expected input with 3 channels, got input of shape \(2, 4, 2, 2\)"),
     (nn.Linear(4, 3), _t(2, 5), RuntimeError,
@@ -169,12 +169,28 @@ def _t(*shape):
     (nn.AvgPool2d(2), _t(1, 1, 1, 4, 4), RuntimeError, r"AvgPool2d\(kernel_size=2.*\(1, 1, 1, 4, 4\)"),
     (nn.AdaptiveAvgPool2d(1), _t(4), RuntimeError, r"AdaptiveAvgPool2d\(output_size=1\): expected 3-D"),
     (nn.Conv2d(3, 4, 3), np.zeros((1, 3, 4, 4)), TypeError, r"Conv2d\(3, 4, .*expected input to be a Tensor, got ndarray"),
-    (nn.BatchNorm2d(3), [1.0], TypeError, r"BatchNorm2d: expected a Tensor as input, got list"),
+    (nn.BatchNorm2d(3), [1.0], TypeError, r"BatchNorm2d\(3\): expected a Tensor as input, got list"),
     (nn.ReLU(), 1.0, TypeError, r"ReLU: expected a Tensor as input, got float"),
+    (nn.BatchNorm2d(3), tinyres.zeros(2, 3, 2, 2, dtype=tinyres.int64), TypeError,   # batch_norm's checks, named
+     r"BatchNorm2d\(3\): expected a floating point input, got int64"),
+    (nn.BatchNorm1d(3), _t(1, 3), ValueError, r"BatchNorm1d\(3\): Expected more than 1 value per channel"),
+    (nn.GroupNorm(2, 4), tinyres.zeros(2, 4, 3, dtype=tinyres.int64), TypeError,
+     r"GroupNorm\(2, 4, eps=1e-05, affine=True, bias=True\): expected a floating point input, got int64"),
+    (nn.GroupNorm(2, 4), [1.0], TypeError, r"GroupNorm\(2, 4, .*\): expected a Tensor as input, got list"),
 ])
 def test_bad_input_names_the_layer(layer, input, error, match):
     with pytest.raises(error, match=match):
         layer(input)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm_input_is_checked_before_it_counts_the_batch(momentum):
+    layer = nn.BatchNorm2d(3, momentum=momentum)
+    with pytest.raises(RuntimeError, match="expected input with 3 channels"):
+        layer(_t(2, 4, 2, 2))
+    assert int(layer.num_batches_tracked) == 0
+    layer(tinyres.randn(2, 3, 2, 2))
+    assert int(layer.num_batches_tracked) == 1
 
 
 @pytest.mark.parametrize("build, error, match", [

@@ -12,6 +12,7 @@ from . import functional as F
 from . import init
 from .functional.conv import convolution, ntuple
 from .functional.linear import checked_linear
+from .functional.normalization import checked_batch_norm, checked_group_norm
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "MaxPool2d", "AvgPool2d",
@@ -198,30 +199,27 @@ class _BatchNorm(Module):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
-    def _check_input(self, input):
-        name = type(self).__name__
-        _check_tensor(name, input)
-        if input.ndim not in self._ranks:
-            expected = " or ".join(f"{r}D" for r in self._ranks)
-            raise ValueError(f"{name}: expected {expected} input (got {input.ndim}D input)")
-        if input.shape[1] != self.num_features:
-            raise RuntimeError(f"{name}({self.num_features}): expected input with {self.num_features} "
-                               f"channels, got input of shape {input.shape}")
+    def _label(self):
+        """How errors name this layer: ``BatchNorm2d(3)``."""
+        return f"{type(self).__name__}({self.num_features})"
 
     def forward(self, input):
-        """torch's _BatchNorm.forward: count the batch, pick the averaging factor, normalize."""
-        self._check_input(input)
+        """torch's _BatchNorm.forward: pick the averaging factor, normalize, count the batch.
+        batch_norm's code checks the input once, naming this layer, before anything changes."""
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)
+        counting = self.training and self.track_running_stats
+        if counting and self.momentum is None:
+            factor = 1.0 / (float(self.num_batches_tracked) + 1)     # this batch included
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         keep_running = not self.training or self.track_running_stats
-        return F.batch_norm(input,
-                            self.running_mean if keep_running else None,
-                            self.running_var if keep_running else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+        y = checked_batch_norm(self._label(), input,
+                               self.running_mean if keep_running else None,
+                               self.running_var if keep_running else None,
+                               self.weight, self.bias, use_batch_stats, factor, self.eps,
+                               ranks=self._ranks, channels=self.num_features)
+        if counting:
+            self.num_batches_tracked.data += 1
+        return y
 
 
 class BatchNorm1d(_BatchNorm):
@@ -265,12 +263,9 @@ class GroupNorm(Module):
                 f"bias={self.bias is not None}")
 
     def forward(self, input):
-        label = f"GroupNorm({self.extra_repr()})"
-        _check_tensor(label, input)
-        if input.ndim < 2 or input.shape[1] != self.num_channels:
-            raise RuntimeError(f"{label}: expected input of shape (N, {self.num_channels}, *), "
-                               f"got input of shape {input.shape}")
-        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+        """group_norm's code, which checks the input once, naming this layer and its settings."""
+        return checked_group_norm(f"GroupNorm({self.extra_repr()})", input, self.num_groups, self.weight,
+                                  self.bias, self.eps, channels=self.num_channels)
 
 
 # ---------------------------------------------------------------------- linear

@@ -26,7 +26,7 @@ import numpy
 from .. import distributed
 from ..autograd import Function
 from ..backend import get_array_module
-from .functional.normalization import channel_rows, from_channel_rows
+from .functional.normalization import channel_rows, check_norm_input, from_channel_rows
 from .layers import _BatchNorm
 
 __all__ = ["SyncBatchNorm"]
@@ -79,7 +79,7 @@ class SyncBatchNorm(_BatchNorm):
     def forward(self, input):
         if not self.training or distributed.world_size() == 1:
             return super().forward(input)
-        self._check_input(input)
+        check_norm_input(self._label(), input, self._ranks, self.num_features)
         if self.track_running_stats:
             self.num_batches_tracked.data += 1
         keep = self.track_running_stats

@@ -131,7 +131,7 @@ class BatchNormFunction(Function):
                 gb if self.has_bias else None, None, None)
 
 
-def _check_channels(input, name, v, op="batch_norm"):
+def _check_channels(input, name, v, op):
     """``v`` (a per-channel tensor or None) must hold exactly C values; weight and bias
     must also have the input's dtype (the running statistics keep their own)."""
     if v is None:
@@ -145,14 +145,25 @@ def _check_channels(input, name, v, op="batch_norm"):
         raise TypeError(f"{op}: {name} is {v.dtype} but the input is {input.dtype}; convert one with .to()")
 
 
-def _momentum_factor(momentum, num_batches_tracked):
+def check_norm_input(op, input, ranks=None, channels=None):
+    """A normalization's input must be a Tensor; a layer also gives the ranks and the number
+    of channels it takes (``op``, the layer with its settings, names it in the errors)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: expected a Tensor as input, got {type(input).__name__}")
+    if ranks is not None and input.ndim not in ranks:
+        raise ValueError(f"{op}: expected {' or '.join(f'{r}D' for r in ranks)} input (got {input.ndim}D input)")
+    if channels is not None and (input.ndim < 2 or input.shape[1] != channels):
+        raise RuntimeError(f"{op}: expected input with {channels} channels, got input of shape {input.shape}")
+
+
+def _momentum_factor(op, momentum, num_batches_tracked):
     """The weight f of this batch in the running statistics."""
     if momentum is not None:
         if not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
-            raise ValueError(f"batch_norm: momentum must be a number in [0, 1] or None, got {momentum!r}")
+            raise ValueError(f"{op}: momentum must be a number in [0, 1] or None, got {momentum!r}")
         return float(momentum)
     if num_batches_tracked is None or float(num_batches_tracked) < 1:
-        raise ValueError("batch_norm: momentum=None (a cumulative moving average) needs "
+        raise ValueError(f"{op}: momentum=None (a cumulative moving average) needs "
                          "num_batches_tracked >= 1 (batches seen, this one included), "
                          f"got {num_batches_tracked!r}")
     return 1.0 / float(num_batches_tracked)
@@ -169,33 +180,41 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``running_var``.  The factor f is ``momentum``, or, with ``momentum=None`` (a
     cumulative moving average, as ``torch.nn.BatchNorm2d(momentum=None)``),
     ``1 / num_batches_tracked``, where ``num_batches_tracked`` counts the batches seen
-    including this one: a module increments its counter first, then calls this.
+    including this one (torch's module increments its counter first, then calls this).
     (PyTorch's functional takes only a float; its module computes the same factor.)
 
     ``training=False`` normalizes with the running statistics, which must be given.
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"batch_norm: expected a Tensor input, got {type(input).__name__}")
+    return checked_batch_norm("batch_norm", input, running_mean, running_var, weight, bias, training, momentum,
+                              eps, num_batches_tracked)
+
+
+def checked_batch_norm(op, input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       num_batches_tracked=None, ranks=None, channels=None):
+    """``batch_norm`` after checking its arguments, with ``op`` naming the caller in the errors:
+    ``batch_norm``, or a layer with the ranks and channels it takes (``nn.BatchNorm2d`` calls
+    this, so its input is checked once, under its own name)."""
+    check_norm_input(op, input, ranks, channels)
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
+        raise ValueError(f"{op}: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
                          f"got shape {input.shape}")
     if input.dtype.kind != "f":
-        raise TypeError(f"batch_norm: expected a floating point input, got {input.dtype}")
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
     for name, v in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        _check_channels(input, name, v)
+        _check_channels(input, name, v, op)
     if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
-        raise RuntimeError("batch_norm: running_mean must be defined in evaluation mode "
+        raise RuntimeError(f"{op}: running_mean must be defined in evaluation mode "
                            "(training=False); pass training=True to normalize with batch statistics")
     factor = None
     if training:
         per_channel = input.numel() // input.shape[1]
         if per_channel == 1:
-            raise ValueError(f"batch_norm: Expected more than 1 value per channel when training, "
+            raise ValueError(f"{op}: Expected more than 1 value per channel when training, "
                              f"got input size {input.shape}")
-        factor = _momentum_factor(momentum, num_batches_tracked) if running_mean is not None else None
+        factor = _momentum_factor(op, momentum, num_batches_tracked) if running_mean is not None else None
     return BatchNormFunction.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
 
 
@@ -247,17 +266,23 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     (Wu and He, 2018): each sample's C channels in ``num_groups`` groups, each group
     normalized by its own mean and (biased) variance, then the per-channel affine
     ``weight`` and ``bias`` (each (C,) or None)."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"group_norm: expected a Tensor input, got {type(input).__name__}")
+    return checked_group_norm("group_norm", input, num_groups, weight, bias, eps)
+
+
+def checked_group_norm(op, input, num_groups, weight, bias, eps, channels=None):
+    """``group_norm`` after checking its arguments, with ``op`` naming the caller in the errors:
+    ``group_norm``, or a layer with the channels it takes (``nn.GroupNorm`` calls this, so its
+    input is checked once, under its own name)."""
+    check_norm_input(op, input, channels=channels)
     if input.ndim < 2:
-        raise ValueError(f"group_norm: expected an input of shape (N, C, *), got shape {input.shape}")
+        raise ValueError(f"{op}: expected an input of shape (N, C, *), got shape {input.shape}")
     if input.dtype.kind != "f":
-        raise TypeError(f"group_norm: expected a floating point input, got {input.dtype}")
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
     if not isinstance(num_groups, numbers.Integral) or num_groups <= 0 or input.shape[1] % num_groups:
-        raise ValueError(f"group_norm: expected the number of channels ({input.shape[1]}) to be divisible by "
+        raise ValueError(f"{op}: expected the number of channels ({input.shape[1]}) to be divisible by "
                          f"num_groups, a positive integer, got {num_groups!r}")
     for name, v in (("weight", weight), ("bias", bias)):
-        _check_channels(input, name, v, "group_norm")
+        _check_channels(input, name, v, op)
     return GroupNormFunction.apply(input, weight, bias, int(num_groups), eps)
 
 
