@@ -455,15 +455,21 @@ def test_a_bad_target_on_the_device_makes_the_loss_nan_and_detect_anomaly_names_
         F.cross_entropy(x.cpu(), target.cpu())
 
 
-def test_an_optimizer_over_two_devices_updates_each_where_it_lives(fake_cupy):
-    """As in torch (model parallelism): each parameter's update runs on its own device."""
+def test_an_optimizer_over_two_devices_names_both_and_the_fix(fake_cupy):
+    """One optimizer, one device (a model moved after its optimizer was made would leave
+    the optimizer's state behind); one optimizer per device still updates each in place."""
     params = [tinyres.zeros(2, requires_grad=True), tinyres.zeros(2, device=DEVICE, requires_grad=True)]
-    opt = optim.SGD(params, lr=0.5, momentum=0.9)
-    for p in params:
+    with pytest.raises(ValueError, match=r"SGD: parameters on cpu and cuda:1.*model\.to\(device\)"):
+        optim.SGD(params, lr=0.5)
+    opt = optim.SGD(params[:1], lr=0.5)
+    with pytest.raises(ValueError, match="parameters on cpu and cuda:1"):
+        opt.add_param_group({"params": params[1:]})
+    opts = [optim.SGD([p], lr=0.5, momentum=0.9) for p in params]
+    for p, opt in zip(params, opts):
         p.grad = tinyres.ones(2, device=p.device)
-    opt.step()
+        opt.step()
     on(params[0], "cpu"), on(params[1], DEVICE)
-    on(tinyres.Tensor(opt.state[params[1]]["momentum_buffer"]), DEVICE)
+    on(tinyres.Tensor(opts[1].state[params[1]]["momentum_buffer"]), DEVICE)
     np.testing.assert_array_equal(params[1].numpy(), params[0].numpy())
 
 

@@ -89,6 +89,11 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if not seen.isdisjoint(ids):
             raise ValueError("some parameters appear in more than one parameter group")
+        devices = sorted({str(p.device) for g in self.param_groups + [group] for p in g["params"]})
+        if len(devices) > 1:
+            raise ValueError(f"{type(self).__name__}: parameters on {' and '.join(devices)}; an optimizer "
+                             "steps the parameters of one device: move the model first (model.to(device)), "
+                             "then make the optimizer, or make one optimizer per device")
         self.param_groups.append(group)
 
     # ------------------------------------------------------------------ training
