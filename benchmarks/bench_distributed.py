@@ -9,8 +9,10 @@ out (``cores // P`` threads per rank, as ``tinyres.distributed.init`` sets them)
 is forward, backward (which ends with the gradient allreduce) and an SGD step on the
 rank's ``batch / P`` images of CIFAR shape (random data: the speed does not depend on
 the values).  Reported: images per second of the whole world (global batch / median step
-time), and the median time per step spent in the gradient allreduce (one bucket of
-ResNet-20's 0.27 M parameters).  Not a test: timings move 10-20% between runs.
+time); the median time per step in the gradient averaging at the end of backward (one
+bucket of ResNet-20's 0.27 M parameters), which includes waiting for the slower rank; and
+an allreduce of that size alone, after a barrier.  Not a test: timings move 10-20%
+between runs.
 """
 import argparse
 import json
@@ -62,9 +64,17 @@ def worker(args):
         dist.barrier()
         steps.append(time.perf_counter() - start)
     steps, allreduce = steps[2:], allreduce[2:] or [0.0]
+    flat = np.zeros(sum(p.data.size for p in model.parameters()), np.float32)   # the gradient's size
+    alone = []
+    for _ in range(20):
+        dist.barrier()
+        start = time.perf_counter()
+        dist.all_reduce(flat, "avg")
+        alone.append(time.perf_counter() - start)
     if rank == 0:
         print(json.dumps({"ranks": size, "threads": tinyres.get_num_threads(), "step": median(steps),
-                          "allreduce": median(allreduce), "images_per_second": args.batch / median(steps)}))
+                          "allreduce": median(allreduce), "alone": median(alone) if size > 1 else 0.0,
+                          "images_per_second": args.batch / median(steps)}))
 
 
 def launch(args, ranks):
@@ -94,11 +104,12 @@ def main():
     base = rows[0]["images_per_second"]
     header = (f"{args.model} training step, global batch {args.batch}, {os.cpu_count()} cores, "
               f"median of {args.steps} steps")
-    lines = ["| processes x threads | step | images/s | vs 1 process | allreduce per step |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| processes x threads | step | images/s | vs 1 process | gradient averaging per step | "
+             "allreduce alone |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['ranks']} x {r['threads']} | {r['step'] * 1000:.0f} ms | {r['images_per_second']:.0f} | "
-                     f"{r['images_per_second'] / base:.2f}x | {r['allreduce'] * 1000:.2f} ms |")
+                     f"{r['images_per_second'] / base:.2f}x | {r['allreduce'] * 1000:.1f} ms | "
+                     f"{r['alone'] * 1000:.2f} ms |")
     print(header + "\n" if args.markdown else header)
     print("\n".join(lines))
 

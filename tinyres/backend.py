@@ -299,8 +299,11 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Split large CPU ops over ``n`` threads (1: no threads of tinyres's own).  The default
-    comes from ``TINYRES_NUM_THREADS`` or ``OMP_NUM_THREADS``, else the usable CPU count."""
+    """Split large CPU ops over ``n`` threads (1: no threads of tinyres's own), and let BLAS
+    use at most ``n`` threads for the products tinyres does not split (so that several
+    processes on one machine, each with its share of the cores, do not oversubscribe them).
+    The default comes from ``TINYRES_NUM_THREADS`` or ``OMP_NUM_THREADS``, else the usable
+    CPU count."""
     global _num_threads, _pool
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
@@ -308,16 +311,22 @@ def set_num_threads(n):
         _pool.shutdown()
         _pool = None
     _num_threads = n
+    _blas_controller().limit(limits=n, user_api="blas")    # stays in force (nothing restores it)
+
+
+def _blas_controller():
+    """threadpoolctl's view of the BLAS library NumPy uses (made once: it scans the libraries)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController()
+    return _blas
 
 
 def _single_threaded_blas():
     """A context in which BLAS runs each product on the calling thread only: when tinyres's
     threads each multiply their own share, BLAS's threads would only fight them for cores."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _in_parallel_region(fn, s):
