@@ -79,6 +79,32 @@ def equivalence():
         print(f"rank {rank}: sync_batchnorm={sync} max difference {worst:.1e}")
 
 
+class ScaledLinear(nn.Module):
+    """A layer whose parameters go through ops of their own (w.T, scale.exp()) before
+    meeting the input: their gradients arrive after the backward has passed the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(tinyres.randn(3, 4, dtype=tinyres.float64))
+        self.scale = nn.Parameter(tinyres.zeros(1, dtype=tinyres.float64))
+
+    def forward(self, x):
+        return (x @ self.w.T) * self.scale.exp()
+
+
+def custom():
+    """Gradients averaged at the end of the whole backward, whatever the graph's shape."""
+    rank, _ = dist.init()
+    tinyres.manual_seed(0)
+    net = dist.DistributedDataParallel(ScaledLinear())
+    x = tinyres.randn(5, 4, dtype=tinyres.float64) * (rank + 1)
+    F.cross_entropy(net(x), tinyres.tensor([0, 1, 2, 0, 1])).backward()
+    for p in net.parameters():
+        copies = dist.all_gather(p.grad)
+        assert np.array_equal(copies[0].numpy(), copies[1].numpy()), p.shape
+    print(f"rank {rank}: custom gradients averaged")
+
+
 def crash():
     """Rank 1 raises in the middle of training; rank 0 is then waiting in an allreduce."""
     rank, _ = dist.init(timeout=60)

@@ -341,3 +341,30 @@ def test_a_copy_across_dtypes_sends_the_gradient_back_as_it_came():
     x = tinyres.randn(2, 3, dtype=tinyres.float64, requires_grad=True)
     x.to(dtype=tinyres.float32).sum().backward()
     assert x.grad.dtype == np.float64 and x.grad.device == "cpu"
+
+
+def test_queue_callback_runs_once_after_every_gradient_is_in():
+    """An op's backward may queue work for the end of the pass (what DDP averages with):
+    by then gradients of ops the engine reaches later are accumulated too; queued twice, run once."""
+    from tinyres.autograd import Function, queue_callback
+    seen = []
+
+    class Mark(Function):
+        def forward(self, x, w):
+            self.w = w
+            return x.copy()
+
+        def backward(self, gy):
+            queue_callback(report)
+            queue_callback(report)
+            return gy, None
+
+    w = tinyres.tensor([2.0], requires_grad=True)
+
+    def report():
+        seen.append(w.grad.tolist())
+    x = tinyres.tensor([3.0])
+    (Mark.apply(x, w) * w.exp()).sum().backward()      # exp(w)'s node is reached after Mark's
+    assert len(seen) == 1 and seen[0] == pytest.approx([3.0 * float(np.exp(2.0))], rel=1e-6)
+    with pytest.raises(RuntimeError, match="only an op's backward, during a backward pass"):
+        queue_callback(report)

@@ -67,6 +67,7 @@ def test_world_of_one_without_mpiexec():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: dist.all_reduce(np.ones(2), op="prod"), "op must be one of sum, avg, max, min"),
+    (lambda: dist.all_reduce(np.ones(2, np.int64), op="avg"), "op='avg' needs a floating point array, got int64"),
     (lambda: dist.all_reduce([1.0, 2.0]), "expected a Tensor or an array, got list"),
     (lambda: dist.broadcast(np.ones(2), src=1), r"src must be a rank in 0\.\.0, got 1"),
     (lambda: dist.init(timeout=0), "timeout must be a positive number"),
@@ -179,6 +180,35 @@ def test_two_ranks_equal_one_process_with_the_whole_batch():
     status, output, _ = worker("equivalence")
     assert status == 0, output
     assert output.count("max difference") == 4, output
+
+
+@needs_mpi
+def test_gradients_of_ops_on_parameters_alone_are_averaged_too():
+    """w.T and scale.exp() hang off the parameters, not off the input: the averaging waits
+    for the end of the backward, so their gradients are in it."""
+    status, output, _ = worker("custom")
+    assert status == 0, output
+    assert output.count("custom gradients averaged") == 2, output
+
+
+@needs_mpi
+def test_train_cli_refuses_download_under_mpiexec(tmp_path):
+    status, output, _ = mpiexec(sys.executable, "-m", "tinyres", "train", "--dataset", "mnist", "--download",
+                                "--data-dir", str(tmp_path), "--no-progress", "--out", str(tmp_path / "run"))
+    assert status == 2 and "fetch the dataset once without mpiexec" in output, output
+
+
+def test_data_parallel_keeps_drop_last_and_one_seed(monkeypatch):
+    """Simulated 2 ranks: the sampler drops as the loader does (the steps per epoch do not
+    depend on the number of ranks), and both ranks shard with rank 0's seed."""
+    monkeypatch.setattr(dist._world, "size", 2)
+    monkeypatch.setattr(dist, "broadcast", lambda x, src=0: x)     # rank 0 here
+    monkeypatch.setattr(dist, "DistributedDataParallel", lambda model: model)
+    loader = DataLoader(list(range(11)), 4, shuffle=True, drop_last=True, seed=7)
+    _, train, _ = dist.data_parallel(nn.Linear(1, 1), loader)
+    assert len(train) == 11 // 4 == 2 and train.sampler.drop_last and train.sampler.seed == 7
+    with pytest.raises(ValueError, match="already have a sampler"):
+        dist.data_parallel(nn.Linear(1, 1), train)
 
 
 @needs_mpi

@@ -295,27 +295,52 @@ def run_backward(tensor, gradient=None, retain_graph=False):
             _accumulate(tensor, grad)
             return
     grads = {tensor.grad_fn: grad}
-    with no_grad():
-        for node in _topological_order(tensor.grad_fn):
-            gy = grads.pop(node, None)
-            if gy is not None:
-                with backend.on_device(node._device):    # where the node's inputs live
-                    gxs = _checked_backward(node, gy)
-                    needed = [gx for gx, nxt in zip(gxs, node._next) if nxt is not None]
-                    if _anomaly_mode and _finite([gy]) and not _finite(needed):
-                        raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
-                                           f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
-                    for nxt, gx in zip(node._next, gxs):
-                        if nxt is None or gx is None:
-                            continue
-                        if isinstance(nxt, Function):
-                            grads[nxt] = grads[nxt] + gx if nxt in grads else gx
-                        else:
-                            _accumulate(nxt, gx)
-            if not retain_graph:
-                node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
-                node._freed = True
-                node._next = ()
+    global _callbacks
+    outer, _callbacks = _callbacks, []
+    try:
+        with no_grad():
+            _walk_backward(tensor, grads, retain_graph)
+            for callback in _callbacks:     # queued by ops during the walk: now every gradient is in
+                callback()
+    finally:
+        _callbacks = outer
+
+
+_callbacks = None      # during a backward pass: what to run when it ends
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once when the backward pass under way ends, after every gradient of
+    it has been accumulated (torch's ``queue_callback``).  For ops whose backward needs the
+    whole pass done: DistributedDataParallel averages the gradients this way."""
+    if _callbacks is None:
+        raise RuntimeError("queue_callback: only an op's backward, during a backward pass, can queue a callback")
+    if callback not in _callbacks:
+        _callbacks.append(callback)
+
+
+def _walk_backward(tensor, grads, retain_graph):
+    """The loop of ``run_backward``: every node from the output back, in topological order."""
+    for node in _topological_order(tensor.grad_fn):
+        gy = grads.pop(node, None)
+        if gy is not None:
+            with backend.on_device(node._device):    # where the node's inputs live
+                gxs = _checked_backward(node, gy)
+                needed = [gx for gx, nxt in zip(gxs, node._next) if nxt is not None]
+                if _anomaly_mode and _finite([gy]) and not _finite(needed):
+                    raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
+                                       f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
+                for nxt, gx in zip(node._next, gxs):
+                    if nxt is None or gx is None:
+                        continue
+                    if isinstance(nxt, Function):
+                        grads[nxt] = grads[nxt] + gx if nxt in grads else gx
+                    else:
+                        _accumulate(nxt, gx)
+        if not retain_graph:
+            node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
+            node._freed = True
+            node._next = ()
 
 
 def Variable(tensor, requires_grad=False, volatile=False):

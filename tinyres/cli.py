@@ -39,6 +39,9 @@ def cmd_train(args):
     backend.manual_seed(args.seed)
     if args.width is not None and not takes_width:
         raise UserError(f"--width is for the CIFAR ResNets (resnet8 ... resnet110), not {args.model}")
+    if args.download and distributed.world_size() > 1:
+        raise UserError("--download under mpiexec would have every rank fetch into the same folder: fetch the "
+                        "dataset once without mpiexec (tinyres train --download --epochs 1 ...), then launch")
     train_set = open_dataset(args.dataset, True, args.data_dir, args.download, args.subset, args.image_size)
     if args.val_split is not None:
         train_set, test_set = split_off_validation(train_set, args.val_split, args.seed)
@@ -216,6 +219,8 @@ def parser():
 
 
 def main(argv=None):
+    if distributed.launched_by_mpi():    # first, so that an error on one rank can end the others
+        distributed.init()
     status = run(argv)
     if status and distributed.world_size() > 1:     # under mpiexec: end the other ranks now
         distributed.abort(f"stopping all ranks (exit status {status})", status)

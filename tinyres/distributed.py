@@ -29,7 +29,7 @@ import traceback
 import numpy
 
 from . import backend
-from .autograd import Function, is_grad_enabled, no_grad
+from .autograd import Function, is_grad_enabled, no_grad, queue_callback
 from .errors import UserError
 from .nn.module import Module
 from .tensor import Tensor
@@ -188,6 +188,8 @@ def all_reduce(x, op="sum"):
     if op not in _OPS:
         raise ValueError(f"distributed.all_reduce: op must be one of {', '.join(_OPS)}, got {op!r}")
     array = _array(x, "all_reduce")
+    if op == "avg" and array.dtype.kind != "f":
+        raise TypeError(f"distributed.all_reduce: op='avg' needs a floating point array, got {array.dtype}")
     if _world.size == 1:
         return x
     xp = backend.get_array_module(array)
@@ -305,20 +307,20 @@ def _split(flat, tensors):
 
 
 class _GradientsReady(Function):
-    """Identity on the model's input, with the parameters as extra inputs.
-
-    Every op that uses a parameter consumes this node's output, so the engine runs this
-    backward after all of theirs: when it runs, each parameter's gradient of this backward
-    pass is complete, and it averages them over the ranks.  (Averaging is linear and leaves
-    already-averaged gradients unchanged, so accumulation over several backwards, or
-    several forwards before one backward, still ends with the mean.)"""
+    """Identity on the model's input, with the parameters as extra inputs: when the backward
+    pass reaches it, it asks the engine to average the gradients once the pass has ended
+    (``autograd.queue_callback``), after every parameter's gradient of the pass is in --
+    including those of ops that hang off a parameter alone (``w.T``, ``scale.exp()``).
+    (Averaging is linear and leaves already-averaged gradients unchanged, so accumulation
+    over several backwards, or several forwards before one backward, still ends with the
+    mean.)"""
 
     def forward(self, x, *params, ddp):
         self.ddp = ddp
         return x
 
     def backward(self, gy):
-        self.ddp.average_gradients()
+        queue_callback(self.ddp.average_gradients)
         return (gy,) + (None,) * len(self.ddp._params)
 
 
@@ -333,9 +335,8 @@ class DistributedDataParallel(Module):
     ``broadcast_buffers=True`` (torch's default) rank 0's buffers (BatchNorm's running
     statistics) are sent to all ranks at every training forward.
 
-    The averaging is hooked to the first input: every parameter must be used on a path
-    from ``inputs[0]`` (true of every network that maps an image to logits).  A parameter
-    used only on another input's path could get its gradient after the averaging.
+    The averaging is hooked to the first input: a backward that reaches ``inputs[0]``
+    averages every gradient when it ends.
 
     ``state_dict()`` keys carry the ``module.`` prefix as in torch; ``.module`` is the
     wrapped model (what checkpoints should hold).  On one process it is a transparent
@@ -422,13 +423,17 @@ def data_parallel(model, train_loader, test_loader=None, sync_batchnorm=False):
     init()
     if _world.size == 1:
         return model, train_loader, test_loader
+    if any(loader is not None and loader.sampler is not None for loader in (train_loader, test_loader)):
+        raise UserError("data_parallel: the loaders already have a sampler; give loaders without one "
+                        "(it adds a DistributedSampler) or shard them yourself")
     if train_loader.batch_size % _world.size:
         raise UserError(f"data_parallel: the batch size {train_loader.batch_size} (the global batch) "
                          f"must be divisible by the {_world.size} ranks")
 
     def shard(loader, batch_size, **options):
-        sampler = DistributedSampler(loader.dataset, seed=loader.seed, **options)
-        return DataLoader(loader.dataset, batch_size, drop_last=loader.drop_last, seed=loader.seed,
+        seed = int(broadcast(numpy.array([loader.seed], numpy.int64))[0])     # rank 0's: one order for all
+        sampler = DistributedSampler(loader.dataset, seed=seed, drop_last=loader.drop_last, **options)
+        return DataLoader(loader.dataset, batch_size, drop_last=loader.drop_last, seed=seed,
                           transform=loader.transform, device=loader.device, sampler=sampler)
     train_loader = shard(train_loader, train_loader.batch_size // _world.size, shuffle=train_loader.shuffle)
     if test_loader is not None:
