@@ -16,8 +16,14 @@ from tinyres.train import Trainer
 
 try:
     import torch
+    import torch.nn as tnn
+    import torch.nn.functional as TF
 except ImportError:
-    torch = None
+    torch = tnn = TF = None
+
+# for the tests (or parametrized cases) that use torch themselves, not only through compare_with_torch
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed: the parity check against torch "
+                                                       "is skipped (CI installs it; pip install -e '.[test]')")
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 

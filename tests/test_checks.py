@@ -5,8 +5,7 @@ to a module's table is tested here and shown by ``tinyres gradcheck`` with nothi
 edit."""
 import numpy as np
 import pytest
-import torch.nn.functional as TF
-from helpers import compare_with_torch
+from helpers import compare_with_torch, needs_torch, TF  # TF: None without PyTorch
 from helpers import gradcheck  # the suite's tight tolerances
 
 import tinyres
@@ -32,6 +31,7 @@ def test_finite_differences(case):
     assert gradcheck(case.fn, _tensors(checks.case_inputs(case)))
 
 
+@needs_torch
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.optim
@@ -40,6 +40,7 @@ def trace(fw, make, optimizer="SGD", steps=STEPS, tweak=None):
     return np.array(rows)
 
 
+@needs_torch
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 @pytest.mark.parametrize("name", list(SCHEDULES))
 def test_matches_torch_step_by_step(name, optimizer):
@@ -48,6 +49,7 @@ def test_matches_torch_step_by_step(name, optimizer):
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
 
 
+@needs_torch
 @pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LinearLR"])
 def test_chainable_forms_follow_a_hand_made_change_like_torch(name):
     def halve_at_step_3(t, opt):

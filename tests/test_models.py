@@ -3,12 +3,12 @@ parity with an independent PyTorch implementation (tests/torch_resnet.py; torchv
 installed)."""
 import numpy as np
 import pytest
-import torch
-import torch.nn as tnn
+from helpers import needs_torch, tnn, torch  # tnn, torch: None without PyTorch
 
 import tinyres
 from tinyres import models
-from torch_resnet import TORCH_TWINS
+if torch is not None:                     # the twins are PyTorch models: importable only with torch
+    from torch_resnet import TORCH_TWINS
 
 PUBLISHED = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnet101": 44_549_160,
@@ -61,6 +61,7 @@ def test_preact_parameter_counts_are_the_papers_1_7_million(name):
     assert abs(count - PREACT_ABOUT[name]) < 0.05 * PREACT_ABOUT[name], count
 
 
+@needs_torch
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20", "plain20", "preact_resnet18", "preact_resnet50",
                                   "preact_resnet20", "preact_resnet164"])
 def test_keys_and_shapes_match_the_torch_twin(name):
@@ -110,6 +111,7 @@ def assert_gradients_match(model, twin, rtol):
         np.testing.assert_allclose(p.grad.numpy(), ref, rtol=rtol, atol=rtol * np.abs(ref).max(), err_msg=k)
 
 
+@needs_torch
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("name,channels,size", PARITY)
 def test_whole_model_matches_torch_float32(name, channels, size, train):
@@ -136,6 +138,7 @@ def assert_running_statistics_match(model, twin, rtol, atol):
         np.testing.assert_allclose(b.numpy(), buffers[k].numpy(), rtol=rtol, atol=atol, err_msg=k)
 
 
+@needs_torch
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("name,channels,size", PARITY64)
 def test_whole_model_matches_torch_float64(name, channels, size, train):
@@ -262,6 +265,7 @@ def test_damaged_model_checkpoints_are_reported(tmp_path):
         models.resnet8().load_state_dict(partial)
 
 
+@needs_torch
 def test_torch_weights_file_with_wrong_shapes_lists_both_shapes(tmp_path):
     twin = TORCH_TWINS["resnet20"](num_classes=5, in_channels=3)
     torch.save(twin.state_dict(), tmp_path / "w.pth")

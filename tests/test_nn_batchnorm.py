@@ -5,9 +5,7 @@ import functools
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, needs_torch, randn, TF, torch  # TF, torch: None without PyTorch
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
@@ -28,6 +26,7 @@ def params(c, dtype, seed=1):
             rng.standard_normal(c).astype(dtype), (rng.random(c) + 0.5).astype(dtype)]
 
 
+@needs_torch
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float32, False)])
 @pytest.mark.parametrize("training", [True, False])
@@ -43,6 +42,7 @@ def test_batch_norm_matches_torch(shape, dtype, training, contiguous):
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **TOL[dtype])
 
 
+@needs_torch
 @pytest.mark.parametrize("affine", [True, False])
 def test_batch_norm_without_affine_or_running_stats_matches_torch(affine):
     x = randn(4, 3, 2, 2)
@@ -70,6 +70,7 @@ def torch_module(ndim, c, momentum):
     return (torch.nn.BatchNorm2d if ndim == 4 else torch.nn.BatchNorm1d)(c, momentum=momentum).double()
 
 
+@needs_torch
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (2, 3, 4, 3)])
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_running_statistics_over_training_steps_then_eval(shape, momentum):
@@ -91,6 +92,7 @@ def test_running_statistics_over_training_steps_then_eval(shape, momentum):
     np.testing.assert_allclose(y.numpy(), module(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@needs_torch
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("layout", ["nchw", "channel-major"])
 def test_inference_path_without_x_hat_matches_torch(training, layout, monkeypatch):
@@ -183,6 +185,7 @@ def test_an_empty_batch_leaves_the_running_statistics_as_torch():
     assert x.grad.shape == (0, 3, 4, 4) and w.grad.numpy().tolist() == [0, 0, 0]
 
 
+@needs_torch
 def test_float32_statistics_at_a_large_mean_are_as_accurate_as_torchs():
     """Two passes (the mean, then the mean of (x - mean)^2): no cancellation at mean 1e4, std 1.
     Both frameworks against the float64 result; what remains is the float32 rounding of the mean."""

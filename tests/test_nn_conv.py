@@ -1,9 +1,7 @@
 """conv2d / conv1d: the im2col fast path against a loop reference, finite differences and PyTorch."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, needs_torch, randn, TF  # TF: None without PyTorch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +51,7 @@ def test_conv2d_gradcheck(x_shape, w_shape, bias, kwargs):
     assert gradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, nsamples=40)
 
 
+@needs_torch
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
 def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous):
@@ -97,6 +96,7 @@ def test_conv2d_output_is_channel_major_and_the_next_conv_reads_it_without_a_cop
     assert np.shares_memory(conv._columns(z.data, (1, 1), (1, 1), conv.NO_PADDING, (1, 1)), z.data)
 
 
+@needs_torch
 def test_conv2d_unbatched_input():
     x, w, b = randn(3, 6, 5, dtype=np.float32), randn(4, 3, 3, 3, dtype=np.float32), randn(4, dtype=np.float32)
     y = compare_with_torch(lambda *t: F.conv2d(*t, padding=1), lambda *t: TF.conv2d(*t, padding=1),
@@ -104,6 +104,7 @@ def test_conv2d_unbatched_input():
     assert y.shape == (4, 6, 5)
 
 
+@needs_torch
 def test_depthwise_separable_matches_torch():
     """A depthwise 3x3 (groups = C) followed by a pointwise 1x1: MobileNet's block."""
     x, dw, pw = (randn(*shape, dtype=np.float32, seed=i)
@@ -144,6 +145,7 @@ def test_im2col_layout_is_one_patch_per_column():
 
 # ---------------------------------------------------------------------- conv1d
 
+@needs_torch
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)
 def test_conv1d_matches_torch_float32(x_shape, w_shape, kwargs, contiguous):
@@ -162,6 +164,7 @@ def test_conv1d_gradcheck(x_shape, w_shape, kwargs):
 
 # ---------------------------------------------------------------------- random arguments
 
+@needs_torch
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_conv2d_random_arguments_match_torch(data):

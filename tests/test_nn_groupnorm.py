@@ -4,9 +4,7 @@ strided inputs), errors, and the layer in a model (summary, ResNet initialisatio
 nn.GroupNorm against torch.nn.GroupNorm step by step is in test_nn_layers.py's table."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, needs_torch, randn, TF, torch  # TF, torch: None without PyTorch
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
@@ -23,6 +21,7 @@ def affine(c, dtype, seed=1):
     return (rng.random(c) + 0.5).astype(dtype), rng.standard_normal(c).astype(dtype)
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, groups", CASES)
 @pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float64, False), (np.float32, False)])
 def test_group_norm_matches_torch(shape, groups, dtype, contiguous):
@@ -32,6 +31,7 @@ def test_group_norm_matches_torch(shape, groups, dtype, contiguous):
                        [x, *affine(shape[1], dtype)], contiguous=contiguous, **TOL[dtype])
 
 
+@needs_torch
 @pytest.mark.parametrize("which", ["none", "weight"])
 def test_group_norm_without_affine_parameters_matches_torch(which):
     x = randn(3, 4, 2, 3)
@@ -40,6 +40,7 @@ def test_group_norm_without_affine_parameters_matches_torch(which):
                        lambda x, *w: TF.group_norm(x, 2, *w, eps=1e-3), arrays)
 
 
+@needs_torch
 def test_group_norm_with_a_bias_and_no_weight():
     """torch 2.13's backward fails there ("tensor does not have a device"): the check is
     against the same computation written with the weight set to ones."""
@@ -75,6 +76,7 @@ def test_group_norm_errors(call, error, match):
         call(tinyres.tensor(randn(2, 4, 3)))
 
 
+@needs_torch
 def test_the_layer_has_torchs_parameters_repr_and_errors():
     layer = nn.GroupNorm(2, 4)
     assert list(layer.state_dict()) == list(torch.nn.GroupNorm(2, 4).state_dict()) == ["weight", "bias"]

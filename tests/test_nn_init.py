@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.nn as nn
@@ -15,6 +15,7 @@ from tinyres.nn import init
 SHAPE = (128, 64, 3, 3)     # fan_in = 576, fan_out = 1152; 73,728 draws
 
 
+@needs_torch
 @pytest.mark.parametrize("nonlinearity, param", [
     ("linear", None), ("conv1d", None), ("conv2d", None), ("conv_transpose2d", None), ("sigmoid", None),
     ("tanh", None), ("relu", None), ("selu", None),
@@ -33,6 +34,7 @@ def test_gain_rejects_unknown_input(nonlinearity, param, match):
         init.calculate_gain(nonlinearity, param)
 
 
+@needs_torch
 @pytest.mark.parametrize("shape", [(3, 5), (16, 3, 3, 3), (8, 4, 5), (4, 2, 1, 1), (1, 1)])
 def test_fans_equal_torch(shape):
     expected = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
@@ -148,6 +150,7 @@ def test_default_init_is_seeded():
     np.testing.assert_array_equal(nn.Conv2d(2, 3, 3).weight.numpy(), a)
 
 
+@needs_torch
 def test_batchnorm_default_init_matches_torch():
     ours, theirs = nn.BatchNorm2d(5), torch.nn.BatchNorm2d(5)
     for (k, v), (tk, tv) in zip(ours.state_dict().items(), theirs.state_dict().items()):
@@ -156,6 +159,7 @@ def test_batchnorm_default_init_matches_torch():
         np.testing.assert_array_equal(v.numpy(), tv.numpy())
 
 
+@needs_torch
 @pytest.mark.parametrize("build", [
     lambda n, **kw: n.Conv2d(4, 6, (3, 2), groups=2, **kw), lambda n, **kw: n.Conv1d(2, 4, 3, **kw),
     lambda n, **kw: n.Linear(5, 3, **kw), lambda n, **kw: n.BatchNorm1d(4, **kw),

@@ -3,7 +3,7 @@ tinyres layer give the same outputs, input gradients, parameter gradients and ru
 statistics; BatchNorm over several steps; state_dict round trips; bad inputs."""
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.nn as nn
@@ -64,6 +64,7 @@ def assert_same_state(ours, theirs, dtype):
         assert_close(value.numpy(), expected, dtype, key)
 
 
+@needs_torch
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")    # torch's, about its speed
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
@@ -77,6 +78,7 @@ def test_layer_with_torch_weights_matches_torch(layer, train, dtype):
     assert_same_state(ours, theirs, dtype)
 
 
+@needs_torch
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
 def test_batchnorm2d_over_several_steps_then_eval(momentum):
     ours, theirs = twins(lambda n: n.BatchNorm2d(3, momentum=momentum), np.float64)

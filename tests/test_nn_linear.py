@@ -1,8 +1,7 @@
 """linear, flatten and pad: finite differences, PyTorch on the same inputs, errors."""
 import numpy as np
 import pytest
-import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, needs_torch, randn, TF  # TF: None without PyTorch
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
@@ -10,6 +9,7 @@ from cases import PADS
 from tinyres.nn import functional as F
 
 
+@needs_torch
 @pytest.mark.parametrize("x_shape", [(4, 3), (2, 5, 3), (3,), (1, 1, 3)])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float32, False)])
@@ -46,6 +46,7 @@ def test_flatten_is_the_tensor_op():
     assert F.flatten(tinyres.randn(2, 3, 4, 5), 1).shape == (2, 60)
 
 
+@needs_torch
 @pytest.mark.parametrize("shape, pad", PADS)
 @pytest.mark.parametrize("value", [0.0, -1.5])
 @pytest.mark.parametrize("dtype, contiguous", [(np.float64, True), (np.float32, False)])

@@ -3,9 +3,7 @@ targets: PyTorch on the same inputs (values and gradients), finite differences,
 stability for logits of +-1e4, errors."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, needs_torch, randn, TF, torch  # TF, torch: None without PyTorch
 from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 
 import tinyres
@@ -35,7 +33,7 @@ def frameworks(weight, dtype):
     """The class weight as a constant tensor of each library (None stays None)."""
     if weight is None:
         return None, None
-    return tinyres.tensor(weight.astype(dtype)), torch.tensor(weight.astype(dtype))
+    return tinyres.tensor(weight.astype(dtype)), torch and torch.tensor(weight.astype(dtype))   # None without torch
 
 
 def leaves(*arrays):
@@ -50,6 +48,7 @@ CE_CASES = [(False, None, 0.0, DTYPES[0]), (True, None, 0.0, DTYPES[0]), (False,
             (False, -100, 0.0, DTYPES[1]), (True, -100, 0.25, DTYPES[1])]
 
 
+@needs_torch
 @pytest.mark.parametrize("shape", CLASS_SHAPES)
 @pytest.mark.parametrize("weighted, ignore_index, label_smoothing, precision", CE_CASES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -74,6 +73,7 @@ def test_cross_entropy_gradcheck(shape, weighted, label_smoothing, reduction):
               leaves(randn(*shape, seed=2)))
 
 
+@needs_torch
 @pytest.mark.parametrize("shape", CLASS_SHAPES[:3])
 @pytest.mark.parametrize("weighted, label_smoothing", [(False, 0.0), (True, 0.2)])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -96,6 +96,7 @@ def test_cross_entropy_with_probability_targets_gradcheck():
     gradcheck(lambda x, t: F.cross_entropy(x, t, weight, label_smoothing=0.1), leaves(randn(3, 4), probs))
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype, contiguous, tol", DTYPES)
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 def test_cross_entropy_is_stable_for_huge_logits(dtype, contiguous, tol, label_smoothing):
@@ -108,6 +109,7 @@ def test_cross_entropy_is_stable_for_huge_logits(dtype, contiguous, tol, label_s
         assert np.isfinite(y.numpy()).all()
 
 
+@needs_torch
 @pytest.mark.parametrize("target", [np.array(2), np.array([0.2, 0.5, 0.3])])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_cross_entropy_of_one_unbatched_sample(target, reduction):
@@ -137,6 +139,7 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot():
 
 # ---------------------------------------------------------------- nll_loss
 
+@needs_torch
 @pytest.mark.parametrize("shape", CLASS_SHAPES)
 @pytest.mark.parametrize("weighted, ignore_index, precision", [(False, None, DTYPES[0]), (True, -100, DTYPES[0]),
                                                           (True, 0, DTYPES[0]), (True, -100, DTYPES[1])])
@@ -170,6 +173,7 @@ def bce_weights(shape, weight, pos_weight):
     return [None if shapes[k] is None else rng.random(shapes[k]) + 0.3 for k in (weight, pos_weight)]
 
 
+@needs_torch
 @pytest.mark.parametrize("shape", [(4, 3), (2, 3, 5), (1, 1)])
 @pytest.mark.parametrize("weight, pos_weight, precision", [
     ("none", "none", DTYPES[0]), ("class", "class", DTYPES[0]), ("full", "none", DTYPES[0]),
@@ -196,6 +200,7 @@ def test_bce_with_logits_gradcheck(weight, pos_weight):
               leaves(randn(3, 4), target))
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype, contiguous, tol", DTYPES)
 def test_bce_with_logits_is_stable_for_huge_logits(dtype, contiguous, tol):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 50.0]], dtype=dtype)
@@ -209,6 +214,7 @@ def test_bce_with_logits_is_stable_for_huge_logits(dtype, contiguous, tol):
 
 # ---------------------------------------------------------------- mse_loss
 
+@needs_torch
 @pytest.mark.parametrize("shape", [(4, 3), (2, 1, 3), (5,)])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("dtype, contiguous, tol", DTYPES)
@@ -320,6 +326,7 @@ def test_loss_errors(call, error, match):
 MASKED = np.array([[1.0, -np.inf, 0.5, 2.0], [0.3, 0.2, -np.inf, -np.inf], [-np.inf, 0.0, 1.0, -1.0]])
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "class-weights"])
 def test_cross_entropy_with_masked_classes_is_finite_as_torch(dtype, weighted):
@@ -332,11 +339,13 @@ def test_cross_entropy_with_masked_classes_is_finite_as_torch(dtype, weighted):
     assert np.isfinite(y.item())
 
 
+@needs_torch
 def test_nll_loss_of_log_softmax_with_masked_classes_is_finite_as_torch():
     compare_with_torch(lambda x, t: F.nll_loss(F.log_softmax(x, 1), t),
                        lambda x, t: TF.nll_loss(TF.log_softmax(x, 1), t), [MASKED, np.array([3, 0, 2])])
 
 
+@needs_torch
 @pytest.mark.parametrize("target, weight", [([-100, -100, -100], None), ([1, 1, 2], [1.0, 0.0, 0.0, 1.0])],
                          ids=["all-ignored", "zero-weight-targets"])
 def test_a_zero_total_weight_gives_torchs_nan_mean_and_a_zero_gradient(target, weight):

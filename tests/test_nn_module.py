@@ -8,14 +8,14 @@ import re
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.nn as nn
 from cupy_double import on  # the CuPy double's check; conftest.py has its fixture, fake_cupy
 from tinyres.nn import init
 
-LIBS = {"tinyres": (tinyres, tinyres.nn), "torch": (torch, torch.nn)}
+LIBS = {"tinyres": (tinyres, tinyres.nn), "torch": (torch, torch and torch.nn)}   # torch: None without PyTorch
 
 
 def make_net(lib_name):
@@ -57,17 +57,20 @@ def test_parameter_is_a_leaf_that_requires_grad_and_shares_data():
     np.testing.assert_array_equal(p.grad.numpy(), [3, 3])
 
 
+@needs_torch
 def test_parameter_repr_matches_torch():
     assert repr(nn.Parameter(tinyres.tensor([1.0, 2.0]))) == repr(torch.nn.Parameter(torch.tensor([1.0, 2.0])))
 
 
 # ---------------------------------------------------------------------- registration, names, order
 
+@needs_torch
 @pytest.mark.parametrize("walk", ["named_parameters", "named_buffers", "named_modules", "named_children"])
 def test_names_and_order_match_torch(walk):
     assert names(getattr(make_net("tinyres"), walk)()) == names(getattr(make_net("torch"), walk)())
 
 
+@needs_torch
 def test_state_dict_keys_match_torch():
     keys = list(make_net("tinyres").state_dict())
     assert keys == list(make_net("torch").state_dict())
@@ -95,6 +98,7 @@ def test_reassigning_moves_between_tables_and_delattr_unregisters():
     assert net.state_dict()["step"].item() == 1
 
 
+@needs_torch
 def test_shared_parameters_appear_once():
     lin = nn.Linear(2, 2)
     seq = nn.Sequential(lin, nn.ReLU(), lin)
@@ -168,6 +172,7 @@ def test_zero_grad_and_requires_grad_():
     assert not lin(tinyres.ones(1, 3)).requires_grad
 
 
+@needs_torch
 def test_apply_visits_children_first_like_torch():
     seen, tseen = [], []
     make_net("tinyres").apply(lambda m: seen.append(type(m).__name__))
@@ -211,10 +216,12 @@ def test_to_cpu_is_a_no_op_that_returns_self():
 
 # ---------------------------------------------------------------------- repr
 
+@needs_torch
 def test_repr_equals_torch():
     assert repr(make_net("tinyres")) == repr(make_net("torch"))
 
 
+@needs_torch
 @pytest.mark.parametrize("build", [
     lambda n: n.Conv2d(3, 16, 3, padding=1, bias=False),
     lambda n: n.Conv2d(4, 8, (1, 3), stride=(2, 1), dilation=2, groups=2),
@@ -323,6 +330,7 @@ def test_load_state_dict_copies_into_the_same_parameters_and_casts():
         np.testing.assert_allclose(value.numpy(), np.asarray(values[key]), rtol=1e-6)
 
 
+@needs_torch
 def test_load_state_dict_from_torch_numpy_and_back():
     tnet = make_net("torch")
     net = make_net("tinyres")
@@ -343,6 +351,7 @@ def _corrupted_state(lib_name):
     return sd
 
 
+@needs_torch
 def test_strict_load_reports_every_problem_in_one_error_like_torch():
     with pytest.raises(RuntimeError) as ours:
         make_net("tinyres").load_state_dict(_corrupted_state("tinyres"))
@@ -370,6 +379,7 @@ def test_failed_load_changes_nothing():
         np.testing.assert_array_equal(v.numpy(), before[k])
 
 
+@needs_torch
 def test_non_strict_load_returns_missing_and_unexpected_keys():
     sd, tsd = _corrupted_state("tinyres"), _corrupted_state("torch")
     for d in (sd, tsd):                                    # leave no size mismatch
@@ -383,6 +393,7 @@ def test_non_strict_load_returns_missing_and_unexpected_keys():
     assert missing == result.missing_keys
 
 
+@needs_torch
 def test_batchnorm_checkpoint_without_num_batches_tracked_loads_as_in_torch():
     sd = nn.BatchNorm2d(3).state_dict()
     del sd["num_batches_tracked"]
@@ -395,6 +406,7 @@ def test_load_state_dict_rejects_values_it_cannot_read():
         nn.Linear(1, 1).load_state_dict({"weight": np.zeros((1, 1)), "bias": "x"})
 
 
+@needs_torch                              # a block loads a torch model's state_dict
 def test_docs_snippets_run_and_print_what_they_say(capsys):
     """docs/modules.md: every ```python block runs, in order, and prints its comments."""
     import pathlib

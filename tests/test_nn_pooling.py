@@ -1,9 +1,7 @@
 """Pooling: max, average and adaptive pools against loop references, finite differences and PyTorch."""
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
-from helpers import compare_with_torch, randn
+from helpers import compare_with_torch, needs_torch, randn, TF, torch  # TF, torch: None without PyTorch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +20,7 @@ def test_pool2d_gradcheck(op, shape, kwargs):
     assert gradcheck(lambda t: getattr(F, op)(t, **kwargs), [x], nsamples=60)
 
 
+@needs_torch
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
 def test_pool2d_matches_torch_float32(op, shape, kwargs, contiguous):
@@ -30,6 +29,7 @@ def test_pool2d_matches_torch_float32(op, shape, kwargs, contiguous):
     assert y.dtype == np.float32
 
 
+@needs_torch
 @pytest.mark.parametrize("op, shape, kwargs", [p for p in POOL_2D if "max" in p.values[0]])
 def test_max_pool_indices_match_torch(op, shape, kwargs):
     x = randn(*shape, dtype=np.float32)
@@ -53,6 +53,7 @@ def test_pool2d_matches_loop_reference(op, shape, kwargs):
     np.testing.assert_allclose(t.grad.numpy(), want_gx, rtol=1e-12, atol=1e-14)
 
 
+@needs_torch
 def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum():
     """One winner per window (the first in window order), as PyTorch; not a shared gradient."""
     x = np.zeros((1, 1, 4, 4), dtype=np.float32)
@@ -70,6 +71,7 @@ def test_adaptive_avg_pool2d_of_one_is_the_mean():
 
 # ---------------------------------------------------------------------- 1-D pools
 
+@needs_torch
 @pytest.mark.parametrize("shape", [(2, 3, 9), (3, 8)], ids=["batched", "unbatched"])
 @pytest.mark.parametrize("op, kwargs", POOL_1D)
 def test_pool1d_matches_torch_and_finite_differences(op, kwargs, shape):
@@ -89,6 +91,7 @@ def window_strategy(draw, dilation):
     return k, s, p, d, n
 
 
+@needs_torch
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_pools_with_random_arguments_match_torch(data):
@@ -152,6 +155,7 @@ def test_bad_input_raises_clear_error(call, exc, match):
         call()
 
 
+@needs_torch
 @pytest.mark.parametrize("x, args", POOL_EDGES)
 def test_max_pool2d_edge_values_as_torch(x, args):
     """Where torch sends the gradient and what index it reports: the padding never wins, the

@@ -16,7 +16,7 @@ PyTorch's conventions below.
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 from helpers import compare_with_torch
@@ -32,6 +32,7 @@ def test_gradcheck(case):
     assert gradcheck(run_case(case, tinyres), inputs)
 
 
+@needs_torch
 @pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
@@ -43,18 +44,21 @@ def test_against_torch(case, dtype, contiguous):
 # ---------------------------------------------------------------------- ties and kinks
 # Here finite differences are meaningless, so PyTorch's conventions are the reference.
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("name, fn, data", TIES, ids=[t[0] for t in TIES])
 def test_ties_and_kinks_follow_torch(name, fn, data, dtype):
     compare_with_torch(lambda x: fn(tinyres, x), lambda x: fn(torch, x), [np.array(data, dtype)])
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_maximum_tie_splits_in_half(dtype):
     a, b = np.array([1.0, 2.0, 3.0], dtype), np.array([1.0, 3.0, 2.0], dtype)
     compare_with_torch(lambda x, y: tinyres.maximum(x, y), torch.maximum, [a, b])
 
 
+@needs_torch
 def test_max_dim_returns_indices_like_torch():
     data = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
     values, indices = tinyres.tensor(data).max(dim=1, keepdim=True)
@@ -72,6 +76,7 @@ def test_pow_zero_exponent_has_zero_gradient_at_zero():
 
 # ---------------------------------------------------------------------- dtypes
 
+@needs_torch
 @pytest.mark.parametrize("fn", [lambda m, x: m.exp(x), lambda m, x: m.sqrt(x), lambda m, x: x / 2,
                                 lambda m, x: x ** 0.5, lambda m, x: x * 1.5],
                          ids=["exp", "sqrt", "div", "pow_float", "mul_float"])

@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.optim
@@ -49,7 +49,7 @@ def set_grads(params, problem, t, skip=()):
         value = p.detach().numpy()
         if i in skip:
             p.grad = None
-        elif isinstance(p, torch.Tensor):
+        elif torch is not None and isinstance(p, torch.Tensor):     # tinyres alone runs without torch
             p.grad = torch.from_numpy(problem.grad(i, t, value))
         else:
             p.grad = tinyres.Tensor(problem.grad(i, t, value))
@@ -88,6 +88,7 @@ def run_both(name, kwargs, dtype, group_options=None, sign=1.0, skip=(), steps=S
     return t_opt, tp, pp
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,kwargs", OPTIMIZERS, ids=[f"{n}-{kw}" for n, kw in OPTIMIZERS])
 def test_matches_torch_step_by_step(name, kwargs, dtype):
@@ -104,6 +105,7 @@ DEFAULTS = {"SGD": dict(lr=0.1, momentum=0.9, weight_decay=1e-2),
             "AdamW": dict(lr=0.05, weight_decay=0.1)}
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
 def test_param_groups_with_their_own_options(name, dtype):
@@ -112,6 +114,7 @@ def test_param_groups_with_their_own_options(name, dtype):
     assert opt.param_groups[0]["lr"] == DEFAULTS[name]["lr"]
 
 
+@needs_torch
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_parameter_without_grad_is_skipped(name):
     opt, tp, _ = run_both(name, dict(DEFAULTS[name]), np.float32, skip=(1,))
@@ -120,6 +123,7 @@ def test_parameter_without_grad_is_skipped(name):
     assert set(opt.state_dict()["state"]) == {0, 2}
 
 
+@needs_torch
 def test_gradients_from_tinyres_autograd():
     """A least-squares fit whose gradients come from backward() in each framework."""
     rng = np.random.default_rng(3)
@@ -206,6 +210,7 @@ def test_state_dict_round_trip_mid_training_is_bit_identical(name, kwargs):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
 
 
+@needs_torch
 @pytest.mark.parametrize("name,kwargs", ROUND_TRIP, ids=[n for n, _ in ROUND_TRIP])
 def test_state_dict_has_torchs_layout(name, kwargs):
     problem = Problem(np.float64)

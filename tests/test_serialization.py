@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.nn as nn
@@ -169,7 +169,7 @@ def test_the_file_is_a_plain_npz_without_pickle(ckpt):
     (np.array([object()]), "obj\\['x'\\], an array of dtype object"),
     (lambda: 0, "obj\\['x'\\], a function"),
     ({1, 2}, "a set"),
-    (torch.zeros(2), "export_torch_state_dict"),
+    pytest.param(torch and torch.zeros(2), "export_torch_state_dict", marks=needs_torch),
     ({(1, 2): 3}, "a key of obj\\['x'\\], a tuple"),
 ])
 def test_unsupported_values_are_refused(tmp_path, value, match):
@@ -286,7 +286,7 @@ def test_bad_tree(ckpt):
     lambda f: np.savez(f, weight=np.ones(3)),
     lambda f: np.save(f, np.ones(3)),
     lambda f: f.write(b"hello, world"),
-    lambda f: torch.save({"w": torch.ones(2)}, f),
+    pytest.param(lambda f: torch.save({"w": torch.ones(2)}, f), marks=needs_torch),
 ], ids=["npz", "npy", "text", "pth"])
 def test_foreign_files_are_not_tinyres_checkpoints(tmp_path, write):
     path = tmp_path / "foreign.npz"

@@ -2,7 +2,7 @@
 in-place forms, printing, seeding."""
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 
@@ -41,6 +41,7 @@ FACTORIES = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("make", FACTORIES.values(), ids=FACTORIES.keys())
 def test_factories_match_torch(make):
     t, p = make(tinyres), make(torch)
@@ -60,6 +61,7 @@ RANDOM = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("make, dtype", RANDOM.values(), ids=RANDOM.keys())
 def test_random_factories_match_torch_shapes_and_dtypes(make, dtype):
     t, p = make(tinyres), make(torch)

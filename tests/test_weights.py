@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-import torch
+from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
 import tinyres.nn as nn
@@ -54,6 +54,7 @@ def net():
 
 # ---------------------------------------------------------------------- the conversion alone
 
+@needs_torch
 @pytest.mark.parametrize("wrap", [
     lambda sd: sd,
     lambda sd: {"epoch": 7, "state_dict": sd, "optimizer": {}},
@@ -68,6 +69,7 @@ def test_numpy_state_dict_unwraps_and_strips(net, wrap):
     assert sd["1.num_batches_tracked"].dtype == np.int64 and sd["1.num_batches_tracked"] == 2
 
 
+@needs_torch
 def test_numpy_state_dict_of_every_source(net, tmp_path):
     torch.save(net.state_dict(), tmp_path / "w.pth")
     torch_weights.export_torch_state_dict(net, tmp_path / "w.npz")
@@ -77,11 +79,13 @@ def test_numpy_state_dict_of_every_source(net, tmp_path):
         assert_state_equal(torch_weights.numpy_state_dict(source), net.state_dict())
 
 
+@needs_torch
 def test_bfloat16_becomes_float32():
     sd = torch_weights.numpy_state_dict({"w": torch.ones(2, dtype=torch.bfloat16)})
     assert sd["w"].dtype == np.float32
 
 
+@needs_torch
 def test_export_writes_a_tinyres_checkpoint_with_torch_keys(net, tmp_path):
     torch_weights.export_torch_state_dict(net.state_dict(), tmp_path / "w.npz")
     assert_state_equal(load(tmp_path / "w.npz"), net.state_dict())
@@ -89,6 +93,7 @@ def test_export_writes_a_tinyres_checkpoint_with_torch_keys(net, tmp_path):
 
 # ---------------------------------------------------------------------- into a tinyres model
 
+@needs_torch
 @pytest.mark.parametrize("source", ["pth", "npz", "dict"])
 def test_torch_weights_give_the_same_outputs(net, tmp_path, source):
     path = {"pth": tmp_path / "w.pth", "npz": tmp_path / "w.npz", "dict": net.state_dict()}[source]
@@ -102,6 +107,7 @@ def test_torch_weights_give_the_same_outputs(net, tmp_path, source):
     assert_same_outputs(tiny, net)
 
 
+@needs_torch
 def test_strict_is_passed_to_load_state_dict(net):
     sd = dict(net.state_dict(), extra=torch.zeros(1))
     with pytest.raises(RuntimeError, match='Unexpected key\\(s\\) in state_dict: "extra"'):
@@ -111,6 +117,7 @@ def test_strict_is_passed_to_load_state_dict(net):
 
 # ---------------------------------------------------------------------- refusing what is not a state_dict
 
+@needs_torch
 def test_a_whole_pickled_model_is_refused(net, tmp_path):
     torch.save(net, tmp_path / "whole.pth")
     with pytest.raises(ValueError, match="whole.pth is not a plain state_dict.*"
@@ -118,10 +125,11 @@ def test_a_whole_pickled_model_is_refused(net, tmp_path):
         torch_weights.load_torch_state_dict(tiny_model(), tmp_path / "whole.pth")
 
 
+@needs_torch
 @pytest.mark.parametrize("content, match", [
     ({"epoch": 3, "lr": 0.1}, "the value of 'epoch' is a int, not a tensor"),
-    ([torch.zeros(2)], "holds a list, not a state_dict"),
-    ({0: torch.zeros(2)}, "string keys, this one has 0"),
+    ([torch and torch.zeros(2)], "holds a list, not a state_dict"),         # torch and: None without torch
+    ({0: torch and torch.zeros(2)}, "string keys, this one has 0"),
 ])
 def test_a_pth_that_is_not_a_state_dict_is_refused(tmp_path, content, match):
     torch.save(content, tmp_path / "x.pth")
@@ -139,6 +147,7 @@ def test_without_torch_a_pth_needs_torch_or_an_export(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------------- back to torch
 
+@needs_torch
 def test_tinyres_to_pth_to_torch_round_trip(net, tmp_path):
     tiny = tiny_model()
     torch_weights.load_torch_state_dict(tiny, net.state_dict())
@@ -151,6 +160,7 @@ def test_tinyres_to_pth_to_torch_round_trip(net, tmp_path):
     assert_same_outputs(tiny, fresh)
 
 
+@needs_torch
 def test_to_torch_state_dict_copies(net):
     tiny = tiny_model()
     state = torch_weights.to_torch_state_dict(tiny)
@@ -174,6 +184,7 @@ def cifar_twin_saved_as(tmp_path, rename):
     return path, ours
 
 
+@needs_torch
 def test_a_prefix_key_map_loads_a_linear_classifier_strictly(tmp_path):
     path, want = cifar_twin_saved_as(tmp_path, lambda k: "linear." + k[3:] if k.startswith("fc.") else k)
     model = tinyres.models.resnet20(num_classes=10)
@@ -182,12 +193,14 @@ def test_a_prefix_key_map_loads_a_linear_classifier_strictly(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
 
 
+@needs_torch
 def test_a_function_key_map_renames_inner_parts(tmp_path):
     path, _ = cifar_twin_saved_as(tmp_path, lambda k: k.replace(".bn2.", ".norm2."))
     model = tinyres.models.resnet20(num_classes=10)
     assert torch_weights.load_torch_state_dict(model, path, key_map=lambda k: k.replace(".norm2.", ".bn2.")) == ([], [])
 
 
+@needs_torch
 @pytest.mark.parametrize("rename, hint", [
     (lambda k: "linear." + k[3:] if k.startswith("fc.") else k, 'pass key_map={"linear.": "fc."}'),
     (lambda k: k.replace(".bn2.", ".norm2."), "pass key_map=lambda k: k.replace(\".norm2.\", \".bn2.\")"),
