@@ -154,6 +154,26 @@ def test_global_batch_norm_backward_by_finite_differences():
                                       (x, w, b))
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_global_batch_norm_against_torch(affine):
+    """The Function SyncBatchNorm runs on several ranks, against torch's training-mode
+    batch_norm (what torch.nn.SyncBatchNorm computes over the global batch): output, input
+    and parameter gradients under a random upstream gradient, float64, non-contiguous input."""
+    from helpers import compare_with_torch
+    from tinyres.nn.sync_batchnorm import GlobalBatchNorm
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 5, 2)) * 2 + 1
+    params = [rng.standard_normal(3), rng.standard_normal(3)] if affine else []
+
+    def tiny(x, *wb):
+        return GlobalBatchNorm.apply(x, *(wb or (None, None)), None, None, None, 1e-5)
+
+    def reference(x, *wb):
+        import torch.nn.functional as TF
+        return TF.batch_norm(x, None, None, *(wb or (None, None)), training=True, eps=1e-5)
+    compare_with_torch(tiny, reference, [x] + params, contiguous=False)
+
+
 def test_ddp_on_one_process_is_the_model():
     tinyres.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 2))
