@@ -2,22 +2,24 @@
 network trains to a higher error than a shallower one, while the residual versions of the
 same two depths do not degrade.
 
-    python examples/degradation.py --data-dir ~/data/cifar10-jpg/train --subset 10000 --epochs 10 --out runs/degradation
+    python examples/degradation.py --data-dir ~/data/cifar10-jpg/train --epochs 8 --out runs/degradation
+    python examples/degradation.py --data-dir ~/data/cifar10-jpg/train --epochs 8 --out runs/degradation --resume
     python examples/degradation.py --quick       # a tiny fake image folder, seconds
 
-Trains plain-20, plain-56, ResNet-20 and ResNet-56 one after another on the same images,
-with the same recipe, seed and number of epochs (the budget): SGD with momentum 0.9,
-weight decay 1e-4, batch 128, lr 0.1 divided by 10 at 50% and 75% of training, random crop
-and flip.  Each model's run folder (``--out``/<model>/) keeps its metrics.jsonl; the script
-writes ``degradation.png`` (training error dashed, validation error solid, plain networks
-left and residual right, as the paper's Figure 6) and prints the final errors as a
-Markdown table.  Whether degradation shows depends on the budget: the paper trains 64k
+Trains plain-20, plain-56, ResNet-20 and ResNet-56 on the same images, with the same
+recipe, seed and number of epochs (the budget): SGD with momentum 0.9, weight decay 1e-4,
+batch 128, lr 0.1 divided by 10 at 50% and 75% of training, random crop and flip.  The
+models take turns, one epoch each, so that the four curves grow together; after every round
+the script writes ``degradation.png`` (training error dashed, validation error solid, plain
+networks left and residual right, as the paper's Figure 6) and ``histories.json``, and at
+the end prints the final errors as a Markdown table.  Each model's run folder
+(``--out``/<model>/) keeps its checkpoint and metrics.jsonl: a long run stopped at any point
+continues with ``--resume``, losing at most the epoch in progress.  Whether degradation shows depends on the budget: the paper trains 64k
 iterations on 45k images; a short CPU budget may stop before the curves separate.
 """
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy
@@ -26,15 +28,16 @@ import tinyres
 from tinyres import optim
 from tinyres.recipes import add_training_flags, build_model, build_transform, make_config, split_off_validation
 from tinyres.data import DataLoader, ImageFolder
-from tinyres.train import Trainer
+from tinyres.serialization import atomic_write
+from tinyres.train import CHECKPOINT, Trainer
 
 from cifar10_resnet20 import write_fake_image_folder
 
 MODELS = ["plain20", "plain56", "resnet20", "resnet56"]
 
 
-def train_one(name, train_set, val_set, args, out):
-    """Train ``name`` with the shared recipe; returns its history and wall time."""
+def make_trainer(name, train_set, val_set, args, out):
+    """A Trainer for ``name`` with the shared recipe, continued from its checkpoint on --resume."""
     tinyres.manual_seed(args.seed)
     config = make_config(name, "imagefolder", train_set.classes, train_set=train_set)
     model = build_model(config)
@@ -47,9 +50,9 @@ def train_one(name, train_set, val_set, args, out):
     scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
     trainer = Trainer(model, optimizer, train_loader, val_loader, scheduler, epochs=args.epochs, out_dir=out / name,
                       config=config, augment_generator=augment, seed=args.seed, progress=not args.no_progress)
-    start = time.perf_counter()
-    history = trainer.fit()
-    return history, time.perf_counter() - start
+    if args.resume and (out / name / CHECKPOINT).exists():
+        print(f"{name}: resumed after epoch {trainer.resume()}")
+    return trainer
 
 
 def plot(histories, path):
@@ -57,8 +60,7 @@ def plot(histories, path):
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        print("(matplotlib is not installed: no degradation.png; pip install matplotlib)")
-        return
+        return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, family in zip(axes, ("plain", "resnet")):
         for name, history in histories.items():
@@ -76,7 +78,7 @@ def plot(histories, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    print(f"figure: {path}")
+    return True
 
 
 def main():
@@ -101,18 +103,20 @@ def main():
         keep = numpy.linspace(0, len(train_set) - 1, min(args.subset, len(train_set))).astype(numpy.int64)
         train_set = train_set.subset(keep)
     print(f"{len(train_set)} training / {len(val_set)} validation images, {args.epochs} epochs each")
-    histories, rows = {}, []
-    for name in args.models:
-        history, seconds = train_one(name, train_set, val_set, args, out)
-        histories[name] = history
-        last = history[-1]
-        rows.append(f"| {name} | {100 * (1 - last['train_accuracy']):.2f} | {100 * (1 - last['test_accuracy']):.2f} "
-                    f"| {seconds / 60:.1f} |")
-    (out / "histories.json").write_text(json.dumps(histories, indent=1))
-    plot(histories, out / "degradation.png")
-    print("| model | final training error (%) | final validation error (%) | minutes |")
+    trainers = {name: make_trainer(name, train_set, val_set, args, out) for name in args.models}
+    for epoch in range(1, args.epochs + 1):          # one epoch each in turn
+        for trainer in trainers.values():
+            trainer.fit(until=epoch)
+        histories = {name: trainer.history for name, trainer in trainers.items()}
+        atomic_write(out / "histories.json", lambda f: f.write(json.dumps(histories, indent=1).encode()))
+        drawn = plot(histories, out / "degradation.png")
+    print(f"figure: {out / 'degradation.png'}" if drawn else "(matplotlib is not installed: no degradation.png)")
+    print("| model | final training error (%) | final validation error (%) | training minutes |")
     print("|---|---:|---:|---:|")
-    print("\n".join(rows))
+    for name, history in histories.items():
+        last, minutes = history[-1], sum(row["seconds"] for row in history) / 60
+        print(f"| {name} | {100 * (1 - last['train_accuracy']):.2f} | {100 * (1 - last['test_accuracy']):.2f} "
+              f"| {minutes:.1f} |")
 
 
 if __name__ == "__main__":

@@ -76,3 +76,13 @@ def test_the_parameter_count_in_fashion_mnist_help_is_resnet8s():
     import tinyres
     count = sum(p.numel() for p in tinyres.models.resnet8(in_channels=1).parameters())
     assert f"resnet8 ({count:,} parameters with 1 input channel)" in (EXAMPLES / "fashion_mnist.py").read_text()
+
+
+def test_degradation_resumes_a_stopped_run_where_it_left_off(tmp_path):
+    first = run_example("degradation.py", ["--out", "run"], tmp_path)
+    assert_ran(first, r"^\| plain20 \|")
+    again = run_example("degradation.py", ["--out", "run", "--resume"], tmp_path)
+    assert_ran(again, r"^plain20: resumed after epoch 1$")
+    table = [line for line in first.stdout.splitlines() if line.startswith("| plain20")]
+    assert table and table[0] in again.stdout.splitlines()           # the finished run, not a new one
+    assert {"degradation.png", "histories.json", "plain20", "resnet20"} <= {p.name for p in (tmp_path / "run").iterdir()}

@@ -27,6 +27,22 @@ def test_resume_gives_bit_identical_weights(tmp_path):
     assert [r["train_loss"] for r in straight.history] == [r["train_loss"] for r in resumed.history]
 
 
+def test_fit_until_an_epoch_then_on_trains_as_one_call(tmp_path):
+    straight = make_trainer(tmp_path / "a", epochs=3)
+    straight.fit()
+    turns = make_trainer(tmp_path / "b", epochs=3)
+    assert [r["epoch"] for r in turns.fit(until=1)] == [1]
+    tinyres.manual_seed(12345)       # another run taking its turn in between must not matter
+    assert [r["epoch"] for r in turns.fit(until=7)] == [1, 2, 3]      # never past epochs
+    assert turns.fit(until=2) == turns.history and turns.epoch == 3    # nothing left before 2
+    a, b = straight.model.state_dict(), turns.model.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert [r["train_loss"] for r in straight.history] == [r["train_loss"] for r in turns.history]
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=r"Trainer\.fit: until must be a non-negative integer"):
+            turns.fit(until=bad)
+
+
 def test_run_folder_holds_checkpoint_log_and_plots(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2)
     trainer.fit()

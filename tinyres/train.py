@@ -115,11 +115,19 @@ class Trainer:
         self.epoch = 0            # epochs completed
         self.history = []
         self._plot_warned = False
+        self._paused_rng = None   # the default generator's state when fit stopped at `until`
 
     # ------------------------------------------------------------------ the loop
-    def fit(self):
-        """Train the remaining epochs; returns the history (one dict per epoch)."""
-        for epoch in range(self.epoch, self.epochs):
+    def fit(self, until=None):
+        """Train the remaining epochs, or only up to epoch ``until`` (several runs taking turns,
+        as examples/degradation.py does); returns the history (one dict per epoch).  Stopping
+        at ``until`` and calling ``fit`` again trains exactly as one call would."""
+        if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until < 0):
+            raise ValueError(f"Trainer.fit: until must be a non-negative integer epoch, got {until!r}")
+        if self._paused_rng is not None:      # this run's own random stream (dropout), as resume restores it
+            backend.default_generator().bit_generator.state = self._paused_rng
+            self._paused_rng = None
+        for epoch in range(self.epoch, self.epochs if until is None else min(until, self.epochs)):
             row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
             if self.test_loader is not None:
                 result = evaluate(self.model, self.test_loader, self.num_classes)
@@ -130,6 +138,8 @@ class Trainer:
             if self.out_dir is not None and self.main:
                 self.save_checkpoint()
                 self._write_logs(row)
+        if self.epoch < self.epochs:          # paused: others may draw from the generator meanwhile
+            self._paused_rng = backend.default_generator().bit_generator.state
         return self.history
 
     def train_epoch(self, epoch):
