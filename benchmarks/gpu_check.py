@@ -5,24 +5,24 @@
     python benchmarks/gpu_check.py --double        # a dry run on the CPU, through the CuPy test
                                                    # double (what the test suite runs; times mean nothing)
 
-What it does, in order, and prints as one table (GPU, versions, each check, its figure and
+What it does, in this order, and prints as one table (GPU, versions, each check, its figure and
 whether it passed); the exit status is 1 when a check failed:
 
-1. ``tests/test_gpu.py`` on the real CuPy (``TINYRES_TEST_CUPY=real``): every op, layer,
-   model, optimizer, scheduler, the DataLoader, the Trainer and the command line on
-   ``cuda:0`` against the CPU.  The tests that need the double (transfer counts, planted
-   bugs) skip there.
-2. Parity, ResNet-20 (batch 8, 32x32) and ResNet-50 (batch 4, 128x128), train mode, float32:
+1. Parity, ResNet-20 (batch 8, 32x32) and ResNet-50 (batch 4, 128x128), train mode, float32:
    tinyres on the GPU against tinyres on the CPU and against PyTorch CUDA with the same
    weights and inputs (the PyTorch twin of tests/torch_resnet.py); logits within relative
    1e-3, gradients within 1e-2 of the largest.
-3. Determinism: the indexing backward (a scatter-add with many repeated indices) twice on
+2. Determinism: the indexing backward (a scatter-add with many repeated indices) twice on
    the GPU, equal bit for bit.
-4. Device-to-host transfers in one ResNet-20 training step, counted by the double (CuPy
+3. Device-to-host transfers in one ResNet-20 training step, counted by the double (CuPy
    has no counter; the double runs the same code path): must be 0.
-5. Timings: a ResNet-20 training step at batch 128 (32x32) and a ResNet-50 training step
+4. Timings: a ResNet-20 training step at batch 128 (32x32) and a ResNet-50 training step
    at batch 32 (224x224), median of 10 synchronised steps after 3 warm-up steps, tinyres
    against PyTorch CUDA; the target is ResNet-20 within 3x of PyTorch.
+5. ``tests/test_gpu.py`` on the real CuPy (``TINYRES_TEST_CUPY=real``): every op, layer,
+   model, optimizer, scheduler, the DataLoader, the Trainer and the command line on
+   ``cuda:0`` against the CPU.  The tests that need the double (transfer counts, planted
+   bugs) skip there.  Last, since it takes longest; its whole output goes to ``--log``.
 """
 import argparse
 import os
@@ -69,21 +69,7 @@ def torch_cuda():
     return torch if torch.cuda.is_available() else None
 
 
-# ---------------------------------------------------------------------- 1. the test suite on the GPU
-
-def run_tests():
-    env = dict(os.environ, TINYRES_TEST_CUPY="real", TINYRES_TEST_DEVICE="cuda:0")
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                             str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
-    tail = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
-    row("tests/test_gpu.py on the GPU", f"{tail} ({time.perf_counter() - start:.0f} s)", result.returncode == 0)
-    if result.returncode:
-        print(result.stdout[-4000:], result.stderr[-2000:])
-
-
-# ---------------------------------------------------------------------- 2. parity
+# ---------------------------------------------------------------------- 1. parity
 
 def twin_and_model(name, torch):
     from torch_resnet import TORCH_TWINS
@@ -129,7 +115,7 @@ def parity(name, batch, size, torch):
     row(f"{name} GPU vs PyTorch CUDA: logits / gradients", f"{y_err:.1e} / {g_err:.1e}", y_err < 1e-3 and g_err < 1e-2)
 
 
-# ---------------------------------------------------------------------- 3. determinism, 4. transfers
+# ---------------------------------------------------------------------- 2. determinism, 3. transfers
 
 def determinism():
     rng = np.random.default_rng(0)
@@ -166,7 +152,7 @@ def transfers_in_a_step():
     row("device-to-host transfers in a ResNet-20 step (double)", str(counts[-1]), counts[-1] == 0)
 
 
-# ---------------------------------------------------------------------- 5. timings
+# ---------------------------------------------------------------------- 4. timings
 
 def median_step(step, steps=10, warmup=3):
     warmup = min(warmup, steps)
@@ -218,11 +204,35 @@ def timing(name, batch, size, torch, steps):
         None if target is None else ratio <= target)
 
 
+# ---------------------------------------------------------------------- 5. the test suite on the GPU
+
+def run_tests(log, timeout):
+    """The whole of tests/test_gpu.py (no stop at the first failure: GPU time is scarce), its
+    output written to ``log`` as it runs, so that a run cut short still leaves what it did."""
+    env = dict(os.environ, TINYRES_TEST_CUPY="real", TINYRES_TEST_DEVICE="cuda:0",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        try:
+            code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "--durations=5", "-p",
+                                   "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    lines = Path(log).read_text().strip().splitlines() or ["(no output)"]
+    tail = lines[-1] if code is not None else f"stopped after {timeout} s"
+    row("tests/test_gpu.py on the GPU", f"{tail} ({time.perf_counter() - start:.0f} s)", code == 0)
+    if code:
+        print("\n".join(line for line in lines if line.startswith(("FAILED", "ERROR")))[-4000:])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-tests", action="store_true", help="do not run tests/test_gpu.py on the GPU")
     ap.add_argument("--double", action="store_true",
                     help="a dry run on the CPU through the CuPy double (small timings; checks the script)")
+    ap.add_argument("--log", default="gpu_check_tests.log", help="where the test run's whole output goes")
+    ap.add_argument("--test-timeout", type=float, default=None, metavar="S", help="stop the test run after S s")
     args = ap.parse_args(argv)
     if args.double:
         use_double()
@@ -235,8 +245,6 @@ def main(argv=None):
     print(f"GPU: {gpu}; tinyres {tinyres.__version__}, NumPy {np.__version__}, "
           f"CuPy {getattr(cp, '__version__', '-')}, PyTorch {torch.__version__ if torch else '-'}, "
           f"Python {platform.python_version()}", flush=True)
-    if not (args.skip_tests or args.double):
-        run_tests()
     small = args.double
     parity("resnet20", 8, 32, torch)
     parity("resnet50", 4, 64 if small else 128, torch)     # 128: BN over 64 values a channel in layer4
@@ -244,6 +252,8 @@ def main(argv=None):
     transfers_in_a_step()
     timing("resnet20", 8 if small else 128, 32, torch, 1 if small else 10)
     timing("resnet50", 2 if small else 32, 32 if small else 224, torch, 1 if small else 10)
+    if not (args.skip_tests or args.double):    # last: the figures above come first, whatever happens here
+        run_tests(args.log, args.test_timeout)
     width = max(len(c) for c, _, _ in ROWS)
     print(f"\n{'check':<{width}}  {'result':<40}  ok")
     for check, figure, ok in ROWS:
