@@ -8,23 +8,27 @@
 What it does, in this order, and prints as one table (GPU, versions, each check, its figure and
 whether it passed); the exit status is 1 when a check failed:
 
-1. Parity, ResNet-20 (batch 8, 32x32) and ResNet-50 (batch 4, 128x128), train mode, float32:
+1. Parity, ResNet-20 (batch 8, 32x32) and ResNet-50 (batch 4, 128x128), train mode:
    tinyres on the GPU against tinyres on the CPU and against PyTorch CUDA with the same
-   weights and inputs (the PyTorch twin of tests/torch_resnet.py); logits within relative
-   1e-3, gradients within 1e-2 of the largest.
+   weights and inputs (the PyTorch twin of tests/torch_resnet.py).  In float64, logits
+   within relative 1e-9 and gradients within 1e-7 of each tensor's largest; in float32
+   (PyTorch's TF32 off), logits within 1e-3 and gradients within 1e-2, or within 3x the
+   error float32 alone makes (see ``parity``).
 2. Determinism: the indexing backward (a scatter-add with many repeated indices) twice on
    the GPU, equal bit for bit.
 3. Device-to-host transfers in one ResNet-20 training step, counted by the double (CuPy
    has no counter; the double runs the same code path): must be 0.
 4. Timings: a ResNet-20 training step at batch 128 (32x32) and a ResNet-50 training step
    at batch 32 (224x224), median of 10 synchronised steps after 3 warm-up steps, tinyres
-   against PyTorch CUDA; the target is ResNet-20 within 3x of PyTorch.
+   against PyTorch CUDA with its defaults (TF32 convolutions); the target is ResNet-20
+   within 3x of PyTorch.
 5. ``tests/test_gpu.py`` on the real CuPy (``TINYRES_TEST_CUPY=real``): every op, layer,
    model, optimizer, scheduler, the DataLoader, the Trainer and the command line on
    ``cuda:0`` against the CPU.  The tests that need the double (transfer counts, planted
    bugs) skip there.  Last, since it takes longest; its whole output goes to ``--log``.
 """
 import argparse
+import copy
 import os
 import platform
 import subprocess
@@ -94,25 +98,51 @@ def worst(a, b):
     return float(np.abs(a - b).max() / (np.abs(b).max() + 1e-30))
 
 
-def parity(name, batch, size, torch):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
-    upstream = rng.standard_normal((batch, 10)).astype(np.float32)
-    twin, model = twin_and_model(name, torch) if torch else (None, tinyres.models.get_model(name, num_classes=10))
-    y_cpu, g_cpu = forward_backward(model, x, upstream, "cpu")
-    y_gpu, g_gpu = forward_backward(model, x, upstream, "cuda")
-    row(f"{name} GPU vs CPU: logits / gradients", f"{worst(y_gpu, y_cpu):.1e} / "
-        f"{max(worst(g_gpu[k], g_cpu[k]) for k in g_cpu):.1e}",
-        worst(y_gpu, y_cpu) < 1e-3 and all(worst(g_gpu[k], g_cpu[k]) < 1e-2 for k in g_cpu))
-    if torch is None:
-        row(f"{name} GPU vs PyTorch CUDA", "skipped: no PyTorch with CUDA")
-        return
+def torch_pass(twin, x, upstream, torch):
+    """PyTorch CUDA's logits and parameter gradients (host arrays), train mode."""
     twin.cuda().train()
-    ty = twin(torch.tensor(x, device="cuda"))
-    ty.backward(torch.tensor(upstream, device="cuda"))
-    t_grads = {k: p.grad.cpu().numpy() for k, p in twin.named_parameters()}
-    y_err, g_err = worst(y_gpu, ty.detach().cpu().numpy()), max(worst(g_gpu[k], t_grads[k]) for k in g_gpu)
-    row(f"{name} GPU vs PyTorch CUDA: logits / gradients", f"{y_err:.1e} / {g_err:.1e}", y_err < 1e-3 and g_err < 1e-2)
+    twin.zero_grad()
+    y = twin(torch.tensor(x, device="cuda"))
+    y.backward(torch.tensor(upstream, device="cuda"))
+    return y.detach().cpu().numpy(), {k: p.grad.cpu().numpy() for k, p in twin.named_parameters()}
+
+
+def max_worst(grads, reference):
+    return max(worst(grads[k], reference[k]) for k in reference)
+
+
+def parity(name, batch, size, torch):
+    """float64 is the check of correctness: rounding, however amplified by batch statistics
+    of a few values, stays far below a wrong number there.  float32 is the issue's target,
+    shown beside the error float32 alone makes (tinyres on the CPU, float32 against
+    float64): in train mode a deep net's small-batch statistics amplify rounding so much
+    that ResNet-50's weight gradients differ by a few percent between float32 and float64
+    on any device; a float32 check passes within the target or within 3x that floor."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, 3, size, size))
+    upstream = rng.standard_normal((batch, 10))
+    twin, model = twin_and_model(name, torch) if torch else (None, tinyres.models.get_model(name, num_classes=10))
+    y_cpu, g_cpu = forward_backward(copy.deepcopy(model).double(), x, upstream, "cpu")
+    y_gpu, g_gpu = forward_backward(copy.deepcopy(model).double(), x, upstream, "cuda")
+    y_err, g_err = worst(y_gpu, y_cpu), max_worst(g_gpu, g_cpu)
+    row(f"{name} float64, GPU vs CPU: logits / gradients", f"{y_err:.1e} / {g_err:.1e}", y_err < 1e-9 and g_err < 1e-7)
+    if torch is not None:
+        ty, tg = torch_pass(copy.deepcopy(twin).double(), x, upstream, torch)
+        y_err, g_err = worst(y_gpu, ty), max_worst(g_gpu, tg)
+        row(f"{name} float64, GPU vs PyTorch CUDA: logits / gradients", f"{y_err:.1e} / {g_err:.1e}",
+            y_err < 1e-9 and g_err < 1e-7)
+    x, upstream = x.astype(np.float32), upstream.astype(np.float32)
+    y32, g32 = forward_backward(copy.deepcopy(model), x, upstream, "cpu")
+    floor_y, floor_g = worst(y32, y_cpu), max_worst(g32, g_cpu)
+    y_gpu, g_gpu = forward_backward(copy.deepcopy(model), x, upstream, "cuda")
+    if torch is None:
+        ref, against = (y32, g32), "CPU"
+    else:
+        ref, against = torch_pass(twin, x, upstream, torch), "PyTorch CUDA (TF32 off)"
+    y_err, g_err = worst(y_gpu, ref[0]), max_worst(g_gpu, ref[1])
+    row(f"{name} float32, GPU vs {against}: logits / gradients",
+        f"{y_err:.1e} / {g_err:.1e} (float32 alone: {floor_y:.1e} / {floor_g:.1e})",
+        y_err <= max(1e-3, 3 * floor_y) and g_err <= max(1e-2, 3 * floor_g))
 
 
 # ---------------------------------------------------------------------- 2. determinism, 3. transfers
@@ -214,7 +244,7 @@ def run_tests(log, timeout):
     start = time.perf_counter()
     with open(log, "w") as out:
         try:
-            code = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "--durations=5", "-p",
+            code = subprocess.run([sys.executable, "-m", "pytest", "-rfE", "--durations=5", "-p",
                                    "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, env=env,
                                   stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
@@ -241,6 +271,9 @@ def main(argv=None):
         sys.exit("gpu_check: no GPU (CuPy missing or no device visible); --double runs it on the CPU")
     cp = backend.cupy_module()
     torch = None if args.double else torch_cuda()
+    if torch is not None:     # parity in true float32 (PyTorch's convolutions default to TF32)
+        default_tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     gpu = "CuPy double (CPU)" if args.double else cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     print(f"GPU: {gpu}; tinyres {tinyres.__version__}, NumPy {np.__version__}, "
           f"CuPy {getattr(cp, '__version__', '-')}, PyTorch {torch.__version__ if torch else '-'}, "
@@ -249,6 +282,8 @@ def main(argv=None):
     parity("resnet20", 8, 32, torch)
     parity("resnet50", 4, 64 if small else 128, torch)     # 128: BN over 64 values a channel in layer4
     determinism()
+    if torch is not None:     # timings with PyTorch's defaults
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = default_tf32
     transfers_in_a_step()
     timing("resnet20", 8 if small else 128, 32, torch, 1 if small else 10)
     timing("resnet50", 2 if small else 32, 32 if small else 224, torch, 1 if small else 10)
