@@ -391,12 +391,14 @@ def parallel_map(fn, *arrays):
     When the arrays are contiguous in one memory order (the usual case), the pieces are
     flat blocks of ``BLOCK`` elements, so a piece's temporaries are small and stay in
     cache; otherwise they are slices along the first array's outermost axis in memory.
+    On a GPU, one piece: each piece costs a launch per kernel, and there is no cache to fit.
     """
     first = arrays[0]
-    layouts = {_memory_order(a) for a in arrays}
-    if first.ndim == 0 or first.size == 0:
+    if first.ndim == 0 or first.size == 0 or get_array_module(first) is not numpy:
         fn(*arrays)
-    elif len(layouts) == 1 and layouts.pop()[1]:
+        return
+    layouts = {_memory_order(a) for a in arrays}
+    if len(layouts) == 1 and layouts.pop()[1]:
         flat = [a.ravel(order="K") for a in arrays]
         starts = range(0, first.size, BLOCK)
 

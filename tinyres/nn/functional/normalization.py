@@ -10,7 +10,7 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 import numbers
 
 from ...autograd import Function
-from ...backend import BLOCK, get_array_module, parallel_for
+from ...backend import BLOCK, get_array_module, is_cpu, parallel_for
 from ...tensor import Tensor
 from ...checks import GradcheckCase, distinct
 
@@ -33,9 +33,12 @@ def from_channel_rows(rows, shape):
     return rows.reshape((shape[1], shape[0]) + shape[2:]).swapaxes(0, 1)
 
 
-def _row_blocks(rows, m):
+def _row_blocks(rows, m, xp):
     """The slice ``rows`` of the channels cut into blocks of about ``backend.BLOCK`` values
-    (at least one row), so that one block's passes find it in cache."""
+    (at least one row), so that one block's passes find it in cache.  On a GPU, one block:
+    each costs a launch per kernel, and there is no cache to fit."""
+    if not is_cpu(xp):
+        return [rows]
     step = max(1, BLOCK // max(m, 1))
     return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
 
@@ -82,7 +85,7 @@ class BatchNormFunction(Function):
             return from_channel_rows(y, x.shape)     # the running statistics stay as they are (torch)
 
         def normalize(channels):                 # this thread's channels, a few rows at a time
-            for c in _row_blocks(channels, m):
+            for c in _row_blocks(channels, m, xp):
                 if training:                     # two passes: mu, then the mean of (x - mu)^2
                     mean[c] = rows[c].mean(axis=1)
                     centered = xp.subtract(rows[c], mean[c, None], out=(y if x_hat is None else x_hat)[c])
@@ -114,7 +117,7 @@ class BatchNormFunction(Function):
         dtype = gy.dtype.type
 
         def grad(channels):
-            for c in _row_blocks(channels, m):
+            for c in _row_blocks(channels, m, xp):
                 gb[c] = g_rows[c].sum(axis=1)
                 gw[c] = xp.einsum("ij,ij->i", g_rows[c], x_hat[c])
                 scale = inv_std[c] if weight is None else inv_std[c] * weight[c]
