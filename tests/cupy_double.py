@@ -329,6 +329,9 @@ def make_fake_cupy(device_count=2):
     cp.cuda = types.SimpleNamespace(Device=cuda_Device,
                                     runtime=types.SimpleNamespace(getDeviceCount=lambda: device_count))
     cp.random = _Random()
+    as_strided = lambda a, shape=None, strides=None: _wrap_view(a, np.lib.stride_tricks.as_strided(   # noqa: E731
+        _unwrap(a, "as_strided", []), shape, strides))
+    cp.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=as_strided))
 
     def module_getattr(name):
         if name.startswith("__"):

@@ -49,12 +49,16 @@ def _padded_shape(shape, padding):
     return n, c, h + top + bottom, w + left + right
 
 
-def _pad_into(out, x, padding, value):
-    """out = x padded with ``value``: the borders filled, the interior copied."""
+def _pad_into(out, x, padding, value, xp):
+    """out = x padded with ``value``: the borders filled, the interior copied.  On a GPU
+    the whole of ``out`` is filled first: two kernels instead of five."""
     (top, bottom), (left, right) = padding
     h, w = x.shape[2:]
-    out[:, :, :top], out[:, :, top + h:] = value, value
-    out[:, :, top:top + h, :left], out[:, :, top:top + h, left + w:] = value, value
+    if is_cpu(xp):
+        out[:, :, :top], out[:, :, top + h:] = value, value
+        out[:, :, top:top + h, :left], out[:, :, top:top + h, left + w:] = value, value
+    else:
+        out.fill(value)
     out[:, :, top:top + h, left:left + w] = x
 
 
@@ -81,15 +85,25 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
 
     def fill_images(b):                 # the images b of the batch
         if xpad is not x:
-            _pad_into(xpad[b], x[b], padding, fill)
-        _copy_windows(cols[:, :, :, b], xpad[b], stride, dilation)
+            _pad_into(xpad[b], x[b], padding, fill, xp)
+        _copy_windows(cols[:, :, :, b], xpad[b], stride, dilation, xp)
     parallel_for(fill_images, n, xp)
     return cols
 
 
-def _copy_windows(cols, xpad, stride, dilation):
-    """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop)."""
+def _copy_windows(cols, xpad, stride, dilation, xp):
+    """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop).
+
+    On a GPU, where each copy is a kernel launch, all KH*KW copies are one: ``as_strided``
+    views xpad (N, C, H, W) as the (C, KH, KW, N, OH, OW) array of cols -- the kernel offset
+    (i, j) and the output position (oh, ow) both step through xpad's rows and columns."""
     _, kh, kw, _, oh, ow = cols.shape
+    if not is_cpu(xp):
+        (dh, dw), (sh, sw) = dilation, stride
+        s_n, s_c, s_h, s_w = xpad.strides
+        cols[...] = xp.lib.stride_tricks.as_strided(
+            xpad, shape=cols.shape, strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w))
+        return
     for i in range(kh):
         for j in range(kw):
             cols[:, i, j] = xpad[_window_slice(i, j, (oh, ow), stride, dilation)].transpose(1, 0, 2, 3)

@@ -92,7 +92,7 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
 
     def pool(b):                        # the images b of the batch
         if xpad is not x:
-            _pad_into(xpad[b], x[b], padding, -numpy.inf)
+            _pad_into(xpad[b], x[b], padding, -numpy.inf, xp)
         views = [xpad[b][_window_slice(i, j, out_size, stride, dilation)] for i in range(kh) for j in range(kw)]
         xp.copyto(y[b], views[0])
         for v in views[1:]:
