@@ -1,6 +1,6 @@
 """The GPU check: run once on a machine with one NVIDIA GPU, CuPy and PyTorch (CUDA).
 
-    python benchmarks/gpu_check.py                 # everything; about 5 minutes on one GPU
+    python benchmarks/gpu_check.py                 # everything; about 2 minutes on an H200
     python benchmarks/gpu_check.py --skip-tests    # parity, determinism and timings only
     python benchmarks/gpu_check.py --double        # a dry run on the CPU, through the CuPy test
                                                    # double (what the test suite runs; times mean nothing)

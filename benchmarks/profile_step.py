@@ -10,10 +10,10 @@ Every autograd Function's ``forward`` and ``backward``, the optimizer's ``step``
 op waits for its threads, and on a GPU the timer waits for the device before and after, so
 an op's time holds its kernels *and* its Python).  "other" is what no timer covered: the
 engine's bookkeeping, Module calls, Python.  On a GPU the first line also gives the host's
-time: the step with no synchronisation at all, i.e. how long Python takes to queue the
-kernels -- when it is as long as the step, launching is what limits the step.
-``--primitives`` (a GPU) times building blocks alone: a reduction over each channel's row,
-one im2col, one convolution's products, a kernel on 16 values (the launch cost).
+time: from an idle GPU, how long Python takes to return from a step, queueing its kernels
+(it can also wait, once CUDA's launch queue is full).  ``--primitives`` times building
+blocks alone, on either device: a reduction over each channel's row, one im2col, one
+convolution's products, a kernel on 16 values (on a GPU: the cost of a launch).
 docs/performance.md shows these tables before and after the speed work.
 """
 import argparse
@@ -74,13 +74,17 @@ def install_timers(totals, device):
 
 
 def median_time(step, device, steps, sync=True):
+    """The median time of ``step``, from an idle device: until the device is done with it
+    (``sync``), or until the host returns from it."""
     times = []
     for _ in range(steps):
+        synchronize(device)
         start = time.perf_counter()
         step()
         if sync:
             synchronize(device)
         times.append(time.perf_counter() - start)
+    synchronize(device)
     return float(np.median(times))
 
 
@@ -148,8 +152,7 @@ def main(argv=None):
     plain = median_time(step, args.device, args.steps)
     host = ""
     if args.device != "cpu":
-        host = f"; the host queues it in {median_time(step, args.device, args.steps, sync=False) * 1e3:.1f} ms"
-        synchronize(args.device)
+        host = f"; the host returns from it in {median_time(step, args.device, args.steps, sync=False) * 1e3:.1f} ms"
     totals = defaultdict(float)
     install_timers(totals, args.device)
     step()

@@ -3,7 +3,8 @@ network trains to a higher error than a shallower one, while the residual versio
 same two depths do not degrade.
 
     python examples/degradation.py --data-dir ~/data/cifar10-jpg/train --epochs 8 --out runs/degradation
-    python examples/degradation.py --data-dir ~/data/cifar10-jpg/train --epochs 8 --out runs/degradation --resume
+    python examples/degradation.py --data-dir ~/data/cifar10-jpg/train --epochs 8 --out runs/degradation \
+        --resume                                 # continue a stopped run (the same flags)
     python examples/degradation.py --quick       # a tiny fake image folder, seconds
 
 Trains plain-20, plain-56, ResNet-20 and ResNet-56 on the same images, with the same
@@ -14,7 +15,8 @@ the script writes ``degradation.png`` (training error dashed, validation error s
 networks left and residual right, as the paper's Figure 6) and ``histories.json``, and at
 the end prints the final errors as a Markdown table.  Each model's run folder
 (``--out``/<model>/) keeps its checkpoint and metrics.jsonl: a long run stopped at any point
-continues with ``--resume``, losing at most the epoch in progress.  Whether degradation shows depends on the budget: the paper trains 64k
+continues with ``--resume`` (the same flags; others are refused), losing at most the epoch
+in progress.  Whether degradation shows depends on the budget: the paper trains 64k
 iterations on 45k images; a short CPU budget may stop before the curves separate.
 """
 import argparse
@@ -29,7 +31,7 @@ from tinyres import optim
 from tinyres.recipes import add_training_flags, build_model, build_transform, make_config, split_off_validation
 from tinyres.data import DataLoader, ImageFolder
 from tinyres.serialization import atomic_write
-from tinyres.train import CHECKPOINT, Trainer
+from tinyres.train import CHECKPOINT, Trainer, load_run
 
 from cifar10_resnet20 import write_fake_image_folder
 
@@ -40,6 +42,8 @@ def make_trainer(name, train_set, val_set, args, out):
     """A Trainer for ``name`` with the shared recipe, continued from its checkpoint on --resume."""
     tinyres.manual_seed(args.seed)
     config = make_config(name, "imagefolder", train_set.classes, train_set=train_set)
+    config["budget"] = budget = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                                 "seed": args.seed, "training_images": len(train_set), "val_split": args.val_split}
     model = build_model(config)
     augment = numpy.random.default_rng(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed,
@@ -51,6 +55,10 @@ def make_trainer(name, train_set, val_set, args, out):
     trainer = Trainer(model, optimizer, train_loader, val_loader, scheduler, epochs=args.epochs, out_dir=out / name,
                       config=config, augment_generator=augment, seed=args.seed, progress=not args.no_progress)
     if args.resume and (out / name / CHECKPOINT).exists():
+        theirs = load_run(out / name / CHECKPOINT)["config"].get("budget")
+        if theirs != budget:     # another schedule (its milestones come back with it) or other images
+            raise SystemExit(f"degradation.py --resume: {out / name} was trained with {theirs}, this call asks "
+                             f"for {budget}; give the same flags, or another --out")
         print(f"{name}: resumed after epoch {trainer.resume()}")
     return trainer
 

@@ -86,3 +86,5 @@ def test_degradation_resumes_a_stopped_run_where_it_left_off(tmp_path):
     table = [line for line in first.stdout.splitlines() if line.startswith("| plain20")]
     assert table and table[0] in again.stdout.splitlines()           # the finished run, not a new one
     assert {"degradation.png", "histories.json", "plain20", "resnet20"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    other = run_example("degradation.py", ["--out", "run", "--resume", "--lr", "0.05"], tmp_path)
+    assert other.returncode != 0 and "was trained with" in other.stderr and "'lr': 0.05" in other.stderr, other.stderr

@@ -132,6 +132,18 @@ def test_every_functional_op_on_the_device(fake_cupy, fn, arrays):
     same_on_the_device(fn, arrays)
 
 
+def test_im2col_reads_any_memory_layout_on_the_device(fake_cupy):
+    """The GPU's im2col views its input through strides (``as_strided``): a flipped,
+    strided, channels-last input must give the CPU's numbers, with stride, dilation and
+    uneven padding."""
+    base = randn(5, 3, 11, 13)
+
+    def conv(x, w):
+        x = x.permute(0, 3, 1, 2)[:, :, ::-1, ::2]        # (5, 3, 11, 7): channels-last memory, flipped, strided
+        return F.conv2d(F.pad(x, (1, 2, 0, 1)), w, stride=(2, 3), dilation=(2, 3), padding=1)
+    same_on_the_device(conv, [np.ascontiguousarray(base.transpose(0, 2, 3, 1)), randn(4, 3, 3, 2, seed=1)])
+
+
 EDGE_VALUES = (   # 0, -0, ties, +-inf and NaN, where a piecewise op's rule decides
     [pytest.param(ours, arrays, id=f"boundary-{name}") for name, ours, _, arrays in BOUNDARY]
     + [pytest.param(lambda x, fn=fn: fn(tinyres, x), [np.array(data)], id=f"ties-{name}")
@@ -247,8 +259,9 @@ def test_every_model_forward_and_backward_on_the_device(fake_cupy, one_thread, n
     dtype = np.float64 if REAL else np.float32
     cpu = tinyres.models.get_model(name, num_classes=5).to(dtype=tinyres.float64 if REAL else tinyres.float32)
     dev = copy.deepcopy(cpu).to(DEVICE)
-    # the smallest image every model takes; on a GPU a larger one, whose last stage has 2x2
-    # maps: the statistics of two values amplify even float64's rounding past 1e-6 in 50+ layers
+    # the smallest image every model takes; on a GPU a larger one, on which the ImageNet
+    # models' last stage has 2x2 maps: the statistics of two values amplify even float64's
+    # rounding past 1e-6 in 50+ layers
     x = randn(4, 3, 64, 64, dtype=dtype) if REAL else randn(2, 3, 17, 17, dtype=dtype)
     y_cpu, _ = run(cpu, [x], "cpu")
     y_dev, _ = run(dev, [x], DEVICE)

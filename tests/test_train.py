@@ -43,6 +43,27 @@ def test_fit_until_an_epoch_then_on_trains_as_one_call(tmp_path):
             turns.fit(until=bad)
 
 
+def test_runs_made_together_and_taking_turns_train_as_each_would_alone(tmp_path):
+    """degradation.py's way: every trainer made first, then an epoch each in turn, then a
+    stop and a resume in the middle; each run's own random stream (dropout) stays its own."""
+    alone = [make_trainer(tmp_path / f"alone{seed}", epochs=3, seed=seed) for seed in (3, 4)]
+    for trainer in alone:
+        trainer.fit()
+    turns = [make_trainer(tmp_path / f"turns{seed}", epochs=3, seed=seed) for seed in (3, 4)]
+    for trainer in turns:
+        trainer.fit(until=1)
+    turns = [make_trainer(tmp_path / f"turns{seed}", epochs=3, seed=seed) for seed in (3, 4)]   # a new process
+    for trainer in turns:
+        trainer.resume()
+    for epoch in (2, 3):
+        for trainer in turns:
+            trainer.fit(until=epoch)
+    for a, b in zip(alone, turns):
+        assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+        sa, sb = a.model.state_dict(), b.model.state_dict()
+        assert all(np.array_equal(sa[k].numpy(), sb[k].numpy()) for k in sa)
+
+
 def test_run_folder_holds_checkpoint_log_and_plots(tmp_path):
     trainer = make_trainer(tmp_path, epochs=2)
     trainer.fit()

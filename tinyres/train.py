@@ -84,7 +84,10 @@ class Trainer:
     ``scheduler`` steps once per epoch, or once per batch with ``scheduler_step="batch"``
     (OneCycleLR).  The training loss is cross-entropy, with ``label_smoothing`` (the
     evaluation loss is plain cross-entropy).  ``augment_generator`` is the NumPy Generator the random transforms
-    draw from; the trainer resets it at each epoch so that resuming is exact.
+    draw from; the trainer resets it at each epoch so that resuming is exact.  The default
+    generator's stream (dropout's draws) belongs to the run from the moment it is made (or
+    resumed): seed before making the trainer; ``fit`` takes the stream up and puts it away
+    again, so runs that take turns (``fit(until=...)``) do not draw from each other's.
 
     The step's loss and accuracy are summed where the model lives and read (one transfer)
     every ``log_every`` steps and at the end of the epoch -- default: every step on the CPU,
@@ -115,7 +118,10 @@ class Trainer:
         self.epoch = 0            # epochs completed
         self.history = []
         self._plot_warned = False
-        self._paused_rng = None   # the default generator's state when fit stopped at `until`
+        # The run's own stream of the default generator (dropout draws from it), taken here and
+        # given back to the generator while fit runs: runs that take turns, or anything drawing
+        # between two calls of fit, leave each other's draws alone.  None while fit runs.
+        self._rng = backend.default_generator().bit_generator.state
 
     # ------------------------------------------------------------------ the loop
     def fit(self, until=None):
@@ -124,22 +130,21 @@ class Trainer:
         at ``until`` and calling ``fit`` again trains exactly as one call would."""
         if until is not None and (not isinstance(until, int) or isinstance(until, bool) or until < 0):
             raise ValueError(f"Trainer.fit: until must be a non-negative integer epoch, got {until!r}")
-        if self._paused_rng is not None:      # this run's own random stream (dropout), as resume restores it
-            backend.default_generator().bit_generator.state = self._paused_rng
-            self._paused_rng = None
-        for epoch in range(self.epoch, self.epochs if until is None else min(until, self.epochs)):
-            row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
-            if self.test_loader is not None:
-                result = evaluate(self.model, self.test_loader, self.num_classes)
-                row.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
-            self.epoch = epoch + 1
-            self.history.append(row)
-            self.log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-            if self.out_dir is not None and self.main:
-                self.save_checkpoint()
-                self._write_logs(row)
-        if self.epoch < self.epochs:          # paused: others may draw from the generator meanwhile
-            self._paused_rng = backend.default_generator().bit_generator.state
+        backend.default_generator().bit_generator.state, self._rng = self._rng, None
+        try:
+            for epoch in range(self.epoch, self.epochs if until is None else min(until, self.epochs)):
+                row = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+                if self.test_loader is not None:
+                    result = evaluate(self.model, self.test_loader, self.num_classes)
+                    row.update(test_loss=result["loss"], test_accuracy=result["accuracy"])
+                self.epoch = epoch + 1
+                self.history.append(row)
+                self.log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+                if self.out_dir is not None and self.main:
+                    self.save_checkpoint()
+                    self._write_logs(row)
+        finally:
+            self._rng = backend.default_generator().bit_generator.state
         return self.history
 
     def train_epoch(self, epoch):
@@ -201,7 +206,7 @@ class Trainer:
         return {"format": FORMAT, "epoch": self.epoch, "config": self.config,
                 "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "rng": {"default": backend.default_generator().bit_generator.state},
+                "rng": {"default": self._rng or backend.default_generator().bit_generator.state},
                 "history": self.history}
 
     def save_checkpoint(self, path=None):
@@ -226,7 +231,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        backend.default_generator().bit_generator.state = state["rng"]["default"]
+        self._rng = state["rng"]["default"]
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
         if self.out_dir is not None and self.main:     # the log as the checkpoint knows it: a line torn by a crash,
             lines = "".join(json.dumps(row) + "\n" for row in self.history)   # or one past it, goes

@@ -51,7 +51,7 @@ class SGD(Optimizer):
                     buf[...] = g
                 else:
                     buf *= momentum
-                    buf += (1 - dampening) * g if dampening else g      # a kernel less (a GPU launch)
+                    buf += ((1 - dampening) * g) if dampening else g    # a kernel less (a GPU launch)
                 g = g + momentum * buf if nesterov else buf
             p -= lr * g
         parallel_map(update, p.data, grad, buf)

@@ -10,7 +10,8 @@ of a matrix ``cols`` (C*KH*KW rows, N*OH*OW columns), so the convolution becomes
 matrix product ``y = w (O, C*KH*KW) @ cols``.  ``col2im`` is its adjoint: it adds every
 column back onto the patch it came from.  Both loop only over the KH*KW kernel offsets,
 moving a whole (N, C, OH, OW) block with one strided slice each (DeZero's scheme); the
-pooling ops share them.  ``conv1d`` runs on the 2-D code with H = 1.
+pooling ops share them.  On a GPU, where each copy is a kernel launch, im2col makes all of
+them one copy from an ``as_strided`` view.  ``conv1d`` runs on the 2-D code with H = 1.
 """
 import numbers
 
@@ -72,7 +73,7 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
     ``xpad`` being ``x`` padded with ``fill`` by ``padding`` = ((top, bottom), (left, right)).
     Reshaped to (C*KH*KW, N*OH*OW) -- a free reshape, that is the memory order -- each
     column is one flattened patch.  One strided copy per kernel offset (i, j), the images
-    split between threads.  ``out``: a C-contiguous array of that shape to fill (a scratch
+    split between threads (on a GPU: one copy for all offsets, see ``_copy_windows``).  ``out``: a C-contiguous array of that shape to fill (a scratch
     buffer), instead of a new one.
     """
     xp = get_array_module(x)
