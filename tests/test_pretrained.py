@@ -104,4 +104,4 @@ def test_the_bundled_resnet20_in_python():
     model = tinyres.models.resnet20(weights="cifar10").eval()
     meta = model.weights_meta
     assert meta["classes"][:2] == ["airplane", "automobile"] and meta["image_size"] == 32
-    assert meta["val_accuracy"] == 0.8592 and meta["epochs"] == 20
+    assert meta["val_accuracy"] == 0.8716 and meta["epochs"] == 40

@@ -22,7 +22,7 @@ FORMAT = "tinyres-weights"
 # arch -> weights name -> (file in BUNDLED, its SHA-256)
 WEIGHTS = {
     "resnet20": {"cifar10": ("resnet20_cifar10.npz",
-                             "f34688c080c73655d3485cd5d670ee2ee02aec5093d855e6d8220762f373f8e4")},
+                             "175b58efbea566bb982894f0d75ee78106d356aabec7d900c5d85463fdcb2179")},
 }
 
 
