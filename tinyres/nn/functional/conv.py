@@ -73,8 +73,9 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
     ``xpad`` being ``x`` padded with ``fill`` by ``padding`` = ((top, bottom), (left, right)).
     Reshaped to (C*KH*KW, N*OH*OW) -- a free reshape, that is the memory order -- each
     column is one flattened patch.  One strided copy per kernel offset (i, j), the images
-    split between threads (on a GPU: one copy for all offsets, see ``_copy_windows``).  ``out``: a C-contiguous array of that shape to fill (a scratch
-    buffer), instead of a new one.
+    split between threads (on a GPU: one copy for all offsets, see ``_copy_windows``).
+    ``out``: a C-contiguous array of that shape to fill (a scratch buffer), instead of a
+    new one.
     """
     xp = get_array_module(x)
     n, c, h, w = padded = _padded_shape(x.shape, padding)
