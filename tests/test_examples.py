@@ -88,3 +88,16 @@ def test_degradation_resumes_a_stopped_run_where_it_left_off(tmp_path):
     assert {"degradation.png", "histories.json", "plain20", "resnet20"} <= {p.name for p in (tmp_path / "run").iterdir()}
     other = run_example("degradation.py", ["--out", "run", "--resume", "--lr", "0.05"], tmp_path)
     assert other.returncode != 0 and "was trained with" in other.stderr and "'lr': 0.05" in other.stderr, other.stderr
+
+
+def test_the_degradation_table_in_resnet_md_is_the_committed_run():
+    """docs/resnet.md's table, row by row, from docs/results/degradation/histories.json."""
+    import json
+    histories = json.loads((ROOT / "docs/results/degradation/histories.json").read_text())
+    page = (ROOT / "docs/resnet.md").read_text()
+    for name, label in [("plain20", "plain-20"), ("plain56", "plain-56"), ("resnet20", "ResNet-20"), ("resnet56", "ResNet-56")]:
+        last = histories[name][-1]
+        minutes = sum(row["seconds"] for row in histories[name]) / 60
+        row = (f"| {label} | {100 * (1 - last['train_accuracy']):.1f} | {100 * (1 - last['test_accuracy']):.1f} "
+               f"| {minutes:.0f} |")
+        assert row in page.splitlines(), row
