@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tinyres  # noqa: E402
 from tinyres import autograd, backend, models, optim  # noqa: E402
+from tinyres.core import engine  # noqa: E402
 from tinyres.nn import functional as F  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def install_timers(totals, device):
             for method in methods:
                 if method in vars(cls):
                     setattr(cls, method, timed(vars(cls)[method], (None, method)))
-    autograd._accumulate = timed(autograd._accumulate, ("gradient accumulation", ""))
+    engine._accumulate = timed(engine._accumulate, ("gradient accumulation", ""))
 
 
 def median_time(step, device, steps, sync=True):

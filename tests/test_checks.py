@@ -1,8 +1,7 @@
-"""The table of ``tinyres gradcheck`` (each ``nn.functional`` module's ``GRADCHECKS``), run
-with the suite's tolerances: finite differences tight enough to catch a backward off by
-0.1%, and PyTorch in float64 and float32, on contiguous and strided inputs.  A case added
-to a module's table is tested here and shown by ``tinyres gradcheck`` with nothing else to
-edit."""
+"""The table of ``tinyres gradcheck`` (``CASES`` in tinyres/app/checks.py), run with the
+suite's tolerances: finite differences tight enough to catch a backward off by 0.1%, and
+PyTorch in float64 and float32, on contiguous and strided inputs.  A case added to the
+table is tested here and shown by ``tinyres gradcheck`` with nothing else to edit."""
 import numpy as np
 import pytest
 from helpers import compare_with_torch, needs_torch, TF  # TF: None without PyTorch
@@ -10,6 +9,7 @@ from helpers import gradcheck  # the suite's tight tolerances
 
 import tinyres
 from tinyres import checks
+from tinyres.nn import functional as F
 
 CASES = checks.cases()
 
@@ -19,11 +19,16 @@ def _tensors(arrays, dtype=np.float64):
             for a in arrays]
 
 
-def test_every_functional_module_with_layer_ops_declares_cases():
+NOT_IN_THE_TABLE = {"dropout": "random: tests/test_nn_activation.py checks its mask and scale",
+                    "flatten": "a reshape: tests/test_ops.py"}
+
+
+def test_every_public_functional_op_has_a_row():
     names = [c.name for c in CASES]
     assert len(names) == len(set(names))
-    for op in ("conv2d", "conv1d", "batch_norm", "relu", "max_pool2d", "linear", "cross_entropy"):
-        assert any(n.startswith(op) for n in names), op
+    missing = [op for op in F.__all__ if op not in NOT_IN_THE_TABLE
+               and not any(n == op or n.startswith(op + " ") for n in names)]
+    assert not missing, f"nn.functional ops without a row in tinyres/app/checks.py: {missing}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -40,6 +45,13 @@ def test_against_torch(case, dtype, contiguous):
     compare_with_torch(case.fn, lambda *t: case.torch_fn(TF, *t), arrays, contiguous=contiguous)
 
 
-def test_the_user_table_is_these_cases():
+def test_tinyres_gradcheck_passes_the_ops_and_fails_a_planted_wrong_backward(monkeypatch):
     rows = checks.run_layer_checks()
     assert [r["name"] for r in rows] == [c.name for c in CASES] and all(r["ok"] for r in rows)
+    from tinyres.nn.functional.linear import LinearFunction
+    right = LinearFunction.backward
+    monkeypatch.setattr(LinearFunction, "backward",
+                        lambda self, gy: tuple(g if g is None or i else g * 1.01 for i, g in enumerate(right(self, gy))))
+    rows = {r["name"]: r for r in checks.run_layer_checks()}
+    assert not rows["linear"]["ok"] and rows["linear"]["error"] > 1e-3
+    assert rows["relu"]["ok"]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tinyres
-from tinyres import distributed as dist, nn
+from tinyres import distributed as dist, nn, parallel
 from tinyres.data import DataLoader, DistributedSampler
 
 
@@ -222,8 +222,8 @@ def test_data_parallel_keeps_drop_last_and_one_seed(monkeypatch):
     """Simulated 2 ranks: the sampler drops as the loader does (the steps per epoch do not
     depend on the number of ranks), and both ranks shard with rank 0's seed."""
     monkeypatch.setattr(dist._world, "size", 2)
-    monkeypatch.setattr(dist, "broadcast", lambda x, src=0: x)     # rank 0 here
-    monkeypatch.setattr(dist, "DistributedDataParallel", lambda model: model)
+    monkeypatch.setattr(parallel, "broadcast", lambda x, src=0: x)     # rank 0 here
+    monkeypatch.setattr(parallel, "DistributedDataParallel", lambda model: model)
     loader = DataLoader(list(range(11)), 4, shuffle=True, drop_last=True, seed=7)
     _, train, _ = dist.data_parallel(nn.Linear(1, 1), loader)
     assert len(train) == 11 // 4 == 2 and train.sampler.drop_last and train.sampler.seed == 7

@@ -54,7 +54,7 @@ def test_inplace_writes_into_a_tensor_that_needs_no_grad(op):
                          ids=["relu", "leaky"])
 def test_inplace_in_blocks_on_threads_matches_torch(op, torch_op, monkeypatch):
     """Written piece by piece into a channel-major input, 0, -0 and NaN included."""
-    monkeypatch.setattr(tinyres.backend, "BLOCK", 7)
+    monkeypatch.setattr(tinyres.kernels.threads, "BLOCK", 7)
     a = np.random.default_rng(0).standard_normal((3, 4, 5, 6)).astype(np.float32)
     a[0, 0, 0, :3] = [0.0, -0.0, np.nan]
     x = tinyres.Tensor(np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3))

@@ -10,7 +10,7 @@ from helpers import gradcheck  # the suite's tight tolerances
 from cases import CONV1D_CASES, CONV2D_CASES
 from tinyres.nn import functional as F
 from tinyres.nn.functional import conv
-from tinyres.nn.functional import reference
+from tinyres.kernels import reference
 from tinyres.nn.functional.conv import Conv2dFunction, col2im, im2col
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")   # torch's, for even kernels
@@ -28,9 +28,6 @@ def arrays(x_shape, w_shape, bias, dtype, seed=0):
 
 @pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
 def test_conv2d_matches_loop_reference(x_shape, w_shape, bias, kwargs):
-    kwargs = dict(kwargs)
-    if isinstance(kwargs["padding"], str):    # the reference takes symmetric int padding only
-        kwargs["padding"] = 0
     data = arrays(x_shape, w_shape, bias, np.float64)
     x, w = (tinyres.tensor(a, requires_grad=True) for a in data[:2])
     b = tinyres.tensor(data[2], requires_grad=True) if bias else None
@@ -68,23 +65,25 @@ def test_conv2d_matches_torch_float32(x_shape, w_shape, bias, kwargs, contiguous
 def test_fast_conv2d_equals_the_plain_reference(x_shape, w_shape, bias, kwargs, layout, threads, chunk_bytes,
                                                 monkeypatch):
     """Conv2dFunction (chunks of images on threads, transposed-convolution gx, scratch buffers) against
-    Conv2dReference (one im2col, col2im), float64, in both memory layouts of the input."""
+    the plain loops of kernels/reference.py (nothing shared with the fast path), float64, in
+    both memory layouts of the input."""
     monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(tinyres.backend, "_num_threads", threads)
-    monkeypatch.setattr(tinyres.backend, "_pool", None)
+    monkeypatch.setattr(tinyres.kernels.threads, "_num_threads", threads)
+    monkeypatch.setattr(tinyres.kernels.threads, "_pool", None)
     data = arrays(x_shape, w_shape, bias, np.float64)
     if layout == "channel-major":
         data[0] = np.ascontiguousarray(data[0].transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
     stride, dilation = (conv.ntuple(kwargs[k], 2, k, "conv2d") for k in ("stride", "dilation"))
     padding = conv._conv_padding("conv2d", kwargs["padding"], w_shape[2:], stride, dilation, 2)
-    results = []
-    for op in (Conv2dFunction, reference.Conv2dReference):
-        tensors = [tinyres.Tensor(a, requires_grad=True) for a in data] + ([] if bias else [None])
-        y = op.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=kwargs["groups"])
-        y.backward(tinyres.tensor(randn(*y.shape, seed=3)))
-        results.append([y.numpy()] + [t.grad.numpy() for t in tensors if t is not None])
-    for fast, plain in zip(*results):
-        np.testing.assert_allclose(fast, plain, rtol=1e-12, atol=1e-12)
+    tensors = [tinyres.Tensor(a, requires_grad=True) for a in data] + ([] if bias else [None])
+    y = Conv2dFunction.apply(*tensors, stride=stride, padding=padding, dilation=dilation, groups=kwargs["groups"])
+    gy = randn(*y.shape, seed=3)
+    y.backward(tinyres.tensor(gy))
+    fast = [y.numpy()] + [t.grad.numpy() for t in tensors if t is not None]
+    plain = reference.conv2d_loop(*data[:2], data[2] if bias else None, gy, stride, padding, dilation,
+                                  kwargs["groups"])
+    for got, want in zip(fast, plain):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_conv2d_output_is_channel_major_and_the_next_conv_reads_it_without_a_copy():

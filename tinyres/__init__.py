@@ -1,20 +1,46 @@
-"""tinyres: a from-scratch ResNet library in NumPy, with CuPy as an optional GPU backend."""
-__version__ = "0.1.0"
+"""tinyres: a from-scratch ResNet library in NumPy, with CuPy as an optional GPU backend.
 
-from . import backend, cuda  # noqa: F401
+The package is laid out as its layers, each importing only from those below it
+(docs/architecture.md; tests/test_architecture.py checks it):
+
+    errors < core.backend < kernels < core (grad_mode, tensor, engine, ops) < testing, serialization,
+    collectives < nn < data, optim, models < parallel < autograd, distributed (facades) < app
+
+This file is the top: it gathers the public names, as ``torch`` does.
+"""
+import sys as _sys
+
+from .version import __version__  # noqa: F401
 from .errors import UserError  # noqa: F401
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
-from .backend import (Device, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
-                      get_num_threads, int32, int64, manual_seed, set_default_dtype, set_num_threads, uint8)
-from .ops import (abs, argmax, argmin, cat, clamp, clone, exp, flatten, log, matmul, max,  # noqa: F401
-                  maximum, mean, min, permute, reshape, sqrt, squeeze, stack, std, sum, transpose,
-                  unsqueeze, var, where)
-from .tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
-                     rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
-from . import autograd  # noqa: F401,E402
-from .serialization import load, save  # noqa: F401,E402
-from . import nn, optim, data, models, torch_weights, viz, distributed  # noqa: F401,E402
-from .models.summary import summary  # noqa: F401,E402
+from .core import backend  # noqa: F401
+from .core.backend import (Device, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
+                           int32, int64, manual_seed, set_default_dtype, uint8)
+from .kernels.threads import get_num_threads, set_num_threads  # noqa: F401
+from .core.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
+                          rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+from .core import engine, ops  # noqa: F401  (they install Tensor.backward and Tensor's math methods)
+from .core.ops import (abs, argmax, argmin, cat, clamp, clone, exp, flatten, log, matmul, max,  # noqa: F401
+                       maximum, mean, min, permute, reshape, sqrt, squeeze, stack, std, sum, transpose,
+                       unsqueeze, var, where)
+from . import autograd, cuda, testing  # noqa: F401
+from .serialization import load, save  # noqa: F401
+from . import nn, optim, data, models, torch_weights, distributed  # noqa: F401
+from .app import viz  # noqa: F401
+from .models.summary import summary  # noqa: F401
+
+# The modules' old names, from before the package had layers, still import: the same module
+# objects under both names, so that patching one patches the other.
+from .app import checks as _checks, cli as _cli, recipes as _recipes, train as _train  # noqa: E402
+from .core import tensor as _tensor
+from .kernels import reference as _reference
+
+for _old, _module in {"tensor": _tensor, "ops": ops, "backend": backend, "cli": _cli, "recipes": _recipes,
+                      "train": _train, "viz": viz, "checks": _checks, "nn.functional.reference": _reference}.items():
+    _sys.modules[f"{__name__}.{_old}"] = _module
+for _old in ("cli", "recipes", "train", "checks"):
+    globals()[_old] = _sys.modules[f"{__name__}.{_old}"]
+del _old, _module
 
 
 def __getattr__(name):

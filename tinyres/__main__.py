@@ -1,6 +1,6 @@
 """``python -m tinyres``: the same as the ``tinyres`` command."""
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

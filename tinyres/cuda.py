@@ -1,10 +1,10 @@
 """``tinyres.cuda``: is a GPU usable?  (The CuPy import itself lives in ``backend``.)"""
-from .backend import is_cuda_available as is_available  # noqa: F401
+from .core.backend import is_cuda_available as is_available  # noqa: F401
 
 
 def device_count():
     """How many CUDA GPUs CuPy sees (0 without CuPy)."""
-    from . import backend
+    from .core import backend
     cp = backend.cupy_module()
     if cp is None or not is_available():
         return 0

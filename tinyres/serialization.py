@@ -33,9 +33,9 @@ import secrets
 
 import numpy
 
-from . import backend
+from .core import backend
 from .errors import UserError
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 FORMAT = "tinyres-checkpoint"
 VERSION = 1
@@ -316,3 +316,15 @@ def _decode(node, arrays, to_array):
     if tag == "float":
         return float(body)
     raise ValueError(f"unknown node {tag!r}")
+
+
+RUN_FORMAT = "tinyres-run"     # the marker of a checkpoint written by tinyres.train.Trainer
+
+
+def load_run(path):
+    """A run checkpoint written by ``Trainer``, checked to be one."""
+    state = load(path)
+    if not isinstance(state, dict) or state.get("format") != RUN_FORMAT:
+        raise UserError(f"{path} is not a tinyres training checkpoint (no '{RUN_FORMAT}' format marker)")
+    return state
+

@@ -1,7 +1,6 @@
 """Datasets, a DataLoader and batch transforms, in NumPy.  See docs/data.md."""
 from . import transforms  # noqa: F401
-from .datasets import (CIFAR10, CIFAR100, MNIST, BundledMNIST, FashionMNIST,  # noqa: F401
-                       RestrictedUnpickler, UnsafePickleError, default_root)
+from .datasets import CIFAR10, CIFAR100, MNIST, BundledMNIST, FashionMNIST, RestrictedUnpickler, UnsafePickleError, default_root
 from .download import DownloadError  # noqa: F401
 from .folder import ImageFolder, stratified_split  # noqa: F401
 from .loader import DataLoader  # noqa: F401

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from tinyres import backend
-from tinyres.tensor import tensor
+from ..core import backend
+from ..core.tensor import tensor
 
 
 def _is_int(x):

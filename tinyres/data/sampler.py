@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .. import distributed
+from .. import collectives
 from .loader import _is_int
 
 
@@ -28,9 +28,9 @@ class DistributedSampler:
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False,
                  *, even=True):
         if num_replicas is None or rank is None:
-            distributed.init()
-        num_replicas = distributed.world_size() if num_replicas is None else num_replicas
-        rank = distributed.rank() if rank is None else rank
+            collectives.init()
+        num_replicas = collectives.world_size() if num_replicas is None else num_replicas
+        rank = collectives.rank() if rank is None else rank
         if not _is_int(num_replicas) or num_replicas < 1:
             raise ValueError(f"DistributedSampler: num_replicas must be a positive integer, got {num_replicas!r}")
         if not _is_int(rank) or not 0 <= rank < num_replicas:

@@ -9,8 +9,8 @@ never modified in place.
 """
 import numpy as np
 
-from tinyres import backend
-from tinyres.backend import get_array_module
+from ..core import backend
+from ..core.backend import get_array_module
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)

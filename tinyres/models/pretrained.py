@@ -14,7 +14,7 @@ loading.
 import hashlib
 from pathlib import Path
 
-from ..serialization import CheckpointError, load, save
+from ..serialization import CheckpointError, load, load_run, save
 
 BUNDLED = Path(__file__).parent / "bundled"
 FORMAT = "tinyres-weights"
@@ -75,7 +75,6 @@ def export_weights(run_checkpoint, path, provenance):
     """Write the weights of a ``Trainer`` run (``checkpoint.npz``) as a weights file: the
     model and the run's config, without the optimizer's state, plus ``provenance`` (a dict
     of plain values: data, command, accuracy)."""
-    from ..train import load_run
     state = load_run(run_checkpoint)
     save({"format": FORMAT, "config": state["config"], "model": state["model"], "provenance": dict(provenance)},
          path)

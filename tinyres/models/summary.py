@@ -6,8 +6,8 @@ saying its own with ``Module.count_macs`` (a convolution does ``C_in / groups * 
 for each output element, a linear layer ``in_features``; layers that do not override it
 count none).
 """
-from ..autograd import no_grad
-from ..tensor import zeros
+from ..core.grad_mode import no_grad
+from ..core.tensor import zeros
 
 
 class ModelSummary:

@@ -18,7 +18,7 @@ import warnings
 
 import numpy
 
-from .. import backend
+from ..core import backend
 
 __all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "uniform_", "normal_", "constant_",
            "zeros_", "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]

@@ -6,8 +6,8 @@ calling the op, so a wrong shape is reported with the layer's name and settings.
 """
 import math
 
-from .. import backend
-from ..tensor import Tensor, ones, zeros, tensor
+from ..core import backend
+from ..core.tensor import Tensor, ones, zeros, tensor
 from . import functional as F
 from . import init
 from .functional.conv import convolution, ntuple

@@ -18,9 +18,9 @@ import numbers
 
 import numpy
 
-from .. import backend
-from ..autograd import no_grad
-from ..tensor import Tensor
+from ..core import backend
+from ..core.grad_mode import no_grad
+from ..core.tensor import Tensor
 
 __all__ = ["Module", "Parameter"]
 

@@ -23,9 +23,9 @@ In eval mode, and on one process, it is ``F.batch_norm`` exactly.
 """
 import numpy
 
-from .. import distributed
-from ..autograd import Function
-from ..backend import get_array_module
+from .. import collectives
+from ..core.engine import Function
+from ..core.backend import get_array_module
 from .functional.normalization import channel_rows, check_norm_input, from_channel_rows
 from .layers import _BatchNorm
 
@@ -39,13 +39,13 @@ class GlobalBatchNorm(Function):
         xp = get_array_module(x)
         rows = channel_rows(x)
         channels, m = rows.shape
-        count = int(distributed.all_reduce(numpy.array([m]))[0])    # on the host: no device sync
+        count = int(collectives.all_reduce(numpy.array([m]))[0])    # on the host: no device sync
         if count <= 1:
             raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all ranks "
-                             f"when training, got {count} (input size {x.shape} on rank {distributed.rank()})")
-        mean = distributed.all_reduce(rows.sum(axis=1)) / count
+                             f"when training, got {count} (input size {x.shape} on rank {collectives.rank()})")
+        mean = collectives.all_reduce(rows.sum(axis=1)) / count
         centered = rows - mean[:, None]
-        var = distributed.all_reduce(xp.einsum("ij,ij->i", centered, centered)) / count
+        var = collectives.all_reduce(xp.einsum("ij,ij->i", centered, centered)) / count
         inv_std = 1 / xp.sqrt(var + x.dtype.type(eps))
         x_hat = centered * inv_std[:, None]
         y = x_hat if weight is None else x_hat * weight[:, None]
@@ -62,7 +62,7 @@ class GlobalBatchNorm(Function):
         xp = get_array_module(gy)
         g_rows, x_hat = channel_rows(gy), self.x_hat
         gb, gw = g_rows.sum(axis=1), xp.einsum("ij,ij->i", g_rows, x_hat)
-        total = distributed.all_reduce(xp.concatenate([gb, gw]))
+        total = collectives.all_reduce(xp.concatenate([gb, gw]))
         total_gb, total_gw = total[:len(gb)], total[len(gb):]
         scale = self.inv_std if self.weight is None else self.inv_std * self.weight
         gx = scale[:, None] * (g_rows - (total_gb[:, None] + x_hat * total_gw[:, None]) / self.count)
@@ -77,7 +77,7 @@ class SyncBatchNorm(_BatchNorm):
     _ranks = (2, 3, 4, 5)
 
     def forward(self, input):
-        if not self.training or distributed.world_size() == 1:
+        if not self.training or collectives.world_size() == 1:
             return super().forward(input)
         check_norm_input(self._label(), input, self._ranks, self.num_features)
         if self.track_running_stats:

@@ -1,5 +1,5 @@
 """Adam and AdamW, as ``torch.optim.Adam`` / ``torch.optim.AdamW`` (single-tensor form)."""
-from ..backend import get_array_module
+from ..core.backend import get_array_module
 from .optimizer import Optimizer, check_number
 
 

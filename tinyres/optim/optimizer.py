@@ -17,8 +17,9 @@ import math
 import numbers
 import warnings
 
-from .. import autograd, backend
-from ..tensor import Tensor
+from ..core import grad_mode
+from ..core import backend
+from ..core.tensor import Tensor
 
 
 class Optimizer:
@@ -114,7 +115,7 @@ class Optimizer:
         the model (with grad enabled) and its return value (the loss) is returned."""
         loss = None
         if closure is not None:
-            with autograd.enable_grad():
+            with grad_mode.enable_grad():
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:

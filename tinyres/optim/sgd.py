@@ -1,5 +1,6 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
-from ..backend import get_array_module, parallel_map
+from ..core.backend import get_array_module
+from ..kernels.threads import parallel_map
 from .optimizer import Optimizer, check_number
 
 

@@ -14,11 +14,12 @@ dropout computes out of place and copies.
 """
 import numbers
 
-from ... import backend
-from ...autograd import Function, is_grad_enabled
-from ...backend import get_array_module, parallel_map
-from ...tensor import Tensor
-from ...checks import GradcheckCase, distinct
+from ...core import backend
+from ...core.engine import Function
+from ...core.grad_mode import is_grad_enabled
+from ...core.backend import get_array_module
+from ...kernels.threads import parallel_map
+from ...core.tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
 
@@ -225,12 +226,3 @@ def dropout(input, p=0.5, training=True, inplace=False):
             keep = xp.random.random_sample(input.shape, dtype=dtype) >= p
             mask = keep.astype(input.dtype) * input.dtype.type(scale)
     return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace)
-
-
-# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
-
-GRADCHECKS = [
-    GradcheckCase("relu", relu, lambda tf, x: tf.relu(x), lambda rng: [distinct((2, 3, 7, 6), rng)]),
-    GradcheckCase("log_softmax", lambda x: log_softmax(x, dim=1), lambda tf, x: tf.log_softmax(x, dim=1),
-                  lambda rng: [rng.standard_normal((5, 4))]),
-]

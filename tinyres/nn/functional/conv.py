@@ -15,149 +15,19 @@ them one copy from an ``as_strided`` view.  ``conv1d`` runs on the 2-D code with
 """
 import numbers
 
-from ...autograd import Function
-from ...backend import get_array_module, get_num_threads, is_cpu, parallel_for, parallel_matmul, workspace
-from ...tensor import Tensor
-from ...checks import GradcheckCase, distinct
+from ...core.backend import get_array_module, is_cpu
+from ...core.engine import Function
+from ...core.tensor import Tensor
+from ...kernels.im2col import (NO_PADDING, add_windows, channel_major, col2im, conv_output_size,  # noqa: F401
+                               im2col, padded_shape, scratch_im2col, unpad)  # (im2col, col2im: their old home)
+from ...kernels.threads import get_num_threads, parallel_for, parallel_matmul
 
 __all__ = ["conv1d", "conv2d"]
-
-NO_PADDING = ((0, 0), (0, 0))
-
-
-# ---------------------------------------------------------------------- im2col / col2im
-
-def _window_slice(i, j, out_size, stride, dilation):
-    """Index of xpad[:, :, i*dh + oh*sh, j*dw + ow*sw] for all (oh, ow): the input pixels
-    that kernel offset (i, j) meets, one per output position."""
-    (oh, ow), (sh, sw), (dh, dw) = out_size, stride, dilation
-    return (slice(None), slice(None),
-            slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
-            slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
-
-
-def channel_major(shape, dtype, xp, empty=None):
-    """A new (N, C, H, W) array whose memory is in (C, N, H, W) order: the transposed view
-    of a C-contiguous (C, N, H, W) array (see ``Conv2dFunction``).  ``empty`` makes that array
-    (``xp.empty`` by default; a scratch buffer for temporaries)."""
-    n, c, h, w = shape
-    return (empty or xp.empty)((c, n, h, w), dtype=dtype).transpose(1, 0, 2, 3)
-
-
-def _padded_shape(shape, padding):
-    (top, bottom), (left, right) = padding
-    n, c, h, w = shape
-    return n, c, h + top + bottom, w + left + right
-
-
-def _pad_into(out, x, padding, value, xp):
-    """out = x padded with ``value``: the borders filled, the interior copied.  On a GPU
-    the whole of ``out`` is filled first: two kernels instead of five."""
-    (top, bottom), (left, right) = padding
-    h, w = x.shape[2:]
-    if is_cpu(xp):
-        out[:, :, :top], out[:, :, top + h:] = value, value
-        out[:, :, top:top + h, :left], out[:, :, top:top + h, left + w:] = value, value
-    else:
-        out.fill(value)
-    out[:, :, top:top + h, left:left + w] = x
-
-
-def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), fill=0, out=None):
-    """The patches of ``x`` (N, C, H, W) under every kernel position.
-
-    Returns ``cols`` of shape (C, KH, KW, N, OH, OW) with
-
-        cols[c, i, j, n, oh, ow] = xpad[n, c, oh*sh + i*dh, ow*sw + j*dw],
-
-    ``xpad`` being ``x`` padded with ``fill`` by ``padding`` = ((top, bottom), (left, right)).
-    Reshaped to (C*KH*KW, N*OH*OW) -- a free reshape, that is the memory order -- each
-    column is one flattened patch.  One strided copy per kernel offset (i, j), the images
-    split between threads (on a GPU: one copy for all offsets, see ``_copy_windows``).
-    ``out``: a C-contiguous array of that shape to fill (a scratch buffer), instead of a
-    new one.
-    """
-    xp = get_array_module(x)
-    n, c, h, w = padded = _padded_shape(x.shape, padding)
-    out_size = conv_output_size((h, w), kernel_size, stride, NO_PADDING, dilation)
-    cols = xp.empty((c,) + kernel_size + (n,) + out_size, dtype=x.dtype) if out is None else out
-    xpad = x
-    if padding != NO_PADDING:
-        xpad = channel_major(padded, x.dtype, xp, lambda *a, **k: workspace("im2col.pad", *a, xp=xp, **k))
-
-    def fill_images(b):                 # the images b of the batch
-        if xpad is not x:
-            _pad_into(xpad[b], x[b], padding, fill, xp)
-        _copy_windows(cols[:, :, :, b], xpad[b], stride, dilation, xp)
-    parallel_for(fill_images, n, xp)
-    return cols
-
-
-def _copy_windows(cols, xpad, stride, dilation, xp):
-    """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop).
-
-    On a GPU, where each copy is a kernel launch, all KH*KW copies are one: ``as_strided``
-    views xpad (N, C, H, W) as the (C, KH, KW, N, OH, OW) array of cols -- the kernel offset
-    (i, j) and the output position (oh, ow) both step through xpad's rows and columns."""
-    _, kh, kw, _, oh, ow = cols.shape
-    if not is_cpu(xp):
-        (dh, dw), (sh, sw) = dilation, stride
-        s_n, s_c, s_h, s_w = xpad.strides
-        cols[...] = xp.lib.stride_tricks.as_strided(
-            xpad, shape=cols.shape, strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w))
-        return
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = xpad[_window_slice(i, j, (oh, ow), stride, dilation)].transpose(1, 0, 2, 3)
-
-
-def _add_windows(gxpad, cols, stride, dilation):
-    """gxpad[window of offset (i, j)] += cols[:, i, j] for every (i, j) (col2im's loop)."""
-    _, kh, kw, _, oh, ow = cols.shape
-    for i in range(kh):
-        for j in range(kw):
-            gxpad[_window_slice(i, j, (oh, ow), stride, dilation)] += cols[:, i, j].transpose(1, 0, 2, 3)
-
-
-def col2im(cols, input_shape, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1)):
-    """The adjoint of ``im2col``: ``gx`` of ``input_shape`` (N, C, H, W) with every entry
-    of ``cols`` (C, KH, KW, N, OH, OW) added onto the input pixel it was copied from,
-
-        gxpad[n, c, oh*sh + i*dh, ow*sw + j*dw] += cols[c, i, j, n, oh, ow],
-
-    then the padding cut off.  Within one kernel offset (i, j) the target pixels are
-    distinct, so each offset is one strided ``+=``; overlaps between windows add up
-    across offsets.  Threads take their share of the images.
-    """
-    xp = get_array_module(cols)
-    gx = channel_major(_padded_shape(input_shape, padding), cols.dtype, xp, xp.zeros)
-    parallel_for(lambda b: _add_windows(gx[b], cols[:, :, :, b], stride, dilation), input_shape[0], xp)
-    return _unpad(gx, input_shape, padding)
-
-
-def _unpad(xpad, shape, padding):
-    (top, _), (left, _) = padding
-    return xpad[:, :, top:top + shape[2], left:left + shape[3]]
 
 
 # ---------------------------------------------------------------------- the op
 
 CHUNK_BYTES = 2 ** 23     # the im2col columns of one chunk of images (measured: 2**21..2**25 all within 10%)
-
-
-def conv_output_size(input_size, kernel_size, stride, padding, dilation):
-    """(OH, OW) of a convolution; ``padding`` as ((top, bottom), (left, right))."""
-    return tuple((n + a + b - d * (k - 1) - 1) // s + 1
-                 for n, k, s, (a, b), d in zip(input_size, kernel_size, stride, padding, dilation))
-
-
-def scratch_im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), fill=0):
-    """im2col(x) in this thread's scratch buffer: for columns that are used up before the
-    next im2col (see ``backend.workspace``)."""
-    n, c = x.shape[:2]
-    shape = (c,) + kernel_size + (n,) + conv_output_size(x.shape[2:], kernel_size, stride, padding, dilation)
-    out = workspace("im2col", shape, x.dtype, get_array_module(x))
-    return im2col(x, kernel_size, stride, padding, dilation, fill, out=out)
 
 
 def _columns(x, kernel_size, stride, padding, dilation):
@@ -250,7 +120,7 @@ class Conv2dFunction(Function):
     one chunk whose products split their rows between the threads instead.  Backward
     keeps x and w and computes cols again: keeping them would hold KH*KW times the
     input's memory per layer until the backward pass.
-    ``reference.Conv2dReference`` is the plain version this one must equal.
+    ``kernels/reference.py``'s ``conv2d_loop`` is the plain version this one must equal.
     """
 
     def forward(self, x, weight, bias, stride, padding, dilation, groups):
@@ -276,7 +146,7 @@ class Conv2dFunction(Function):
             gx = xp.empty((c, n, h, w), dtype=gy.dtype)
         else:
             w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
-            gxpad = channel_major(_padded_shape(x.shape, padding), gy.dtype, xp, xp.zeros)
+            gxpad = channel_major(padded_shape(x.shape, padding), gy.dtype, xp, xp.zeros)
         gy_cn = gy.transpose(1, 0, 2, 3)
         few = _few_pixels(n * oh * ow, out_channels)
         matmul = parallel_matmul if few else xp.matmul
@@ -296,10 +166,10 @@ class Conv2dFunction(Function):
                     gx[:, b] = matmul(w_t, gcols.reshape(groups, w_t.shape[2], -1)).reshape(c, -1, h, w)
                 else:
                     gcols = matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
-                    _add_windows(gxpad[b], gcols, stride, dilation)
+                    add_windows(gxpad[b], gcols, stride, dilation)
             return gw
         gw = xp.ascontiguousarray(sum(_over_images(grad, n, few, xp))).reshape(weight.shape)
-        gx = gx.transpose(1, 0, 2, 3) if by_convolution else _unpad(gxpad, x.shape, padding)
+        gx = gx.transpose(1, 0, 2, 3) if by_convolution else unpad(gxpad, x.shape, padding)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
         return gx, gw, gb
 
@@ -432,18 +302,3 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``weight`` (O, C/groups, K); the other arguments as ``conv2d`` with ints or 1-tuples.
     Runs on ``conv2d``'s code with H = 1."""
     return convolution("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
-
-
-# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
-
-GRADCHECKS = [
-    GradcheckCase("conv2d (stride 2, padding 1)", lambda x, w, b: conv2d(x, w, b, stride=2, padding=1),
-                  lambda tf, x, w, b: tf.conv2d(x, w, b, stride=2, padding=1),
-                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]),
-    GradcheckCase("conv2d (dilation 2, groups 3)", lambda x, w: conv2d(x, w, dilation=2, groups=3),
-                  lambda tf, x, w: tf.conv2d(x, w, dilation=2, groups=3),
-                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.standard_normal((6, 1, 2, 2))]),
-    GradcheckCase("conv1d (padding 1)", lambda x, w: conv1d(x, w, padding=1),
-                  lambda tf, x, w: tf.conv1d(x, w, padding=1),
-                  lambda rng: [rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))]),
-]

@@ -9,10 +9,10 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 """
 import numbers
 
-from ...autograd import Function
-from ...backend import BLOCK, get_array_module, is_cpu, parallel_for
-from ...tensor import Tensor
-from ...checks import GradcheckCase, distinct
+from ...core.engine import Function
+from ...core.backend import get_array_module, is_cpu
+from ...kernels.threads import BLOCK, parallel_for
+from ...core.tensor import Tensor
 
 __all__ = ["batch_norm", "group_norm"]
 
@@ -287,15 +287,3 @@ def checked_group_norm(op, input, num_groups, weight, bias, eps, channels=None):
     for name, v in (("weight", weight), ("bias", bias)):
         _check_channels(input, name, v, op)
     return GroupNormFunction.apply(input, weight, bias, int(num_groups), eps)
-
-
-# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
-
-GRADCHECKS = [
-    GradcheckCase("batch_norm (training)", lambda x, g, b: batch_norm(x, None, None, g, b, training=True),
-                  lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
-                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
-    GradcheckCase("group_norm (3 groups of 2 channels)", lambda x, w, b: group_norm(x, 3, w, b),
-                  lambda tf, x, w, b: tf.group_norm(x, 3, w, b),
-                  lambda rng: [distinct((2, 6, 4, 3), rng), rng.uniform(0.5, 1.5, 6), rng.standard_normal(6)]),
-]

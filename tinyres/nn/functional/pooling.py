@@ -11,13 +11,14 @@ import numbers
 
 import numpy
 
-from ...autograd import Function
-from ...ops import scatter_add
-from ...backend import get_array_module, is_cpu, on_device, parallel_for, to_device, workspace
-from ...tensor import Tensor
-from ...checks import GradcheckCase, distinct
-from .conv import (NO_PADDING, _pad_into, _padded_shape, _unpad, _window_slice, as_nchw, channel_major,
-                   check_input, col2im, conv_output_size, ntuple, scratch_im2col)
+from ...core.engine import Function
+from ...core.ops import scatter_add
+from ...core.backend import get_array_module, is_cpu, on_device, to_device
+from ...kernels.threads import parallel_for, workspace
+from ...core.tensor import Tensor
+from ...kernels.im2col import (NO_PADDING, channel_major, col2im, conv_output_size, pad_into, padded_shape,
+                               scratch_im2col, unpad, window_slice)
+from .conv import as_nchw, check_input, ntuple
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]
@@ -78,7 +79,7 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
     """
     xp = get_array_module(x)
     kh, kw = kernel_size
-    n, c, h, w = padded = _padded_shape(x.shape, padding)
+    n, c, h, w = padded = padded_shape(x.shape, padding)
     out_size = conv_output_size((h, w), kernel_size, stride, NO_PADDING, dilation)
     y = channel_major((n, c) + out_size, x.dtype, xp)
     argmax = None
@@ -92,8 +93,8 @@ def _window_max(x, kernel_size, stride, padding, dilation, with_argmax=True):
 
     def pool(b):                        # the images b of the batch
         if xpad is not x:
-            _pad_into(xpad[b], x[b], padding, -numpy.inf, xp)
-        views = [xpad[b][_window_slice(i, j, out_size, stride, dilation)] for i in range(kh) for j in range(kw)]
+            pad_into(xpad[b], x[b], padding, -numpy.inf, xp)
+        views = [xpad[b][window_slice(i, j, out_size, stride, dilation)] for i in range(kh) for j in range(kw)]
         xp.copyto(y[b], views[0])
         for v in views[1:]:
             xp.maximum(y[b], v, out=y[b])
@@ -140,15 +141,15 @@ class MaxPool2dFunction(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         (kh, kw), argmax, out_size = self.kernel_size, self.argmax, gy.shape[2:]
-        gxpad = channel_major(_padded_shape(self.input_shape, self.padding), gy.dtype, xp, xp.zeros)
+        gxpad = channel_major(padded_shape(self.input_shape, self.padding), gy.dtype, xp, xp.zeros)
         zero = gy.dtype.type(0)
 
         def unpool(b):
             for k in range(kh * kw):
-                window = _window_slice(k // kw, k % kw, out_size, self.stride, self.dilation)
+                window = window_slice(k // kw, k % kw, out_size, self.stride, self.dilation)
                 gxpad[b][window] += xp.where(argmax[b] == k, gy[b], zero)
         parallel_for(unpool, gy.shape[0], xp)
-        return _unpad(gxpad, self.input_shape, self.padding)
+        return unpad(gxpad, self.input_shape, self.padding)
 
 
 def _max_pool_indices(x, kernel_size, stride, padding, dilation):
@@ -380,15 +381,3 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """1-D adaptive max pooling over (N, C, L) or (C, L)."""
     return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
-
-
-# ---------------------------------------------------------------------- tinyres gradcheck (tinyres/checks.py)
-
-GRADCHECKS = [
-    GradcheckCase("max_pool2d (3, stride 2, padding 1)", lambda x: max_pool2d(x, 3, 2, 1),
-                  lambda tf, x: tf.max_pool2d(x, 3, 2, 1), lambda rng: [distinct((2, 3, 7, 6), rng)]),
-    GradcheckCase("avg_pool2d (2, ceil_mode)", lambda x: avg_pool2d(x, 2, ceil_mode=True),
-                  lambda tf, x: tf.avg_pool2d(x, 2, ceil_mode=True), lambda rng: [distinct((2, 3, 7, 6), rng)]),
-    GradcheckCase("adaptive_avg_pool2d (3, 2)", lambda x: adaptive_avg_pool2d(x, (3, 2)),
-                  lambda tf, x: tf.adaptive_avg_pool2d(x, (3, 2)), lambda rng: [distinct((2, 3, 7, 6), rng)]),
-]

@@ -17,12 +17,12 @@ import traceback
 
 import numpy
 
-from . import __version__, backend, distributed, models
-from .data import DataLoader, ImageFolder
-from .errors import UserError
-from .recipes import (DATASETS, add_training_flags, build_model, build_optimizer, build_transform, check_fits,
-                      check_positive, dataset_recipe, load_trained_model, make_config, open_dataset, read_image,
-                      split_off_validation)
+from .. import distributed, models
+from ..version import __version__
+from ..core import backend
+from ..data import DataLoader, ImageFolder
+from ..errors import UserError
+from .recipes import DATASETS, add_training_flags, build_model, build_optimizer, build_transform, check_fits, check_positive, dataset_recipe, load_trained_model, make_config, open_dataset, read_image, split_off_validation
 
 # what the user asked for was wrong: one line, exit status 2 (the old name of tinyres.UserError)
 UsageError = UserError
@@ -70,7 +70,7 @@ def cmd_train(args):
         done = trainer.resume()
         say(f"resumed {args.out} after epoch {done}")
     if args.detect_anomaly:
-        from .autograd import detect_anomaly
+        from ..core.grad_mode import detect_anomaly
         with detect_anomaly():
             history = trainer.fit()
     else:
@@ -123,9 +123,9 @@ def cmd_summary(args):
 
 
 def cmd_predict(args):
-    from .autograd import no_grad
-    from .nn import functional as F
-    from .tensor import tensor
+    from ..core.grad_mode import no_grad
+    from ..nn import functional as F
+    from ..core.tensor import tensor
     state, model = load_trained_model(args.checkpoint)
     config = state["config"]
     channels, size = config["model_args"]["in_channels"], config["image_size"]

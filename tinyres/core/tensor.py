@@ -1,14 +1,16 @@
 """``Tensor``: an array (NumPy or CuPy) plus what autograd needs, and the factories.
 
 A Tensor made by an op that needs gradients remembers that op in ``grad_fn``;
-``backward()`` walks those nodes (see ``autograd.py``).  The math lives in ``ops.py``:
-every method here that computes something is a one-line call into it.
+``backward()`` walks those nodes (``engine.py``).  This module imports nothing above
+the backend: the methods that compute (``+``, ``sum``, ``reshape``, ``to`` ...) are the
+ops themselves, installed on ``Tensor`` by ``ops.py`` (as DeZero's ``setup_variable``),
+and ``backward`` is installed by ``engine.py``.
 """
 import numbers
 
 import numpy
 
-from . import autograd, backend
+from . import backend
 
 
 def _infer_dtype(data):
@@ -130,23 +132,6 @@ class Tensor:
         """The same data (shared, not copied), cut from the graph."""
         return Tensor(self.data)
 
-    def clone(self):
-        return ops.clone(self)
-
-    def to(self, *args, dtype=None, device=None):
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``.
-
-        A string is a dtype when NumPy reads it as one (``'float64'``), else a device.
-        """
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, backend.Device) or (isinstance(a, str) and not backend.is_dtype_name(a)):
-                device = a
-            else:
-                dtype = a
-        return ops.to(self, device=device, dtype=dtype)
-
     def cpu(self):
         return self.to("cpu")
 
@@ -166,14 +151,6 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
-    # ------------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
-
-        Gradients add up over calls: zero them (``optimizer.zero_grad()``) between steps.
-        """
-        autograd.run_backward(self, gradient, retain_graph)
-
     # ------------------------------------------------------------------ printing
     def __repr__(self):
         body = numpy.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
@@ -188,127 +165,7 @@ class Tensor:
             extra.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extra) + ")"
 
-    __hash__ = object.__hash__
-
-    # ------------------------------------------------------------------ arithmetic
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
-    def __rtruediv__(self, other): return ops.div(other, self)
-    def __pow__(self, exponent): return ops.pow(self, exponent)
-    def __rpow__(self, base): return ops.exp(self * numpy.log(base))
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __neg__(self): return ops.neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return ops.abs(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
-
-    def __lt__(self, other): return ops.compare("less", self, other)
-    def __le__(self, other): return ops.compare("less_equal", self, other)
-    def __gt__(self, other): return ops.compare("greater", self, other)
-    def __ge__(self, other): return ops.compare("greater_equal", self, other)
-    def __eq__(self, other): return ops.compare("equal", self, other)
-    def __ne__(self, other): return ops.compare("not_equal", self, other)
-
-    # In-place forms work on tensors that take no part in autograd (or under no_grad).
-    def _check_inplace(self, name):
-        if autograd.is_grad_enabled() and self.requires_grad:
-            raise RuntimeError(f"{name}: expected a tensor that does not require grad (or an update "
-                               "inside `with tinyres.no_grad():`), got one that requires grad")
-
-    def _inplace(self, op, other):
-        name = f"{op.__name__}_"
-        self._check_inplace(name)
-        with autograd.no_grad():
-            result = op(self, other)
-        if result.shape != self.shape:
-            raise ValueError(f"{name}: expected a result of shape {self.shape} to write in place, "
-                             f"got {result.shape}")
-        if not numpy.can_cast(result.dtype, self.dtype, "same_kind"):
-            raise TypeError(f"{name}: expected a result that can be stored in a {self.dtype} tensor, "
-                            f"got {result.dtype}")
-        return self._write(name, Ellipsis, result)
-
-    def __iadd__(self, other): return self._inplace(ops.add, other)
-    def __isub__(self, other): return self._inplace(ops.sub, other)
-    def __imul__(self, other): return self._inplace(ops.mul, other)
-    def __itruediv__(self, other): return self._inplace(ops.div, other)
-
-    def add_(self, other, alpha=1):
-        return self._inplace(ops.add, other if alpha == 1 else other * alpha)
-
-    def sub_(self, other, alpha=1):
-        return self._inplace(ops.sub, other if alpha == 1 else other * alpha)
-
-    def mul_(self, other):
-        return self._inplace(ops.mul, other)
-
-    def div_(self, other):
-        return self._inplace(ops.div, other)
-
-    def _write(self, name, index, value):
-        """``self.data[index] = value``: ``value`` (a number, array or Tensor) is moved to this
-        tensor's device, broadcast to the indexed shape and cast to this dtype."""
-        self._check_inplace(name)
-        value = value.data if isinstance(value, Tensor) else value
-        if isinstance(value, (list, tuple)) or hasattr(value, "dtype"):
-            value = backend.to_device(numpy.asarray(value) if isinstance(value, (list, tuple)) else value,
-                                      self.device)
-        try:
-            with backend.on_device(self.device):
-                self.data[index] = value
-        except ValueError as e:
-            raise ValueError(f"{name}: expected a value that broadcasts to the indexed shape of a "
-                             f"tensor of shape {self.shape}, got {e}") from None
-        return self
-
-    def copy_(self, src):
-        return self._write("copy_", Ellipsis, src)
-
-    def fill_(self, value):
-        return self._write("fill_", Ellipsis, value)
-
-    def zero_(self):
-        return self.fill_(0)
-
-    def __setitem__(self, index, value):
-        self._write("__setitem__", ops.to_index(index, self.data), value)
-
-    # ------------------------------------------------------------------ math methods
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def sqrt(self): return ops.sqrt(self)
-    def abs(self): return ops.abs(self)
-    def pow(self, exponent): return ops.pow(self, exponent)
-    def matmul(self, other): return ops.matmul(self, other)
-    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
-    def maximum(self, other): return ops.maximum(self, other)
-    def sum(self, dim=None, keepdim=False): return ops.sum(self, dim, keepdim)
-    def mean(self, dim=None, keepdim=False): return ops.mean(self, dim, keepdim)
-    def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
-    def var(self, dim=None, unbiased=True, keepdim=False): return ops.var(self, dim, unbiased, keepdim)
-    def std(self, dim=None, unbiased=True, keepdim=False): return ops.std(self, dim, unbiased, keepdim)
-    def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
-    def reshape(self, *shape): return ops.reshape(self, *shape)
-    def view(self, *shape): return ops.reshape(self, *shape)
-    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
-    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
-    def permute(self, *dims): return ops.permute(self, *dims)
-    def t(self): return ops.transpose(self, 0, 1) if self.ndim == 2 else self
-    def squeeze(self, dim=None): return ops.squeeze(self, dim)
-    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
-
-    @property
-    def T(self):
-        return ops.permute(self, *reversed(range(self.ndim)))
-
+    __hash__ = object.__hash__      # ops installs __eq__, which would otherwise unset it
 
 # ---------------------------------------------------------------------- factories
 
@@ -437,6 +294,3 @@ def randn_like(input, dtype=None, device=None, requires_grad=False):
     return _like(randn, input, dtype, device, requires_grad)
 
 
-# Load-bearing: ops imports Tensor from this module, so it can only be imported once
-# Tensor exists -- here, at the bottom (see autograd's docstring on the cycle).
-from . import ops  # noqa: E402  (ops needs Tensor; Tensor's methods need ops)

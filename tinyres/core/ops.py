@@ -14,8 +14,9 @@ import numbers
 import numpy
 
 from . import backend
-from .autograd import Function, no_grad, sum_to
 from .backend import get_array_module
+from .engine import Function, sum_to
+from .grad_mode import is_grad_enabled, no_grad
 from .tensor import Tensor, size_arg, tensor
 
 # ---------------------------------------------------------------------- helpers
@@ -766,3 +767,96 @@ class Clone(Function):
 
 def clone(x):
     return Clone.apply(_as_tensor(x, "clone"))
+
+
+# ---------------------------------------------------------------------- in place
+# In-place forms work on tensors that take no part in autograd (or under no_grad).
+
+def _check_inplace(x, name):
+    if is_grad_enabled() and x.requires_grad:
+        raise RuntimeError(f"{name}: expected a tensor that does not require grad (or an update "
+                           "inside `with tinyres.no_grad():`), got one that requires grad")
+
+
+def _write(x, name, index, value):
+    """``x.data[index] = value``: ``value`` (a number, array or Tensor) is moved to this
+    tensor's device, broadcast to the indexed shape and cast to this dtype."""
+    _check_inplace(x, name)
+    value = value.data if isinstance(value, Tensor) else value
+    if isinstance(value, (list, tuple)) or hasattr(value, "dtype"):
+        value = backend.to_device(numpy.asarray(value) if isinstance(value, (list, tuple)) else value,
+                                  x.device)
+    try:
+        with backend.on_device(x.device):
+            x.data[index] = value
+    except ValueError as e:
+        raise ValueError(f"{name}: expected a value that broadcasts to the indexed shape of a "
+                         f"tensor of shape {x.shape}, got {e}") from None
+    return x
+
+
+def _inplace(op, x, other):
+    name = f"{op.__name__}_"
+    _check_inplace(x, name)
+    with no_grad():
+        result = op(x, other)
+    if result.shape != x.shape:
+        raise ValueError(f"{name}: expected a result of shape {x.shape} to write in place, "
+                         f"got {result.shape}")
+    if not numpy.can_cast(result.dtype, x.dtype, "same_kind"):
+        raise TypeError(f"{name}: expected a result that can be stored in a {x.dtype} tensor, "
+                        f"got {result.dtype}")
+    return _write(x, name, Ellipsis, result)
+
+
+# ---------------------------------------------------------------------- Tensor's methods
+# tensor.py imports nothing above the backend; the ops become Tensor's methods here, as
+# DeZero's setup_variable does.  Most are the op itself (``exp(x)`` is ``x.exp()``).
+
+def _to(self, *args, dtype=None, device=None):
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``.
+
+    A string is a dtype when NumPy reads it as one (``'float64'``), else a device.
+    """
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, backend.Device) or (isinstance(a, str) and not backend.is_dtype_name(a)):
+            device = a
+        else:
+            dtype = a
+    return to(self, device=device, dtype=dtype)
+
+
+for _name, _method in {
+    "__add__": add, "__radd__": lambda x, other: add(other, x),
+    "__sub__": sub, "__rsub__": lambda x, other: sub(other, x),
+    "__mul__": mul, "__rmul__": lambda x, other: mul(other, x),
+    "__truediv__": div, "__rtruediv__": lambda x, other: div(other, x),
+    "__pow__": pow, "__rpow__": lambda x, base: exp(x * numpy.log(base)),
+    "__matmul__": matmul, "__rmatmul__": lambda x, other: matmul(other, x),
+    "__neg__": neg, "__pos__": lambda x: x, "__abs__": abs, "__getitem__": getitem,
+    "__lt__": lambda a, b: compare("less", a, b), "__le__": lambda a, b: compare("less_equal", a, b),
+    "__gt__": lambda a, b: compare("greater", a, b), "__ge__": lambda a, b: compare("greater_equal", a, b),
+    "__eq__": lambda a, b: compare("equal", a, b), "__ne__": lambda a, b: compare("not_equal", a, b),
+    "__iadd__": lambda x, other: _inplace(add, x, other),
+    "__isub__": lambda x, other: _inplace(sub, x, other),
+    "__imul__": lambda x, other: _inplace(mul, x, other),
+    "__itruediv__": lambda x, other: _inplace(div, x, other),
+    "add_": lambda x, other, alpha=1: _inplace(add, x, other if alpha == 1 else other * alpha),
+    "sub_": lambda x, other, alpha=1: _inplace(sub, x, other if alpha == 1 else other * alpha),
+    "mul_": lambda x, other: _inplace(mul, x, other),
+    "div_": lambda x, other: _inplace(div, x, other),
+    "copy_": lambda x, src: _write(x, "copy_", Ellipsis, src),
+    "fill_": lambda x, value: _write(x, "fill_", Ellipsis, value),
+    "zero_": lambda x: _write(x, "fill_", Ellipsis, 0),
+    "__setitem__": lambda x, index, value: _write(x, "__setitem__", to_index(index, x.data), value),
+    "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "pow": pow, "matmul": matmul, "clamp": clamp,
+    "maximum": maximum, "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
+    "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": reshape, "flatten": flatten,
+    "transpose": transpose, "permute": permute, "squeeze": squeeze, "unsqueeze": unsqueeze,
+    "t": lambda x: transpose(x, 0, 1) if x.ndim == 2 else x,
+    "T": property(lambda x: permute(x, *reversed(range(x.ndim)))),
+    "clone": clone, "to": _to,
+}.items():
+    setattr(Tensor, _name, _method)

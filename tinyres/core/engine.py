@@ -1,4 +1,4 @@
-"""The autograd engine: ``Function`` nodes, the backward pass, grad mode, gradcheck.
+"""The autograd engine: ``Function`` nodes and the backward pass.
 
 A ``Function`` is one op.  ``forward`` gets NumPy/CuPy arrays and returns one array;
 ``backward`` gets the gradient of the loss with respect to that output (an array of
@@ -20,112 +20,14 @@ in attributes that start with an underscore (``_next``, ``_input_meta``, ``_devi
 (``next``, ``freed``, ``output_meta``), so an op that picks one of those names fails at
 once instead of corrupting the graph.
 
-The import cycle autograd -> tensor -> ops -> autograd is load-bearing: ``tensor.py``
-imports this module at its top and ``ops.py`` at its bottom (Tensor's methods call ops,
-ops build Tensors), and this module imports ``Tensor`` only inside functions.  Importing
-``tensor`` here at module level, or ``ops`` at the top of ``tensor.py``, breaks
-``import tinyres``.
+Imports run one way: ``tensor`` knows nothing of this module; this module makes Tensors
+and installs ``Tensor.backward`` (at the bottom), as ``ops`` installs the math methods.
 """
-import contextlib
-import os
-
 import numpy
 
-from . import backend
-from .errors import UserError
-
-_grad_enabled = True
-
-
-def is_grad_enabled():
-    return _grad_enabled
-
-
-class _GradMode(contextlib.ContextDecorator):
-    """Sets grad mode on entry and restores the previous mode on exit.  The previous modes
-    are a stack, so one instance can be entered again while active (a decorated function
-    that calls itself)."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.previous = []
-
-    def __enter__(self):
-        global _grad_enabled
-        self.previous.append(_grad_enabled)
-        _grad_enabled = self.enabled
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.previous.pop()
-
-
-def no_grad():
-    """Context manager and decorator: ops inside build no graph."""
-    return _GradMode(False)
-
-
-def enable_grad():
-    """Context manager and decorator: ops inside build a graph, even within ``no_grad``."""
-    return _GradMode(True)
-
-
-class set_grad_enabled(_GradMode):
-    """As ``torch.set_grad_enabled``: sets grad mode at once; used in ``with``, it restores
-    the previous mode on exit."""
-
-    def __init__(self, mode):
-        global _grad_enabled
-        super().__init__(bool(mode))
-        self.previous.append(_grad_enabled)
-        _grad_enabled = self.enabled
-
-    def __enter__(self):
-        pass      # the mode was set in __init__; __exit__ restores what was before it
-
-
-# ---------------------------------------------------------------------------- anomaly detection
-
-_anomaly_mode = False
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))      # frames in here are tinyres's, not the user's
-
-
-class AnomalyError(RuntimeError, UserError):
-    """Raised inside ``detect_anomaly`` by the first op whose forward or backward made a NaN or Inf."""
-
-
-class detect_anomaly(contextlib.ContextDecorator):
-    """Context manager and decorator, as ``torch.autograd.detect_anomaly``: inside it, every
-    op remembers the line of your code that called it, and the first forward output or
-    backward gradient with a NaN or Inf that its inputs did not already have raises an
-    ``AnomalyError`` naming the op and that line.  It slows everything down: for debugging."""
-
-    def __init__(self):
-        self.previous = []
-
-    def __enter__(self):
-        global _anomaly_mode
-        self.previous.append(_anomaly_mode)
-        _anomaly_mode = True
-
-    def __exit__(self, *exc):
-        global _anomaly_mode
-        _anomaly_mode = self.previous.pop()
-
-
-def is_anomaly_enabled():
-    """True inside ``detect_anomaly`` (tinyres's debug mode: checks that read values off a
-    GPU, such as cross-entropy's target range, run only there)."""
-    return _anomaly_mode
-
-
-def _caller_line():
-    """``file:line: code`` of the innermost frame outside the tinyres package."""
-    import traceback
-    for frame in reversed(traceback.extract_stack()):
-        if not frame.filename.startswith(_PACKAGE):
-            return f"{frame.filename}:{frame.lineno}: {frame.line}"
-    return "(unknown)"
+from . import backend, grad_mode
+from .grad_mode import AnomalyError, no_grad
+from .tensor import Tensor
 
 
 def _finite(arrays):
@@ -172,7 +74,6 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        from .tensor import Tensor
         fn = cls()
         tensors = [x for x in inputs if isinstance(x, Tensor)]
         devices = [t.device for t in tensors]
@@ -182,11 +83,11 @@ class Function:
                                + " (move them to one device with .to(device); ops never copy behind your back)")
         fn._device = devices[0] if devices else backend.Device("cpu")
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        fn.needs_grad = needs_grad = _grad_enabled and any(t.requires_grad for t in tensors)
+        fn.needs_grad = needs_grad = grad_mode._grad_enabled and any(t.requires_grad for t in tensors)
         with backend.on_device(fn._device):
             y = fn.forward(*arrays, **options)
-        if _anomaly_mode:
-            fn._created_at = _caller_line()
+        if grad_mode._anomaly_mode:
+            fn._created_at = grad_mode.caller_line()
             if not _finite([y]) and _finite(arrays):
                 raise AnomalyError(f"{fn.name}: its forward produced NaN or Inf from finite inputs; "
                                    f"called at {fn._created_at}")
@@ -242,7 +143,6 @@ def _topological_order(root):
 
 
 def _accumulate(leaf, grad):
-    from .tensor import Tensor
     if leaf.grad is None:
         leaf.grad = Tensor(grad.astype(leaf.dtype, copy=True))   # never alias another array
     else:
@@ -269,7 +169,6 @@ def _checked_backward(node, gy):
 
 def run_backward(tensor, gradient=None, retain_graph=False):
     """The engine behind ``Tensor.backward``."""
-    from .tensor import Tensor
     if not tensor.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
     if gradient is None:
@@ -327,7 +226,7 @@ def _walk_backward(tensor, grads, retain_graph):
             with backend.on_device(node._device):    # where the node's inputs live
                 gxs = _checked_backward(node, gy)
                 needed = [gx for gx, nxt in zip(gxs, node._next) if nxt is not None]
-                if _anomaly_mode and _finite([gy]) and not _finite(needed):
+                if grad_mode._anomaly_mode and _finite([gy]) and not _finite(needed):
                     raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
                                        f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
                 for nxt, gx in zip(node._next, gxs):
@@ -343,100 +242,12 @@ def _walk_backward(tensor, grads, retain_graph):
             node._next = ()
 
 
-def Variable(tensor, requires_grad=False, volatile=False):
-    """Legacy, as ``torch.autograd.Variable`` today: returns ``tensor`` itself (with
-    ``requires_grad`` set when asked), so that old PyTorch code that wraps tensors in
-    ``Variable(...)`` runs with its imports swapped.  Write plain tensors in new code;
-    ``volatile`` is ignored (use ``no_grad``)."""
-    from .tensor import Tensor
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"Variable: expected a Tensor, got {type(tensor).__name__}")
-    if requires_grad:
-        tensor.requires_grad_(True)
-    return tensor
+def _tensor_backward(self, gradient=None, retain_graph=False):
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
-
-# ---------------------------------------------------------------------------- gradcheck
-
-class GradcheckError(AssertionError):
-    """Raised by ``gradcheck`` when the analytic and numeric gradients disagree."""
-
-
-def _numeric_grad(f, x, indices, eps):
-    """Central differences of the scalar ``f()`` with respect to x.data at ``indices``."""
-    out = numpy.empty(len(indices))
-    for k, i in enumerate(indices):
-        at = numpy.unravel_index(i, x.shape)   # works for non-contiguous data too
-        old = x.data[at].item()
-        x.data[at] = old + eps
-        fp = f()
-        x.data[at] = old - eps
-        fm = f()
-        x.data[at] = old
-        out[k] = (fp - fm) / (2 * eps)
-    return out
-
-
-def gradient_pairs(fn, inputs, eps=1e-6, nsamples=None, seed=0):
-    """Numeric and analytic gradients of ``L = sum(g * fn(*inputs))`` for a random ``g``.
-
-    Returns one ``(input index, checked flat indices, numeric, analytic)`` tuple per input
-    that requires grad; ``gradcheck`` judges them, ``tinyres gradcheck`` tabulates them.
+    Gradients add up over calls: zero them (``optimizer.zero_grad()``) between steps.
     """
-    from .tensor import Tensor
-    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    rng = numpy.random.default_rng(seed)
-    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input requires grad")
-    for i in checked:
-        if inputs[i].dtype != numpy.float64:
-            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; finite differences need float64")
-        inputs[i].grad = None
-
-    y = fn(*inputs)
-    upstream = backend.to_device(rng.standard_normal(y.shape), y.device)
-    y.backward(Tensor(upstream))
-
-    def loss():
-        with no_grad(), backend.on_device(y.device):
-            return float((fn(*inputs).data * upstream).sum())
-
-    pairs = []
-    for i in checked:
-        x = inputs[i]
-        analytic = backend.to_numpy(x.grad.data).reshape(-1) if x.grad is not None else numpy.zeros(x.data.size)
-        indices = numpy.arange(x.data.size)
-        if nsamples is not None and nsamples < x.data.size:
-            indices = rng.choice(x.data.size, nsamples, replace=False)
-        with backend.on_device(x.device):
-            numeric = _numeric_grad(loss, x, indices, eps)
-        pairs.append((i, indices, numeric, analytic[indices]))
-    return pairs
+    run_backward(self, gradient, retain_graph)
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0):
-    """Compare ``fn``'s analytic gradients with central finite differences.
-
-    ``fn`` maps the tensors ``inputs`` to one tensor ``y``.  A random upstream
-    gradient ``g`` (the same shape as ``y``) turns it into the scalar ``L = sum(g * y)``;
-    for every element ``x_i`` of every input that requires grad, the analytic
-    ``dL/dx_i`` (from ``backward``) must match ``(L(x_i + eps) - L(x_i - eps)) / (2 eps)``
-    within ``atol + rtol * |numeric|``.  Inputs must be float64.  With ``nsamples``,
-    only that many random elements of each input are checked.
-
-    Returns True, or raises ``GradcheckError`` naming the input, the worst element and
-    both values.
-    """
-    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    for i, indices, numeric, analytic in gradient_pairs(fn, inputs, eps, nsamples, seed):
-        diff = numpy.abs(analytic - numeric)
-        bad = ~(diff <= atol + rtol * numpy.abs(numeric))     # NaN counts as bad
-        if bad.any():
-            k = int(numpy.where(bad)[0][numpy.nan_to_num(diff[bad], nan=numpy.inf).argmax()])
-            where = numpy.unravel_index(indices[k], inputs[i].shape)
-            raise GradcheckError(
-                f"gradcheck: gradient of input {i} (shape {inputs[i].shape}) is wrong at index "
-                f"{tuple(int(j) for j in where)}: numeric {numeric[k]:.8g}, analytic "
-                f"{analytic[k]:.8g} ({int(bad.sum())} of {len(indices)} elements off)")
-    return True
+Tensor.backward = _tensor_backward

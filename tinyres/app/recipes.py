@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy
 
-from . import models, optim
-from .data import (CIFAR10, CIFAR100, MNIST, BundledMNIST, FashionMNIST, ImageFolder, stratified_split,
-                   transforms)
-from .errors import UserError
-from .serialization import load
+from .. import models, optim
+from ..data import CIFAR10, CIFAR100, MNIST, BundledMNIST, FashionMNIST, ImageFolder, stratified_split, transforms
+from ..errors import UserError
+from ..serialization import load
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,7 @@ def load_trained_model(path):
     """(the saved state with its run's config, the model in eval mode) from a run
     checkpoint, a weights file, or the name of bundled weights such as ``resnet20_cifar10``."""
     from . import train
-    from .models import pretrained
+    from ..models import pretrained
     arch, _, name = str(path).partition("_")
     if not Path(path).exists() and name and arch in pretrained.WEIGHTS:
         try:

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy
 
-from . import backend, distributed
-from .autograd import no_grad
-from .data.sampler import DistributedSampler
-from .errors import UserError
-from .nn import functional as F
-from .serialization import atomic_write, load, save
+from ..core import backend
+from .. import distributed
+from ..core.grad_mode import no_grad
+from ..data.sampler import DistributedSampler
+from ..errors import UserError
+from ..nn import functional as F
+from ..serialization import RUN_FORMAT as FORMAT, atomic_write, load, load_run, save  # noqa: F401
 
 CHECKPOINT = "checkpoint.npz"
-FORMAT = "tinyres-run"
 
 
 class TrainingDiverged(RuntimeError, UserError):
@@ -264,11 +264,3 @@ class Trainer:
             fig.tight_layout()
             fig.savefig(self.out_dir / f"{metric}.png", dpi=100)
             plt.close(fig)
-
-
-def load_run(path):
-    """A run checkpoint written by ``Trainer``, checked to be one."""
-    state = load(path)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UserError(f"{path} is not a tinyres training checkpoint (no '{FORMAT}' format marker)")
-    return state

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import backend
-from .autograd import Function
+from ..core import backend
+from ..core.engine import Function
 
 __all__ = ["graph", "Graph"]
 
@@ -59,7 +59,7 @@ def graph(tensor, grad_norms=True):
     """The graph that computed ``tensor``, as a ``Graph`` (DOT).  Call it before
     ``backward()`` (which frees the graph) or after ``backward(retain_graph=True)``.
     With ``grad_norms``, leaves that have a ``.grad`` show its norm."""
-    from .tensor import Tensor
+    from ..core.tensor import Tensor
     if not isinstance(tensor, Tensor):
         raise TypeError(f"viz.graph: expected a Tensor, got {type(tensor).__name__}")
     if tensor.grad_fn is None:

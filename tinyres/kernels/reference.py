@@ -7,28 +7,32 @@ keep the two equal in float64:
 
 * ``conv2d_loop`` and ``pool2d_loop``: NumPy arrays in, one output pixel at a time, the
   forward and the gradient of ``sum(gy * y)`` together.  Slow; for small shapes.
-* ``Conv2dReference``: the convolution by one im2col and one GEMM per group, with the
-  formulas of docs/conv.md line for line and nothing else (``Conv2dFunction`` must equal it
-  on every grid of arguments, threads and layouts).
 
-    from tinyres.nn.functional import reference
+Nothing here is shared with the fast path (no im2col, no scratch buffers, no threads), so a
+mistake there cannot hide in both.
+
+    from tinyres.kernels import reference
     y, gx, gw, gb = reference.conv2d_loop(x, w, b, gy, stride=(2, 2), padding=(1, 1))
 """
 import numpy as np
 
-from ...autograd import Function
-from ...backend import get_array_module
-from .conv import col2im, im2col
 
-__all__ = ["conv2d_loop", "pool2d_loop", "Conv2dReference"]
+__all__ = ["conv2d_loop", "pool2d_loop"]
 
 
 def conv2d_loop(x, w, b, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
     """conv2d one output pixel at a time: x (N, C, H, W), w (O, C/G, KH, KW), b (O,) or
-    None, gy (N, O, OH, OW), each argument a pair (symmetric int padding).  Returns y
-    and the gradients of sum(gy * y) with respect to x, w and b (None without b)."""
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    None, gy (N, O, OH, OW); stride and dilation pairs; padding a pair (each side the same),
+    a pair of (before, after) pairs, or torch's 'valid' / 'same' (the total d*(k-1) split
+    with the smaller half before).  Returns y and the gradients of sum(gy * y) with respect
+    to x, w and b (None without b)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        padding = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for d, k in zip(dilation, w.shape[2:]))
+    (top, bottom), (left, right) = (p if isinstance(p, tuple) else (p, p) for p in padding)
+    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
     gxpad, gw = np.zeros_like(xpad), np.zeros_like(w)
     n, _, h, width = xpad.shape
     out_channels, in_per_group, kh, kw = w.shape
@@ -48,7 +52,7 @@ def conv2d_loop(x, w, b, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), gro
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
     gb = None if b is None else gy.sum(axis=(0, 2, 3))
-    return y, gxpad[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]], gw, gb
+    return y, gxpad[:, :, top:top + x.shape[2], left:left + x.shape[3]], gw, gb
 
 
 def _pool_output_size(size, k, s, p, d, ceil_mode):
@@ -88,40 +92,3 @@ def pool2d_loop(kind, x, gy, kernel_size, stride=None, padding=0, dilation=1, ce
                 y[:, :, i, j] = window.sum(axis=2) / divisor
                 gx[:, :, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] += gy[:, :, i:i + 1, j:j + 1] / divisor
     return y, gx
-
-
-class Conv2dReference(Function):
-    """The plain im2col convolution that ``Conv2dFunction`` is tested against: the same formulas,
-    with cols kept from forward, gx always by col2im, no scratch buffers, and y copied
-    back to the usual (N, C, H, W) memory order.  Called as ``Conv2dFunction`` is:
-    ``Conv2dReference.apply(x, w, b, stride=, padding=, dilation=, groups=)`` with pairs
-    for stride and dilation and ((top, bottom), (left, right)) for padding.
-
-        y[g] = w[g] @ cols[g],   gw[g] = gy[g] @ cols[g]^T,   gx = col2im(w[g]^T @ gy[g])
-    """
-
-    def forward(self, x, weight, bias, stride, padding, dilation, groups):
-        xp = get_array_module(x)
-        out_channels, _, kh, kw = weight.shape
-        cols = im2col(x, (kh, kw), stride, padding, dilation)
-        _, _, _, n, oh, ow = cols.shape
-        self.cols, self.weight, self.has_bias = cols.reshape(groups, -1, n * oh * ow), weight, bias is not None
-        self.input_shape, self.stride, self.padding, self.dilation = x.shape, stride, padding, dilation
-        y = xp.matmul(weight.reshape(groups, out_channels // groups, -1), self.cols)
-        y = xp.ascontiguousarray(y.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
-        if bias is not None:
-            y += bias.reshape(1, -1, 1, 1)
-        return y
-
-    def backward(self, gy):
-        xp = get_array_module(gy)
-        groups, k, _ = self.cols.shape
-        out_channels, in_per_group, kh, kw = self.weight.shape
-        n, _, oh, ow = gy.shape
-        gy_cols = gy.transpose(1, 0, 2, 3).reshape(groups, out_channels // groups, -1)
-        gw = xp.matmul(gy_cols, self.cols.transpose(0, 2, 1)).reshape(self.weight.shape)
-        w_t = self.weight.reshape(groups, out_channels // groups, k).transpose(0, 2, 1)
-        gcols = xp.matmul(w_t, gy_cols).reshape(groups * in_per_group, kh, kw, n, oh, ow)
-        gx = col2im(gcols, self.input_shape, self.stride, self.padding, self.dilation)
-        gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
-        return gx, gw, gb

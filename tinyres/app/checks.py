@@ -1,0 +1,139 @@
+"""The table of gradient checks a user can run: ``tinyres gradcheck``, ``examples/gradcheck_tour.py``.
+
+``CASES`` lists one ``GradcheckCase`` per layer op of ``tinyres.nn.functional``; a new op
+takes one row here.  Each runs on small float64 inputs: its analytic backward is compared
+with central finite differences under a random upstream gradient (``gradient_pairs``, the
+same check as ``gradcheck``), and, when PyTorch is installed, its output and input
+gradients with ``torch.nn.functional``'s.  ``tests/test_checks.py`` runs the same table with
+tighter tolerances and against torch.
+"""
+import numpy
+
+from ..core.tensor import Tensor
+from ..nn import functional as F
+from ..testing import GradcheckCase, distinct, gradient_pairs
+
+ATOL, RTOL = 1e-5, 1e-3      # gradcheck's tolerances
+TORCH_RTOL = 1e-8            # float64 against torch
+
+_TARGET = numpy.array([0, 3, 1, 2, 3])
+_MEAN, _VAR = numpy.array([0.3, -0.2, 0.5]), numpy.array([0.8, 1.5, 0.6])     # batch norm's running statistics
+
+CASES = [
+    # activation
+    GradcheckCase("relu", F.relu, lambda tf, x: tf.relu(x), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("log_softmax", lambda x: F.log_softmax(x, dim=1), lambda tf, x: tf.log_softmax(x, dim=1),
+                  lambda rng: [rng.standard_normal((5, 4))]),
+    GradcheckCase("softmax", lambda x: F.softmax(x, dim=0), lambda tf, x: tf.softmax(x, dim=0),
+                  lambda rng: [rng.standard_normal((5, 4))]),
+    GradcheckCase("leaky_relu (0.1)", lambda x: F.leaky_relu(x, 0.1), lambda tf, x: tf.leaky_relu(x, 0.1),
+                  lambda rng: [distinct((3, 4, 5), rng)]),
+    GradcheckCase("sigmoid", F.sigmoid, lambda tf, x: tf.sigmoid(x), lambda rng: [rng.standard_normal((3, 5))]),
+    GradcheckCase("tanh", F.tanh, lambda tf, x: tf.tanh(x), lambda rng: [rng.standard_normal((3, 5))]),
+    # conv
+    GradcheckCase("conv2d (stride 2, padding 1)", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+                  lambda tf, x, w, b: tf.conv2d(x, w, b, stride=2, padding=1),
+                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]),
+    GradcheckCase("conv2d (dilation 2, groups 3)", lambda x, w: F.conv2d(x, w, dilation=2, groups=3),
+                  lambda tf, x, w: tf.conv2d(x, w, dilation=2, groups=3),
+                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.standard_normal((6, 1, 2, 2))]),
+    GradcheckCase("conv1d (padding 1)", lambda x, w: F.conv1d(x, w, padding=1),
+                  lambda tf, x, w: tf.conv1d(x, w, padding=1),
+                  lambda rng: [rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))]),
+    # linear
+    GradcheckCase("linear", F.linear, lambda tf, x, w, b: tf.linear(x, w, b),
+                  lambda rng: [rng.standard_normal((3, 5)), rng.standard_normal((2, 5)), rng.standard_normal(2)]),
+    GradcheckCase("pad (1, 2, 0, 1)", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5),
+                  lambda tf, x: tf.pad(x, (1, 2, 0, 1), value=0.5), lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
+    # loss
+    GradcheckCase("cross_entropy (label smoothing 0.1)", lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
+                  lambda tf, x, t: tf.cross_entropy(x, t, label_smoothing=0.1),
+                  lambda rng: [rng.standard_normal((5, 4)), _TARGET.copy()]),
+    GradcheckCase("nll_loss (sum)", lambda x, t: F.nll_loss(x, t, reduction="sum"),
+                  lambda tf, x, t: tf.nll_loss(x, t, reduction="sum"),
+                  lambda rng: [rng.standard_normal((5, 4)), _TARGET.copy()]),
+    GradcheckCase("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
+                  lambda tf, x, t: tf.binary_cross_entropy_with_logits(x, t),
+                  lambda rng: [rng.standard_normal((5, 4)), rng.uniform(0, 1, (5, 4))]),
+    GradcheckCase("mse_loss", F.mse_loss, lambda tf, x, t: tf.mse_loss(x, t),
+                  lambda rng: [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))]),
+    # normalization
+    GradcheckCase("batch_norm (training)", lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True),
+                  lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
+                  lambda rng: [distinct((2, 3, 7, 6), rng), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
+    GradcheckCase("batch_norm (eval)",
+                  lambda x, g, b: F.batch_norm(x, Tensor(_MEAN.astype(x.dtype)), Tensor(_VAR.astype(x.dtype)), g, b),
+                  lambda tf, x, g, b: tf.batch_norm(x, x.new_tensor(_MEAN), x.new_tensor(_VAR), g, b),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 3)), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
+    GradcheckCase("group_norm (3 groups of 2 channels)", lambda x, w, b: F.group_norm(x, 3, w, b),
+                  lambda tf, x, w, b: tf.group_norm(x, 3, w, b),
+                  lambda rng: [distinct((2, 6, 4, 3), rng), rng.uniform(0.5, 1.5, 6), rng.standard_normal(6)]),
+    # pooling
+    GradcheckCase("max_pool2d (3, stride 2, padding 1)", lambda x: F.max_pool2d(x, 3, 2, 1),
+                  lambda tf, x: tf.max_pool2d(x, 3, 2, 1), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("avg_pool2d (2, ceil_mode)", lambda x: F.avg_pool2d(x, 2, ceil_mode=True),
+                  lambda tf, x: tf.avg_pool2d(x, 2, ceil_mode=True), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("adaptive_avg_pool2d (3, 2)", lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
+                  lambda tf, x: tf.adaptive_avg_pool2d(x, (3, 2)), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("adaptive_max_pool2d (3, 2)", lambda x: F.adaptive_max_pool2d(x, (3, 2)),
+                  lambda tf, x: tf.adaptive_max_pool2d(x, (3, 2)), lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("max_pool1d (2, stride 1)", lambda x: F.max_pool1d(x, 2, 1),
+                  lambda tf, x: tf.max_pool1d(x, 2, 1), lambda rng: [distinct((2, 3, 7), rng)]),
+    GradcheckCase("avg_pool1d (3, padding 1)", lambda x: F.avg_pool1d(x, 3, padding=1),
+                  lambda tf, x: tf.avg_pool1d(x, 3, padding=1), lambda rng: [distinct((2, 3, 7), rng)]),
+    GradcheckCase("adaptive_avg_pool1d (4)", lambda x: F.adaptive_avg_pool1d(x, 4),
+                  lambda tf, x: tf.adaptive_avg_pool1d(x, 4), lambda rng: [distinct((2, 3, 7), rng)]),
+    GradcheckCase("adaptive_max_pool1d (3)", lambda x: F.adaptive_max_pool1d(x, 3),
+                  lambda tf, x: tf.adaptive_max_pool1d(x, 3), lambda rng: [distinct((2, 3, 7), rng)]),
+]
+
+
+def cases():
+    """Every ``GradcheckCase`` of the table."""
+    return list(CASES)
+
+
+def case_inputs(case, seed=0):
+    """The input arrays of ``case``, the same for the same seed."""
+    return case.inputs(numpy.random.default_rng(seed))
+
+
+def _differentiable(array):
+    return array.dtype.kind == "f"
+
+
+def _torch_difference(fn, torch_fn, arrays, seed):
+    """The largest relative difference from torch in the output and the input gradients,
+    or None without torch."""
+    try:
+        import torch
+        import torch.nn.functional as tf
+    except ImportError:
+        return None
+    ours = [Tensor(a.copy(), requires_grad=_differentiable(a)) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=_differentiable(a)) for a in arrays]
+    y, ty = fn(*ours), torch_fn(tf, *theirs)
+    upstream = numpy.random.default_rng(seed).standard_normal(y.shape)
+    y.backward(Tensor(upstream))
+    ty.backward(torch.tensor(upstream))
+    pairs = [(y.numpy(), ty.detach().numpy())] + [(a.grad.numpy(), t.grad.numpy())
+                                                  for a, t in zip(ours, theirs) if a.requires_grad]
+    return max(float(numpy.max(numpy.abs(a - b) / (numpy.abs(b) + 1e-12))) for a, b in pairs)
+
+
+def run_layer_checks(seed=0):
+    """One row per op: name, the worst |numeric - analytic|, the difference from torch, ok."""
+    rows = []
+    for case in cases():
+        arrays = case_inputs(case, seed)
+        inputs = [Tensor(a.copy(), requires_grad=_differentiable(a)) for a in arrays]
+        error, ok = 0.0, True
+        for _, _, numeric, analytic in gradient_pairs(case.fn, inputs, seed=seed):
+            diff = numpy.abs(analytic - numeric)
+            error = max(error, float(numpy.max(diff)))
+            ok &= bool(numpy.all(diff <= ATOL + RTOL * numpy.abs(numeric)))
+        torch_difference = _torch_difference(case.fn, case.torch_fn, arrays, seed)
+        if torch_difference is not None:
+            ok &= torch_difference <= TORCH_RTOL
+        rows.append({"name": case.name, "error": error, "torch": torch_difference, "ok": ok})
+    return rows

@@ -1,0 +1,24 @@
+"""``tinyres.autograd``, as ``torch.autograd``: the engine's public face.
+
+Nothing is defined here: the engine (``Function``, the backward pass) is
+``tinyres.core.engine``, grad mode and anomaly mode ``tinyres.core.grad_mode``, the
+gradient checks ``tinyres.testing``.
+"""
+from ..core.engine import Function, queue_callback, run_backward, sum_to  # noqa: F401
+from ..core.engine import _accumulate  # noqa: F401  (benchmarks/profile_step.py times it)
+from ..core.grad_mode import (AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled,  # noqa: F401
+                              is_grad_enabled, no_grad, set_grad_enabled)
+from ..core.tensor import Tensor
+from ..testing import GradcheckError, gradcheck, gradient_pairs  # noqa: F401
+
+
+def Variable(tensor, requires_grad=False, volatile=False):
+    """Legacy, as ``torch.autograd.Variable`` today: returns ``tensor`` itself (with
+    ``requires_grad`` set when asked), so that old PyTorch code that wraps tensors in
+    ``Variable(...)`` runs with its imports swapped.  Write plain tensors in new code;
+    ``volatile`` is ignored (use ``no_grad``)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"Variable: expected a Tensor, got {type(tensor).__name__}")
+    if requires_grad:
+        tensor.requires_grad_(True)
+    return tensor
