@@ -9,7 +9,7 @@ tighter tolerances and against torch.
 """
 import numpy
 
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, tensor
 from ..nn import functional as F
 from ..testing import GradcheckCase, distinct, gradient_pairs
 
@@ -62,7 +62,7 @@ CASES = [
                   lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
                   lambda rng: [distinct((2, 3, 7, 6), rng), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
     GradcheckCase("batch_norm (eval)",
-                  lambda x, g, b: F.batch_norm(x, Tensor(_MEAN.astype(x.dtype)), Tensor(_VAR.astype(x.dtype)), g, b),
+                  lambda x, g, b: F.batch_norm(x, tensor(_MEAN, x.dtype, x.device), tensor(_VAR, x.dtype, x.device), g, b),
                   lambda tf, x, g, b: tf.batch_norm(x, x.new_tensor(_MEAN), x.new_tensor(_VAR), g, b),
                   lambda rng: [rng.standard_normal((2, 3, 4, 3)), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
     GradcheckCase("group_norm (3 groups of 2 channels)", lambda x, w, b: F.group_norm(x, 3, w, b),
