@@ -21,7 +21,7 @@ import argparse
 import numpy
 
 import tinyres
-from tinyres.autograd import Function, GradcheckError, gradcheck
+from tinyres.autograd import Function, once_differentiable, GradcheckError, gradcheck
 from tinyres.backend import get_array_module
 from tinyres.checks import run_layer_checks
 from tinyres.nn import functional as F
@@ -34,6 +34,8 @@ class TanhWrongBackward(Function):
     def forward(self, x):
         self.x = x
         return get_array_module(x).tanh(x)
+
+    @once_differentiable
 
     def backward(self, gy):
         return (gy * (1 - self.x ** 2),)
@@ -49,6 +51,8 @@ class SoftmaxZeroBackward(Function):
         xp = get_array_module(x)
         e = xp.exp(x - x.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+    @once_differentiable
 
     def backward(self, gy):
         return (get_array_module(gy).zeros_like(gy),)

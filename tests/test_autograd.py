@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinyres
-from tinyres.autograd import Function, GradcheckError, gradcheck
+from tinyres.autograd import Function, once_differentiable, GradcheckError, gradcheck
 
 
 def leaf(*shape, seed=0):
@@ -110,6 +110,8 @@ class WrongSquare(Function):
         self.x = x
         return x * x
 
+    @once_differentiable
+
     def backward(self, gy):
         return gy * self.x
 
@@ -142,6 +144,8 @@ class WrongShape(Function):
         self.shape = x.shape
         return x * 2
 
+    @once_differentiable
+
     def backward(self, gy):
         return gy.reshape(-1, 1)
 
@@ -150,6 +154,8 @@ class WrongDtype(Function):
     def forward(self, x):
         return x * 2
 
+    @once_differentiable
+
     def backward(self, gy):
         return (gy * 2).astype(np.float64)
 
@@ -157,6 +163,8 @@ class WrongDtype(Function):
 class TooFew(Function):
     def forward(self, a, b):
         return a * b
+
+    @once_differentiable
 
     def backward(self, gy):
         return (gy,)
@@ -252,6 +260,8 @@ def test_gradcheck_uses_a_random_upstream_gradient():
         def forward(self, x):
             return x - x.mean()
 
+        @once_differentiable
+
         def backward(self, gy):
             return 2 * (gy - gy.mean())       # right: gy - mean(gy)
 
@@ -303,6 +313,8 @@ class SavesNaturalNames(Function):
         self.device, self.input_meta, self.needs = "the op's own device note", "op data", x.shape
         return 2 * x
 
+    @once_differentiable
+
     def backward(self, gy):
         assert self.device == "the op's own device note" and self.input_meta == "op data"
         return 2 * gy
@@ -336,13 +348,15 @@ def test_a_copy_across_dtypes_sends_the_gradient_back_as_it_came():
 def test_queue_callback_runs_once_after_every_gradient_is_in():
     """An op's backward may queue work for the end of the pass (what DDP averages with):
     by then gradients of ops the engine reaches later are accumulated too; queued twice, run once."""
-    from tinyres.autograd import Function, queue_callback
+    from tinyres.autograd import Function, once_differentiable, queue_callback
     seen = []
 
     class Mark(Function):
         def forward(self, x, w):
             self.w = w
             return x.copy()
+
+        @once_differentiable
 
         def backward(self, gy):
             queue_callback(report)

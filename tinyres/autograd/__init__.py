@@ -4,12 +4,12 @@ Nothing is defined here: the engine (``Function``, the backward pass) is
 ``tinyres.core.engine``, grad mode and anomaly mode ``tinyres.core.grad_mode``, the
 gradient checks ``tinyres.testing``.
 """
-from ..core.engine import Function, queue_callback, run_backward, sum_to  # noqa: F401
+from ..core.engine import Function, grad, once_differentiable, queue_callback, run_backward, sum_to  # noqa: F401
 from ..core.engine import _accumulate  # noqa: F401  (benchmarks/profile_step.py times it)
 from ..core.grad_mode import (AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled,  # noqa: F401
                               is_grad_enabled, no_grad, set_grad_enabled)
 from ..core.tensor import Tensor
-from ..testing import GradcheckError, gradcheck, gradient_pairs  # noqa: F401
+from ..testing import GradcheckError, gradcheck, gradgradcheck, gradient_pairs  # noqa: F401
 
 
 def Variable(tensor, requires_grad=False, volatile=False):
@@ -22,3 +22,9 @@ def Variable(tensor, requires_grad=False, volatile=False):
     if requires_grad:
         tensor.requires_grad_(True)
     return tensor
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """As ``torch.autograd.backward``: ``sum(t.backward(g))`` over ``tensors`` and their
+    ``grad_tensors``, in one pass through the graph."""
+    run_backward(tensors, grad_tensors, retain_graph, create_graph)

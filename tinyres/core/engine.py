@@ -1,11 +1,25 @@
-"""The autograd engine: ``Function`` nodes and the backward pass.
+"""The autograd engine: ``Function`` nodes, the backward pass, ``grad``.
 
-A ``Function`` is one op.  ``forward`` gets NumPy/CuPy arrays and returns one array;
-``backward`` gets the gradient of the loss with respect to that output (an array of
-the same shape) and returns one gradient per input (an array, or ``None`` for an
-input that needs none).  Whatever ``backward`` needs, ``forward`` stores on ``self``;
-the graph keeps nothing else alive: a node points to the nodes that made its inputs
-(or to the leaf tensors themselves), never to intermediate tensors.
+A ``Function`` is one op.  ``forward`` gets NumPy/CuPy arrays and returns one array, and
+calls ``self.save_for_backward(...)`` with the arrays its backward needs: its inputs, its
+output, or arrays it computed.  ``backward`` gets the gradient of the loss with respect
+to the output as a Tensor ``gy`` and returns one gradient per input, each a Tensor (or
+``None`` for an input that needs none), computed with tinyres's own differentiable ops
+from ``gy`` and ``self.saved_tensors``.  So the backward pass can itself be recorded:
+``backward(create_graph=True)`` and ``grad(..., create_graph=True)`` build the graph of the
+gradient, which can be differentiated again, to any order.  Without ``create_graph`` the
+backward runs under ``no_grad`` and builds nothing.
+
+The heavy array kernels (im2col, a fused batch-norm backward) stay array code: they are
+Functions of their own whose backward is known (col2im's backward is im2col).  A Function
+whose backward is written on arrays takes the ``@once_differentiable`` decorator: it gets
+``gy`` as an array and returns arrays, and differentiating through it twice raises.
+
+``self.saved_tensors`` are what torch calls saved variables: an input keeps its place in
+the graph; the output is the op's own output; each remembers the version of its tensor
+when it was saved.  An in-place op (``x += 1``, ``relu_``) bumps a tensor's version (views
+share their base's counter), so a backward that would read a value changed since its
+forward raises, naming the op and both versions, instead of giving a wrong gradient.
 
 ``backward()`` sorts the graph topologically with an explicit stack (no recursion, so a
 chain of thousands of ops is fine), walks it in reverse, adds gradients that meet at a
@@ -13,20 +27,22 @@ node, accumulates into the ``.grad`` of leaves, and frees every node it passed u
 ``retain_graph=True``.
 
 Two namespaces share a Function instance, kept apart by a rule: the engine's bookkeeping
-(where the inputs came from, their shapes, the device, whether the node was freed) lives
-in attributes that start with an underscore (``_next``, ``_input_meta``, ``_device``,
-``_freed``, ...); what an op saves for its backward uses plain names (``self.x``,
-``self.device``).  The engine's fields a reader may look at are read-only properties
-(``next``, ``freed``, ``output_meta``), so an op that picks one of those names fails at
-once instead of corrupting the graph.
+lives in attributes that start with an underscore (``_next``, ``_input_meta``, ``_device``,
+``_saved``, ``_freed``, ...); what an op keeps for its backward uses plain names
+(``self.shape``, ``self.mask``).  The engine's fields a reader may look at are read-only
+properties (``next``, ``freed``, ``output_meta``, ``saved_tensors``), so an op that picks one
+of those names fails at once instead of corrupting the graph.
 
 Imports run one way: ``tensor`` knows nothing of this module; this module makes Tensors
 and installs ``Tensor.backward`` (at the bottom), as ``ops`` installs the math methods.
 """
+import weakref
+
 import numpy
 
 from . import backend, grad_mode
-from .grad_mode import AnomalyError, no_grad
+from .grad_mode import AnomalyError, enable_grad, no_grad
+from .hooks import add_hook
 from .tensor import Tensor
 
 
@@ -38,19 +54,52 @@ def _finite(arrays):
     return True
 
 
+def _owner(array):
+    """The array that owns ``array``'s memory (itself when it owns it)."""
+    return array if getattr(array, "base", None) is None else array.base
+
+
+def _share_base(view, x):
+    """When ``view``'s data is a view of ``x``'s memory: one version counter, and ``view._base``."""
+    if _owner(view.data) is _owner(x.data):
+        view._version_counter = x._version_counter
+        view._base = x if x._base is None else x._base
+
+
+class _Saved:
+    """One saved tensor: its data and where it sits in the graph, and the version of its
+    tensor when it was saved (``tensor`` for a leaf, which must stay itself)."""
+    __slots__ = ("data", "leaf", "grad_fn", "counter", "version")
+
+    def __init__(self, data, leaf=None, grad_fn=None, counter=None):
+        self.data, self.leaf, self.grad_fn, self.counter = data, leaf, grad_fn, counter
+        self.version = counter[0] if counter is not None else None
+
+
+def once_differentiable(backward):
+    """Mark a ``backward`` written on arrays: it gets ``gy`` as an array and returns arrays
+    (first-order gradients only; a graph of its gradient cannot be built)."""
+    backward.once_differentiable = True
+    return backward
+
+
 class Function:
     """One differentiable op.  Subclasses define ``forward`` and ``backward``.
 
     Call it with ``MyOp.apply(*tensors, **options)``: tensors become arrays for
     ``forward``; options are passed through unchanged.  ``self.needs_grad`` tells
-    ``forward`` whether a backward can follow (inference need not save anything).  All tensors must be on one device;
-    ``forward`` and ``backward`` run with that device current (CuPy allocates there).
+    ``forward`` whether a backward can follow (inference need not save anything).  All
+    tensors must be on one device; ``forward`` and ``backward`` run with that device current
+    (CuPy allocates there).  An op whose output may be a view of its first input (reshape,
+    permute, basic indexing) sets ``is_view = True``: the two then share a version counter.
 
-    Save what backward needs under plain names; names with a leading underscore are the
-    engine's (see the module docstring).
+    Keep what backward needs with ``self.save_for_backward(*arrays)`` (as Tensors in the
+    graph) or under plain names (constants: shapes, masks); names with a leading underscore
+    are the engine's (see the module docstring).
     """
 
     _freed = False
+    is_view = False
 
     @property
     def name(self):
@@ -72,6 +121,37 @@ class Function:
         """(shape, dtype) of the output, for ``tinyres.viz``."""
         return self._output_meta
 
+    def save_for_backward(self, *arrays):
+        """In ``forward``: the arrays (inputs, the output, or computed ones) that
+        ``backward`` reads back as ``self.saved_tensors``."""
+        self._to_save = arrays
+
+    @property
+    def saved_tensors(self):
+        """In ``backward``: what forward saved, as Tensors -- inputs with their place in the
+        graph, the output as this op's output, computed arrays as constants.  Raises if a
+        saved tensor was changed in place since."""
+        if self._freed:
+            raise RuntimeError(f"{self.name}: its saved tensors were freed after a backward; pass "
+                               "retain_graph=True to the first backward() to go through the graph twice")
+        out = []
+        for k, s in enumerate(self._saved):
+            if s.counter is not None and s.counter[0] != s.version:
+                raise RuntimeError(
+                    f"{self.name}: one of the tensors needed for gradient computation has been modified "
+                    f"by an inplace operation: saved tensor {k} (shape {tuple(s.data.shape)}) is at version "
+                    f"{s.counter[0]}; expected version {s.version} instead. Use clone() before the inplace "
+                    "operation, or an out-of-place one.")
+            if s.leaf is not None:
+                out.append(s.leaf)
+            elif s.grad_fn is not None:
+                t = Tensor(s.data, requires_grad=True, _grad_fn=self if s.grad_fn is _SELF else s.grad_fn)
+                t._version_counter = s.counter
+                out.append(t)
+            else:
+                out.append(Tensor(s.data))
+        return tuple(out)
+
     @classmethod
     def apply(cls, *inputs, **options):
         fn = cls()
@@ -88,26 +168,50 @@ class Function:
             y = fn.forward(*arrays, **options)
         if grad_mode._anomaly_mode:
             fn._created_at = grad_mode.caller_line()
-            if not _finite([y]) and _finite(arrays):
+            if _callbacks is None and not _finite([y]) and _finite(arrays):   # (in a backward: the node's check)
                 raise AnomalyError(f"{fn.name}: its forward produced NaN or Inf from finite inputs; "
                                    f"called at {fn._created_at}")
         if not needs_grad:
-            return Tensor(y)
+            fn.__dict__.pop("_to_save", None)
+            out = Tensor(y)
+            if cls.is_view and isinstance(inputs[0], Tensor):
+                _share_base(out, inputs[0])
+            return out
         fn._next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
                     for x in inputs]
         fn._input_meta = [(x.shape, x.dtype) if nxt is not None else None
                           for x, nxt in zip(inputs, fn._next)]
         fn._output_meta = (y.shape, y.dtype)      # for tinyres.viz
-        return Tensor(y, requires_grad=True, _grad_fn=fn)
+        out = Tensor(y, requires_grad=True, _grad_fn=fn)
+        if cls.is_view and isinstance(inputs[0], Tensor):
+            _share_base(out, inputs[0])
+        fn._saved = [fn._record(a, tensors, y, out) for a in fn.__dict__.pop("_to_save", ())]
+        return out
+
+    def _record(self, array, tensors, y, out):
+        """A ``_Saved`` for ``array``: one of the input tensors, the output, or a constant."""
+        if array is y:
+            return _Saved(y, grad_fn=_SELF, counter=out._version_counter)
+        for t in tensors:
+            if t.data is array:
+                if not t.requires_grad:
+                    return _Saved(array, counter=t._version_counter)
+                if t.grad_fn is None:
+                    return _Saved(array, leaf=t, counter=t._version_counter)
+                return _Saved(array, grad_fn=t.grad_fn, counter=t._version_counter)
+        return _Saved(array)
 
     def forward(self, *arrays, **options):
         raise NotImplementedError
 
-    def backward(self, grad):
+    def backward(self, gy):
         raise NotImplementedError
 
     def __repr__(self):
         return f"<{self.name}Backward>"
+
+
+_SELF = object()     # a saved output's grad_fn: the node itself (kept as a marker: no cycle)
 
 
 def sum_to(x, shape):
@@ -120,9 +224,9 @@ def sum_to(x, shape):
     return y.reshape(shape) if lead else y
 
 
-def _topological_order(root):
-    """Function nodes reachable from ``root``, each after every node that consumes its output."""
-    order, visited, stack = [], set(), [(root, False)]
+def _topological_order(roots):
+    """Function nodes reachable from ``roots``, each after every node that consumes its output."""
+    order, visited, stack = [], set(), [(root, False) for root in reversed(roots)]
     while stack:
         node, inputs_done = stack.pop()
         if inputs_done:
@@ -133,7 +237,7 @@ def _topological_order(root):
         if node._freed:
             raise RuntimeError(
                 f"backward: trying to backward through the graph a second time (node {node.name}); "
-                "its saved arrays were freed after the first backward. Pass retain_graph=True "
+                "its saved tensors were freed after the first backward. Pass retain_graph=True "
                 "to the first backward() if you need to go through it twice.")
         visited.add(node)
         stack.append((node, True))
@@ -142,70 +246,218 @@ def _topological_order(root):
     return order
 
 
-def _accumulate(leaf, grad):
-    if leaf.grad is None:
-        leaf.grad = Tensor(grad.astype(leaf.dtype, copy=True))   # never alias another array
+def _run_hooks(hooks, grad):
+    for hook in list(hooks.values()):
+        result = hook(grad)
+        if result is not None:
+            if not isinstance(result, Tensor) or result.shape != grad.shape:
+                raise RuntimeError(f"hook: expected a Tensor of shape {grad.shape} (or None), got "
+                                   f"{getattr(result, 'shape', type(result).__name__)}")
+            grad = result
+    return grad
+
+
+def _accumulate(leaf, grad, create_graph):
+    """leaf.grad += grad (a copy of it when it is the first: never alias another array)."""
+    if leaf._hooks:
+        grad = _run_hooks(leaf._hooks, grad)
+    if not create_graph:
+        grad = grad.detach()
+        if leaf.grad is None:
+            leaf.grad = Tensor(grad.data.astype(leaf.dtype, copy=True))
+        else:
+            leaf.grad.data = leaf.grad.data + grad.data.astype(leaf.dtype, copy=False)
     else:
-        leaf.grad.data = leaf.grad.data + grad.astype(leaf.dtype, copy=False)
+        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
 
 
-def _checked_backward(node, gy):
-    """``node.backward(gy)`` as a tuple, checked: a gradient for each input that needs one
-    (trailing non-Tensor inputs such as options may be left out), each with its input's
-    shape and dtype (so a float32 graph stays float32 all the way back)."""
-    gxs = node.backward(gy)
+def _checked_backward(node, gy, create_graph):
+    """``node.backward(gy)`` as a tuple of Tensors, checked: a gradient for each input that
+    needs one (trailing non-Tensor inputs such as options may be left out), each with its
+    input's shape and dtype (so a float32 graph stays float32 all the way back)."""
+    once = getattr(type(node).backward, "once_differentiable", False)
+    if once and create_graph:
+        raise RuntimeError(f"{node.name}.backward is once_differentiable (written on arrays): the graph of "
+                           "its gradient cannot be built, so create_graph=True cannot go through it")
+    gxs = node.backward(gy.data if once else gy)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     needed = 1 + max(i for i, meta in enumerate(node._input_meta) if meta is not None)
     if not needed <= len(gxs) <= len(node._next):
         raise RuntimeError(f"{node.name}.backward: expected {needed} to {len(node._next)} gradients "
                            f"(one per input), got {len(gxs)}")
+    out = []
     for i, (gx, meta) in enumerate(zip(gxs, node._input_meta)):
+        if gx is not None and not isinstance(gx, Tensor):
+            if create_graph:
+                raise RuntimeError(f"{node.name}.backward returned an array for input {i}: with "
+                                   "create_graph=True every gradient must be a Tensor made by tinyres ops "
+                                   "(or mark the backward @once_differentiable)")
+            gx = Tensor(gx)
         if gx is not None and meta is not None and (gx.shape, gx.dtype) != meta:
             raise RuntimeError(f"{node.name}.backward: expected a gradient of shape {meta[0]} and "
                                f"dtype {meta[1]} for input {i}, got shape {gx.shape}, dtype {gx.dtype}")
-    return gxs
+        out.append(gx)
+    return out
 
 
-def run_backward(tensor, gradient=None, retain_graph=False):
-    """The engine behind ``Tensor.backward``."""
-    if not tensor.requires_grad:
-        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
+def _as_gradient(gradient, tensor, op):
+    """``gradient`` (None for a scalar, a Tensor, an array or a number) as a Tensor like ``tensor``."""
     if gradient is None:
         if tensor.data.size != 1:
             raise RuntimeError(
-                f"backward: grad can be implicitly created only for scalar outputs; the output "
-                f"has shape {tensor.shape}. Pass gradient= of that shape.")
+                f"{op}: grad can be implicitly created only for scalar outputs; the output "
+                f"has shape {tensor.shape}. Pass a gradient of that shape.")
         gradient = numpy.ones(tensor.shape)
     elif isinstance(gradient, Tensor):
         if gradient.device != tensor.device:
-            raise RuntimeError(f"backward: expected the gradient on {tensor.device} like the "
+            raise RuntimeError(f"{op}: expected the gradient on {tensor.device} like the "
                                f"output, got it on {gradient.device}")
-        gradient = gradient.data
+        if gradient.shape != tensor.shape:
+            raise RuntimeError(f"{op}: expected a gradient of shape {tensor.shape} like the "
+                               f"output, got shape {gradient.shape}")
+        return gradient if gradient.dtype == tensor.dtype else gradient.to(tensor.dtype)
     elif not hasattr(gradient, "shape"):
         gradient = numpy.asarray(gradient)
     grad = backend.to_device(gradient, tensor.device)
     if grad.shape != tensor.shape:
-        raise RuntimeError(f"backward: expected a gradient of shape {tensor.shape} like the "
+        raise RuntimeError(f"{op}: expected a gradient of shape {tensor.shape} like the "
                            f"output, got shape {grad.shape}")
     with backend.on_device(tensor.device):     # a cast is a kernel: on the output's GPU
-        grad = grad.astype(tensor.dtype, copy=False)
+        return Tensor(grad.astype(tensor.dtype, copy=False))
+
+
+def _walk(roots, grads, retain_graph, create_graph, targets=None):
+    """The backward pass from ``roots`` (nodes) with their gradients ``grads`` (node -> Tensor).
+
+    Without ``targets``: gradients reach the leaves' ``.grad``.  With ``targets`` (a dict
+    from a leaf tensor or a node to None): nothing is accumulated; the gradient that
+    reaches each target is put in the dict, and only nodes that lead to a target run."""
+    order = _topological_order(roots)
+    needed = None
+    if targets is not None:
+        needed = set()
+        for node in reversed(order):        # inputs' side first
+            if node in targets or any(n in needed or (n in targets and not isinstance(n, Function))
+                                      for n in node._next if n is not None):
+                needed.add(node)
+    for node in order:
+        gy = grads.pop(node, None)
+        if gy is not None and node._tensor_hooks:
+            gy = _run_hooks(node._tensor_hooks, gy)
+        if gy is not None and node._retained is not None:
+            tensor = node._retained()
+            if tensor is not None:
+                tensor.grad = gy if create_graph else gy.detach()
+        if targets is not None and node in targets:
+            targets[node] = gy
+        if gy is not None and (needed is None or node in needed):
+            with backend.on_device(node._device):    # where the node's inputs live
+                gxs = _checked_backward(node, gy, create_graph)
+                if grad_mode._anomaly_mode and _finite([gy.data]) and not _finite(
+                        [gx.data for gx, nxt in zip(gxs, node._next) if nxt is not None and gx is not None]):
+                    raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
+                                       f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
+                for nxt, gx in zip(node._next, gxs):
+                    if nxt is None or gx is None:
+                        continue
+                    if isinstance(nxt, Function):
+                        grads[nxt] = grads[nxt] + gx if nxt in grads else gx
+                    elif targets is None:
+                        _accumulate(nxt, gx, create_graph)
+                    elif nxt in targets:
+                        if nxt._hooks:
+                            gx = _run_hooks(nxt._hooks, gx)
+                        targets[nxt] = gx if targets[nxt] is None else targets[nxt] + gx
+        if not retain_graph:
+            node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
+            node._freed = True
+            node._next = ()
+
+
+Function._tensor_hooks = {}      # hooks of the tensor this node made (register_hook); per node once set
+Function._retained = None        # a weak reference to that tensor, when it retains its grad
+
+
+def run_backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """The engine behind ``Tensor.backward`` and ``tinyres.autograd.backward``."""
+    if isinstance(tensors, Tensor):
+        tensors, grad_tensors = [tensors], [grad_tensors]
+    tensors = list(tensors)
+    grad_tensors = [None] * len(tensors) if grad_tensors is None else list(grad_tensors)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    roots, grads = [], {}
+    for tensor, gradient in zip(tensors, grad_tensors):
+        if not tensor.requires_grad:
+            raise RuntimeError("backward: the tensor does not require grad and does not have a grad_fn")
+        grad = _as_gradient(gradient, tensor, "backward")
         if tensor.grad_fn is None:      # a leaf
-            _accumulate(tensor, grad)
-            return
-    grads = {tensor.grad_fn: grad}
+            with backend.on_device(tensor.device):
+                _accumulate(tensor, grad, create_graph)
+            continue
+        roots.append(tensor.grad_fn)
+        grads[tensor.grad_fn] = grads[tensor.grad_fn] + grad if tensor.grad_fn in grads else grad
+    if roots:
+        _with_callbacks(lambda: _walk(roots, grads, retain_graph, create_graph), create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``:
+    a tuple with one Tensor per input (None for an unused one, with ``allow_unused``).
+    Nothing is accumulated into any ``.grad``.  With ``create_graph`` the gradients have a
+    graph of their own and can be differentiated again."""
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad: grad_outputs should have the length of outputs: got {len(grad_outputs)} "
+                           f"and {len(outputs)}")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"grad: expected inputs to be Tensors, input {i} is a {type(x).__name__}")
+        if not x.requires_grad:
+            raise RuntimeError(f"grad: one of the differentiated Tensors (input {i}) does not require grad")
+    targets = {(x.grad_fn or x): None for x in inputs}
+    roots, grads = [], {}
+    for k, (y, gradient) in enumerate(zip(outputs, grad_outputs)):
+        if not y.requires_grad:
+            raise RuntimeError(f"grad: element {k} of the outputs does not require grad and does not have a grad_fn")
+        g = _as_gradient(gradient, y, "grad")
+        if y.grad_fn is None:                 # an output that is itself an input
+            if y in targets:
+                targets[y] = g if targets[y] is None else targets[y] + g
+            continue
+        roots.append(y.grad_fn)
+        grads[y.grad_fn] = grads[y.grad_fn] + g if y.grad_fn in grads else g
+    if roots:
+        _with_callbacks(lambda: _walk(roots, grads, retain_graph, create_graph, targets), create_graph)
+    result = []
+    for i, x in enumerate(inputs):
+        g = targets[x.grad_fn or x]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: one of the differentiated Tensors (input {i}, shape {x.shape}) appears to "
+                               "not have been used in the graph. Set allow_unused=True if this is the desired behavior.")
+        result.append(g if g is None or create_graph else g.detach())
+    return tuple(result)
+
+
+_callbacks = None      # during a backward pass: what to run when it ends
+
+
+def _with_callbacks(walk, create_graph):
     global _callbacks
     outer, _callbacks = _callbacks, []
     try:
-        with no_grad():
-            _walk_backward(tensor, grads, retain_graph)
+        with enable_grad() if create_graph else no_grad():
+            walk()
             for callback in _callbacks:     # queued by ops during the walk: now every gradient is in
                 callback()
     finally:
         _callbacks = outer
-
-
-_callbacks = None      # during a backward pass: what to run when it ends
 
 
 def queue_callback(callback):
@@ -218,36 +470,49 @@ def queue_callback(callback):
         _callbacks.append(callback)
 
 
-def _walk_backward(tensor, grads, retain_graph):
-    """The loop of ``run_backward``: every node from the output back, in topological order."""
-    for node in _topological_order(tensor.grad_fn):
-        gy = grads.pop(node, None)
-        if gy is not None:
-            with backend.on_device(node._device):    # where the node's inputs live
-                gxs = _checked_backward(node, gy)
-                needed = [gx for gx, nxt in zip(gxs, node._next) if nxt is not None]
-                if grad_mode._anomaly_mode and _finite([gy]) and not _finite(needed):
-                    raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
-                                       f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
-                for nxt, gx in zip(node._next, gxs):
-                    if nxt is None or gx is None:
-                        continue
-                    if isinstance(nxt, Function):
-                        grads[nxt] = grads[nxt] + gx if nxt in grads else gx
-                    else:
-                        _accumulate(nxt, gx)
-        if not retain_graph:
-            node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
-            node._freed = True
-            node._next = ()
+# ---------------------------------------------------------------------- Tensor's autograd methods
 
-
-def _tensor_backward(self, gradient=None, retain_graph=False):
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
-    Gradients add up over calls: zero them (``optimizer.zero_grad()``) between steps.
+    Gradients add up over calls: zero them (``optimizer.zero_grad()``) between steps.  With
+    ``create_graph`` the gradients get a graph of their own (for second derivatives);
+    ``retain_graph`` then defaults to True.
     """
-    run_backward(self, gradient, retain_graph)
+    if inputs is not None:
+        leaves = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        for x, g in zip(leaves, grad(self, leaves, gradient, retain_graph, create_graph, allow_unused=True)):
+            if g is not None:
+                _accumulate(x, g, create_graph) if x.grad_fn is None else setattr(x, "grad", g)
+        return
+    run_backward(self, gradient, retain_graph, create_graph)
+
+
+def _register_hook(self, hook):
+    """``hook(grad)`` runs when the gradient with respect to this tensor is computed; a
+    Tensor it returns replaces the gradient.  Returns a handle: ``handle.remove()``."""
+    if not self.requires_grad:
+        raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+    if self.grad_fn is None:
+        if "_hooks" not in self.__dict__:
+            self._hooks = {}
+        return add_hook(self._hooks, hook)
+    node = self.grad_fn
+    if "_tensor_hooks" not in node.__dict__:
+        node._tensor_hooks = {}
+    return add_hook(node._tensor_hooks, hook)
+
+
+def _retain_grad(self):
+    """Keep the gradient of this non-leaf tensor in ``.grad`` at the next backward."""
+    if not self.requires_grad:
+        raise RuntimeError("retain_grad: can't retain_grad on Tensor that has requires_grad=False")
+    if self.grad_fn is not None:
+        self.grad_fn._retained = weakref.ref(self)
 
 
 Tensor.backward = _tensor_backward
+Tensor.register_hook = _register_hook
+Tensor.retain_grad = _retain_grad
+Tensor.retains_grad = property(lambda self: self.grad_fn is not None and self.grad_fn._retained is not None
+                               and self.grad_fn._retained() is self)

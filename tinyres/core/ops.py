@@ -3,9 +3,11 @@
 Notation in the docstrings: ``y`` is the op's output, ``gy = dL/dy`` the gradient that
 arrives from above, ``gx = dL/dx`` what backward returns.  Broadcasting in forward is
 undone in backward by ``sum_to`` (the adjoint of broadcasting is summation over the
-broadcast axes).  Every op gets its array module from the backend (``xp``) so the
-same code runs on NumPy and CuPy.  Each public function sits right under its ``Function``
-(``add`` under ``Add``), so an op reads top to bottom in one place.
+broadcast axes).  ``forward`` works on arrays, and every op gets its array module from the
+backend (``xp``) so the same code runs on NumPy and CuPy.  ``backward`` works on Tensors,
+with these same ops, so that its own graph can be recorded (second derivatives): each
+backward below is itself differentiable.  Each public function sits right under its
+``Function`` (``add`` under ``Add``), so an op reads top to bottom in one place.
 """
 import builtins
 import collections
@@ -15,7 +17,8 @@ import numpy
 
 from . import backend
 from .backend import get_array_module
-from .engine import Function, sum_to
+from . import engine
+from .engine import Function
 from .grad_mode import is_grad_enabled, no_grad
 from .tensor import Tensor, size_arg, tensor
 
@@ -94,11 +97,45 @@ def _axis(dim, ndim, op):
 
 
 def _unreduce(gy, x_shape, axes, keepdim):
-    """Broadcast a reduced gradient back to the input shape."""
-    xp = get_array_module(gy)
+    """Broadcast a reduced gradient (a Tensor) back to the input shape."""
     if not keepdim and gy.ndim != len(x_shape):
-        gy = xp.expand_dims(gy, axes) if axes else gy
-    return xp.broadcast_to(gy, x_shape)
+        gy = gy.reshape(tuple(1 if a in axes else n for a, n in enumerate(x_shape)))
+    return broadcast_to(gy, x_shape)
+
+
+# ---------------------------------------------------------------------- broadcasting and its adjoint
+
+class BroadcastTo(Function):
+    """y = x broadcast to ``shape``.   gx = sum_to(gy, x.shape)."""
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return get_array_module(x).broadcast_to(x, shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.shape)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(shape)
+    return x if x.shape == shape else BroadcastTo.apply(x, shape)
+
+
+class SumTo(Function):
+    """y = x summed down to ``shape`` (the adjoint of broadcasting).   gx = gy broadcast to x.shape."""
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return engine.sum_to(x, shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.shape)
+
+
+def sum_to(x, shape):
+    """``x`` summed over the axes that broadcasting to ``x.shape`` would add or stretch from ``shape``."""
+    shape = tuple(shape)
+    return x if x.shape == shape else SumTo.apply(x, shape)
 
 
 # ---------------------------------------------------------------------- elementwise
@@ -137,11 +174,12 @@ class Mul(Function):
     """y = a * b.   ga = sum_to(gy * b), gb = sum_to(gy * a)."""
 
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.save_for_backward(a, b)
         return a * b
 
     def backward(self, gy):
-        return sum_to(gy * self.b, self.a.shape), sum_to(gy * self.a, self.b.shape)
+        a, b = self.saved_tensors
+        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
 
 
 def mul(a, b):
@@ -152,13 +190,15 @@ class Div(Function):
     """y = a / b.   ga = sum_to(gy / b), gb = sum_to(-gy * a / b^2) = sum_to(-gy * y / b)."""
 
     def forward(self, a, b):
-        self.a_shape, self.b = a.shape, b
-        self.y = a / b
-        return self.y
+        self.a_shape = a.shape
+        y = a / b
+        self.save_for_backward(b, y)
+        return y
 
     def backward(self, gy):
-        ga = gy / self.b
-        return sum_to(ga, self.a_shape), sum_to(-ga * self.y, self.b.shape)
+        b, y = self.saved_tensors
+        ga = gy / b
+        return sum_to(ga, self.a_shape), sum_to(-ga * y, b.shape)
 
 
 def div(a, b):
@@ -186,13 +226,15 @@ class Pow(Function):
     """y = x^p for a constant p.   gx = gy * p * x^(p-1)   (0 when p = 0, also at x = 0)."""
 
     def forward(self, x, p):
-        self.x, self.p = x, p
+        self.p = p
+        self.save_for_backward(x)
         return x ** p
 
     def backward(self, gy):
+        x, = self.saved_tensors
         if self.p == 0:
-            return get_array_module(gy).zeros_like(gy)
-        return gy * self.p * self.x ** (self.p - 1)
+            return gy * 0
+        return gy * self.p * x ** (self.p - 1)
 
 
 def pow(x, exponent):
@@ -213,11 +255,13 @@ class Exp(Function):
     """y = e^x.   gx = gy * y."""
 
     def forward(self, x):
-        self.y = get_array_module(x).exp(x)
-        return self.y
+        y = get_array_module(x).exp(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy * self.y
+        y, = self.saved_tensors
+        return gy * y
 
 
 def exp(x):
@@ -228,11 +272,12 @@ class Log(Function):
     """y = ln x.   gx = gy / x."""
 
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x)
         return get_array_module(x).log(x)
 
     def backward(self, gy):
-        return gy / self.x
+        x, = self.saved_tensors
+        return gy / x
 
 
 def log(x):
@@ -243,11 +288,13 @@ class Sqrt(Function):
     """y = sqrt(x).   gx = gy / (2 y)."""
 
     def forward(self, x):
-        self.y = get_array_module(x).sqrt(x)
-        return self.y
+        y = get_array_module(x).sqrt(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
-        return gy / (2 * self.y)
+        y, = self.saved_tensors
+        return gy / (2 * y)
 
 
 def sqrt(x):
@@ -259,11 +306,12 @@ class Abs(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.sign = (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)     # NumPy's sign(nan) is nan
+        self.save_for_backward((x > 0).astype(x.dtype) - (x < 0).astype(x.dtype))   # NumPy's sign(nan) is nan
         return xp.abs(x)
 
     def backward(self, gy):
-        return gy * self.sign
+        sign, = self.saved_tensors       # a constant: the second derivative of |x| is 0 (away from 0)
+        return gy * sign
 
 
 def abs(x):
@@ -283,7 +331,7 @@ class Clamp(Function):
         return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
 
     def backward(self, gy):
-        return gy * self.mask
+        return where(Tensor(self.mask), gy, 0.0)
 
 
 def clamp(x, min=None, max=None):
@@ -300,15 +348,15 @@ class Maximum(Function):
     """
 
     def forward(self, a, b):
-        self.a, self.b = a, b
+        tie = 0.5 * (a == b)
+        self.shares = ((1 - (a < b) - tie).astype(a.dtype, copy=False),
+                       (1 - (a > b) - tie).astype(a.dtype, copy=False))
+        self.shapes = a.shape, b.shape
         return get_array_module(a).maximum(a, b)
 
     def backward(self, gy):
-        a, b = self.a, self.b
-        tie = 0.5 * (a == b)
-        share_a = (1 - (a < b) - tie).astype(gy.dtype, copy=False)
-        share_b = (1 - (a > b) - tie).astype(gy.dtype, copy=False)
-        return sum_to(gy * share_a, a.shape), sum_to(gy * share_b, b.shape)
+        (share_a, share_b), (shape_a, shape_b) = self.shares, self.shapes
+        return sum_to(gy * Tensor(share_a), shape_a), sum_to(gy * Tensor(share_b), shape_b)
 
 
 def maximum(a, b):
@@ -323,10 +371,8 @@ class Where(Function):
         return get_array_module(x).where(cond, x, z)
 
     def backward(self, gy):
-        zero = gy.dtype.type(0)
-        xp = get_array_module(gy)
-        return (None, sum_to(xp.where(self.cond, gy, zero), self.shapes[0]),
-                sum_to(xp.where(self.cond, zero, gy), self.shapes[1]))
+        cond = Tensor(self.cond)
+        return None, sum_to(where(cond, gy, 0.0), self.shapes[0]), sum_to(where(cond, 0.0, gy), self.shapes[1])
 
 
 def where(condition, x, y):
@@ -358,12 +404,13 @@ class MatMul(Function):
     ga = sum_to(gy @ b^T), gb = sum_to(a^T @ gy)."""
 
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.save_for_backward(a, b)
         return a @ b
 
     def backward(self, gy):
-        a, b = self.a, self.b
-        return sum_to(gy @ b.swapaxes(-1, -2), a.shape), sum_to(a.swapaxes(-1, -2) @ gy, b.shape)
+        a, b = self.saved_tensors
+        return (sum_to(MatMul.apply(gy, transpose(b, -1, -2)), a.shape),
+                sum_to(MatMul.apply(transpose(a, -1, -2), gy), b.shape))
 
 
 def matmul(a, b):
@@ -432,13 +479,16 @@ class Var(Function):
     def forward(self, x, axes, correction, keepdim):
         self.axes, self.keepdim = axes, keepdim
         n = int(numpy.prod([x.shape[a] for a in axes]))
-        self.centered = x - x.mean(axis=axes, keepdims=True)
+        centered = x - x.mean(axis=axes, keepdims=True)
         self.denom = builtins.max(n - correction, 0)
-        return (self.centered ** 2).sum(axis=axes, keepdims=keepdim) / self.centered.dtype.type(self.denom)
+        self.save_for_backward(x)
+        return (centered ** 2).sum(axis=axes, keepdims=keepdim) / centered.dtype.type(self.denom)
 
     def backward(self, gy):
-        gy = _unreduce(gy, self.centered.shape, self.axes, self.keepdim)
-        return gy * self.centered * (2 / self.centered.dtype.type(self.denom))
+        x, = self.saved_tensors
+        centered = x - x.mean(self.axes, keepdim=True)
+        gy = _unreduce(gy, x.shape, self.axes, self.keepdim)
+        return gy * centered * (2 / x.dtype.type(self.denom))
 
 
 def var(x, dim=None, unbiased=True, keepdim=False):
@@ -459,11 +509,12 @@ class MaxMin(Function):
 
     def forward(self, x, kind):
         y = x.max() if kind == "max" else x.min()
-        self.mask = (x == y)
+        mask = (x == y)
+        self.share = mask / mask.sum().astype(x.dtype)     # the count in x's dtype
         return y
 
     def backward(self, gy):
-        return gy * self.mask / self.mask.sum().astype(gy.dtype)   # the count in gy's dtype
+        return gy * Tensor(self.share)
 
 
 class MaxMinDim(Function):
@@ -479,13 +530,13 @@ class MaxMinDim(Function):
         return y if keepdim else y.squeeze(axis)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
+        xp = get_array_module(gy.data)
         if not self.keepdim:
-            gy = xp.expand_dims(gy, self.axis)
+            gy = unsqueeze(gy, self.axis)
         positions = xp.arange(self.shape[self.axis]).reshape(
             [-1 if a == self.axis else 1 for a in range(len(self.shape))])
         winner = positions == xp.expand_dims(self.indices, self.axis)
-        return xp.where(winner, gy, gy.dtype.type(0))
+        return where(Tensor(winner), gy, 0.0)
 
 
 MaxMinResult = collections.namedtuple("MaxMinResult", ["values", "indices"])
@@ -535,6 +586,7 @@ def argmin(x, dim=None, keepdim=False):
 
 class Reshape(Function):
     """y = x viewed with another shape.   gx = gy reshaped back."""
+    is_view = True
 
     def forward(self, x, shape):
         self.shape = x.shape
@@ -588,13 +640,14 @@ def unsqueeze(x, dim):
 
 class Permute(Function):
     """y = x with its axes reordered by ``dims``.   gx = gy with the inverse order."""
+    is_view = True
 
     def forward(self, x, dims):
-        self.inverse = tuple(numpy.argsort(dims))
+        self.inverse = tuple(int(d) for d in numpy.argsort(dims))
         return x.transpose(dims)
 
     def backward(self, gy):
-        return gy.transpose(self.inverse)
+        return Permute.apply(gy, self.inverse)
 
 
 def permute(x, *dims):
@@ -662,21 +715,35 @@ def scatter_add(shape, index, values):
 
 
 class GetItem(Function):
-    """y = x[index].   gx = zeros like x with gy scattered back to the indexed places;
-    integer-array indices may repeat an element, so their gradients are added
-    (``scatter_add``)."""
+    """y = x[index].   gx = zeros like x with gy scattered back to the indexed places
+    (``IndexBackward``)."""
+    is_view = True
 
     def forward(self, x, index):
         self.shape, self.index = x.shape, index
         return x[index]
 
     def backward(self, gy):
-        parts = self.index if isinstance(self.index, tuple) else (self.index,)
+        return IndexBackward.apply(gy, self.shape, self.index)
+
+
+class IndexBackward(Function):
+    """y = zeros of ``shape`` with g added at the places ``zeros(shape)[index]`` reads --
+    GetItem's gradient; integer-array indices may repeat an element, so their values add up
+    (``scatter_add``).  It is linear in g, and its adjoint is the indexing itself:
+    gg = gy[index]."""
+
+    def forward(self, g, shape, index):
+        self.index = index
+        parts = index if isinstance(index, tuple) else (index,)
         if builtins.any(hasattr(p, "dtype") and p.ndim > 0 for p in parts):
-            return scatter_add(self.shape, self.index, gy)    # advanced indexing: elements may repeat
-        gx = get_array_module(gy).zeros(self.shape, dtype=gy.dtype)
-        gx[self.index] = gy             # basic indexing: a view, each element once
+            return scatter_add(shape, index, g)    # advanced indexing: elements may repeat
+        gx = get_array_module(g).zeros(shape, dtype=g.dtype)
+        gx[index] = g             # basic indexing: a view, each element once
         return gx
+
+    def backward(self, gy):
+        return GetItem.apply(gy, self.index)
 
 
 def getitem(x, index):
@@ -698,7 +765,9 @@ class Cat(Function):
         return get_array_module(xs[0]).concatenate(xs, axis=axis)
 
     def backward(self, gy):
-        return tuple(get_array_module(gy).split(gy, self.bounds, axis=self.axis))
+        edges = [0] + self.bounds + [gy.shape[self.axis]]
+        lead = (slice(None),) * self.axis
+        return tuple(GetItem.apply(gy, lead + (slice(a, b),)) for a, b in zip(edges, edges[1:]))
 
 
 def cat(tensors, dim=0):
@@ -740,7 +809,7 @@ class ToCopy(Function):
         return y if dtype is None else y.astype(dtype, copy=False)
 
     def backward(self, gy):
-        return backend.to_device(gy, self.source_device).astype(self.source_dtype, copy=False)
+        return to(gy, self.source_device, self.source_dtype)
 
 
 def to(x, device=None, dtype=None):
@@ -770,43 +839,91 @@ def clone(x):
 
 
 # ---------------------------------------------------------------------- in place
-# In-place forms work on tensors that take no part in autograd (or under no_grad).
+#
+# An in-place op is its out-of-place op, written back into the tensor's memory: ``x += y``
+# computes ``x + y`` (recording it in the graph), copies the result into ``x.data`` (so
+# views of x see it), bumps x's version (which every saved copy of x checks at backward)
+# and makes the new node x's ``grad_fn`` -- torch's "rebase" of x's history.  A leaf that
+# requires grad is refused outside ``no_grad``: its value is what the gradient is for.
+
+class IndexPut(Function):
+    """y = x with y[index] = v (v broadcast to the indexed shape).
+    gx = gy with zeros at the indexed places,  gv = sum_to(gy[index], v.shape)."""
+
+    def forward(self, x, v, index):
+        self.index, self.v_shape = index, v.shape
+        y = x.copy()
+        y[index] = v
+        return y
+
+    def backward(self, gy):
+        gx = IndexPut.apply(gy, Tensor(get_array_module(gy.data).zeros((), dtype=gy.dtype)), self.index)
+        gv = GetItem.apply(gy, self.index)
+        return gx, sum_to(gv, self.v_shape) if gv.ndim >= len(self.v_shape) else gv.sum()
+
 
 def _check_inplace(x, name):
-    if is_grad_enabled() and x.requires_grad:
-        raise RuntimeError(f"{name}: expected a tensor that does not require grad (or an update "
-                           "inside `with tinyres.no_grad():`), got one that requires grad")
+    if is_grad_enabled() and x.requires_grad and x.grad_fn is None:
+        raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place operation; "
+                           "update it inside `with tinyres.no_grad():` (as an optimizer does)")
+    base = x._base
+    if is_grad_enabled() and base is not None and base.requires_grad:
+        raise RuntimeError(f"{name}: in place on a view of a tensor that requires grad is not supported "
+                           "(the view's base would not see it in its graph); clone() the view first")
 
 
-def _write(x, name, index, value):
-    """``x.data[index] = value``: ``value`` (a number, array or Tensor) is moved to this
-    tensor's device, broadcast to the indexed shape and cast to this dtype."""
+def commit_inplace(x, result, name):
+    """Write ``result`` (the out-of-place result, a Tensor of x's shape) into ``x`` and make
+    its history x's.  For in-place ops outside ``core`` too (``relu_``, ``ReLU(inplace=True)``)."""
     _check_inplace(x, name)
-    value = value.data if isinstance(value, Tensor) else value
-    if isinstance(value, (list, tuple)) or hasattr(value, "dtype"):
-        value = backend.to_device(numpy.asarray(value) if isinstance(value, (list, tuple)) else value,
-                                  x.device)
-    try:
-        with backend.on_device(x.device):
-            x.data[index] = value
-    except ValueError as e:
-        raise ValueError(f"{name}: expected a value that broadcasts to the indexed shape of a "
-                         f"tensor of shape {x.shape}, got {e}") from None
+    if result.shape != x.shape:
+        raise ValueError(f"{name}: expected a result of shape {x.shape} to write in place, got {result.shape}")
+    if not numpy.can_cast(result.dtype, x.dtype, "same_kind"):
+        raise TypeError(f"{name}: expected a result that can be stored in a {x.dtype} tensor, got {result.dtype}")
+    node = result.grad_fn if is_grad_enabled() else None
+    if node is not None:
+        for s in node._saved:            # the node keeps x's old value: a copy of its own
+            if s.data is x.data:
+                s.data, s.counter = s.data.copy(), None
+    with backend.on_device(x.device):
+        x.data[...] = result.data
+    x._version_counter[0] += 1
+    if node is not None:
+        for s in node._saved:            # the node's saved output is x from now on
+            if s.data is result.data:
+                s.data, s.counter, s.version = x.data, x._version_counter, x._version
+        x.grad_fn, x._requires_grad = node, True
     return x
 
 
-def _inplace(op, x, other):
-    name = f"{op.__name__}_"
+def _as_value(x, value):
+    """``value`` (a number, list, array or Tensor) as a Tensor on x's device."""
+    if isinstance(value, Tensor):
+        return value if value.device == x.device else value.to(x.device)
+    if isinstance(value, numbers.Number):
+        return _scalar_tensor(value, x)
+    return tensor(value, device=x.device)
+
+
+def _inplace(op, x, other, name=None):
+    name = name or f"{op.__name__}_"
     _check_inplace(x, name)
-    with no_grad():
-        result = op(x, other)
-    if result.shape != x.shape:
-        raise ValueError(f"{name}: expected a result of shape {x.shape} to write in place, "
-                         f"got {result.shape}")
-    if not numpy.can_cast(result.dtype, x.dtype, "same_kind"):
-        raise TypeError(f"{name}: expected a result that can be stored in a {x.dtype} tensor, "
-                        f"got {result.dtype}")
-    return _write(x, name, Ellipsis, result)
+    return commit_inplace(x, op(x, other), name)
+
+
+def _setitem(x, index, value, name="__setitem__"):
+    """``x[index] = value`` (in place; differentiable for x and value)."""
+    _check_inplace(x, name)
+    value = _as_value(x, value)
+    if value.dtype != x.dtype:
+        value = value.to(x.dtype)
+    index = to_index(index, x.data)
+    try:
+        result = IndexPut.apply(x, value, index)
+    except (ValueError, IndexError) as e:
+        raise ValueError(f"{name}: expected a value that broadcasts to the indexed shape of a "
+                         f"tensor of shape {x.shape}, got {e}") from None
+    return commit_inplace(x, result, name)
 
 
 # ---------------------------------------------------------------------- Tensor's methods
@@ -847,10 +964,11 @@ for _name, _method in {
     "sub_": lambda x, other, alpha=1: _inplace(sub, x, other if alpha == 1 else other * alpha),
     "mul_": lambda x, other: _inplace(mul, x, other),
     "div_": lambda x, other: _inplace(div, x, other),
-    "copy_": lambda x, src: _write(x, "copy_", Ellipsis, src),
-    "fill_": lambda x, value: _write(x, "fill_", Ellipsis, value),
-    "zero_": lambda x: _write(x, "fill_", Ellipsis, 0),
-    "__setitem__": lambda x, index, value: _write(x, "__setitem__", to_index(index, x.data), value),
+    "clamp_": lambda x, min=None, max=None: _inplace(lambda a, _: clamp(a, min, max), x, None, "clamp_"),
+    "copy_": lambda x, src: _setitem(x, Ellipsis, src, "copy_"),
+    "fill_": lambda x, value: _setitem(x, Ellipsis, value, "fill_"),
+    "zero_": lambda x: _setitem(x, Ellipsis, 0, "zero_"),
+    "__setitem__": lambda x, index, value: (_setitem(x, index, value), None)[1],
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "pow": pow, "matmul": matmul, "clamp": clamp,
     "maximum": maximum, "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
     "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": reshape, "flatten": flatten,

@@ -39,6 +39,7 @@ class Tensor:
         self.data = data
         self.grad = None
         self.grad_fn = _grad_fn
+        self._version_counter = [0]     # bumped by each in-place write; views share their base's
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
@@ -60,6 +61,14 @@ class Tensor:
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = requires_grad
         return self
+
+    _hooks = {}        # hooks on a leaf's gradient (register_hook makes a tensor its own dict)
+    _base = None       # the tensor this one is a view of (made by a view op: reshape, permute, x[i])
+
+    @property
+    def _version(self):
+        """How many in-place writes this tensor's memory has had (as ``torch.Tensor._version``)."""
+        return self._version_counter[0]
 
     @property
     def is_leaf(self):
@@ -129,8 +138,10 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     def detach(self):
-        """The same data (shared, not copied), cut from the graph."""
-        return Tensor(self.data)
+        """The same data (shared, not copied, with one version counter), cut from the graph."""
+        out = Tensor(self.data)
+        out._version_counter = self._version_counter
+        return out
 
     def cpu(self):
         return self.to("cpu")

@@ -24,7 +24,7 @@ In eval mode, and on one process, it is ``F.batch_norm`` exactly.
 import numpy
 
 from .. import collectives
-from ..core.engine import Function
+from ..core.engine import Function, once_differentiable
 from ..core.backend import get_array_module
 from .functional.normalization import channel_rows, check_norm_input, from_channel_rows
 from .layers import _BatchNorm
@@ -58,6 +58,7 @@ class GlobalBatchNorm(Function):
         self.has_bias, self.shape = bias is not None, x.shape
         return from_channel_rows(xp.ascontiguousarray(y), x.shape)
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         g_rows, x_hat = channel_rows(gy), self.x_hat

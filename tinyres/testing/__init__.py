@@ -11,7 +11,7 @@ import collections
 import numpy
 
 from ..core import backend
-from ..core.grad_mode import no_grad
+from ..core.grad_mode import enable_grad, no_grad
 from ..core.tensor import Tensor
 
 GradcheckCase = collections.namedtuple("GradcheckCase", "name fn torch_fn inputs")
@@ -109,3 +109,36 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0)
                 f"{tuple(int(j) for j in where)}: numeric {numeric[k]:.8g}, analytic "
                 f"{analytic[k]:.8g} ({int(bad.sum())} of {len(indices)} elements off)")
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, nsamples=None, seed=0):
+    """Check second derivatives, as ``torch.autograd.gradgradcheck``: ``gradcheck`` of the
+    first-order backward itself.
+
+    With ``v`` a random upstream gradient (or ``grad_outputs``), the map from ``(inputs, v)``
+    to ``grad(fn(inputs), inputs, v, create_graph=True)`` is differentiated by the backward
+    of the backward and by central finite differences, and the two must agree.  Inputs must
+    be float64.  Returns True, or raises ``GradcheckError``.
+    """
+    from ..core.engine import grad
+    from ..core.ops import cat
+    inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input requires grad")
+    y = fn(*inputs)
+    if grad_outputs is None:
+        v = numpy.random.default_rng(seed + 1).standard_normal(y.shape)
+        grad_outputs = Tensor(backend.to_device(v, y.device).astype(y.dtype), requires_grad=True)
+    elif not grad_outputs.requires_grad:
+        grad_outputs = grad_outputs.detach().requires_grad_()
+
+    def first_order(*args):
+        xs, v = list(args[:-1]), args[-1]
+        with enable_grad():        # also inside gradcheck's finite differences, which run under no_grad
+            grads = grad(fn(*xs), [xs[i] for i in checked], v, create_graph=True, allow_unused=True)
+        pieces = [g.reshape(-1) for g in grads if g is not None]
+        if not pieces:
+            raise GradcheckError("gradgradcheck: no gradient depends on the inputs")
+        return cat(pieces)
+    return gradcheck(first_order, inputs + [grad_outputs], eps, atol, rtol, nsamples, seed)

@@ -15,7 +15,7 @@ dropout computes out of place and copies.
 import numbers
 
 from ...core import backend
-from ...core.engine import Function
+from ...core.engine import Function, once_differentiable
 from ...core.grad_mode import is_grad_enabled
 from ...core.backend import get_array_module
 from ...kernels.threads import parallel_map
@@ -67,6 +67,7 @@ class LeakyReLU(Function):
         parallel_map(relu, x, y, *([] if positive is None else [positive]))
         return y
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         gx, slope = xp.empty_like(self.positive, dtype=gy.dtype), self.slope
@@ -91,6 +92,7 @@ class Sigmoid(Function):
         self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return self.y
 
+    @once_differentiable
     def backward(self, gy):
         return gy * self.y * (1 - self.y)
 
@@ -102,6 +104,7 @@ class Tanh(Function):
         self.y = get_array_module(x).tanh(x)
         return self.y
 
+    @once_differentiable
     def backward(self, gy):
         return gy * (1 - self.y * self.y)
 
@@ -122,6 +125,7 @@ class Softmax(Function):
         self.y = get_array_module(x).exp(log_softmax_array(x, axis))
         return self.y
 
+    @once_differentiable
     def backward(self, gy):
         y = self.y
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
@@ -136,6 +140,7 @@ class LogSoftmax(Function):
         self.y = log_softmax_array(x, axis)
         return self.y
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
@@ -148,6 +153,7 @@ class DropoutFunction(Function):
         self.mask = mask
         return x * mask
 
+    @once_differentiable
     def backward(self, gy):
         return gy * self.mask, None
 

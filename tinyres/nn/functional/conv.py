@@ -16,7 +16,7 @@ them one copy from an ``as_strided`` view.  ``conv1d`` runs on the 2-D code with
 import numbers
 
 from ...core.backend import get_array_module, is_cpu
-from ...core.engine import Function
+from ...core.engine import Function, once_differentiable
 from ...core.tensor import Tensor
 from ...kernels.im2col import (NO_PADDING, add_windows, channel_major, col2im, conv_output_size,  # noqa: F401
                                im2col, padded_shape, scratch_im2col, unpad)  # (im2col, col2im: their old home)
@@ -131,6 +131,7 @@ class Conv2dFunction(Function):
             y += bias.reshape(1, -1, 1, 1)
         return y
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         x, weight, groups, stride, padding, dilation = (self.x, self.weight, self.groups, self.stride,

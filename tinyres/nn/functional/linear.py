@@ -2,7 +2,7 @@
 import numbers
 
 from ...core import ops
-from ...core.engine import Function
+from ...core.engine import Function, once_differentiable
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
 
@@ -27,6 +27,7 @@ class LinearFunction(Function):
             y = y + bias
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
+    @once_differentiable
     def backward(self, gy):
         gy2 = gy.reshape(-1, gy.shape[-1])
         gx = (gy2 @ self.weight).reshape(self.x_shape)
@@ -87,6 +88,7 @@ class ConstantPad(Function):
         y[self.dst] = x[self.src]
         return y
 
+    @once_differentiable
     def backward(self, gy):
         gx = get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
         gx[self.src] = gy[self.dst]

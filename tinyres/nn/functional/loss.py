@@ -13,7 +13,7 @@ different things in the two libraries.
 import numpy
 
 from ...core import backend, ops
-from ...core.engine import Function
+from ...core.engine import Function, once_differentiable
 from ...core.grad_mode import is_anomaly_enabled, is_grad_enabled
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
@@ -84,6 +84,7 @@ class ScaledSum(Function):
         with numpy.errstate(invalid="ignore", divide="ignore"):
             return (loss.sum(keepdims=True) / d).reshape(())   # an array, not a NumPy scalar
 
+    @once_differentiable
     def backward(self, gy):
         d = self.d      # 1 / d where d != 0, else 0, without asking the GPU whether d == 0
         return get_array_module(gy).broadcast_to(gy * ((d != 0) / (d + (d == 0))), self.shape), None
@@ -143,6 +144,7 @@ class SoftmaxCrossEntropy(Function):
         # 0 * logp would be 0 * -inf = nan there
         return -(coef * xp.where(coef != 0, self.logp, 0)).sum(axis=1)
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         gy = gy[:, None]
@@ -232,6 +234,7 @@ class BCEWithLogits(Function):
     def _l(self):
         return 1 if self.pos_weight is None else 1 + (self.pos_weight - 1) * self.t
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         gx = gy * ((1 - self.t) + self._l() * xp.expm1(-self.softplus))

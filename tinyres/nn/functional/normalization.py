@@ -9,7 +9,7 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 """
 import numbers
 
-from ...core.engine import Function
+from ...core.engine import Function, once_differentiable
 from ...core.backend import get_array_module, is_cpu
 from ...kernels.threads import BLOCK, parallel_for
 from ...core.tensor import Tensor
@@ -108,6 +108,7 @@ class BatchNormFunction(Function):
             running_var[...] = (1 - factor) * running_var + factor * var * (m / (m - 1))
         return from_channel_rows(y, x.shape)
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         x_hat, inv_std, weight, training = self.x_hat, self.inv_std, self.weight, self.training
@@ -254,6 +255,7 @@ class GroupNormFunction(Function):
             self.x_hat, self.inv_sigma, self.weight, self.has_bias = x_hat, inv_sigma, weight, bias is not None
         return y
 
+    @once_differentiable
     def backward(self, gy):
         x_hat, inv_sigma, weight = self.x_hat, self.inv_sigma, self.weight
         axes = (0,) + tuple(range(2, gy.ndim))                   # all but the channel axis

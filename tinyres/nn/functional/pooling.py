@@ -11,7 +11,7 @@ import numbers
 
 import numpy
 
-from ...core.engine import Function
+from ...core.engine import Function, once_differentiable
 from ...core.ops import scatter_add
 from ...core.backend import get_array_module, is_cpu, on_device, to_device
 from ...kernels.threads import parallel_for, workspace
@@ -138,6 +138,7 @@ class MaxPool2dFunction(Function):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         return y
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         (kh, kw), argmax, out_size = self.kernel_size, self.argmax, gy.shape[2:]
@@ -219,6 +220,7 @@ class AvgPool2dFunction(Function):
         y = cols.sum(axis=(1, 2)) / divisor
         return y.transpose(1, 0, 2, 3)     # channel-major memory, as conv's output
 
+    @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
         c, kh, kw, n, oh, ow = self.cols_shape
@@ -283,6 +285,7 @@ class AdaptiveAvgPool2dFunction(Function):
         self.a_h, self.a_w = a_h, a_w
         return a_h @ x @ a_w.T
 
+    @once_differentiable
     def backward(self, gy):
         return self.a_h.T @ gy @ self.a_w
 
@@ -355,6 +358,7 @@ class TakeFromPlanes(Function):
         y = get_array_module(x).take_along_axis(x.reshape(n, c, h * w), index.reshape(n, c, -1), axis=2)
         return y.reshape(index.shape)
 
+    @once_differentiable
     def backward(self, gy):
         n, c, h, w = self.input_shape
         planes = get_array_module(gy).arange(n * c).reshape(n, c, 1, 1) * (h * w)
