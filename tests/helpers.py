@@ -89,6 +89,47 @@ def compare_with_torch(tiny_fn, torch_fn, arrays, rtol=None, atol=None, grad=Tru
     return ty
 
 
+def compare_second_order_with_torch(tiny_fn, torch_fn, arrays, rtol=1e-10, atol=1e-12, seed=2):
+    """Second derivatives against PyTorch, float64: with random ``v`` (like the output) and
+    ``u`` (like the inputs), g = grad(y, x, v, create_graph=True) and then grad(sum(g * u), x)
+    in both libraries; also checks the first-order g.  Integer arrays are passed without grad."""
+    if torch is None:
+        pytest.skip("PyTorch is not installed (pip install -e '.[test]')")
+    arrays = [np.asarray(a) for a in arrays]
+    floating = [a.dtype.kind == "f" for a in arrays]
+    tx = [tinyres.Tensor(a.copy(), requires_grad=f) for a, f in zip(arrays, floating)]
+    px = [torch.tensor(a.copy(), requires_grad=f) for a, f in zip(arrays, floating)]
+    tin = [t for t, f in zip(tx, floating) if f]
+    pin = [p for p, f in zip(px, floating) if f]
+    ty, py = tiny_fn(*tx), torch_fn(*px)
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(ty.shape)
+    tg = tinyres.autograd.grad(ty, tin, tinyres.tensor(v, requires_grad=True), create_graph=True, allow_unused=True)
+    pg = torch.autograd.grad(py, pin, torch.tensor(v, requires_grad=True), create_graph=True, allow_unused=True)
+    us = [rng.standard_normal(t.shape) for t in tin]
+    for i, (a, b) in enumerate(zip(tg, pg)):
+        assert (a is None) == (b is None) or (b is not None and not b.requires_grad), f"input {i}"
+        if a is not None:
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(force=True), rtol=rtol, atol=atol,
+                                       err_msg=f"first-order gradient of input {i}")
+    # v requires grad, so each g has a graph (through v at least) in both libraries
+    t_terms = [(g * tinyres.tensor(u)).sum() for g, u in zip(tg, us) if g is not None]
+    p_terms = [(g * torch.tensor(u)).sum() for g, u in zip(pg, us) if g is not None]
+    th = tinyres.autograd.grad(sum(t_terms[1:], t_terms[0]), tin, allow_unused=True)
+    ph = torch.autograd.grad(sum(p_terms[1:], p_terms[0]), pin, allow_unused=True)
+    for i, (a, b) in enumerate(zip(th, ph)):
+        a = np.zeros(tin[i].shape) if a is None else a.numpy()
+        b = np.zeros(tin[i].shape) if b is None else b.numpy(force=True)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"second derivative, input {i}")
+
+
+def gradgradcheck(fn, inputs, **options):
+    """``tinyres.autograd.gradgradcheck`` with the suite's tight tolerances (see ``gradcheck``)."""
+    options.setdefault("atol", 1e-7)
+    options.setdefault("rtol", 1e-5)
+    return tinyres.autograd.gradgradcheck(fn, inputs, **options)
+
+
 def write_images(root, per_class, size=(6, 5), mode="RGB", ext=".png", seed=0):
     """``per_class`` {class name: count} images of ``size`` (H, W); returns the arrays written."""
     from PIL import Image        # here, not at the top: only the image-folder tests need Pillow

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tinyres
-from tinyres.autograd import Function, once_differentiable, GradcheckError, gradcheck
+from tinyres.autograd import Function, GradcheckError, gradcheck, once_differentiable
 
 
 def leaf(*shape, seed=0):
@@ -372,3 +372,173 @@ def test_queue_callback_runs_once_after_every_gradient_is_in():
     assert len(seen) == 1 and seen[0] == pytest.approx([3.0 * float(np.exp(2.0))], rel=1e-6)
     with pytest.raises(RuntimeError, match="only an op's backward, during a backward pass"):
         queue_callback(report)
+
+
+# ---------------------------------------------------------------------- grad, create_graph (issue 21)
+
+from helpers import torch as _torch, needs_torch as _needs_torch  # noqa: E402
+
+
+def test_grad_returns_gradients_and_touches_no_dot_grad():
+    x, w = leaf(3, 2), leaf(2)
+    y = ((x @ w) ** 2).sum()
+    gx, gw = tinyres.autograd.grad(y, [x, w])
+    assert x.grad is None and w.grad is None
+    y2 = ((x @ w) ** 2).sum()
+    y2.backward()
+    np.testing.assert_allclose(gx.numpy(), x.grad.numpy())
+    np.testing.assert_allclose(gw.numpy(), w.grad.numpy())
+    assert not gx.requires_grad
+
+
+def test_grad_of_a_non_leaf_input():
+    x = leaf(4)
+    h = x * 3
+    y = (h ** 2).sum()
+    gh, = tinyres.autograd.grad(y, h)
+    np.testing.assert_allclose(gh.numpy(), 2 * h.numpy())
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_higher_order_derivatives_of_a_polynomial(order):
+    x = leaf(5)
+    g = (x ** 4).sum()
+    for _ in range(order):
+        g, = tinyres.autograd.grad(g.sum(), x, create_graph=True)
+    want = {2: 12 * x.numpy() ** 2, 3: 24 * x.numpy()}[order]
+    np.testing.assert_allclose(g.numpy(), want, rtol=1e-12)
+
+
+def test_backward_create_graph_gives_a_grad_with_a_graph():
+    x = leaf(3)
+    (x.exp() * x).sum().backward(create_graph=True)
+    assert x.grad.requires_grad and x.grad.grad_fn is not None
+    g = x.grad
+    x.grad = None
+    g.sum().backward()                      # d/dx of (e^x + x e^x) = 2e^x + x e^x
+    np.testing.assert_allclose(x.grad.numpy(), (2 + x.numpy()) * np.exp(x.numpy()), rtol=1e-12)
+
+
+def test_without_create_graph_the_backward_builds_nothing():
+    x = leaf(3)
+    (x * x).sum().backward()
+    assert not x.grad.requires_grad and x.grad.grad_fn is None
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, y: tinyres.autograd.grad(y, [x, leaf(2)]),
+     r"grad: one of the differentiated Tensors \(input 1, shape \(2,\)\) appears to not have been used in the graph"),
+    (lambda x, y: tinyres.autograd.grad(y * tinyres.ones(3, dtype="float64"), x), r"grad can be implicitly created only for scalar outputs"),
+    (lambda x, y: tinyres.autograd.grad(y, tinyres.ones(3)), r"does not require grad"),
+    (lambda x, y: tinyres.autograd.grad(y, x, grad_outputs=[None, None]), r"grad_outputs should have the length of outputs"),
+    (lambda x, y: tinyres.autograd.grad(y.detach(), x), r"element 0 of the outputs does not require grad"),
+])
+def test_grad_bad_input_gets_torchs_errors(call, message):
+    x = leaf(3)
+    y = (x * 2).sum()
+    with pytest.raises(RuntimeError, match=message):
+        call(x, y)
+
+
+def test_grad_allow_unused_gives_none():
+    x, z = leaf(3), leaf(2)
+    gx, gz = tinyres.autograd.grad((x * 2).sum(), [x, z], allow_unused=True)
+    assert gz is None and gx is not None
+
+
+def test_grad_on_a_freed_graph_raises():
+    x = leaf(3)
+    y = (x.exp()).sum()
+    tinyres.autograd.grad(y, x)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        tinyres.autograd.grad(y, x)
+
+
+def test_once_differentiable_refuses_create_graph():
+    class Twice(Function):
+        def forward(self, x):
+            return 2 * x
+
+        @once_differentiable
+        def backward(self, gy):
+            return 2 * gy
+    x = leaf(3)
+    y = Twice.apply(x).sum()
+    assert tinyres.autograd.grad(y, x, retain_graph=True)[0].tolist() == [2.0] * 3
+    with pytest.raises(RuntimeError, match="Twice.backward is once_differentiable"):
+        tinyres.autograd.grad(y, x, create_graph=True)
+
+
+@_needs_torch
+def test_gradient_penalty_matches_torch():
+    """|d f / d x|^2 as a loss (WGAN-GP's penalty), differentiated for the weights."""
+    rng = np.random.default_rng(0)
+    xs, ws = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    grads = []
+    for lib in (tinyres, _torch):
+        x, w = lib.tensor(xs, requires_grad=True), lib.tensor(ws, requires_grad=True)
+        out = ((x @ w).exp() * (x @ w)).sum()
+        gx, = lib.autograd.grad(out, x, create_graph=True)
+        penalty = (gx * gx).sum()
+        penalty.backward()
+        grads.append((w.grad.numpy() if lib is tinyres else w.grad.detach().numpy()))
+    np.testing.assert_allclose(*grads, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- tensor hooks, retain_grad
+
+def test_register_hook_sees_and_replaces_a_gradient():
+    x = leaf(3)
+    h = x * 2
+    seen = []
+    handle = h.register_hook(lambda g: seen.append(g.numpy()) or g * 10)
+    h.sum().backward()
+    np.testing.assert_allclose(seen[0], np.ones(3))
+    np.testing.assert_allclose(x.grad.numpy(), 20 * np.ones(3))
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0] * 3
+
+
+def test_hooks_on_a_leaf_run_before_accumulation():
+    x = leaf(2)
+    x.register_hook(lambda g: g * 0.5)
+    (x * 4).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_retain_grad():
+    x = leaf(3)
+    h = x.exp()
+    assert not h.retains_grad
+    h.retain_grad()
+    assert h.retains_grad
+    (h * 3).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 3 * np.ones(3))
+
+
+def test_hook_errors():
+    with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
+        tinyres.ones(2).register_hook(lambda g: g)
+    x = leaf(2)
+    x.register_hook(lambda g: tinyres.ones(3))
+    with pytest.raises(RuntimeError, match=r"hook: expected a Tensor of shape \(2,\)"):
+        (x * 2).sum().backward()
+
+
+@_needs_torch
+def test_hooks_match_torch():
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal(4)
+    out = []
+    for lib in (tinyres, _torch):
+        x = lib.tensor(data, requires_grad=True)
+        h = x.exp()
+        h.register_hook(lambda g: g * 3)
+        h.retain_grad()
+        (h ** 2).sum().backward()
+        out.append((x.grad.numpy(), h.grad.numpy()) if lib is tinyres else
+                   (x.grad.numpy(), h.grad.detach().numpy()))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -19,8 +19,8 @@ import pytest
 from helpers import needs_torch, torch  # torch: None without PyTorch
 
 import tinyres
-from helpers import compare_with_torch
-from helpers import gradcheck  # the suite's tight tolerances
+from helpers import compare_second_order_with_torch, compare_with_torch
+from helpers import gradcheck, gradgradcheck  # the suite's tight tolerances
 from cases import BOUNDARY, OP_CASES, TIES, make_inputs, run_case
 
 
@@ -39,6 +39,19 @@ def test_gradcheck(case):
 def test_against_torch(case, dtype, contiguous):
     compare_with_torch(run_case(case, tinyres), run_case(case, torch), make_inputs(case.inputs, dtype),
                        contiguous=contiguous)
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
+def test_gradgradcheck(case):
+    """Every op's backward is itself differentiable, and right: finite differences of it."""
+    inputs = [tinyres.tensor(a, requires_grad=True) for a in make_inputs(case.inputs)]
+    assert gradgradcheck(run_case(case, tinyres), inputs)
+
+
+@needs_torch
+@pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
+def test_second_derivatives_against_torch(case):
+    compare_second_order_with_torch(run_case(case, tinyres), run_case(case, torch), make_inputs(case.inputs))
 
 
 # ---------------------------------------------------------------------- ties and kinks

@@ -2,7 +2,7 @@
 in-place forms, printing, seeding."""
 import numpy as np
 import pytest
-from helpers import needs_torch, torch  # torch: None without PyTorch
+from helpers import compare_with_torch, needs_torch, randn, torch  # torch: None without PyTorch
 
 import tinyres
 
@@ -266,3 +266,101 @@ def test_manual_seed_makes_every_random_factory_deterministic():
     for a, b, c in zip(first, again, other):
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(a, c)
+
+
+# ---------------------------------------------------------------------- in place inside a graph (issue 21)
+
+INPLACE = [
+    ("residual +=", lambda m, x, s: _add_in_place((x * 2) * s, s * 3)),
+    ("mul_ by a tensor", lambda m, x, s: (x * 1).mul_(s.sum()) * x),
+    ("x -= then *= scalar", lambda m, x, s: _chain((x ** 2).sum(1), s)),
+    ("clamp_", lambda m, x, s: (x * s.sum()).clamp_(-0.5, 0.5) * x),
+    ("setitem with a tensor", lambda m, x, s: _setitem(x * 2, s)),
+    ("copy_ fill_ zero_", lambda m, x, s: _copies(x * 1, s)),
+    ("div_", lambda m, x, s: (x + 3).div_(s.sum() + 5) ** 2),
+]
+
+
+def _add_in_place(out, shortcut):
+    out += shortcut              # the idiom of most PyTorch CIFAR codebases
+    return out.sum(0)
+
+
+def _chain(h, s):
+    h -= s.sum()
+    h *= 3
+    return h
+
+
+def _setitem(h, s):
+    h[0, 1:] = s[:2] ** 2
+    h[1] = 0.5
+    return h * h
+
+
+def _copies(h, s):
+    g = h + 1                    # (h * h would save h, which copy_ then changes: torch refuses too)
+    h.copy_(s[:3])               # broadcast over rows
+    k = (h * 2)
+    k.fill_(1.5)
+    return g + h * 4 + k
+
+
+@needs_torch
+@pytest.mark.parametrize("name, fn", INPLACE, ids=[c[0] for c in INPLACE])
+def test_in_place_inside_a_graph_matches_torch(name, fn):
+    x, s = randn(2, 3, seed=0), randn(3, seed=1)
+    compare_with_torch(lambda a, b: fn(tinyres, a, b), lambda a, b: fn(torch, a, b), [x, s])
+
+
+def test_in_place_bumps_the_version_and_views_share_it():
+    x = tinyres.ones(4)
+    v = x.reshape(2, 2)
+    v += 1
+    x[0] = 5.0
+    assert x._version == v._version == 2
+    assert x.tolist() == [5.0, 2.0, 2.0, 2.0]
+    assert x.detach()._version == 2
+
+
+def test_a_saved_tensor_changed_in_place_raises_at_backward_naming_the_op_and_versions():
+    x = tinyres.randn(3, requires_grad=True)
+    y = x.exp()                  # saves its output
+    y.add_(1)
+    with pytest.raises(RuntimeError, match=r"Exp: one of the tensors needed for gradient computation has been "
+                                           r"modified by an inplace operation: .* is at version 1; expected version 0"):
+        y.sum().backward()
+    h = x * 1
+    z = h * h                    # Mul saves h twice
+    h.mul_(2)
+    with pytest.raises(RuntimeError, match=r"Mul: .*modified by an inplace operation"):
+        z.sum().backward()
+
+
+@needs_torch
+def test_torch_raises_too_where_a_saved_tensor_was_changed():
+    x = torch.randn(3, requires_grad=True)
+    y = x.exp()
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_in_place_on_a_view_of_a_tensor_in_a_graph_is_refused_clearly():
+    x = tinyres.randn(4, requires_grad=True)
+    h = x * 2
+    v = h[1:3]
+    with pytest.raises(RuntimeError, match=r"add_: in place on a view of a tensor that requires grad is not supported"):
+        v += 1
+    w = h[1:3].clone()
+    w += 1                       # the way out the message names
+    (w.sum() + h.sum()).backward()
+    assert x.grad.tolist() == [2.0, 4.0, 4.0, 2.0]
+
+
+def test_in_place_under_no_grad_leaves_the_history_alone():
+    x = tinyres.randn(3, requires_grad=True)
+    h = x * 2
+    with tinyres.no_grad():
+        h += 1
+    assert h.grad_fn.name == "Mul"

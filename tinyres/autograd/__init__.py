@@ -28,3 +28,4 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     """As ``torch.autograd.backward``: ``sum(t.backward(g))`` over ``tensors`` and their
     ``grad_tensors``, in one pass through the graph."""
     run_backward(tensors, grad_tensors, retain_graph, create_graph)
+from . import functional  # noqa: F401,E402
