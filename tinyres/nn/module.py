@@ -35,9 +35,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             data = numpy.empty((0,), dtype=backend.get_default_dtype())
-        if isinstance(data, Tensor):
-            data = data.data
-        super().__init__(data, requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)      # a Tensor's array is shared, not copied
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
