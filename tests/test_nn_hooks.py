@@ -415,3 +415,43 @@ def test_the_identity_nodes_return_the_kind_of_gradient_they_get(as_tensor):
     assert isinstance(out[0], kind) and out[1] is None            # b's gradient never came
     np.testing.assert_array_equal(np.asarray(out[0]), gy)
     assert seen[0][1] is None
+
+
+# ---------------------------------------------------------------------- with the second-generation engine
+
+def cube_module(lib):
+    base = tinyres.nn.Module if lib is tinyres else tnn.Module
+
+    class Cube(base):
+        def forward(self, x):
+            return x * x * x
+    return Cube()
+
+
+def test_gradients_of_gradients_go_through_a_hooked_module_as_in_torch():
+    runs = []
+    for lib, x in zip((tinyres, torch), inputs(5, seed=4)):
+        module, seen = cube_module(lib), []
+        module.register_full_backward_hook(lambda m, gi, go: seen.append((gi[0].detach(), go[0].detach())))
+        (g,) = (tinyres.autograd if lib is tinyres else torch.autograd).grad(module(x).sum(), x, create_graph=True)
+        g.sum().backward()                          # d/dx sum(3 x^2) = 6 x
+        runs.append((g, x.grad, seen))
+        np.testing.assert_allclose(numpy_of(x.grad), 6 * numpy_of(x), **RTOL)
+    assert_same(runs[0], runs[1])
+    assert len(runs[0][2]) == 1                     # the hooks fire in the first backward only
+
+
+def test_in_place_on_a_wrapped_input_is_refused_as_in_torch():
+    """A wrapped input shares its tensor's memory and version counter: changing it in place
+    inside forward would change a tensor another node saved, so both libraries refuse."""
+    for lib, a in zip((tinyres, torch), inputs(3)):
+        base = tinyres.nn.Module if lib is tinyres else tnn.Module
+
+        class Bump(base):
+            def forward(self, x):
+                x.add_(1)
+                return x * 2
+        module = Bump()
+        module.register_full_backward_hook(lambda m, gi, go: None)
+        with pytest.raises(RuntimeError):
+            module(a.exp()).sum().backward()

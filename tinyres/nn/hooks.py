@@ -23,44 +23,18 @@ kind it received; hooks always see Tensors.
 """
 import collections
 import warnings
-import weakref
 
 from ..core import backend, grad_mode
-from ..core.engine import Function
+from ..core.engine import Function, _share_base
+from ..core.hooks import RemovableHandle
 from ..core.tensor import Tensor
 
 __all__ = ["RemovableHandle"]
 
 
-class RemovableHandle:
-    """What ``register_*_hook`` returns (``torch.utils.hooks.RemovableHandle``):
-    ``handle.remove()`` unregisters the hook (again is harmless); ``with handle:`` removes
-    it at the end of the block.  ``handle.id`` is the hook's key in the module's table."""
-
-    next_id = 0
-
-    def __init__(self, hooks_dict):
-        self.hooks_dict_ref = weakref.ref(hooks_dict)      # the handle does not keep a module alive
-        self.id = RemovableHandle.next_id
-        RemovableHandle.next_id += 1
-
-    def remove(self):
-        hooks_dict = self.hooks_dict_ref()
-        if hooks_dict is not None and self.id in hooks_dict:
-            del hooks_dict[self.id]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-    def __repr__(self):
-        return f"<RemovableHandle id={self.id}>"
-
-
 def add_hook(hooks_dict, hook, prepend, method):
-    """Put ``hook`` into ``hooks_dict`` (last, or first with ``prepend``); its handle."""
+    """Put ``hook`` into ``hooks_dict`` (last, or first with ``prepend``); its handle, the
+    engine's ``RemovableHandle`` (``Tensor.register_hook`` returns the same kind)."""
     if not callable(hook):
         raise TypeError(f"{method}: expected a callable hook, got {type(hook).__name__}")
     handle = RemovableHandle(hooks_dict)
@@ -164,6 +138,7 @@ class BackwardHook:
         wrapped = list(values)
         for slot, i in enumerate(index):
             wrapped[i] = BackwardHookFunction.apply(hub, array=values[i].data, gather=hub.grad_fn, slot=slot)
+            _share_base(wrapped[i], values[i])     # one memory, one version counter: in place on one shows on both
         return tuple(wrapped), index
 
     @staticmethod
