@@ -339,6 +339,118 @@ def test_a_checkpoint_survives_writers_killed_at_random_moments(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
 
 
+# A writer stopped in the middle of a write: half the checkpoint is in its temporary file when
+# it says "writing"; a line on stdin lets it write the rest and finish.
+HALF_WRITER = """
+import io, sys
+import numpy as np
+from tinyres.serialization import atomic_write
+def write(file):
+    whole = io.BytesIO()
+    np.savez(whole, w=np.full(1000, 7.0))
+    data = whole.getvalue()
+    file.write(data[:len(data) // 2])
+    file.flush()
+    print("writing", flush=True)
+    sys.stdin.readline()
+    file.write(data[len(data) // 2:])
+atomic_write(sys.argv[1], write)
+print("done", flush=True)
+"""
+
+
+def start_half_writer(path):
+    import pathlib
+    import subprocess
+    import sys
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root] + os.environ.get("PYTHONPATH", "").split(os.pathsep))}
+    child = subprocess.Popen([sys.executable, "-c", HALF_WRITER, str(path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout.readline().strip() == "writing"
+    return child
+
+
+def temp_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("then", ["save", "load"])
+def test_the_temp_file_of_a_writer_killed_mid_write_goes_at_the_next_save_or_load(tmp_path, then):
+    import signal
+    path = tmp_path / "last.npz"
+    save({"n": 1}, path)
+    child = start_half_writer(path)
+    (leftover,) = temp_files(tmp_path)
+    assert leftover == f".last.npz.{serialization._HOST}-{child.pid}.{leftover.split('.')[-2]}.tmp"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert temp_files(tmp_path) == [leftover]          # SIGKILL leaves it
+    if then == "save":
+        save({"n": 2}, path)
+    else:
+        assert load(path) == {"n": 1}                 # the old checkpoint, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]
+
+
+def test_a_live_writers_temp_file_is_left_alone(tmp_path):
+    path = tmp_path / "last.npz"
+    save({"n": 1}, path)
+    child = start_half_writer(path)
+    try:
+        (writing,) = temp_files(tmp_path)
+        save({"n": 2}, path)                          # another save and a load meanwhile ...
+        assert load(path) == {"n": 2}
+        assert serialization.remove_stale_temp_files(path) == []
+        assert temp_files(tmp_path) == [writing]      # ... keep the live writer's file
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "done"
+    finally:
+        child.kill()
+        child.wait()
+    assert np.asarray(np.load(path)["w"]).tolist() == [7.0] * 1000     # its write went through whole
+    assert temp_files(tmp_path) == []
+
+
+def test_only_this_checkpoints_stale_temp_files_go(tmp_path):
+    """Files of other checkpoints and other files stay; a file written on another host (or
+    by an old tinyres, without a pid) goes only once nothing has written to it for a day."""
+    path = tmp_path / "last.npz"
+    save({"n": 1}, path)
+    here, dead = serialization._HOST, 2 ** 22 + 12345         # above Linux's pid_max: never alive
+    names = {"dead": f".last.npz.{here}-{dead}.0123456789ab.tmp",
+             "other checkpoint": f".best.npz.{here}-{dead}.0123456789ab.tmp",
+             "prefix of another": f".last.npz.old.{here}-{dead}.0123456789ab.tmp",
+             "not ours": "last.npz.0123456789ab.tmp",
+             "other host, fresh": f".last.npz.00000000-{dead}.0123456789ab.tmp",
+             "other host, old": f".last.npz.00000001-{dead}.0123456789ab.tmp",
+             "old tinyres, fresh": ".last.npz.0123456789ab.tmp",
+             "old tinyres, old": ".last.npz.ba9876543210.tmp"}
+    day = serialization.STALE_AFTER_S
+    for what, name in names.items():
+        (tmp_path / name).write_bytes(b"PK")
+        if what.endswith(", old"):
+            os.utime(tmp_path / name, (os.path.getmtime(path) - day - 60,) * 2)
+    removed = serialization.remove_stale_temp_files(path)
+    gone = {"dead", "other host, old", "old tinyres, old"}
+    assert sorted(removed) == sorted(names[w] for w in gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.npz"] + [n for w, n in names.items()
+                                                                                 if w not in gone])
+
+
+def test_tidying_never_fails_a_load(tmp_path, monkeypatch):
+    path = tmp_path / "last.npz"
+    save({"n": 1}, path)
+    (tmp_path / f".last.npz.{serialization._HOST}-{2 ** 22 + 1}.0123456789ab.tmp").write_bytes(b"")
+
+    def refuse(p):
+        raise PermissionError(13, "read-only folder", p)
+    monkeypatch.setattr(os, "remove", refuse)
+    assert load(path) == {"n": 1}
+    assert serialization.remove_stale_temp_files(path) == []
+
+
 def _with_member(path, out, key, raw):
     """A copy of the checkpoint ``path`` whose zip entry ``key`` holds ``raw`` instead."""
     import zipfile

@@ -16,7 +16,8 @@ from .core import backend  # noqa: F401
 from .core.backend import (Device, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
                            int32, int64, manual_seed, set_default_dtype, uint8)
 from .kernels.threads import get_num_threads, set_num_threads  # noqa: F401
-from .core.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
+                              no_grad, set_grad_enabled)
 from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
                           rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .core import engine, ops  # noqa: F401  (they install Tensor.backward and Tensor's math methods)

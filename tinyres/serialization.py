@@ -30,6 +30,8 @@ import math
 import os
 import re
 import secrets
+import socket
+import time
 
 import numpy
 
@@ -69,17 +71,17 @@ def save(obj, f):
 def atomic_write(path, write):
     """Call ``write(file)`` on a new temporary file beside ``path``, then move it onto ``path``.
 
-    The steps: create ``.NAME.RANDOM.tmp`` in the same folder, write, flush, ``os.fsync``,
-    ``os.replace`` onto ``path`` (atomic on POSIX and Windows), then fsync the folder so the
-    rename itself survives a power cut (where the OS allows it).  If anything fails, the
-    temporary file is removed and ``path`` is untouched.  A writer killed outright (SIGKILL,
-    a power cut) leaves its temporary file behind; the next successful write of ``path``
-    removes such leftovers, so they never pile up (two processes must not write one path
-    at once).
+    The steps: create ``.NAME.HOST-PID.RANDOM.tmp`` in the same folder, write, flush,
+    ``os.fsync``, ``os.replace`` onto ``path`` (atomic on POSIX and Windows), then fsync the
+    folder so the rename itself survives a power cut (where the OS allows it).  If anything
+    fails, the temporary file is removed and ``path`` is untouched.  A writer killed outright
+    (SIGKILL, a power cut) leaves its temporary file behind; the next save or load of
+    ``path`` removes it once it is certainly stale (``remove_stale_temp_files``), and never
+    the temporary file of a writer that is still running.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    tmp = os.path.join(folder, temp_name(os.path.basename(path)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
@@ -92,16 +94,64 @@ def atomic_write(path, write):
             os.remove(tmp)
         raise
     _fsync_folder(folder)
-    _remove_leftovers(folder, os.path.basename(path))
+    remove_stale_temp_files(path)
 
 
-def _remove_leftovers(folder, name):
-    """Delete the temporary files of earlier writes of ``name`` that were killed mid-write."""
-    leftover = re.compile(rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.tmp")
-    for entry in os.scandir(folder):
-        if leftover.fullmatch(entry.name):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(entry.path)
+# The host in a temporary file's name, as 8 hex digits of a hash (a hostname may hold any
+# character): a pid means something only on the host that wrote it (a shared folder, NFS).
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+# How old (since its last write) a temporary file of another host must be before it counts as stale;
+# a live writer writes to its file all the time and renames it the moment it is done.
+STALE_AFTER_S = 24 * 3600
+
+
+def temp_name(name):
+    """The temporary file's name for a write of ``name``: ``.NAME.HOST-PID.RANDOM.tmp``."""
+    return f".{name}.{_HOST}-{os.getpid()}.{secrets.token_hex(6)}.tmp"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)          # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # it exists, run by another user
+        return True
+    return True
+
+
+def _is_stale(entry, host, pid):
+    """Whether the temporary file ``entry``, written by ``pid`` on ``host``, belongs to a dead writer.
+
+    On this host (POSIX) the pid decides: a writer whose process is gone will never finish.
+    Written on another host, by an old tinyres (no pid in the name) or on Windows (where
+    ``os.kill`` would end the process, not ask about it), only age tells: no write for
+    ``STALE_AFTER_S``."""
+    if host == _HOST and pid is not None and os.name == "posix":
+        return not _pid_alive(int(pid))
+    try:
+        return time.time() - entry.stat().st_mtime > STALE_AFTER_S
+    except FileNotFoundError:     # its writer just finished
+        return False
+
+
+def remove_stale_temp_files(path):
+    """Delete the temporary files that killed writes of ``path`` left beside it; returns
+    their names.  Only files named as ``atomic_write`` names this path's temporary files are
+    looked at, and of those only the stale ones go (``_is_stale``): a live writer's file stays.
+    Problems (a read-only folder) are ignored: tidying must never fail a save or a load."""
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    leftover = re.compile(rf"\.{re.escape(name)}\.(?:([0-9a-f]{{8}})-([0-9]{{1,10}})\.)?[0-9a-f]{{12}}\.tmp")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = leftover.fullmatch(entry.name)
+            if match and _is_stale(entry, *match.groups()):
+                with contextlib.suppress(OSError):
+                    os.remove(entry.path)
+                    removed.append(entry.name)
+    return removed
 
 
 def _fsync_folder(folder):
@@ -196,6 +246,7 @@ def load(f, map_location=None):
         return _load(f, getattr(f, "name", repr(f)), to_array)
     name = os.fspath(f)
     with open(name, "rb") as file:
+        remove_stale_temp_files(name)       # what killed writes of this checkpoint left
         return _load(file, name, to_array)
 
 

@@ -6,8 +6,9 @@ gradient checks ``tinyres.testing``.
 """
 from ..core.engine import Function, grad, once_differentiable, queue_callback, run_backward, sum_to  # noqa: F401
 from ..core.engine import _accumulate  # noqa: F401  (benchmarks/profile_step.py times it)
-from ..core.grad_mode import (AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled,  # noqa: F401
-                              is_grad_enabled, no_grad, set_grad_enabled)
+from ..core.grad_mode import (AnomalyError, check_not_inference, detect_anomaly, enable_grad,  # noqa: F401
+                              inference_mode, is_anomaly_enabled, is_grad_enabled, is_inference_mode_enabled,
+                              no_grad, set_grad_enabled)
 from ..core.tensor import Tensor
 from ..testing import GradcheckError, gradcheck, gradgradcheck, gradient_pairs  # noqa: F401
 

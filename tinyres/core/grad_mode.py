@@ -1,62 +1,194 @@
-"""Grad mode and anomaly mode: the two switches every op reads.
+"""Grad mode, inference mode and anomaly mode: the switches every op reads.
 
-``no_grad`` / ``enable_grad`` / ``set_grad_enabled`` decide whether ops record a graph;
-``detect_anomaly`` makes every op check its results for NaN and Inf and remember the line
-of user code that called it.
+``no_grad`` / ``enable_grad`` / ``set_grad_enabled`` set grad mode, ``inference_mode`` sets
+inference mode; together they decide whether ops record a graph.  ``detect_anomaly`` makes
+every op check its results for NaN and Inf and remember the line of user code that called it.
+
+Each is a context manager and a decorator, as in torch.  A decorated function gets a fresh
+copy of the context manager at every call (``clone``), so it may call itself, and an
+exception raised inside restores the mode all the same.
+
+Three module globals hold the state; the engine reads ``_grad_enabled`` (record a graph or
+not), which is grad mode *and not* inference mode.  ``is_grad_enabled()`` reports grad mode
+alone, as torch does: inside ``inference_mode`` an ``enable_grad`` makes it True, yet no op
+records (inference mode wins).
 """
 import contextlib
+import functools
+import inspect
 import os
 
 from ..errors import UserError
 
-_grad_enabled = True
+_grad_mode = True           # what is_grad_enabled() reports
+_inference_mode = False     # what is_inference_mode_enabled() reports
+_grad_enabled = True        # what the engine reads: ops record a graph
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    """True when grad mode is on (``torch.is_grad_enabled``)."""
+    return _grad_mode
 
 
-class _GradMode(contextlib.ContextDecorator):
-    """Sets grad mode on entry and restores the previous mode on exit.  The previous modes
-    are a stack, so one instance can be entered again while active (a decorated function
-    that calls itself)."""
+def is_inference_mode_enabled():
+    """True inside ``inference_mode()`` (``torch.is_inference_mode_enabled``)."""
+    return _inference_mode
 
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.previous = []
+
+def _set(grad, inference):
+    global _grad_mode, _inference_mode, _grad_enabled
+    _grad_mode, _inference_mode = grad, inference
+    _grad_enabled = grad and not inference
+
+
+def _check_bool(value, name, argument):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}(): argument '{argument}' must be bool, not {type(value).__name__}")
+
+
+class _DecoratorContextManager:
+    """A context manager that is also a decorator: the decorated function runs inside
+    ``self.clone()``, a fresh instance per call (torch's ``_DecoratorContextManager``).
+    Generator functions are not special-cased: the mode holds while the generator object
+    is made, not while it runs."""
+
+    def __call__(self, func):
+        if inspect.isclass(func):
+            raise TypeError(f"{type(self).__name__}: can only decorate functions and methods, not the class "
+                            f"{func.__name__} (decorate the methods that need it)")
+        if not callable(func):
+            raise TypeError(f"{type(self).__name__}: expected a function to decorate, got {type(func).__name__}")
+
+        @functools.wraps(func)
+        def decorated(*args, **kwargs):
+            with self.clone():
+                return func(*args, **kwargs)
+        return decorated
+
+    def clone(self):
+        return type(self)()
+
+
+class _GradModeSwitch(_DecoratorContextManager):
+    """Sets grad mode to ``_mode`` on entry and restores the previous mode on exit.  The
+    previous modes are a stack, so one instance can be entered again while active.  Usable
+    as ``@no_grad()`` and, as torch allows, ``@no_grad`` without parentheses."""
+
+    _mode = None
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        return cls()(func)            # @no_grad without parentheses
+
+    def __init__(self, func=None):
+        self._previous = []
 
     def __enter__(self):
-        global _grad_enabled
-        self.previous.append(_grad_enabled)
-        _grad_enabled = self.enabled
+        self._previous.append(_grad_mode)
+        _set(self._mode, _inference_mode)
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.previous.pop()
+        _set(self._previous.pop(), _inference_mode)
+
+    def __repr__(self):
+        return f"tinyres.{type(self).__name__}()"
 
 
-def no_grad():
-    """Context manager and decorator: ops inside build no graph."""
-    return _GradMode(False)
+class no_grad(_GradModeSwitch):
+    """Context manager and decorator: ops inside build no graph (``torch.no_grad``)."""
+    _mode = False
 
 
-def enable_grad():
-    """Context manager and decorator: ops inside build a graph, even within ``no_grad``."""
-    return _GradMode(True)
+class enable_grad(_GradModeSwitch):
+    """Context manager and decorator: ops inside build a graph, even within ``no_grad``
+    (``torch.enable_grad``); inside ``inference_mode`` they still do not."""
+    _mode = True
 
 
-class set_grad_enabled(_GradMode):
-    """As ``torch.set_grad_enabled``: sets grad mode at once; used in ``with``, it restores
-    the previous mode on exit."""
+class set_grad_enabled(_DecoratorContextManager):
+    """As ``torch.set_grad_enabled(mode)``, three ways:
+
+    * a plain call ``set_grad_enabled(False)`` sets grad mode at once, and it stays set;
+    * ``with set_grad_enabled(False):`` sets it and restores the previous mode on exit;
+    * ``@set_grad_enabled(False)`` leaves the mode alone when the function is defined and
+      runs each call of the function in that mode, restoring the caller's mode after.
+    """
 
     def __init__(self, mode):
-        global _grad_enabled
-        super().__init__(bool(mode))
-        self.previous.append(_grad_enabled)
-        _grad_enabled = self.enabled
+        _check_bool(mode, "set_grad_enabled", "mode")
+        self.mode = mode
+        self.prev = _grad_mode
+        _set(mode, _inference_mode)
+
+    def __call__(self, func):
+        _set(self.prev, _inference_mode)        # decorating must not change the mode (torch's rule)
+        return super().__call__(func)
 
     def __enter__(self):
-        pass      # the mode was set in __init__; __exit__ restores what was before it
+        _set(self.mode, _inference_mode)
+
+    def __exit__(self, *exc):
+        _set(self.prev, _inference_mode)
+
+    def clone(self):
+        return type(self)(self.mode)
+
+    def __repr__(self):
+        return f"tinyres.set_grad_enabled(mode={self.mode})"
+
+
+class inference_mode(_DecoratorContextManager):
+    """As ``torch.inference_mode(mode=True)``: a context manager and decorator (also
+    ``@inference_mode`` without parentheses) in which no op records a graph, and every
+    tensor made inside is an *inference tensor* (``t.is_inference()`` is True).  Inference
+    tensors may not take part in a graph later: an op that records one with such an input
+    raises (``check_not_inference``), and so does ``requires_grad_()`` on one outside
+    inference mode.  ``inference_mode(False)`` inside it returns to normal mode, grad mode
+    on.  Use ``no_grad`` when results must feed training later.
+
+    Two differences from torch: torch raises only when an op *saves* an inference tensor for
+    its backward (``a + w`` passes, ``a * w`` raises), tinyres whenever an op records a node
+    with one as input; and in tinyres a view (``reshape``, ``detach``) made inside inference
+    mode is an inference tensor even when its base is not.
+    """
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)            # @inference_mode without parentheses: mode is the function
+
+    def __init__(self, mode=True):
+        self.mode = mode
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append((_grad_mode, _inference_mode))
+        _set(not self.mode, self.mode)      # torch: inference mode on means grad mode off, and off means on
+
+    def __exit__(self, *exc):
+        _set(*self._previous.pop())
+
+    def clone(self):
+        return type(self)(self.mode)
+
+    def __repr__(self):
+        return f"tinyres.inference_mode(mode={self.mode})"
+
+
+def check_not_inference(tensors, op_name):
+    """Raise torch's RuntimeError when one of ``tensors`` is an inference tensor.
+
+    The engine calls this for an op that is about to record a node (grad mode on, some input
+    requires grad), with that op's tensor inputs: an inference tensor made inside
+    ``inference_mode`` cannot join a graph."""
+    for t in tensors:
+        if getattr(t, "_is_inference", False):
+            raise RuntimeError(
+                f"{op_name}: Inference tensors cannot be saved for backward. Please do not use Tensors "
+                "created in inference mode in computation tracked by autograd. To work around this, "
+                "you can make a clone to get a normal tensor and use it in autograd, or use "
+                "`tinyres.no_grad()` instead of `tinyres.inference_mode()`.")
 
 
 # ---------------------------------------------------------------------------- anomaly detection

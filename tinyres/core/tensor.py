@@ -10,7 +10,7 @@ import numbers
 
 import numpy
 
-from . import backend
+from . import backend, grad_mode
 
 
 def _infer_dtype(data):
@@ -29,9 +29,14 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
     __array_priority__ = 1000    # so `numpy_scalar * tensor` calls Tensor.__rmul__
+    _is_inference = False        # made inside inference_mode (set per instance only then)
 
     def __init__(self, data, requires_grad=False, _grad_fn=None):
+        if grad_mode._inference_mode:
+            self._is_inference = True
         if isinstance(data, Tensor):
+            if data._is_inference:     # Parameter(t) of an inference tensor stays one, as in torch
+                self._is_inference = True
             data = data.data
         xp = backend.get_array_module(data)
         if not isinstance(data, xp.ndarray):
@@ -56,6 +61,9 @@ class Tensor:
         if flag and self.data.dtype.kind not in "fc":
             raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, "
                                f"this one is {self.data.dtype}")
+        if flag and self._is_inference and not grad_mode._inference_mode:
+            raise RuntimeError("requires_grad: setting requires_grad=True on an inference tensor outside "
+                               "inference_mode is not allowed (make a normal tensor with .clone() first)")
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, requires_grad=True):
@@ -69,6 +77,10 @@ class Tensor:
     def _version(self):
         """How many in-place writes this tensor's memory has had (as ``torch.Tensor._version``)."""
         return self._version_counter[0]
+
+    def is_inference(self):
+        """True for a tensor made inside ``inference_mode`` (``torch.Tensor.is_inference``)."""
+        return self._is_inference
 
     @property
     def is_leaf(self):
@@ -141,6 +153,8 @@ class Tensor:
         """The same data (shared, not copied, with one version counter), cut from the graph."""
         out = Tensor(self.data)
         out._version_counter = self._version_counter
+        if self._is_inference:          # a view of an inference tensor is one too
+            out._is_inference = True
         return out
 
     def cpu(self):

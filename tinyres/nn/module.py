@@ -21,6 +21,7 @@ import numpy
 from ..core import backend
 from ..core.grad_mode import no_grad
 from ..core.tensor import Tensor
+from . import hooks as _hooks
 
 __all__ = ["Module", "Parameter"]
 
@@ -35,9 +36,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             data = numpy.empty((0,), dtype=backend.get_default_dtype())
-        if isinstance(data, Tensor):
-            data = data.data
-        super().__init__(data, requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)      # a Tensor's array is shared, not copied
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -107,16 +106,74 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", {})
+        for name, table in _hooks.hook_tables().items():    # hooks: never state, never in a state_dict
+            object.__setattr__(self, name, table)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
+            return self._call_with_hooks(args, kwargs)
+        return self._forward_on_device(args, kwargs)
+
+    def _forward_on_device(self, args, kwargs):
         device = next((a.device for a in args if isinstance(a, Tensor)), None)
         if device is None or device.type == "cpu":
             return self.forward(*args, **kwargs)
         with backend.on_device(device):     # a module's own array work (BatchNorm's counter) on the input's GPU
             return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        """torch's order: forward pre-hooks (may replace the inputs), the inputs wrapped for
+        full backward hooks, forward, forward hooks (may replace the output), the output
+        wrapped for backward (pre-)hooks.  The hooks are read once, at the start of the call."""
+        for hook in list(self._forward_pre_hooks.values()):
+            replaced = hook(self, args)
+            if replaced is not None:
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
+        backward = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            backward = _hooks.BackwardHook(self, list(self._backward_hooks.values()),
+                                           list(self._backward_pre_hooks.values()))
+            if backward.hooks:
+                args = backward.setup_input_hook(args)
+        result = self._forward_on_device(args, kwargs)
+        for hook in list(self._forward_hooks.values()):
+            replaced = hook(self, args, result)
+            if replaced is not None:
+                result = replaced
+        if backward is not None:
+            result = backward.setup_output_hook(result)
+        return result
+
+    # ------------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook, *, prepend=False):
+        """``hook(module, args)`` runs before each ``forward``; ``args`` is the tuple of positional
+        inputs.  A returned value replaces them (a tuple, or one value for a single input).
+        Returns a handle: ``handle.remove()`` unregisters the hook.  ``prepend=True`` runs it first."""
+        return _hooks.add_hook(self._forward_pre_hooks, hook, prepend, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook, *, prepend=False):
+        """``hook(module, args, output)`` runs after each ``forward``; a returned value replaces
+        the output.  Returns a handle with ``.remove()``."""
+        return _hooks.add_hook(self._forward_hooks, hook, prepend, "register_forward_hook")
+
+    def register_full_backward_pre_hook(self, hook, *, prepend=False):
+        """``hook(module, grad_output)`` runs in backward once the gradients with respect to the
+        outputs of a call are known (a tuple, one Tensor or None per output); it may return a
+        tuple that replaces them.  Returns a handle with ``.remove()``."""
+        return _hooks.add_hook(self._backward_pre_hooks, hook, prepend, "register_full_backward_pre_hook")
+
+    def register_full_backward_hook(self, hook, *, prepend=False):
+        """``hook(module, grad_input, grad_output)`` runs in backward once the gradients with
+        respect to the call's positional tensor inputs that require grad are known
+        (``grad_input``: one entry per positional input -- zeros for a tensor whose gradient
+        did not come, None for what is not a tensor, as in torch); it may return a
+        tuple that replaces ``grad_input``.  When no input requires grad it runs with the
+        output gradients, ``grad_input`` all None, and must return None.  Returns a handle
+        with ``.remove()``."""
+        return _hooks.add_hook(self._backward_hooks, hook, prepend, "register_full_backward_hook")
 
     # ------------------------------------------------------------------ registration
     def register_parameter(self, name, param):
