@@ -279,19 +279,6 @@ def test_check_not_inference_raises_torchs_error():
             ta * torch.ones(3, requires_grad=True)
 
 
-def _engine_checks_inference_tensors():
-    with tinyres.inference_mode():
-        a = tinyres.ones(3)
-    try:
-        a * tinyres.ones(3, requires_grad=True)
-    except RuntimeError:
-        return True
-    return False
-
-
-@pytest.mark.xfail(not _engine_checks_inference_tensors(), strict=True,
-                   reason="the engine does not call grad_mode.check_not_inference yet (Function.apply, "
-                          "when it records a node); remove this mark when it does")
 def test_an_op_that_records_a_graph_refuses_an_inference_tensor():
     with tinyres.inference_mode():
         a = tinyres.ones(3, dtype="float64")

@@ -177,6 +177,7 @@ class Function:
             if cls.is_view and isinstance(inputs[0], Tensor):
                 _share_base(out, inputs[0])
             return out
+        grad_mode.check_not_inference(tensors, fn.name)
         fn._next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
                     for x in inputs]
         fn._input_meta = [(x.shape, x.dtype) if nxt is not None else None
