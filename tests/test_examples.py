@@ -25,6 +25,8 @@ CASES = [
     ("gradcheck_tour.py", [], r"^(\d+) of \1 layer checks passed$"),
     ("degradation.py", [], r"^\| resnet20 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \|$"),
     ("data_parallel.py", [], r"^test accuracy: [01]\.\d{4} on 512 digits$"),
+    ("grad_cam.py", [], r"^  airplane: predicted \w+$"),
+    ("newton_hvp.py", [], r"^Newton-CG after \d+ steps: loss 0\.\d{6}, training accuracy [01]\.\d{4}$"),
 ]
 
 
