@@ -3,6 +3,7 @@
     python benchmarks/bench.py                      # every case, 3 alternated rounds
     python benchmarks/bench.py --rounds 1 --cases resnet20   # the cases whose name has 'resnet20'
     python benchmarks/bench.py --markdown           # the table as Markdown (docs/performance.md)
+    python benchmarks/bench.py --against a0a1065 --cases "resnet20 train"   # tinyres now vs at a commit
 
 Every measurement runs in a fresh process that imports one framework only: with torch and
 NumPy in one process, torch's OpenMP threads keep spinning after each torch op and take
@@ -195,9 +196,14 @@ def worker(framework, case, steps):
 
 # ---------------------------------------------------------------------- the driver
 
-def run_worker(framework, case, steps):
-    out = subprocess.run([sys.executable, __file__, "--worker", framework, case, "--steps", str(steps)],
-                         capture_output=True, text=True)
+def run_worker(framework, case, steps, trees=None):
+    """One case in a fresh process.  ``tinyres@REV`` runs tinyres as it was at git revision
+    REV, from its worktree in ``trees`` (the same worker code, the old package)."""
+    env = dict(os.environ)
+    if "@" in framework:
+        env["PYTHONPATH"] = str(trees[framework])
+    out = subprocess.run([sys.executable, __file__, "--worker", framework.split("@")[0], case, "--steps", str(steps)],
+                         capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(f"{framework} / {case} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -214,6 +220,8 @@ def main():
     ap.add_argument("--cases", default="", help="only the cases whose name contains this text")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--json", help="also write every measurement to this file")
+    ap.add_argument("--against", metavar="REV", help="compare with tinyres at git revision REV instead of "
+                    "PyTorch, alternating in one run (a temporary git worktree holds REV)")
     ap.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -221,13 +229,26 @@ def main():
         return
     cases = [c for c in CASES if args.cases in c]
     frameworks = ["tinyres", "torch"] if torch_available() else ["tinyres"]
+    trees = {}
+    if args.against:
+        import tempfile
+        tree = Path(tempfile.mkdtemp()) / "tree"
+        subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--detach", str(tree), args.against],
+                       check=True, capture_output=True)
+        frameworks = ["tinyres", f"tinyres@{args.against}"]
+        trees[frameworks[1]] = tree
     results = {(f, c): [] for f in frameworks for c in cases}
-    for r in range(args.rounds):
-        for case in cases:
-            for framework in (frameworks if r % 2 == 0 else frameworks[::-1]):
-                results[framework, case].append(run_worker(framework, case, args.steps))
-                print(f"round {r + 1}/{args.rounds}: {framework:<7} {case}: "
-                      f"{results[framework, case][-1]['seconds'] * 1e3:.1f} ms", file=sys.stderr)
+    try:
+        for r in range(args.rounds):
+            for case in cases:
+                for framework in (frameworks if r % 2 == 0 else frameworks[::-1]):
+                    results[framework, case].append(run_worker(framework, case, args.steps, trees))
+                    print(f"round {r + 1}/{args.rounds}: {framework:<7} {case}: "
+                          f"{results[framework, case][-1]['seconds'] * 1e3:.1f} ms", file=sys.stderr)
+    finally:
+        for tree in trees.values():
+            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
     if args.json:
         Path(args.json).write_text(json.dumps({f"{f} | {c}": v for (f, c), v in results.items()}, indent=1))
     print_table(cases, frameworks, results, args)
@@ -235,8 +256,9 @@ def main():
 
 def print_table(cases, frameworks, results, args):
     both = len(frameworks) == 2
-    head = ["case", "tinyres ms"] + (["torch ms", "ratio"] if both else []) + ["tinyres GFLOP/s"] + \
-        (["torch GFLOP/s"] if both else []) + ["tinyres MB"] + (["torch MB", "MB ratio"] if both else [])
+    other = frameworks[-1]
+    head = ["case", "tinyres ms"] + ([f"{other} ms", "ratio"] if both else []) + ["tinyres GFLOP/s"] + \
+        ([f"{other} GFLOP/s"] if both else []) + ["tinyres MB"] + ([f"{other} MB", "MB ratio"] if both else [])
     rows = []
     for case in cases:
         ours = median([m["seconds"] for m in results["tinyres", case]])
@@ -245,8 +267,8 @@ def print_table(cases, frameworks, results, args):
         flops = lambda s: f"{2 * macs / s / 1e9:.0f}" if macs else ""  # noqa: E731
         row = [case, f"{ours * 1e3:.1f}"]
         if both:
-            theirs = median([m["seconds"] for m in results["torch", case]])
-            their_rss = max(m["rss_mb"] for m in results["torch", case])
+            theirs = median([m["seconds"] for m in results[other, case]])
+            their_rss = max(m["rss_mb"] for m in results[other, case])
             row += [f"{theirs * 1e3:.1f}", f"{ours / theirs:.2f}x", flops(ours), flops(theirs), f"{rss:.0f}",
                     f"{their_rss:.0f}", f"{rss / their_rss:.2f}x"]
         else:

@@ -36,7 +36,6 @@ class TanhWrongBackward(Function):
         return get_array_module(x).tanh(x)
 
     @once_differentiable
-
     def backward(self, gy):
         return (gy * (1 - self.x ** 2),)
 
@@ -53,7 +52,6 @@ class SoftmaxZeroBackward(Function):
         return e / e.sum(axis=1, keepdims=True)
 
     @once_differentiable
-
     def backward(self, gy):
         return (get_array_module(gy).zeros_like(gy),)
 

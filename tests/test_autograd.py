@@ -111,7 +111,6 @@ class WrongSquare(Function):
         return x * x
 
     @once_differentiable
-
     def backward(self, gy):
         return gy * self.x
 
@@ -145,7 +144,6 @@ class WrongShape(Function):
         return x * 2
 
     @once_differentiable
-
     def backward(self, gy):
         return gy.reshape(-1, 1)
 
@@ -155,7 +153,6 @@ class WrongDtype(Function):
         return x * 2
 
     @once_differentiable
-
     def backward(self, gy):
         return (gy * 2).astype(np.float64)
 
@@ -165,7 +162,6 @@ class TooFew(Function):
         return a * b
 
     @once_differentiable
-
     def backward(self, gy):
         return (gy,)
 
@@ -261,7 +257,6 @@ def test_gradcheck_uses_a_random_upstream_gradient():
             return x - x.mean()
 
         @once_differentiable
-
         def backward(self, gy):
             return 2 * (gy - gy.mean())       # right: gy - mean(gy)
 
@@ -314,7 +309,6 @@ class SavesNaturalNames(Function):
         return 2 * x
 
     @once_differentiable
-
     def backward(self, gy):
         assert self.device == "the op's own device note" and self.input_meta == "op data"
         return 2 * gy
@@ -357,7 +351,6 @@ def test_queue_callback_runs_once_after_every_gradient_is_in():
             return x.copy()
 
         @once_differentiable
-
         def backward(self, gy):
             queue_callback(report)
             queue_callback(report)
