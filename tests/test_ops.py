@@ -180,3 +180,14 @@ def test_piecewise_ops_at_boundary_values_as_torch(name, ours, theirs, arrays):
     and gradient as torch (abs: 0 at 0 and NaN; clamp: 1 at the bounds; maximum: half each on
     a tie, all to both where a NaN is involved; max/min over a dim: the first extreme)."""
     compare_with_torch(ours, theirs, arrays)
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", ["all", "any"])
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (1, False), (0, True), ((0, 1), False)])
+def test_all_and_any_match_torch(kind, dim, keepdim):
+    data = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    for x in (data, data > 0):
+        ours = getattr(tinyres.tensor(x), kind)() if dim is None else getattr(tinyres, kind)(tinyres.tensor(x), dim, keepdim)
+        theirs = getattr(torch.tensor(x), kind)() if dim is None else getattr(torch, kind)(torch.tensor(x), dim, keepdim)
+        assert ours.dtype == np.bool_ and ours.tolist() == theirs.tolist()

@@ -21,7 +21,7 @@ from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_in
 from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
                           rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .core import engine, ops  # noqa: F401  (they install Tensor.backward and Tensor's math methods)
-from .core.ops import (abs, argmax, argmin, cat, clamp, clone, exp, flatten, log, matmul, max,  # noqa: F401
+from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, exp, flatten, log, matmul, max,  # noqa: F401
                        maximum, mean, min, permute, reshape, sqrt, squeeze, stack, std, sum, transpose,
                        unsqueeze, var, where)
 from . import autograd, cuda, testing  # noqa: F401

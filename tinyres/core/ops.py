@@ -574,6 +574,23 @@ def _arg(kind, x, dim, keepdim):
         return Tensor(get_array_module(data).expand_dims(out, axis) if keepdim else out)
 
 
+def _logical(kind, x, dim, keepdim):
+    x = _as_tensor(x, kind)
+    with backend.on_device(x.device):
+        data = x.data if x.dtype == backend.bool_ else x.data != 0
+        return Tensor(getattr(data, kind)(axis=_axes(dim, x.ndim, kind), keepdims=keepdim))
+
+
+def all(x, dim=None, keepdim=False):
+    """True where every element (over ``dim``) is non-zero: a bool tensor, not differentiable."""
+    return _logical("all", x, dim, keepdim)
+
+
+def any(x, dim=None, keepdim=False):
+    """True where some element (over ``dim``) is non-zero: a bool tensor, not differentiable."""
+    return _logical("any", x, dim, keepdim)
+
+
 def argmax(x, dim=None, keepdim=False):
     return _arg("argmax", x, dim, keepdim)
 
@@ -971,7 +988,7 @@ for _name, _method in {
     "__setitem__": lambda x, index, value: (_setitem(x, index, value), None)[1],
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "pow": pow, "matmul": matmul, "clamp": clamp,
     "maximum": maximum, "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
-    "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": reshape, "flatten": flatten,
+    "argmax": argmax, "argmin": argmin, "all": all, "any": any, "reshape": reshape, "view": reshape, "flatten": flatten,
     "transpose": transpose, "permute": permute, "squeeze": squeeze, "unsqueeze": unsqueeze,
     "t": lambda x: transpose(x, 0, 1) if x.ndim == 2 else x,
     "T": property(lambda x: permute(x, *reversed(range(x.ndim)))),
