@@ -5,7 +5,7 @@ table is tested here and shown by ``tinyres gradcheck`` with nothing else to edi
 import numpy as np
 import pytest
 from helpers import compare_with_torch, needs_torch, TF  # TF: None without PyTorch
-from helpers import gradcheck  # the suite's tight tolerances
+from helpers import compare_second_order_with_torch, gradcheck, gradgradcheck  # the suite's tight tolerances
 
 import tinyres
 from tinyres import checks
@@ -57,3 +57,15 @@ def test_tinyres_gradcheck_passes_the_ops_and_fails_a_planted_wrong_backward(mon
     rows = {r["name"]: r for r in checks.run_layer_checks()}
     assert not rows["linear"]["ok"] and rows["linear"]["error"] > 1e-3
     assert rows["relu"]["ok"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_second_derivatives_by_finite_differences(case):
+    """gradgradcheck: the backward of every layer op is itself differentiated right."""
+    assert gradgradcheck(case.fn, _tensors(checks.case_inputs(case)), nsamples=30)
+
+
+@needs_torch
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_second_derivatives_against_torch(case):
+    compare_second_order_with_torch(case.fn, lambda *t: case.torch_fn(TF, *t), checks.case_inputs(case))

@@ -26,6 +26,7 @@ CASES = [
     ("degradation.py", [], r"^\| resnet20 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \|$"),
     ("data_parallel.py", [], r"^test accuracy: [01]\.\d{4} on 512 digits$"),
     ("grad_cam.py", [], r"^  airplane: predicted \w+$"),
+    ("gradient_penalty.py", [], r"^penalty 0\.05 \| [01]\.\d{4} \| \d+\.\d{4}$"),
     ("newton_hvp.py", [], r"^Newton-CG after \d+ steps: loss 0\.\d{6}, training accuracy [01]\.\d{4}$"),
 ]
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyres
-from helpers import gradcheck  # the suite's tight tolerances
+from helpers import compare_second_order_with_torch, gradcheck, gradgradcheck  # the suite's tight tolerances
 from cases import CONV1D_CASES, CONV2D_CASES
 from tinyres.nn import functional as F
 from tinyres.nn.functional import conv
@@ -40,6 +40,19 @@ def test_conv2d_matches_loop_reference(x_shape, w_shape, bias, kwargs):
     for got, ref in zip((y, x.grad, w.grad, b.grad if bias else None), want):
         if ref is not None:
             np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@needs_torch
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
+def test_conv2d_second_derivatives_match_torch(x_shape, w_shape, bias, kwargs):
+    compare_second_order_with_torch(lambda *t: F.conv2d(*t, **kwargs), lambda *t: TF.conv2d(*t, **kwargs),
+                                    arrays(x_shape, w_shape, bias, np.float64))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES[:6])
+def test_conv2d_gradgradcheck(x_shape, w_shape, bias, kwargs):
+    inputs = [tinyres.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, bias, np.float64)]
+    assert gradgradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, nsamples=20)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)

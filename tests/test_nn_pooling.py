@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyres
-from helpers import gradcheck  # the suite's tight tolerances
+from helpers import compare_second_order_with_torch, gradcheck  # the suite's tight tolerances
 from cases import POOL_1D, POOL_2D, POOL_EDGES, distinct
 from tinyres.nn import functional as F
 from tinyres.nn.functional import reference
@@ -18,6 +18,15 @@ from tinyres.nn.functional import reference
 def test_pool2d_gradcheck(op, shape, kwargs):
     x = tinyres.tensor(distinct(*shape), requires_grad=True)
     assert gradcheck(lambda t: getattr(F, op)(t, **kwargs), [x], nsamples=60)
+
+
+@needs_torch
+@pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
+def test_pool2d_second_derivatives_match_torch(op, shape, kwargs):
+    """Through create_graph: the gradient's own gradient, against torch in float64 (0 w.r.t.
+    x for these piecewise-linear ops; what is checked is the gradient's graph w.r.t. v)."""
+    compare_second_order_with_torch(lambda t: getattr(F, op)(t, **kwargs), lambda t: getattr(TF, op)(t, **kwargs),
+                                    [distinct(*shape)])
 
 
 @needs_torch

@@ -100,6 +100,7 @@ class Function:
 
     _freed = False
     is_view = False
+    composite = None     # an op with an array backward may define composite(*inputs, **options): itself in ops
 
     @property
     def name(self):
@@ -134,8 +135,20 @@ class Function:
         if self._freed:
             raise RuntimeError(f"{self.name}: its saved tensors were freed after a backward; pass "
                                "retain_graph=True to the first backward() to go through the graph twice")
+        return self._restore(self._saved)
+
+    def _check_versions(self, records):
+        for k, s in enumerate(records):
+            if isinstance(s, _Saved) and s.counter is not None and s.counter[0] != s.version:
+                self._restore([s])        # raises, naming the op and both versions
+
+    def _restore(self, records):
+        """Tensors (and plain values, kept as they are) from ``_Saved`` records, version-checked."""
         out = []
-        for k, s in enumerate(self._saved):
+        for k, s in enumerate(records):
+            if not isinstance(s, _Saved):
+                out.append(s)
+                continue
             if s.counter is not None and s.counter[0] != s.version:
                 raise RuntimeError(
                     f"{self.name}: one of the tensors needed for gradient computation has been modified "
@@ -187,6 +200,10 @@ class Function:
         if cls.is_view and isinstance(inputs[0], Tensor):
             _share_base(out, inputs[0])
         fn._saved = [fn._record(a, tensors, y, out) for a in fn.__dict__.pop("_to_save", ())]
+        if fn.composite is not None:      # kept for the gradient's graph (see _composite_backward)
+            fn._composite_inputs = [fn._record(x.data, tensors, None, None) if isinstance(x, Tensor) else x
+                                    for x in inputs]
+            fn._options = options
         return out
 
     def _record(self, array, tensors, y, out):
@@ -225,8 +242,9 @@ def sum_to(x, shape):
     return y.reshape(shape) if lead else y
 
 
-def _topological_order(roots):
-    """Function nodes reachable from ``roots``, each after every node that consumes its output."""
+def _topological_order(roots, stop=()):
+    """Function nodes reachable from ``roots``, each after every node that consumes its output
+    (not going past the nodes in ``stop``)."""
     order, visited, stack = [], set(), [(root, False) for root in reversed(roots)]
     while stack:
         node, inputs_done = stack.pop()
@@ -242,7 +260,8 @@ def _topological_order(roots):
                 "to the first backward() if you need to go through it twice.")
         visited.add(node)
         stack.append((node, True))
-        stack.extend((nxt, False) for nxt in node._next if isinstance(nxt, Function) and nxt not in visited)
+        if node not in stop:
+            stack.extend((nxt, False) for nxt in node._next if isinstance(nxt, Function) and nxt not in visited)
     order.reverse()   # consumers first
     return order
 
@@ -277,6 +296,10 @@ def _checked_backward(node, gy, create_graph):
     needs one (trailing non-Tensor inputs such as options may be left out), each with its
     input's shape and dtype (so a float32 graph stays float32 all the way back)."""
     once = getattr(type(node).backward, "once_differentiable", False)
+    if once and "_composite_inputs" in node.__dict__:
+        if create_graph:
+            return _composite_backward(node, gy)
+        node._check_versions(node._composite_inputs)     # the array backward reads them as they are now
     if once and create_graph:
         raise RuntimeError(f"{node.name}.backward is once_differentiable (written on arrays): the graph of "
                            "its gradient cannot be built, so create_graph=True cannot go through it")
@@ -300,6 +323,27 @@ def _checked_backward(node, gy, create_graph):
                                f"dtype {meta[1]} for input {i}, got shape {gx.shape}, dtype {gx.dtype}")
         out.append(gx)
     return out
+
+
+def _composite_backward(node, gy):
+    """The gradient of an op whose fast backward is array code, as a graph: the op written
+    with differentiable ops (its ``composite``), on its saved inputs, differentiated with
+    ``create_graph``.  The first derivative is the same; the second comes from the composite."""
+    inputs = node._restore(node._composite_inputs)
+    with enable_grad():
+        out = node.composite(*inputs, **node._options)
+        wanted = [x for x, nxt in zip(inputs, node._next) if isinstance(x, Tensor) and nxt is not None]
+        gs = iter(_grad_of(out, wanted, gy))
+    return [next(gs) if isinstance(x, Tensor) and nxt is not None else None for x, nxt in zip(inputs, node._next)]
+
+
+def _grad_of(out, inputs, gy):
+    """grad(out, inputs, gy, create_graph=True), walking no further than the inputs: zeros for unused."""
+    targets = {(x.grad_fn or x): None for x in inputs}
+    if out.grad_fn is None or not out.requires_grad:
+        return [x * 0 for x in inputs]
+    _walk([out.grad_fn], {out.grad_fn: gy}, True, True, targets, stop_at_targets=True)
+    return [x * 0 if targets[x.grad_fn or x] is None else targets[x.grad_fn or x] for x in inputs]
 
 
 def _as_gradient(gradient, tensor, op):
@@ -328,13 +372,14 @@ def _as_gradient(gradient, tensor, op):
         return Tensor(grad.astype(tensor.dtype, copy=False))
 
 
-def _walk(roots, grads, retain_graph, create_graph, targets=None):
+def _walk(roots, grads, retain_graph, create_graph, targets=None, stop_at_targets=False):
     """The backward pass from ``roots`` (nodes) with their gradients ``grads`` (node -> Tensor).
 
     Without ``targets``: gradients reach the leaves' ``.grad``.  With ``targets`` (a dict
     from a leaf tensor or a node to None): nothing is accumulated; the gradient that
-    reaches each target is put in the dict, and only nodes that lead to a target run."""
-    order = _topological_order(roots)
+    reaches each target is put in the dict, and only nodes that lead to a target run
+    (``stop_at_targets``: none beyond a target node either -- when no target lies above another)."""
+    order = _topological_order(roots, targets if stop_at_targets else ())
     needed = None
     if targets is not None:
         needed = set()
@@ -344,6 +389,9 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None):
                 needed.add(node)
     for node in order:
         gy = grads.pop(node, None)
+        if stop_at_targets and node in targets:       # an input of a composite: its gradient, nothing more
+            targets[node] = gy
+            continue
         if gy is not None and node._tensor_hooks:
             gy = _run_hooks(node._tensor_hooks, gy)
         if gy is not None and node._retained is not None:
@@ -367,7 +415,7 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None):
                     elif targets is None:
                         _accumulate(nxt, gx, create_graph)
                     elif nxt in targets:
-                        if nxt._hooks:
+                        if nxt._hooks and not stop_at_targets:
                             gx = _run_hooks(nxt._hooks, gx)
                         targets[nxt] = gx if targets[nxt] is None else targets[nxt] + gx
         if not retain_graph:

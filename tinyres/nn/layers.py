@@ -15,7 +15,7 @@ from .functional.linear import checked_linear
 from .functional.normalization import checked_batch_norm, checked_group_norm
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "MaxPool2d", "AvgPool2d",
+__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "Linear", "Dropout", "Flatten", "Identity"]
 
 
@@ -313,6 +313,37 @@ class ReLU(Module):
     def forward(self, input):
         _check_tensor("ReLU", input)
         return F.relu(input, inplace=self.inplace)
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else negative_slope * x."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+    def forward(self, input):
+        _check_tensor("LeakyReLU", input)
+        return F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
+
+
+class Tanh(Module):
+    """y = tanh(x)."""
+
+    def forward(self, input):
+        _check_tensor("Tanh", input)
+        return F.tanh(input)
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + e^-x)."""
+
+    def forward(self, input):
+        _check_tensor("Sigmoid", input)
+        return F.sigmoid(input)
 
 
 class Dropout(Module):

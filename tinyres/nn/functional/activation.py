@@ -49,6 +49,12 @@ class LeakyReLU(Function):
     Both passes run in slices on the CPU threads, and keep x's memory order.
     """
 
+    def composite(self, x, negative_slope, out=None):
+        """x times the constant slope of each element (1 or s): for second derivatives (0)."""
+        xp = get_array_module(x.data)
+        return x * Tensor(xp.where(self.positive, x.dtype.type(1), self.slope)) if self.slope else \
+            x * Tensor(self.positive.astype(x.dtype))
+
     def forward(self, x, negative_slope, out=None):
         xp = get_array_module(x)
         self.slope = slope = x.dtype.type(negative_slope)
@@ -89,24 +95,26 @@ class Sigmoid(Function):
     def forward(self, x):
         xp = get_array_module(x)
         e = xp.exp(-xp.abs(x))                 # in (0, 1]: never overflows
-        self.y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return self.y
+        y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        self.save_for_backward(y)
+        return y
 
-    @once_differentiable
     def backward(self, gy):
-        return gy * self.y * (1 - self.y)
+        y, = self.saved_tensors
+        return gy * y * (1 - y)
 
 
 class Tanh(Function):
     """y = tanh x.   gx = gy * (1 - y^2)."""
 
     def forward(self, x):
-        self.y = get_array_module(x).tanh(x)
-        return self.y
+        y = get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
 
-    @once_differentiable
     def backward(self, gy):
-        return gy * (1 - self.y * self.y)
+        y, = self.saved_tensors
+        return gy * (1 - y * y)
 
 
 def log_softmax_array(x, axis):
@@ -122,13 +130,13 @@ class Softmax(Function):
 
     def forward(self, x, axis):
         self.axis = axis
-        self.y = get_array_module(x).exp(log_softmax_array(x, axis))
-        return self.y
+        y = get_array_module(x).exp(log_softmax_array(x, axis))
+        self.save_for_backward(y)
+        return y
 
-    @once_differentiable
     def backward(self, gy):
-        y = self.y
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        y, = self.saved_tensors
+        return y * (gy - (gy * y).sum(self.axis, keepdim=True))
 
 
 class LogSoftmax(Function):
@@ -137,13 +145,13 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis):
         self.axis = axis
-        self.y = log_softmax_array(x, axis)
-        return self.y
+        y = log_softmax_array(x, axis)
+        self.save_for_backward(y)
+        return y
 
-    @once_differentiable
     def backward(self, gy):
-        xp = get_array_module(gy)
-        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+        y, = self.saved_tensors
+        return gy - y.exp() * gy.sum(self.axis, keepdim=True)
 
 
 class DropoutFunction(Function):
@@ -153,9 +161,8 @@ class DropoutFunction(Function):
         self.mask = mask
         return x * mask
 
-    @once_differentiable
     def backward(self, gy):
-        return gy * self.mask, None
+        return gy * Tensor(self.mask), None
 
 
 def _leaky_relu(op, input, negative_slope, inplace):

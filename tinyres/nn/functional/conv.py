@@ -25,6 +25,33 @@ from ...kernels.threads import get_num_threads, parallel_for, parallel_matmul
 __all__ = ["conv1d", "conv2d"]
 
 
+# ---------------------------------------------------------------------- im2col as an op
+
+class Im2col(Function):
+    """cols = im2col(x): a linear map, so its backward is its adjoint,  gx = col2im(gcols),
+    and col2im's backward is im2col again -- a pair closed under differentiation."""
+
+    def forward(self, x, kernel_size, stride, padding, dilation):
+        self.geometry = (x.shape, kernel_size, stride, padding, dilation)
+        return im2col(x, kernel_size, stride, padding, dilation)
+
+    def backward(self, gcols):
+        return Col2im.apply(gcols, self.geometry)
+
+
+class Col2im(Function):
+    """gx = col2im(cols) (the adjoint of ``Im2col`` with ``geometry``).   gcols = im2col(gy)."""
+
+    def forward(self, cols, geometry):
+        self.geometry = geometry
+        shape, _, stride, padding, dilation = geometry
+        return get_array_module(cols).ascontiguousarray(col2im(cols, shape, stride, padding, dilation))
+
+    def backward(self, gy):
+        _, kernel_size, stride, padding, dilation = self.geometry
+        return Im2col.apply(gy, kernel_size, stride, padding, dilation)
+
+
 # ---------------------------------------------------------------------- the op
 
 CHUNK_BYTES = 2 ** 23     # the im2col columns of one chunk of images (measured: 2**21..2**25 all within 10%)
@@ -122,6 +149,16 @@ class Conv2dFunction(Function):
     input's memory per layer until the backward pass.
     ``kernels/reference.py``'s ``conv2d_loop`` is the plain version this one must equal.
     """
+
+    def composite(self, x, weight, bias, stride, padding, dilation, groups):
+        """The same convolution in differentiable ops (one im2col, one batched product): the
+        graph ``create_graph`` builds for second derivatives (see ``core/engine.py``)."""
+        n, (o, per_group, kh, kw) = x.shape[0], weight.shape
+        cols = Im2col.apply(x, (kh, kw), stride, padding, dilation)          # (C, KH, KW, N, OH, OW)
+        oh, ow = cols.shape[4:]
+        y = weight.reshape(groups, o // groups, per_group * kh * kw) @ cols.reshape(groups, per_group * kh * kw, -1)
+        y = y.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
+        return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
     def forward(self, x, weight, bias, stride, padding, dilation, groups):
         self.x, self.weight, self.has_bias = x, weight, bias is not None

@@ -19,6 +19,11 @@ class LinearFunction(Function):
     Keeps x2 and W.
     """
 
+    def composite(self, x, weight, bias):
+        """x @ W^T + b in differentiable ops (for second derivatives)."""
+        y = x @ weight.transpose(0, 1)
+        return y if bias is None else y + bias
+
     def forward(self, x, weight, bias):
         self.x2, self.x_shape = x.reshape(-1, x.shape[-1]), x.shape
         self.weight, self.has_bias = weight, bias is not None
@@ -88,11 +93,10 @@ class ConstantPad(Function):
         y[self.dst] = x[self.src]
         return y
 
-    @once_differentiable
     def backward(self, gy):
-        gx = get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
-        gx[self.src] = gy[self.dst]
-        return gx
+        from ...core.ops import IndexPut     # gx = zeros with gx[src] = gy[dst]: linear in gy
+        zero = Tensor(get_array_module(gy.data).zeros(self.x_shape, dtype=gy.dtype))
+        return IndexPut.apply(zero, gy[self.dst], self.src)
 
 
 def pad(input, pad, mode="constant", value=0.0):

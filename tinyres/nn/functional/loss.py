@@ -17,7 +17,7 @@ from ...core.engine import Function, once_differentiable
 from ...core.grad_mode import is_anomaly_enabled, is_grad_enabled
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
-from .activation import log_softmax_array
+from .activation import LogSoftmax, log_softmax_array
 from .normalization import per_channel
 
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss"]
@@ -84,10 +84,12 @@ class ScaledSum(Function):
         with numpy.errstate(invalid="ignore", divide="ignore"):
             return (loss.sum(keepdims=True) / d).reshape(())   # an array, not a NumPy scalar
 
-    @once_differentiable
     def backward(self, gy):
         d = self.d      # 1 / d where d != 0, else 0, without asking the GPU whether d == 0
-        return get_array_module(gy).broadcast_to(gy * ((d != 0) / (d + (d == 0))), self.shape), None
+        scale = (d != 0) / (d + (d == 0))
+        return ops.broadcast_to(gy * Tensor(backend.to_device(numpy.asarray(scale, gy.dtype), gy.device)
+                                            if not hasattr(scale, "device") else scale.astype(gy.dtype)),
+                                self.shape), None
 
 
 def _reduce(loss, reduction, denominator=None):
@@ -136,6 +138,11 @@ class SoftmaxCrossEntropy(Function):
     (for a one-hot target, A = 1 and gx = gy * (softmax - onehot)), and ga = -gy * logp.
     Keeps logp and a.
     """
+
+    def composite(self, x, coef, coef_grad):
+        """-sum_c a_c logp_c in differentiable ops (for second derivatives)."""
+        logp = ops.where(Tensor(coef.data != 0), LogSoftmax.apply(x, 1), 0.0)
+        return -(coef * logp).sum(1)
 
     def forward(self, x, coef, coef_grad):
         xp = get_array_module(x)
@@ -224,6 +231,12 @@ class BCEWithLogits(Function):
         gx = gy * ((1 - t) - l * (1 - sigmoid(x))) = gy * ((1 - t) + l * expm1(-softplus(-x)))
         gt = gy * (-x + (q - 1) * softplus(-x))
     """
+
+    def composite(self, x, t, pos_weight):
+        """(1 - t) x + l softplus(-x) in differentiable ops (for second derivatives)."""
+        softplus = (-x).clamp(min=0) + (1 + (-x.abs()).exp()).log()
+        q = None if pos_weight is None else Tensor(pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight)
+        return (1 - t) * x + (softplus if q is None else (1 + (q - 1) * t) * softplus)
 
     def forward(self, x, t, pos_weight):
         xp = get_array_module(x)

@@ -65,6 +65,19 @@ class BatchNormFunction(Function):
     skips x_hat: y = x * (w / sigma) + (b - mu * w / sigma).
     """
 
+    def composite(self, x, weight, bias, running_mean, running_var, training, factor, eps):
+        """The same normalisation in differentiable ops (for second derivatives; the running
+        statistics are left alone): (x - mu) / sqrt(var + eps) * w + b."""
+        axes, shape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+        if training:
+            mu, var = x.mean(axes, keepdim=True), x.var(axes, unbiased=False, keepdim=True)
+        else:
+            mu, var = (Tensor(v.data if isinstance(v, Tensor) else v).to(x.dtype).reshape(shape)
+                       for v in (running_mean, running_var))
+        y = (x - mu) / (var + eps).sqrt()
+        y = y if weight is None else y * weight.reshape(shape)
+        return y if bias is None else y + bias.reshape(shape)
+
     def forward(self, x, weight, bias, running_mean, running_var, training, factor, eps):
         xp = get_array_module(x)
         rows = channel_rows(x)
@@ -86,10 +99,10 @@ class BatchNormFunction(Function):
 
         def normalize(channels):                 # this thread's channels, a few rows at a time
             for c in _row_blocks(channels, m, xp):
-                if training:                     # two passes: mu, then the mean of (x - mu)^2
-                    mean[c] = rows[c].mean(axis=1)
+                if training:                     # two passes: mu, then the mean of (x - mu)^2,
+                    mean[c] = rows[c].mean(axis=1, dtype=xp.float64)     # both summed in float64
                     centered = xp.subtract(rows[c], mean[c, None], out=(y if x_hat is None else x_hat)[c])
-                    var[c] = xp.einsum("ij,ij->i", centered, centered) / dtype(m)
+                    var[c] = xp.einsum("ij,ij->i", centered, centered, dtype=xp.float64) / m
                 inv_std[c] = 1 / xp.sqrt(var[c] + dtype(eps))
                 if x_hat is None:                # y = x * (w / sigma) + (b - mu * w / sigma)
                     scale = w[c] * inv_std[c]
@@ -240,6 +253,15 @@ class GroupNormFunction(Function):
     (batch norm's fused backward, with the group of one sample in place of the channel
     of the batch).  Backward keeps x_hat, 1/sigma and w; not x.
     """
+
+    def composite(self, x, weight, bias, num_groups, eps):
+        """The same normalisation in differentiable ops (for second derivatives)."""
+        groups = x.reshape(x.shape[0], num_groups, -1)
+        x_hat = ((groups - groups.mean(2, keepdim=True)) /
+                 (groups.var(2, unbiased=False, keepdim=True) + eps).sqrt()).reshape(x.shape)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        y = x_hat if weight is None else x_hat * weight.reshape(shape)
+        return y if bias is None else y + bias.reshape(shape)
 
     def forward(self, x, weight, bias, num_groups, eps):
         xp = get_array_module(x)

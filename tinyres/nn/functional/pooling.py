@@ -132,6 +132,11 @@ class MaxPool2dFunction(Function):
     views as forward; overlapping windows add up).  Backward keeps only the argmax.
     """
 
+    def composite(self, x, kernel_size, stride, padding, dilation):
+        """x at each window's argmax (constant positions): the op in differentiable ops."""
+        index = _max_pool_indices(x.data, kernel_size, stride, padding, dilation)
+        return _take_from_planes(x, index)
+
     def forward(self, x, kernel_size, stride, padding, dilation):
         y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation, with_argmax=self.needs_grad)
         self.input_shape, self.kernel_size = x.shape, kernel_size
@@ -213,6 +218,12 @@ class AvgPool2dFunction(Function):
     gcols = gy / divisor, the same for every pixel of a window;  gx = col2im(gcols).
     """
 
+    def composite(self, x, kernel_size, stride, padding, divisor):
+        """Each window's sum over the divisor, by the differentiable im2col."""
+        from .conv import Im2col
+        cols = Im2col.apply(x, kernel_size, stride, padding, (1, 1))
+        return (cols.sum((1, 2)) / Tensor(divisor)).permute(1, 0, 2, 3)
+
     def forward(self, x, kernel_size, stride, padding, divisor):
         cols = scratch_im2col(x, kernel_size, stride, padding)
         self.cols_shape, self.input_shape, self.divisor = cols.shape, x.shape, divisor
@@ -285,9 +296,8 @@ class AdaptiveAvgPool2dFunction(Function):
         self.a_h, self.a_w = a_h, a_w
         return a_h @ x @ a_w.T
 
-    @once_differentiable
     def backward(self, gy):
-        return self.a_h.T @ gy @ self.a_w
+        return Tensor(self.a_h.T) @ gy @ Tensor(self.a_w)
 
 
 def _adaptive_output_size(op, input, output_size, spatial_dims):
@@ -346,11 +356,22 @@ def _adaptive_max_indices(x, out_size):
     return (rows[xp.arange(oh)[:, None], k // kw] * w + cols[xp.arange(ow), k % kw]).astype(numpy.int64)
 
 
+def _take_from_planes(x, index):
+    """x[n, c].flat[index[n, c, ...]] in differentiable ops (an integer-array index)."""
+    n, c, h, w = x.shape
+    xp = get_array_module(x.data)
+    planes = xp.arange(n * c).reshape((n, c) + (1,) * (index.ndim - 2)) * (h * w)
+    return x.reshape(-1)[Tensor(index + planes)]
+
+
 class TakeFromPlanes(Function):
     """y[n, c, o] = x[n, c].flat[index[n, c, o]] -- the value at each max's position.
     gx = gy added onto those positions; several outputs may pick one pixel, so the adds
     are a deterministic ``scatter_add`` over the flat positions (not ``bincount``, whose
     weighted GPU version adds with atomics, in no fixed order)."""
+
+    def composite(self, x, index):
+        return _take_from_planes(x, index)
 
     def forward(self, x, index):
         n, c, h, w = x.shape
