@@ -1,4 +1,4 @@
-"""The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck.
+"""The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck, exercise.
 
 Argument parsing and printing only: what a run is built from (datasets by name, model,
 transforms, optimizer, checkpoints, image files) is in ``tinyres.recipes``, shared with the
@@ -215,6 +215,9 @@ def parser():
 
     p = sub.add_parser("gradcheck", help="check every layer's backward against finite differences")
     p.set_defaults(run=cmd_gradcheck)
+
+    from .exercises.cli import add_parser as add_exercise_parser     # tinyres exercise list|show|check
+    add_exercise_parser(sub)
     return ap
 
 
