@@ -58,6 +58,10 @@ def cmd_train(args):
     generator = numpy.random.default_rng(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
                               transform=build_transform(config, True, generator))
+    if getattr(args, "sanity", False):   # the checks of tinyres.sanity instead of a training run
+        from . import sanity
+        return sanity.run(model, train_loader, config["num_classes"], args.lr, args.out, args.momentum,
+                          args.weight_decay)
     test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
     model, train_loader, test_loader = distributed.data_parallel(model, train_loader, test_loader,
                                                                  sync_batchnorm=args.sync_bn)
@@ -185,6 +189,8 @@ def parser():
     p.add_argument("--val-split", type=int, default=None, metavar="N",
                    help="hold N training images out (stratified, seeded) and evaluate on them instead of "
                         "the test split; needed for --dataset imagefolder")
+    p.add_argument("--sanity", action="store_true",
+                   help="instead of training: initial loss, overfit one batch, LR range test, update/weight ratios")
     add_training_flags(p, epochs=30, batch_size=128, lr=0.1)
     p.set_defaults(run=cmd_train)
 
