@@ -21,7 +21,7 @@ def run(args):
         width = max(map(len, EXERCISES))
         for ex in EXERCISES.values():
             print(f"{ex.name:<{width}}  {ex.title}  ({ex.docs})")
-        print(f"\nstart with: tinyres exercise show relu > relu.py; then: tinyres exercise check relu")
+        print("\nstart with: tinyres exercise show relu > relu.py; then: tinyres exercise check relu")
         return 0
     if args.name is None:
         raise UserError(f"tinyres exercise {args.action} needs the exercise's name: one of {', '.join(EXERCISES)}")
