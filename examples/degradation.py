@@ -14,10 +14,9 @@ random crop and flip.  The models take turns, one epoch each, so that the four c
 together; after every round the script writes ``degradation.png`` (training error dashed,
 validation error solid, plain networks left and residual right, as the paper's Figure 6)
 and ``histories.json``, and at the end prints the final errors as a Markdown table.  Each
-model's run folder
-(``--out``/<model>/) keeps its checkpoint and metrics.jsonl: a long run stopped at any point
-continues with ``--resume`` (the same flags; others are refused), losing at most the epoch
-in progress.
+model's run folder (``--out``/<model>/) keeps its checkpoint and metrics.jsonl: a long run
+stopped at any point continues with ``--resume`` (the same flags; others are refused),
+losing at most the epoch in progress.
 
 Whether degradation shows depends on the budget.  The paper trains each model for 64,000
 iterations of batch 128 (lr 0.1, divided by 10 at 32k and 48k) on all 50,000 training
