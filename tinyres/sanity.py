@@ -104,9 +104,10 @@ def lr_range_test(model, batches, lr_min=1e-5, lr_max=10.0, steps=100, momentum=
         optimizer.step()
     best = int(numpy.argmin(smooth))
     # the steepest fall, measured over a window of a tenth of the steps (one step's change is noise),
-    # among the windows that end at or before the minimum
+    # among the windows that end at or before the minimum; the first window is left out (the
+    # average is still settling there, on the first batches' losses alone)
     k = max(1, steps // 10)
-    falls = [(smooth[t + k] - smooth[t], t) for t in range(0, best - k + 1)]
+    falls = [(smooth[t + k] - smooth[t], t) for t in range(k, best - k + 1)]
     steepest = min(falls)[1] + k // 2 if falls else best
     return {"lrs": lrs, "losses": raw, "smoothed": smooth, "min_loss_lr": lrs[best],
             "steepest_lr": lrs[steepest], "stopped_at_lr": lrs[-1], "ok": bool(best > 0)}
