@@ -171,3 +171,17 @@ def test_every_exercise_has_its_page_in_docs():
     page = (Path(__file__).resolve().parents[1] / "docs" / "exercises.md").read_text()
     for name in exercises.list_exercises():
         assert f"`{name}`" in page, f"docs/exercises.md does not describe {name}"
+
+
+def test_a_later_exercise_imports_the_learners_current_files(tmp_path):
+    """basic_block imports conv2d from the learner's folder: a fixed conv2d.py is read
+    again on the next check, not taken from the last one's cached module."""
+    folder = tmp_path / "mine"
+    shutil.copytree(SOLUTIONS, folder)
+    good = (folder / "conv2d.py").read_text()
+    (folder / "conv2d.py").write_text(good.replace("gy.sum(axis=1)", "gy.sum(axis=1) * 0"))
+    first = exercises.check("basic_block", folder / "basic_block.py")
+    (folder / "conv2d.py").write_text(good.replace("gw = (gy @ cols.T)", "gw = 2 * (gy @ cols.T)"))
+    second = exercises.check("basic_block", folder / "basic_block.py")
+    assert first.ok, str(first)             # the block's convolutions have no bias: gb unused
+    assert not second.ok and "g['conv1.weight'] is wrong" in str(second), str(second)

@@ -1,5 +1,4 @@
 """A correct solution of the conv2d exercise, on the im2col and col2im solutions beside it."""
-import numpy as np
 
 from col2im import col2im
 from im2col import im2col

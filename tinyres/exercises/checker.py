@@ -71,6 +71,7 @@ def load_solution(path, names):
     if not path.is_file():
         raise ExerciseError(f"{path} does not exist; write it first (tinyres exercise show NAME > {path.name})")
     folder = str(path.resolve().parent)
+    before = set(sys.modules)
     sys.path.insert(0, folder)
     try:
         spec = importlib.util.spec_from_file_location(f"_tinyres_exercise_{path.stem}", path)
@@ -80,6 +81,9 @@ def load_solution(path, names):
         raise ExerciseError(f"{path} does not run: {_where(e, path)}") from None
     finally:
         sys.path.remove(folder)
+        for name in set(sys.modules) - before:     # the learner's other files: read afresh next time
+            if str(Path(getattr(sys.modules[name], "__file__", None) or "/").resolve().parent) == folder:
+                del sys.modules[name]
     missing = [n for n in names if not callable(getattr(module, n, None))]
     if missing:
         raise ExerciseError(f"{path} does not define {', '.join(missing)}")

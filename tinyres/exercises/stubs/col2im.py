@@ -13,7 +13,7 @@ The fast way: the same loop over the KH*KW offsets as im2col, with += into a zer
 array instead of a copy (for one offset the target pixels are all distinct, so a plain
 strided += is right; across offsets the sums accumulate).  The math: docs/conv.md.
 """
-import numpy as np
+import numpy as np  # noqa: F401 (for your code)
 
 
 def col2im(cols, x_shape, kh, kw, stride=1, padding=0):

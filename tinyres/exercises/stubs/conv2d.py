@@ -14,7 +14,7 @@ exercises in the same folder (``from im2col import im2col``; the checker puts th
 folder on the import path).  Keep in the cache what backward needs: cols and w (or x).
 The math: docs/conv.md.
 """
-import numpy as np
+import numpy as np  # noqa: F401 (for your code)
 
 
 def conv2d_forward(x, w, b, stride=1, padding=0):

@@ -7,7 +7,7 @@ forward returns (y, cache): the cache is whatever backward needs (keep only that
 or y, is enough; x itself is not needed).  backward gets gy = dL/dy, the same shape as y,
 and returns gx = dL/dx.  Do not change x in place.  The math: docs/autograd.md.
 """
-import numpy as np
+import numpy as np  # noqa: F401 (for your code)
 
 
 def relu_forward(x):
