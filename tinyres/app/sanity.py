@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy
 
-from . import optim
-from .nn import functional as F
+from .. import optim
+from ..nn import functional as F
 
 INITIAL_LOSS_RANGE = (0.75, 1.35)   # loss / ln(C) at initialisation considered fine
 OVERFIT_LOSS = 0.05                 # the loss on the one batch must fall below this
@@ -42,14 +42,14 @@ def _snapshot(model):
 
 
 def _restore(model, snapshot):
-    from .tensor import tensor
+    from ..core.tensor import tensor
     model.load_state_dict({name: tensor(a) for name, a in snapshot.items()})
 
 
 def initial_loss(model, batches, num_classes):
     """The mean cross-entropy over ``batches`` (a list of (images, labels)) in training mode
     (as the first step sees it), against ln(num_classes)."""
-    from .autograd import no_grad
+    from ..core.grad_mode import no_grad
     model.train()
     with no_grad():
         losses = [float(F.cross_entropy(model(x), y).item()) for x, y in batches]

@@ -16,7 +16,7 @@ def add_parser(subparsers):
 
 def run(args):
     from . import EXERCISES, ExerciseError, check, get, stub
-    from ..errors import UserError
+    from ...errors import UserError
     if args.action == "list":
         width = max(map(len, EXERCISES))
         for ex in EXERCISES.values():

@@ -8,24 +8,25 @@ convolution's input gradient.
 """
 import numpy as np
 
-import tinyres
-from tinyres.nn import functional as F
+from ...core.grad_mode import no_grad
+from ...core.tensor import tensor
+from ...nn import functional as F
 
 
 def run(fn, arrays, gy=None):
     """``fn`` on tensors made from ``arrays`` (float64, requiring grad): (its output as an
     array, the gradient of ``sum(gy * output)`` -- of the output itself when it is a scalar
     and ``gy`` is None -- with respect to each array)."""
-    tensors = [tinyres.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    tensors = [tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
     y = fn(*tensors)
-    y.backward(None if gy is None else tinyres.tensor(np.asarray(gy, dtype=np.float64)))
+    y.backward(None if gy is None else tensor(np.asarray(gy, dtype=np.float64)))
     return y.numpy(), [t.grad.numpy() if t.grad is not None else np.zeros(t.shape) for t in tensors]
 
 
 def value(fn, arrays):
     """``fn`` on tensors made from ``arrays`` (float64), without a graph: its output as an array."""
-    with tinyres.no_grad():
-        return fn(*[tinyres.tensor(np.asarray(a, dtype=np.float64)) for a in arrays]).numpy()
+    with no_grad():
+        return fn(*[tensor(np.asarray(a, dtype=np.float64)) for a in arrays]).numpy()
 
 
 def one_hot_kernels(channels, kh, kw):
@@ -41,7 +42,7 @@ def one_hot_kernels(channels, kh, kw):
 def im2col(x, kh, kw, stride=1, padding=0):
     """cols (C*KH*KW, N*OH*OW): row c*KH*KW + i*KW + j, column n*OH*OW + oh*OW + ow."""
     n, c = x.shape[:2]
-    y = F.conv2d(tinyres.tensor(np.asarray(x, dtype=np.float64)), tinyres.tensor(one_hot_kernels(c, kh, kw)),
+    y = F.conv2d(tensor(np.asarray(x, dtype=np.float64)), tensor(one_hot_kernels(c, kh, kw)),
                  stride=stride, padding=padding, groups=c).numpy()
     return y.transpose(1, 0, 2, 3).reshape(c * kh * kw, -1)
 
@@ -52,7 +53,7 @@ def col2im(cols, x_shape, kh, kw, stride=1, padding=0):
     oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
     gy = np.asarray(cols, dtype=np.float64).reshape(c * kh * kw, n, oh, ow).transpose(1, 0, 2, 3)
     kernels = one_hot_kernels(c, kh, kw)
-    _, (gx,) = run(lambda x: F.conv2d(x, tinyres.tensor(kernels), stride=stride, padding=padding, groups=c),
+    _, (gx,) = run(lambda x: F.conv2d(x, tensor(kernels), stride=stride, padding=padding, groups=c),
                    [np.zeros(x_shape)], gy)
     return gx
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import tinyres
-from tinyres.nn import functional as F
+from ...core.tensor import tensor
+from ...nn import functional as F
 
 from . import reference
 from .checker import (FD_TOLERANCE, REF_TOLERANCE, ExerciseError, as_array, call, compare, numeric_gradients,
@@ -120,7 +120,7 @@ def check_softmax_cross_entropy(module, report, rng):
     if not (isinstance(out, tuple) and len(out) == 2):
         raise ExerciseError("softmax_cross_entropy must return (loss, glogits)")
     loss, glogits = out
-    want_loss, (want_g,) = reference.run(lambda z: F.cross_entropy(z, tinyres.tensor(target)), [logits])
+    want_loss, (want_g,) = reference.run(lambda z: F.cross_entropy(z, tensor(target)), [logits])
     compare(report, "loss vs tinyres's F.cross_entropy (mean over the batch)", "loss",
             np.asarray(loss, dtype=float).reshape(()), want_loss.reshape(()), REF_TOLERANCE, "tinyres")
     compare(report, "glogits vs tinyres", "glogits", glogits, want_g, REF_TOLERANCE, "tinyres")
@@ -130,7 +130,7 @@ def check_softmax_cross_entropy(module, report, rng):
     big = logits * 30 + 1000              # exp(1000) overflows: a stable version subtracts the row max first
     with np.errstate(all="ignore"):
         big_loss, big_g = call(fn, big, target)
-    want_big, (want_big_g,) = reference.run(lambda z: F.cross_entropy(z, tinyres.tensor(target)), [big])
+    want_big, (want_big_g,) = reference.run(lambda z: F.cross_entropy(z, tensor(target)), [big])
     compare(report, "large logits (30 z + 1000): loss", "loss", np.asarray(big_loss, dtype=float).reshape(()),
             want_big.reshape(()), REF_TOLERANCE, "tinyres")
     compare(report, "large logits (30 z + 1000): glogits", "glogits", big_g, want_big_g, REF_TOLERANCE, "tinyres")
