@@ -28,6 +28,7 @@ CASES = [
     ("grad_cam.py", [], r"^  airplane: predicted \w+$"),
     ("gradient_penalty.py", [], r"^penalty 0\.05 \| [01]\.\d{4} \| \d+\.\d{4}$"),
     ("newton_hvp.py", [], r"^Newton-CG after \d+ steps: loss 0\.\d{6}, training accuracy [01]\.\d{4}$"),
+    ("gradient_flow.py", [], r"^plain20: init loss \d\.\d{3}, first/last layer grad norm \S+/\S+; after the epoch"),
 ]
 
 
@@ -104,3 +105,30 @@ def test_the_degradation_table_in_resnet_md_is_the_committed_run():
         row = (f"| {label} | {100 * (1 - last['train_accuracy']):.1f} | {100 * (1 - last['test_accuracy']):.1f} "
                f"| {minutes:.0f} |")
         assert row in page.splitlines(), row
+
+
+def gradient_flow_rows(results):
+    """docs/resnet.md's gradient-flow table, one row per model, from gradient_flow.json."""
+    labels = {"plain20": "plain-20", "plain56": "plain-56", "resnet20": "ResNet-20", "resnet56": "ResNet-56"}
+    rows = []
+    for name, r in results["models"].items():
+        base = name.removesuffix("-nobn")
+        label = labels[base] + (" without BN" if name.endswith("-nobn") else "")
+        init = r["init"]["layers"]
+        cells = [label, f"{r['init']['loss']:.2f}", f"{init[0]['grad_norm']:.3g} / {init[-1]['grad_norm']:.3g}"]
+        if "after_epoch" in r:
+            after = r["after_epoch"]["layers"]
+            cells += [f"{sum(r['train_losses'][-10:]) / 10:.2f}",
+                      f"{after[0]['grad_norm']:.3g} / {after[-1]['grad_norm']:.3g}"]
+        else:
+            cells += [f"diverged (step {r['diverged_at_step']})", "-"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def test_the_gradient_flow_table_in_resnet_md_is_the_committed_run():
+    import json
+    results = json.loads((ROOT / "docs/results/gradient-flow/gradient_flow.json").read_text())
+    page = (ROOT / "docs/resnet.md").read_text().splitlines()
+    for row in gradient_flow_rows(results):
+        assert row in page, row

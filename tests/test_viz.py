@@ -17,10 +17,17 @@ def test_the_dot_source_has_every_op_leaf_and_arrow():
     _, _, loss = small_graph()
     source = viz.graph(loss).source
     assert source.startswith("digraph tinyres {") and source.rstrip().endswith("}")
-    for label in ('label="MatMul\\n(3, 2) float32"', 'label="LeakyReLU\\n(3, 2) float32"', 'label="Sum\\n() float32"',
+    for label in ('label="MatMul\\n(3, 2) float32"', 'label="ReLU\\n(3, 2) float32"', 'label="Sum\\n() float32"',
                   'label="leaf\\n(3, 4) float32"', 'label="leaf\\n(4, 2) float32"'):
         assert label in source, label
     assert source.count(" -> ") == 5          # two leaves into MatMul, MatMul -> ReLU -> Sum -> out
+
+
+def test_relu_is_labelled_relu_and_a_leaky_relu_shows_its_slope():
+    """One Function (LeakyReLU) computes both; the box says which one the user called."""
+    x = tinyres.randn(3, requires_grad=True)
+    assert 'label="ReLU\\n' in viz.graph(F.relu(x)).source and "Leaky" not in viz.graph(F.relu(x)).source
+    assert 'label="LeakyReLU(0.2)\\n' in viz.graph(F.leaky_relu(x, 0.2)).source
 
 
 def test_after_backward_with_retain_graph_leaves_show_their_gradient_norm():

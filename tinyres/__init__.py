@@ -33,11 +33,12 @@ from .models.summary import summary  # noqa: F401
 # The modules' old names, from before the package had layers, still import: the same module
 # objects under both names, so that patching one patches the other.
 from .app import checks as _checks, cli as _cli, recipes as _recipes, train as _train  # noqa: E402
+from .app import exercises, sanity  # noqa: E402,F401  (tinyres.exercises, tinyres.sanity)
 from .core import tensor as _tensor
 from .kernels import reference as _reference
 
 for _old, _module in {"tensor": _tensor, "ops": ops, "backend": backend, "cli": _cli, "recipes": _recipes,
-                      "train": _train, "viz": viz, "checks": _checks, "nn.functional.reference": _reference}.items():
+                      "train": _train, "viz": viz, "checks": _checks, "exercises": exercises, "sanity": sanity, "nn.functional.reference": _reference}.items():
     _sys.modules[f"{__name__}.{_old}"] = _module
 for _old in ("cli", "recipes", "train", "checks"):
     globals()[_old] = _sys.modules[f"{__name__}.{_old}"]

@@ -1,4 +1,4 @@
-"""The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck.
+"""The ``tinyres`` command: demo, train, eval, summary, predict, gradcheck, exercise.
 
 Argument parsing and printing only: what a run is built from (datasets by name, model,
 transforms, optimizer, checkpoints, image files) is in ``tinyres.recipes``, shared with the
@@ -58,6 +58,10 @@ def cmd_train(args):
     generator = numpy.random.default_rng(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device,
                               transform=build_transform(config, True, generator))
+    if getattr(args, "sanity", False):   # the checks of tinyres.sanity instead of a training run
+        from . import sanity
+        return sanity.run(model, train_loader, config["num_classes"], args.lr, args.out, args.momentum,
+                          args.weight_decay)
     test_loader = DataLoader(test_set, 500, device=args.device, transform=build_transform(config, False))
     model, train_loader, test_loader = distributed.data_parallel(model, train_loader, test_loader,
                                                                  sync_batchnorm=args.sync_bn)
@@ -185,6 +189,8 @@ def parser():
     p.add_argument("--val-split", type=int, default=None, metavar="N",
                    help="hold N training images out (stratified, seeded) and evaluate on them instead of "
                         "the test split; needed for --dataset imagefolder")
+    p.add_argument("--sanity", action="store_true",
+                   help="instead of training: initial loss, overfit one batch, LR range test, update/weight ratios")
     add_training_flags(p, epochs=30, batch_size=128, lr=0.1)
     p.set_defaults(run=cmd_train)
 
@@ -215,6 +221,9 @@ def parser():
 
     p = sub.add_parser("gradcheck", help="check every layer's backward against finite differences")
     p.set_defaults(run=cmd_gradcheck)
+
+    from .exercises.cli import add_parser as add_exercise_parser     # tinyres exercise list|show|check
+    add_exercise_parser(sub)
     return ap
 
 

@@ -5,7 +5,8 @@
     print(g.source)                      # DOT text: paste it into any Graphviz viewer
     g.render("graph.svg")                # needs the `dot` program (apt-get install graphviz)
 
-Boxes are ops (the Function that made a tensor, with that tensor's shape and dtype),
+Boxes are ops (the Function that made a tensor -- ReLU for the LeakyReLU node of slope 0
+that computes it -- with that tensor's shape and dtype),
 ellipses are leaf tensors that require grad (parameters, inputs): filled when ``.grad``
 is set, labelled with the gradient's norm.  Arrows follow the data, from inputs to the
 op that used them, so the backward pass runs against them.
@@ -55,6 +56,15 @@ def _grad_norm(tensor):
     return float(xp.sqrt((tensor.grad.data.astype("float64") ** 2).sum()))
 
 
+def _op_label(node):
+    """The op's name as a reader knows it: ReLU is a LeakyReLU node with slope 0 (one
+    Function serves both), so the slope decides what the box says."""
+    if node.name == "LeakyReLU":
+        slope = float(getattr(node, "slope", getattr(node, "negative_slope", 0.0)))
+        return "ReLU" if slope == 0 else f"LeakyReLU({slope:g})"
+    return node.name
+
+
 def graph(tensor, grad_norms=True):
     """The graph that computed ``tensor``, as a ``Graph`` (DOT).  Call it before
     ``backward()`` (which frees the graph) or after ``backward(retain_graph=True)``.
@@ -75,7 +85,7 @@ def graph(tensor, grad_norms=True):
             if isinstance(obj, Function):
                 shape, dtype = getattr(obj, "output_meta", (None, None))
                 where = "" if shape is None else "\\n" + _describe(shape, dtype)
-                lines.append(f'  {ids[id(obj)]} [shape=box, label="{obj.name}{where}"];')
+                lines.append(f'  {ids[id(obj)]} [shape=box, label="{_op_label(obj)}{where}"];')
             else:
                 label = f"leaf\\n{_describe(obj.shape, obj.dtype)}"
                 style = ""
