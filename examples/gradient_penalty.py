@@ -12,6 +12,10 @@ MNIST digits, with and without the penalty; the script prints both test accuraci
 input-gradient norms the penalty shrinks.
 
     python examples/gradient_penalty.py            (--quick: a few hundred digits)
+
+Measured (8,500 training and 1,500 test digits, 3 epochs, 2 CPU cores, about a minute):
+plain 92.93% with a mean input-gradient norm of 0.552; penalty 0.1: 92.73% and 0.470 --
+15% flatter for 0.2 points of accuracy.  A penalty of 1.0 dominates the loss (59.67%).
 """
 import argparse
 
@@ -72,7 +76,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--penalty", type=float, default=0.05)
+    p.add_argument("--penalty", type=float, default=0.1)
     args = p.parse_args(argv)
     n_train, n_test, epochs = (600, 300, 1) if args.quick else (8500, 1500, args.epochs)
     x, y = load(True, n_train)

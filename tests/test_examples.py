@@ -26,7 +26,7 @@ CASES = [
     ("degradation.py", [], r"^\| resnet20 \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d \|$"),
     ("data_parallel.py", [], r"^test accuracy: [01]\.\d{4} on 512 digits$"),
     ("grad_cam.py", [], r"^  airplane: predicted \w+$"),
-    ("gradient_penalty.py", [], r"^penalty 0\.05 \| [01]\.\d{4} \| \d+\.\d{4}$"),
+    ("gradient_penalty.py", [], r"^penalty 0\.1 \| [01]\.\d{4} \| \d+\.\d{4}$"),
     ("newton_hvp.py", [], r"^Newton-CG after \d+ steps: loss 0\.\d{6}, training accuracy [01]\.\d{4}$"),
     ("gradient_flow.py", [], r"^plain20: init loss \d\.\d{3}, first/last layer grad norm \S+/\S+; after the epoch"),
 ]
