@@ -20,7 +20,8 @@ def _tensors(arrays, dtype=np.float64):
 
 
 NOT_IN_THE_TABLE = {"dropout": "random: tests/test_nn_activation.py checks its mask and scale",
-                    "flatten": "a reshape: tests/test_ops.py"}
+                    "flatten": "a reshape: tests/test_ops.py",
+                    "relu_": "relu in place: tests/test_tensor.py and tests/test_nn_activation.py"}
 
 
 def test_every_public_functional_op_has_a_row():

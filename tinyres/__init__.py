@@ -29,6 +29,7 @@ from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed  # noqa: F401
 from .app import viz  # noqa: F401
 from .models.summary import summary  # noqa: F401
+from .nn.functional import relu, relu_, sigmoid, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)
 
 # The modules' old names, from before the package had layers, still import: the same module
 # objects under both names, so that patching one patches the other.

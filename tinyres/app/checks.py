@@ -28,6 +28,8 @@ CASES = [
                   lambda rng: [rng.standard_normal((5, 4))]),
     GradcheckCase("leaky_relu (0.1)", lambda x: F.leaky_relu(x, 0.1), lambda tf, x: tf.leaky_relu(x, 0.1),
                   lambda rng: [distinct((3, 4, 5), rng)]),
+    GradcheckCase("softplus (beta 2, threshold 3)", lambda x: F.softplus(x, 2.0, 3.0),
+                  lambda tf, x: tf.softplus(x, 2.0, 3.0), lambda rng: [rng.standard_normal((3, 5)) * 1.2]),
     GradcheckCase("sigmoid", F.sigmoid, lambda tf, x: tf.sigmoid(x), lambda rng: [rng.standard_normal((3, 5))]),
     GradcheckCase("tanh", F.tanh, lambda tf, x: tf.tanh(x), lambda rng: [rng.standard_normal((3, 5))]),
     # conv

@@ -101,6 +101,7 @@ class Function:
     _freed = False
     is_view = False
     composite = None     # an op with an array backward may define composite(*inputs, **options): itself in ops
+    # ... or backward_graph(gy): its backward in tensor ops, when that needs no more than it saves
 
     @property
     def name(self):
@@ -296,14 +297,17 @@ def _checked_backward(node, gy, create_graph):
     needs one (trailing non-Tensor inputs such as options may be left out), each with its
     input's shape and dtype (so a float32 graph stays float32 all the way back)."""
     once = getattr(type(node).backward, "once_differentiable", False)
-    if once and "_composite_inputs" in node.__dict__:
-        if create_graph:
-            return _composite_backward(node, gy)
-        node._check_versions(node._composite_inputs)     # the array backward reads them as they are now
-    if once and create_graph:
+    if once and create_graph and hasattr(node, "backward_graph"):
+        gxs = node.backward_graph(gy)         # the same gradient in tensor ops, for create_graph only
+    elif once and create_graph and "_composite_inputs" in node.__dict__:
+        return _composite_backward(node, gy)
+    elif once and create_graph:
         raise RuntimeError(f"{node.name}.backward is once_differentiable (written on arrays): the graph of "
                            "its gradient cannot be built, so create_graph=True cannot go through it")
-    gxs = node.backward(gy.data if once else gy)
+    else:
+        if once and "_composite_inputs" in node.__dict__:
+            node._check_versions(node._composite_inputs)     # the array backward reads them as they are now
+        gxs = node.backward(gy.data if once else gy)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     needed = 1 + max(i for i, meta in enumerate(node._input_meta) if meta is not None)

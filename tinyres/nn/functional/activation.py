@@ -19,9 +19,10 @@ from ...core.engine import Function, once_differentiable
 from ...core.grad_mode import is_grad_enabled
 from ...core.backend import get_array_module
 from ...kernels.threads import parallel_map
+from ...core.ops import commit_inplace, where
 from ...core.tensor import Tensor
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout"]
+__all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "dropout"]
 
 
 def _float_tensor(x, op):
@@ -37,7 +38,10 @@ def _maybe_inplace(input, output, inplace):
     """PyTorch's ``inplace=True`` where autograd allows it (see the module docstring)."""
     if inplace and not output.requires_grad:
         input.data[...] = output.data
+        input._version_counter[0] += 1
         return input
+    if inplace and input.grad_fn is not None:       # inside a graph: written back, its history rebased
+        return commit_inplace(input, output, "dropout_")
     return output
 
 
@@ -49,11 +53,12 @@ class LeakyReLU(Function):
     Both passes run in slices on the CPU threads, and keep x's memory order.
     """
 
-    def composite(self, x, negative_slope, out=None):
-        """x times the constant slope of each element (1 or s): for second derivatives (0)."""
-        xp = get_array_module(x.data)
-        return x * Tensor(xp.where(self.positive, x.dtype.type(1), self.slope)) if self.slope else \
-            x * Tensor(self.positive.astype(x.dtype))
+    def backward_graph(self, gy):
+        """The backward in tensor ops, for create_graph: gy times the constant slope of each
+        element (1 or s) -- linear in gy, and 0 as a second derivative in x."""
+        xp = get_array_module(gy.data)
+        slope = xp.where(self.positive, gy.dtype.type(1), self.slope) if self.slope else self.positive
+        return gy * Tensor(slope.astype(gy.dtype, copy=False))
 
     def forward(self, x, negative_slope, out=None):
         xp = get_array_module(x)
@@ -170,13 +175,30 @@ def _leaky_relu(op, input, negative_slope, inplace):
     x = _float_tensor(input, op)
     if inplace and not (is_grad_enabled() and x.requires_grad):
         LeakyReLU.apply(x, negative_slope, out=x.data)
+        x._version_counter[0] += 1
         return input
+    if inplace and x.grad_fn is not None:      # inside a graph: written back, its history rebased
+        return commit_inplace(x, LeakyReLU.apply(x, negative_slope), f"{op}_")
     return LeakyReLU.apply(x, negative_slope)
 
 
 def relu(input, inplace=False):
     """max(x, 0) elementwise.  ``inplace``: see the module docstring."""
     return _leaky_relu("relu", input, 0.0, inplace)
+
+
+def relu_(input):
+    """``relu(input, inplace=True)``, as ``torch.relu_``."""
+    return relu(input, inplace=True)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + e^(beta x)) / beta, as ``torch.nn.functional.softplus``: x itself where
+    beta x > threshold.  Made of differentiable ops (stable: max(t, 0) + log(1 + e^-|t|))."""
+    x = _float_tensor(input, "softplus")
+    t = x * beta
+    smooth = (t.clamp(min=0) + (1 + (-t.abs()).exp()).log()) / beta
+    return where(t > threshold, x, smooth)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -239,3 +261,10 @@ def dropout(input, p=0.5, training=True, inplace=False):
             keep = xp.random.random_sample(input.shape, dtype=dtype) >= p
             mask = keep.astype(input.dtype) * input.dtype.type(scale)
     return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace)
+
+
+# ---------------------------------------------------------------------- Tensor's methods
+# nn sits above the core, so the activations become Tensor methods here (as core/ops.py does
+# for the math): x.relu(), x.relu_(), x.sigmoid(), x.tanh(), as torch.
+for _name, _method in {"relu": relu, "relu_": relu_, "sigmoid": sigmoid, "tanh": tanh}.items():
+    setattr(Tensor, _name, _method)

@@ -57,12 +57,13 @@ class BatchNormFunction(Function):
     In training with running statistics, forward also updates them in place, as
     PyTorch's kernel does:  running_mean <- (1 - f) running_mean + f mu  and
     running_var <- (1 - f) running_var + f var * m / (m - 1)  (the unbiased variance),
-    with f the momentum factor.  Backward keeps x_hat, 1/sigma and w; not x.
+    with f the momentum factor.  Backward keeps x, mu, 1/sigma and w, and recomputes
+    x_hat from x a block at a time (x is what a second derivative needs anyway).
 
     The work is done on the (C, M) rows of ``channel_rows``, the channels split between
     the CPU threads; the variance is the mean of (x - mu)^2, computed after mu (two
-    passes: no cancellation when the mean is large).  With no backward to follow, forward
-    skips x_hat: y = x * (w / sigma) + (b - mu * w / sigma).
+    passes: no cancellation when the mean is large; mu is summed in float64), and forward
+    writes y = (x - mu) * (w / sigma) + b without keeping x_hat.
     """
 
     def composite(self, x, weight, bias, running_mean, running_var, training, factor, eps):
@@ -89,31 +90,24 @@ class BatchNormFunction(Function):
             mean, var = xp.empty(channels, x.dtype), xp.empty(channels, x.dtype)
         else:
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-        x_hat = xp.empty_like(rows) if self.needs_grad else None
         y = xp.empty_like(rows)
         inv_std = xp.empty(channels, x.dtype)
-        self.x_hat, self.inv_std, self.weight, self.has_bias = x_hat, inv_std, weight, bias is not None
-        self.training, self.shape = training, x.shape
+        if self.needs_grad:         # backward recomputes x_hat from x: x is kept anyway, for create_graph
+            self.x, self.mean, self.inv_std, self.weight = x, mean, inv_std, weight
+            self.has_bias, self.training = bias is not None, training
         if m == 0:                               # an empty batch: nothing to normalise or to learn from,
             return from_channel_rows(y, x.shape)     # the running statistics stay as they are (torch)
 
         def normalize(channels):                 # this thread's channels, a few rows at a time
             for c in _row_blocks(channels, m, xp):
-                if training:                     # two passes: mu, then the mean of (x - mu)^2,
-                    mean[c] = rows[c].mean(axis=1, dtype=xp.float64)     # both summed in float64
-                    centered = xp.subtract(rows[c], mean[c, None], out=(y if x_hat is None else x_hat)[c])
-                    var[c] = xp.einsum("ij,ij->i", centered, centered, dtype=xp.float64) / m
+                if training:                     # mu summed in float64, then the mean of (x - mu)^2
+                    mean[c] = rows[c].mean(axis=1, dtype=xp.float64)
+                centered = xp.subtract(rows[c], mean[c, None], out=y[c])
+                if training:
+                    var[c] = xp.einsum("ij,ij->i", centered, centered) / dtype(m)
                 inv_std[c] = 1 / xp.sqrt(var[c] + dtype(eps))
-                if x_hat is None:                # y = x * (w / sigma) + (b - mu * w / sigma)
-                    scale = w[c] * inv_std[c]
-                    xp.multiply(rows[c], scale[:, None], out=y[c])
-                    y[c] += (b[c] - mean[c] * scale)[:, None]
-                else:
-                    if not training:
-                        xp.subtract(rows[c], mean[c, None], out=x_hat[c])
-                    x_hat[c] *= inv_std[c, None]
-                    xp.multiply(x_hat[c], w[c, None], out=y[c])
-                    y[c] += b[c, None]
+                centered *= (w[c] * inv_std[c])[:, None]     # y = (x - mu) * (w / sigma) + b: no
+                centered += b[c, None]                       # cancellation when mu is large
         parallel_for(normalize, channels, xp)
 
         if training and running_mean is not None:
@@ -124,27 +118,29 @@ class BatchNormFunction(Function):
     @once_differentiable
     def backward(self, gy):
         xp = get_array_module(gy)
-        x_hat, inv_std, weight, training = self.x_hat, self.inv_std, self.weight, self.training
-        g_rows = channel_rows(gy)
+        inv_std, weight, training, mean = self.inv_std, self.weight, self.training, self.mean
+        rows, g_rows = channel_rows(self.x), channel_rows(gy)
         channels, m = g_rows.shape
-        gx, gb, gw = xp.empty_like(x_hat), xp.zeros(channels, gy.dtype), xp.zeros(channels, gy.dtype)
+        gx, gb, gw = xp.empty_like(g_rows), xp.zeros(channels, gy.dtype), xp.zeros(channels, gy.dtype)
         dtype = gy.dtype.type
 
         def grad(channels):
             for c in _row_blocks(channels, m, xp):
+                x_hat = xp.subtract(rows[c], mean[c, None], out=gx[c])     # x_hat, in gx's memory
+                x_hat *= inv_std[c, None]
                 gb[c] = g_rows[c].sum(axis=1)
-                gw[c] = xp.einsum("ij,ij->i", g_rows[c], x_hat[c])
+                gw[c] = xp.einsum("ij,ij->i", g_rows[c], x_hat)
                 scale = inv_std[c] if weight is None else inv_std[c] * weight[c]
                 if training:                     # gx = scale * (gy - (gb + x_hat * gw) / m)
-                    xp.multiply(x_hat[c], (gw[c] / dtype(m))[:, None], out=gx[c])
-                    gx[c] += (gb[c] / dtype(m))[:, None]
-                    xp.subtract(g_rows[c], gx[c], out=gx[c])
+                    x_hat *= (gw[c] / dtype(m))[:, None]
+                    x_hat += (gb[c] / dtype(m))[:, None]
+                    xp.subtract(g_rows[c], x_hat, out=gx[c])
                     gx[c] *= scale[:, None]
                 else:
                     xp.multiply(g_rows[c], scale[:, None], out=gx[c])
         if m:
             parallel_for(grad, channels, xp)
-        return (from_channel_rows(gx, self.shape), None if weight is None else gw,
+        return (from_channel_rows(gx, gy.shape), None if weight is None else gw,
                 gb if self.has_bias else None, None, None)
 
 

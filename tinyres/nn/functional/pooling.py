@@ -12,7 +12,7 @@ import numbers
 import numpy
 
 from ...core.engine import Function, once_differentiable
-from ...core.ops import scatter_add
+from ...core.ops import IndexBackward, scatter_add
 from ...core.backend import get_array_module, is_cpu, on_device, to_device
 from ...kernels.threads import parallel_for, workspace
 from ...core.tensor import Tensor
@@ -132,10 +132,14 @@ class MaxPool2dFunction(Function):
     views as forward; overlapping windows add up).  Backward keeps only the argmax.
     """
 
-    def composite(self, x, kernel_size, stride, padding, dilation):
-        """x at each window's argmax (constant positions): the op in differentiable ops."""
-        index = _max_pool_indices(x.data, kernel_size, stride, padding, dilation)
-        return _take_from_planes(x, index)
+    def backward_graph(self, gy):
+        """The backward in tensor ops, for create_graph: gy added at each window's argmax, a
+        constant position (so linear in gy: its own gradient gathers at those positions)."""
+        n, c, h, w = self.input_shape
+        index = _argmax_positions(self.argmax, self.kernel_size, self.stride, self.padding, self.dilation, w)
+        planes = get_array_module(gy.data).arange(n * c).reshape(n, c, 1, 1) * (h * w)
+        return IndexBackward.apply(gy.reshape(-1), (n * c * h * w,), (index + planes).reshape(-1)).reshape(
+            self.input_shape)
 
     def forward(self, x, kernel_size, stride, padding, dilation):
         y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation, with_argmax=self.needs_grad)
@@ -161,14 +165,19 @@ class MaxPool2dFunction(Function):
 def _max_pool_indices(x, kernel_size, stride, padding, dilation):
     """torch's ``return_indices``: each window's argmax as a flat index h * W + w into
     its (unpadded) input plane, int64, (N, C, OH, OW)."""
-    xp = get_array_module(x)
     _, argmax = _window_max(x, kernel_size, stride, padding, dilation)
+    return _argmax_positions(argmax, kernel_size, stride, padding, dilation, x.shape[3])
+
+
+def _argmax_positions(argmax, kernel_size, stride, padding, dilation, width):
+    """Each window's argmax (its kernel offset) as a flat index h * W + w into the plane."""
+    xp = get_array_module(argmax)
     argmax = argmax.astype(numpy.int64)
     _, _, oh, ow = argmax.shape
     (_, kw), (sh, sw), (dh, dw), ((top, _), (left, _)) = kernel_size, stride, dilation, padding
     h = xp.arange(oh).reshape(-1, 1) * sh + (argmax // kw) * dh - top
     w = xp.arange(ow) * sw + (argmax % kw) * dw - left
-    return xp.ascontiguousarray(h * x.shape[3] + w)
+    return xp.ascontiguousarray(h * width + w)
 
 
 def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
