@@ -194,3 +194,29 @@ def test_float32_statistics_at_a_large_mean_are_as_accurate_as_torchs():
     ours = np.abs(F.batch_norm(tinyres.tensor(x), None, None, training=True).numpy() - exact).max()
     theirs = np.abs(TF.batch_norm(torch.tensor(x), None, None, training=True).numpy() - exact).max()
     assert ours < 3 * theirs and ours < 3e-3, (ours, theirs)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(8, 4, 16, 16), (64, 3, 32, 32)])
+def test_float32_with_a_large_mean_is_as_accurate_as_torch(shape):
+    """Inputs with mean 100 and std 1 (issue 24): the output and the input gradient in
+    float32 are no further from the float64 truth than torch's float32 ones."""
+    rng = np.random.default_rng(0)
+    x = (100 + rng.standard_normal(shape)).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    errors = {}
+    for lib in ("tinyres", "torch32", "torch64"):
+        if lib == "tinyres":
+            t = tinyres.tensor(x, requires_grad=True)
+            y = F.batch_norm(t, None, None, training=True)
+            y.backward(tinyres.tensor(g))
+            errors[lib] = (y.numpy().astype(np.float64), t.grad.numpy().astype(np.float64))
+        else:
+            dtype = torch.float32 if lib == "torch32" else torch.float64
+            t = torch.tensor(x, dtype=dtype, requires_grad=True)
+            y = torch.nn.functional.batch_norm(t, None, None, training=True)
+            y.backward(torch.tensor(g, dtype=dtype))
+            errors[lib] = (y.detach().double().numpy(), t.grad.double().numpy())
+    truth = errors.pop("torch64")
+    ours, theirs = ([np.abs(a - b).max() for a, b in zip(errors[k], truth)] for k in ("tinyres", "torch32"))
+    assert ours[0] <= 1.5 * theirs[0] + 1e-7 and ours[1] <= 1.5 * theirs[1] + 1e-7, (ours, theirs)
