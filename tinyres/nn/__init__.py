@@ -6,6 +6,7 @@ second list to update.  A new layer module takes one ``from .<module> import *``
 """
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
+from . import utils  # noqa: F401  (clip_grad_norm_, parameters_to_vector, ...)
 from .module import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
