@@ -20,7 +20,7 @@ LAYERS = [
     ("backend", ["tinyres.core.backend"]),
     ("kernels", ["tinyres.kernels"]),
     ("core", ["tinyres.core"]),
-    ("services", ["tinyres.testing", "tinyres.serialization", "tinyres.collectives", "tinyres.cuda"]),
+    ("services", ["tinyres.testing", "tinyres.pth", "tinyres.serialization", "tinyres.collectives", "tinyres.cuda"]),
     ("nn", ["tinyres.nn"]),
     ("library", ["tinyres.data", "tinyres.optim", "tinyres.models", "tinyres.torch_weights"]),
     ("parallel", ["tinyres.parallel"]),
