@@ -34,7 +34,8 @@ def torch_state():
     return collections.OrderedDict(
         [(f"w_{d}", torch.tensor(sample(d))) for d in DTYPES]
         + [("transposed", base.t()), ("strided", base[1:, ::2]), ("row", base[2]), ("base", base),
-           ("scalar", torch.tensor(3.5)), ("empty", torch.zeros(0, 3)), ("bf16", torch.tensor([1.5, -2.0, 3.25]).bfloat16()),
+           ("scalar", torch.tensor(3.5)), ("empty", torch.zeros(0, 3)), ("expanded", torch.arange(3.0).expand(4, 3)),
+           ("bf16", torch.tensor([1.5, -2.0, 3.25]).bfloat16()),
            ("meta", {"epoch": 7, "lr": 0.1, "name": "run-é", "flags": (True, None), "big": 2 ** 40, "neg": -5,
                      "list": [1, 2.5], "bytes": b"\x00\xffab"})])
 
@@ -200,7 +201,8 @@ def test_a_pth_naming_os_system_is_refused_and_nothing_runs(tmp_path, layout):
             for value in (0x1950a86a20f9469cfc6c, 1001, {"little_endian": True}):
                 pickle.dump(value, f, protocol=2)
             f.write(payload)
-    with pytest.raises(CheckpointError, match=r"names the global (posix|os)\.system.*refused \(nothing in the file was run\)"):
+    refused = r"names the global (posix|os)\.system.*refused \(nothing in the file was run\)"
+    with pytest.raises(CheckpointError, match=refused):
         tinyres.load(path)
     assert not marker.exists()
 
@@ -230,7 +232,7 @@ def rebuild_pickle(offset, size, stride, numel=4, dtype="FloatStorage"):
 
 
 @pytest.mark.parametrize("offset, size, stride", [(0, (5,), (1,)), (2, (2, 2), (1, 1)), (0, (2, 2), (3, 1)),
-                                                  (-1, (2,), (1,))])
+                                                  (-1, (2,), (1,)), (0, (10 ** 12,), (0,))])
 def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path, offset, size, stride):
     path = tmp_path / "bad.pth"
     zip_with_pickle(path, rebuild_pickle(offset, size, stride))

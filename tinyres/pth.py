@@ -21,7 +21,8 @@ Reading never runs the file: ``data.pkl`` goes through ``RestrictedUnpickler``, 
 ``OrderedDict``, ``set``/``frozenset``/``complex``, ``_codecs.encode`` for bytes) and maps
 each to a function of its own; any other global (``os.system``, a model class) raises
 ``CheckpointError`` naming it, before anything is called.  Every tensor's offset, size and
-stride are checked against its storage before an array is made.  Tensors come back as
+stride are checked against its storage before an array is made (and a tensor more than
+``MAX_EXPANSION`` times its storage, by strides of 0, is refused rather than allocated).  Tensors come back as
 NumPy arrays (bfloat16, which NumPy lacks, as float32), as ``tinyres.load`` returns them
 for ``.npz``.
 
@@ -52,6 +53,7 @@ STORAGES = {"DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage"
 STORAGE_OF = {numpy.dtype(v): k for k, v in STORAGES.items() if v != "bfloat16"}
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 ALIGNMENT = 64
+MAX_EXPANSION = 1024        # a tensor may repeat its storage's elements (stride 0) up to this many times
 
 
 # ---------------------------------------------------------------------- reading
@@ -80,6 +82,9 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ints) or len(size) != len(stride):
         raise CheckpointError(f"a tensor has a bad offset {storage_offset!r}, size {size!r} or stride {stride!r}")
     flat = storage.array
+    if math.prod(size) > MAX_EXPANSION * max(flat.size, 1):     # stride 0 can claim any size from 1 element
+        raise CheckpointError(f"a tensor of size {tuple(size)} from a storage of {flat.size} elements: "
+                              f"more than {MAX_EXPANSION} times its storage is refused")
     if math.prod(size) > 0:
         last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= flat.size:
