@@ -26,6 +26,9 @@ T_DIST = rng.dirichlet(np.ones(C), N)
 T_ZERO = T_DIST.copy()
 T_ZERO[0, 2] = 0.0                                      # a zero in the target: t log t = 0 there
 
+X4 = rng.standard_normal((2, C, 3, 2))                  # spatial: (N, C, H, W) and targets (N, H, W)
+LABELS4 = rng.integers(0, C, (2, 3, 2))
+
 REDUCTIONS = ["mean", "sum", "none"]
 
 
@@ -42,7 +45,11 @@ CASES = {
     "CrossEntropyLoss-weight-ignore": (dict(weight=W, ignore_index=-100), [X, LABELS_IGNORED]),
     "CrossEntropyLoss-smoothing": (dict(label_smoothing=0.2, weight=W), [X, LABELS]),
     "CrossEntropyLoss-probs": ({}, [X, T_DIST]),
+    "CrossEntropyLoss-spatial": (dict(weight=W, label_smoothing=0.1), [X4, LABELS4]),
+    "CrossEntropyLoss-unbatched": ({}, [X[0], LABELS[:1].reshape(())]),
     "NLLLoss": (dict(weight=W), [LOG_P, LABELS_IGNORED]),
+    "NLLLoss-spatial": ({}, [X4, LABELS4]),
+    "MSELoss-spatial": ({}, [X4, X4[::-1].copy()]),
     "MSELoss": ({}, [X, Y]),
     "L1Loss": ({}, [X, Y]),
     "SmoothL1Loss": ({}, [X, Y]),
