@@ -37,7 +37,7 @@ import zipfile
 import numpy
 
 from .core import backend
-from . import pth
+from . import pth, safetensors_io
 from .errors import CheckpointError, UserError  # noqa: F401
 from .core.tensor import Tensor
 
@@ -59,10 +59,14 @@ def save(obj, f):
     A path is written atomically (see ``atomic_write``); a file object is written as is.
     The ``.npz`` suffix is conventional, not added.  A path ending in ``.pth`` or ``.pt``
     is written in PyTorch's zip format instead (``tinyres.pth``), which
-    ``torch.load(path, weights_only=True)`` reads.
+    ``torch.load(path, weights_only=True)`` reads; one ending in ``.safetensors`` (a flat
+    dict of arrays only) in the safetensors format (``tinyres.safetensors_io``).
     """
     if not hasattr(f, "write") and os.fspath(f).endswith(pth.SUFFIXES):
         atomic_write(f, lambda file: pth.write(obj, file))
+        return
+    if not hasattr(f, "write") and os.fspath(f).endswith(safetensors_io.SUFFIX):
+        atomic_write(f, lambda file: safetensors_io.write(obj, file))
         return
     arrays = {}
     tree = _encode(obj, arrays, "obj")
@@ -250,7 +254,8 @@ def load(f, map_location=None):
     A file written by ``torch.save`` (its zip layout, or the legacy format) is read by
     ``tinyres.pth.read`` without torch and without running anything: tensors come back as
     NumPy arrays (Tensors with ``map_location``); a file naming any global beyond tensors,
-    storages and OrderedDict is refused with a ``CheckpointError`` that names it.
+    storages and OrderedDict is refused with a ``CheckpointError`` that names it.  A path
+    ending in ``.safetensors`` is read by ``tinyres.safetensors_io`` (an OrderedDict of arrays).
     """
     to_array = (lambda a: a) if map_location is None else _tensor_maker(map_location)
     if hasattr(f, "read"):
@@ -258,6 +263,8 @@ def load(f, map_location=None):
     name = os.fspath(f)
     with open(name, "rb") as file:
         remove_stale_temp_files(name)       # what killed writes of this checkpoint left
+        if name.endswith(safetensors_io.SUFFIX):
+            return _map_arrays(safetensors_io.read(file, name), to_array)
         return _load(file, name, to_array)
 
 
