@@ -267,3 +267,17 @@ def test_saving_what_a_pth_cannot_hold_says_where(tmp_path):
     with pytest.raises(TypeError, match="dtype object"):
         tinyres.save({"a": np.array([None])}, tmp_path / "x.pth")
     assert not os.path.exists(tmp_path / "x.pth")
+
+
+def test_a_build_opcode_alters_nothing_outside_the_file(tmp_path):
+    """BUILD sets attributes on the object a global names; each name is a new object, so a
+    file cannot change how the next file is read."""
+    payload = (b"\x80\x02ctorch\nFloatStorage\n}X\x05\x00\x00\x00dtypeX\x06\x00\x00\x00objectsb0"
+               b"ctorch._utils\n_rebuild_tensor_v2\n}X\x04\x00\x00\x00evilK\x01sb0"
+               b"N.")
+    zip_with_pickle(tmp_path / "build.pth", payload)
+    assert tinyres.load(tmp_path / "build.pth") is None
+    assert not hasattr(pth._rebuild_tensor_v2, "evil")
+    torch_like = {"w": np.arange(3, dtype=np.float32)}
+    tinyres.save(torch_like, tmp_path / "next.pth")
+    np.testing.assert_array_equal(tinyres.load(tmp_path / "next.pth")["w"], torch_like["w"])

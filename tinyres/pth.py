@@ -19,12 +19,13 @@ int64 count and its bytes; it is read too.
 Reading never runs the file: ``data.pkl`` goes through ``RestrictedUnpickler``, whose
 ``find_class`` admits only the globals in ``ALLOWED`` (tensor rebuilding, storage types,
 ``OrderedDict``, ``set``/``frozenset``/``complex``, ``_codecs.encode`` for bytes) and maps
-each to a function of its own; any other global (``os.system``, a model class) raises
-``CheckpointError`` naming it, before anything is called.  Every tensor's offset, size and
-stride are checked against its storage before an array is made (and a tensor more than
-``MAX_EXPANSION`` times its storage, by strides of 0, is refused rather than allocated).  Tensors come back as
-NumPy arrays (bfloat16, which NumPy lacks, as float32), as ``tinyres.load`` returns them
-for ``.npz``.
+each to a function of its own, a new one each time (so that a ``BUILD`` opcode, which sets
+attributes, alters nothing beyond the file's own objects); any other global (``os.system``,
+a model class) raises ``CheckpointError`` naming it, before anything is called.  Every
+tensor's offset, size and stride are checked against its storage before an array is made
+(a tensor more than ``MAX_EXPANSION`` times its storage, by strides of 0, is refused rather
+than allocated).  Tensors come back as NumPy arrays (bfloat16, which NumPy lacks, as
+float32), as ``tinyres.load`` returns them for ``.npz``.
 
 Writing emits the pickle opcodes by hand (``_Writer``): the same ``GLOBAL`` opcodes torch
 writes, a persistent id per array, protocol 2, every storage 64-byte aligned as torch
@@ -115,8 +116,9 @@ ALLOWED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "complex"): complex,
     ("_codecs", "encode"): _codecs_encode,
-    **{("torch", name): _StorageType(name) for name in STORAGES},
+    **{("torch", name): _StorageType for name in STORAGES},
 }
+IMMUTABLE = (collections.OrderedDict, set, frozenset, complex)    # built-in types: a pickle cannot alter them
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -128,16 +130,22 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.load_storage, self.name, self.deferred = load_storage, name, deferred
 
     def find_class(self, module, name):
+        # Each call gets a new object (but the immutable built-in types): a BUILD opcode in the
+        # file that sets attributes on what it names changes that object only, never this module.
         if self.deferred and (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return lambda *args: _Pending(args)      # the legacy format's storages come after the object
-        try:
-            return ALLOWED[module, name]
-        except (KeyError, TypeError):
+        found = ALLOWED.get((module, name))
+        if found is None:
             raise CheckpointError(
                 f"{self.name} names the global {module}.{name}, which a weights file has no need of: refused "
                 "(nothing in the file was run). tinyres reads tensors, OrderedDict and plain values only; "
                 "if the file holds a whole model, save its state_dict instead "
-                "(torch.save(model.state_dict(), path))") from None
+                "(torch.save(model.state_dict(), path))")
+        if found is _StorageType:
+            return _StorageType(name)
+        if any(found is t for t in IMMUTABLE):
+            return found
+        return lambda *args, **kwargs: found(*args, **kwargs)
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
