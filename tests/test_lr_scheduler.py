@@ -170,3 +170,130 @@ S = tinyres.optim.lr_scheduler
 def test_invalid_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make(make_optimizer(tinyres))
+
+
+# ---------------------------------------------------------------------- MultiplicativeLR,
+# CosineAnnealingWarmRestarts, ReduceLROnPlateau (issue 22)
+
+MORE_SCHEDULES = {
+    "MultiplicativeLR": lambda s, o: s.MultiplicativeLR(o, lambda e: 0.95),
+    "MultiplicativeLR-per-group": lambda s, o: s.MultiplicativeLR(
+        o, [lambda e: 0.9, lambda e: 1.0 - 0.01 * e, Decay(0.99)]),
+    "CosineAnnealingWarmRestarts": lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=7, eta_min=1e-3),
+    "CosineAnnealingWarmRestarts-T_mult": lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("name", list(MORE_SCHEDULES))
+def test_more_schedules_match_torch_step_by_step(name):
+    ours = trace(tinyres, MORE_SCHEDULES[name])
+    theirs = trace(torch, MORE_SCHEDULES[name])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("name", list(MORE_SCHEDULES))
+def test_more_schedules_state_dict_round_trip(name):
+    make = MORE_SCHEDULES[name]
+    opt_a = make_optimizer(tinyres)
+    a = make(tinyres.optim.lr_scheduler, opt_a)
+    for _ in range(11):
+        opt_a.step()
+        a.step()
+    saved = pickle.loads(pickle.dumps((opt_a.state_dict(), a.state_dict())))
+    opt_b = make_optimizer(tinyres)
+    b = make(tinyres.optim.lr_scheduler, opt_b)
+    opt_b.load_state_dict(saved[0])
+    b.load_state_dict(saved[1])
+    for _ in range(15):
+        for opt, scheduler in ((opt_a, a), (opt_b, b)):
+            opt.step()
+            scheduler.step()
+        assert b.get_last_lr() == a.get_last_lr()
+
+
+@needs_torch
+@pytest.mark.parametrize("T_mult", [1, 2, 3])
+def test_warm_restarts_fractional_epochs_match_torch(T_mult):
+    """``step(epoch + i / iters)`` once per batch, as torch's docs show."""
+    def run(fw):
+        opt = make_optimizer(fw)
+        scheduler = fw.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=T_mult, eta_min=0.01)
+        rows = []
+        for epoch in range(9):
+            for i in range(4):
+                opt.step()
+                scheduler.step(epoch + i / 4)
+                rows.append(scheduler.get_last_lr() + [scheduler.T_cur, scheduler.T_i, scheduler.last_epoch])
+        return np.array(rows, dtype=float)
+    np.testing.assert_allclose(run(tinyres), run(torch), rtol=1e-12, atol=0)
+
+
+# a metric with a fall, plateaus, noise at the threshold's scale and a rise
+METRIC = [1.0, 0.9, 0.9, 0.89995, 0.91, 0.95, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.79999, 0.7, 0.85, 0.9,
+          0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+
+PLATEAU = {
+    "defaults": {},
+    "patience-0": dict(patience=0),
+    "max-abs-cooldown": dict(mode="max", threshold_mode="abs", threshold=0.01, patience=1, cooldown=2),
+    "min-abs-factor": dict(threshold_mode="abs", threshold=1e-3, patience=2, factor=0.5),
+    "min-lr-per-group": dict(patience=1, factor=0.2, min_lr=[0.05, 0.001, 0.2]),
+    "min-lr-eps": dict(patience=0, factor=0.5, min_lr=0.01, eps=0.02),
+    "max-rel": dict(mode="max", patience=2, threshold=0.05),
+}
+
+
+@needs_torch
+@pytest.mark.parametrize("name", list(PLATEAU))
+def test_reduce_lr_on_plateau_matches_torch(name):
+    def run(fw):
+        opt = make_optimizer(fw)
+        scheduler = fw.optim.lr_scheduler.ReduceLROnPlateau(opt, **PLATEAU[name])
+        rows = []
+        for value in METRIC:
+            opt.step()
+            scheduler.step(fw.tensor(value) if value == 0.5 else value)     # a 0-d tensor too
+            rows.append([g["lr"] for g in opt.param_groups] + scheduler.get_last_lr()
+                        + [scheduler.num_bad_epochs, scheduler.cooldown_counter, scheduler.best])
+        return np.array(rows, dtype=float)
+    np.testing.assert_allclose(run(tinyres), run(torch), rtol=1e-12, atol=0)
+
+
+def test_reduce_lr_on_plateau_state_dict_round_trip():
+    s = tinyres.optim.lr_scheduler
+    opt_a = make_optimizer(tinyres)
+    a = s.ReduceLROnPlateau(opt_a, mode="max", patience=1, cooldown=1)
+    for value in METRIC[:12]:
+        a.step(value)
+    saved = pickle.loads(pickle.dumps((opt_a.state_dict(), a.state_dict())))
+    assert "optimizer" not in saved[1] and saved[1]["mode"] == "max"
+    opt_b = make_optimizer(tinyres)
+    b = s.ReduceLROnPlateau(opt_b)
+    opt_b.load_state_dict(saved[0])
+    b.load_state_dict(saved[1])
+    for value in METRIC[12:]:
+        a.step(value)
+        b.step(value)
+        assert b.get_last_lr() == a.get_last_lr() and b.best == a.best
+
+
+@needs_torch
+@pytest.mark.parametrize("make", [
+    lambda s, o: s.ReduceLROnPlateau(o, factor=1.0),
+    lambda s, o: s.ReduceLROnPlateau(o, mode="low"),
+    lambda s, o: s.ReduceLROnPlateau(o, threshold_mode="pct"),
+    lambda s, o: s.ReduceLROnPlateau(o, min_lr=[0.1]),
+    lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=0),
+    lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=1.5),
+    lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=2, eta_min="0"),
+    lambda s, o: s.MultiplicativeLR(o, 0.9),
+    lambda s, o: s.MultiplicativeLR(o, [lambda e: 1.0]),
+])
+def test_more_schedules_refuse_bad_arguments_as_torch(make):
+    def error(fw):
+        with pytest.raises(Exception) as info:
+            make(fw.optim.lr_scheduler, make_optimizer(fw))
+        return info.value
+    ours, theirs = error(tinyres), error(torch)
+    assert type(ours) is type(theirs) and str(ours) == str(theirs)

@@ -286,13 +286,20 @@ def test_bad_tree(ckpt):
     lambda f: np.savez(f, weight=np.ones(3)),
     lambda f: np.save(f, np.ones(3)),
     lambda f: f.write(b"hello, world"),
-    pytest.param(lambda f: torch.save({"w": torch.ones(2)}, f), marks=needs_torch),
-], ids=["npz", "npy", "text", "pth"])
+], ids=["npz", "npy", "text"])
 def test_foreign_files_are_not_tinyres_checkpoints(tmp_path, write):
     path = tmp_path / "foreign.npz"
     with open(path, "wb") as f:
         write(f)
     assert_refused(path, "is not a tinyres checkpoint")
+
+
+@needs_torch
+def test_a_file_torch_wrote_loads_whatever_its_name(tmp_path):
+    """A .pth is read by tinyres.pth (tests/test_serialization_pth.py), found by its content."""
+    path = tmp_path / "from_torch.npz"
+    torch.save({"w": torch.ones(2)}, path)
+    np.testing.assert_array_equal(load(path)["w"], np.ones(2, np.float32))
 
 
 def test_missing_file_is_file_not_found(tmp_path):

@@ -137,12 +137,15 @@ def test_a_pth_that_is_not_a_state_dict_is_refused(tmp_path, content, match):
         torch_weights.numpy_state_dict(tmp_path / "x.pth")
 
 
-def test_without_torch_a_pth_needs_torch_or_an_export(monkeypatch, tmp_path):
+def test_without_torch_a_pth_is_read_and_written_by_tinyres_pth(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` now raises ImportError
-    with pytest.raises(ImportError, match="w.pth needs PyTorch.*pip install torch.*export_torch_state_dict"):
-        torch_weights.numpy_state_dict(tmp_path / "w.pth")
-    with pytest.raises(ImportError, match="to_torch_state_dict needs PyTorch"):
-        torch_weights.to_torch_state_dict(tiny_model())
+    model = tiny_model()
+    torch_weights.save_torch_state_dict(model, tmp_path / "w.pth")
+    state = torch_weights.numpy_state_dict(tmp_path / "w.pth")
+    assert list(state) == list(model.state_dict())
+    torch_weights.load_torch_state_dict(tiny_model(), tmp_path / "w.pth")
+    with pytest.raises(ImportError, match="to_torch_state_dict needs PyTorch.*pip install torch"):
+        torch_weights.to_torch_state_dict(model)
 
 
 # ---------------------------------------------------------------------- back to torch

@@ -9,3 +9,9 @@ so code that catches ``ValueError`` keeps working.
 
 class UserError(ValueError):
     """A problem with the user's input, told in one line that says what to do instead."""
+
+
+class CheckpointError(UserError):
+    """A file that is not a loadable checkpoint: truncated, altered, foreign, too new, or (a
+    ``.pth``) naming code to run.  Raised by ``tinyres.load``; also
+    ``tinyres.serialization.CheckpointError``."""

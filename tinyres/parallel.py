@@ -13,6 +13,7 @@ from .core.grad_mode import is_grad_enabled, no_grad
 from .errors import UserError
 from .core.tensor import Tensor
 from .nn.module import Module
+from .nn.sync_batchnorm import SyncBatchNorm
 
 __all__ = ["DistributedDataParallel", "convert_sync_batchnorm", "data_parallel"]
 
@@ -136,22 +137,9 @@ class DistributedDataParallel(Module):
 
 
 def convert_sync_batchnorm(module):
-    """Replace every BatchNorm1d/2d in ``module`` by an ``nn.SyncBatchNorm`` holding the
-    same parameters and running statistics, as ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``;
-    returns the (possibly new) module."""
-    from .nn.layers import _BatchNorm
-    from .nn.sync_batchnorm import SyncBatchNorm
-    if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
-        sync = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                             module.track_running_stats)
-        for table in ("_parameters", "_buffers"):
-            getattr(sync, table).update(getattr(module, table))
-        sync.train(module.training)
-        return sync
-    for name, child in list(module._modules.items()):
-        if child is not None:
-            module._modules[name] = convert_sync_batchnorm(child)
-    return module
+    """Replace every BatchNorm in ``module`` by an ``nn.SyncBatchNorm`` with the same
+    parameters and running statistics: ``nn.SyncBatchNorm.convert_sync_batchnorm``, as torch."""
+    return SyncBatchNorm.convert_sync_batchnorm(module)
 
 
 def data_parallel(model, train_loader, test_loader=None, sync_batchnorm=False):

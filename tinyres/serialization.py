@@ -32,11 +32,13 @@ import re
 import secrets
 import socket
 import time
+import zipfile
 
 import numpy
 
 from .core import backend
-from .errors import UserError
+from . import pth, safetensors_io
+from .errors import CheckpointError, UserError  # noqa: F401
 from .core.tensor import Tensor
 
 FORMAT = "tinyres-checkpoint"
@@ -45,8 +47,7 @@ HEADER_KEY = "__tinyres__"
 _INT64 = (-2 ** 63, 2 ** 63)
 
 
-class CheckpointError(UserError):
-    """A file that is not a loadable tinyres checkpoint: truncated, altered, foreign or too new."""
+# CheckpointError lives in errors.py, so that pth.py (below this module) raises it too
 
 
 # ---------------------------------------------------------------------- writing
@@ -56,8 +57,17 @@ def save(obj, f):
     to ``f``, a path or a binary file object.  Arrays are stored as host NumPy arrays.
 
     A path is written atomically (see ``atomic_write``); a file object is written as is.
-    The ``.npz`` suffix is conventional, not added.
+    The ``.npz`` suffix is conventional, not added.  A path ending in ``.pth`` or ``.pt``
+    is written in PyTorch's zip format instead (``tinyres.pth``), which
+    ``torch.load(path, weights_only=True)`` reads; one ending in ``.safetensors`` (a flat
+    dict of arrays only) in the safetensors format (``tinyres.safetensors_io``).
     """
+    if not hasattr(f, "write") and os.fspath(f).endswith(pth.SUFFIXES):
+        atomic_write(f, lambda file: pth.write(obj, file))
+        return
+    if not hasattr(f, "write") and os.fspath(f).endswith(safetensors_io.SUFFIX):
+        atomic_write(f, lambda file: safetensors_io.write(obj, file))
+        return
     arrays = {}
     tree = _encode(obj, arrays, "obj")
     header = {"format": FORMAT, "version": VERSION, "sha256": _checksum(arrays), "tree": tree}
@@ -240,6 +250,12 @@ def load(f, map_location=None):
     come back as NumPy scalars, dicts/OrderedDicts/lists/tuples and plain values as saved.
     Raises ``CheckpointError`` for a file that is truncated, altered, not a tinyres
     checkpoint or from a newer format, and never returns part of one.
+
+    A file written by ``torch.save`` (its zip layout, or the legacy format) is read by
+    ``tinyres.pth.read`` without torch and without running anything: tensors come back as
+    NumPy arrays (Tensors with ``map_location``); a file naming any global beyond tensors,
+    storages and OrderedDict is refused with a ``CheckpointError`` that names it.  A path
+    ending in ``.safetensors`` is read by ``tinyres.safetensors_io`` (an OrderedDict of arrays).
     """
     to_array = (lambda a: a) if map_location is None else _tensor_maker(map_location)
     if hasattr(f, "read"):
@@ -247,6 +263,8 @@ def load(f, map_location=None):
     name = os.fspath(f)
     with open(name, "rb") as file:
         remove_stale_temp_files(name)       # what killed writes of this checkpoint left
+        if name.endswith(safetensors_io.SUFFIX):
+            return _map_arrays(safetensors_io.read(file, name), to_array)
         return _load(file, name, to_array)
 
 
@@ -256,6 +274,8 @@ def _tensor_maker(map_location):
 
 
 def _load(file, name, to_array):
+    if _is_torch_file(file):
+        return _map_arrays(pth.read(file, name), to_array)
     arrays = _read_arrays(file, name)
     header = _read_header(arrays, name)
     stored = _checksum(arrays)
@@ -268,6 +288,35 @@ def _load(file, name, to_array):
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {name} is truncated or corrupt: bad structure in its "
                               f"header ({type(e).__name__}: {e})") from e
+
+
+def _is_torch_file(file):
+    """A legacy torch file (a pickle: byte 0x80) or a zip in torch's layout."""
+    start = file.read(4)
+    file.seek(-len(start), os.SEEK_CUR)
+    if start[:1] == b"\x80":
+        return True
+    if start != b"PK\x03\x04":
+        return False
+    at = file.tell()
+    try:
+        with zipfile.ZipFile(file) as zf:
+            return pth.is_torch_zip(zf)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    finally:
+        file.seek(at)
+
+
+def _map_arrays(obj, to_array):
+    """``obj`` with ``to_array`` applied to every NumPy array in it."""
+    if isinstance(obj, numpy.ndarray):
+        return to_array(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_arrays(v, to_array)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_arrays(v, to_array) for v in obj)
+    return obj
 
 
 def _read_arrays(file, name):

@@ -13,6 +13,8 @@ so a state_dict moves across as a dict of arrays:
 
 torch is imported only by the functions that need it, and ``.pth`` files are read with
 ``torch.load(..., weights_only=True)``: plain state_dicts only, never arbitrary pickles.
+Without torch installed, ``tinyres.pth`` reads and writes them (as restrictive: tensors,
+OrderedDict and plain values only); only ``to_torch_state_dict`` needs torch itself.
 """
 import collections
 import os
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy
 
-from . import serialization
+from . import pth, serialization
 
 _WRAPPERS = ("state_dict", "model")      # {'state_dict': sd, 'epoch': ...}, torchvision's {'model': sd, ...}
 _PREFIX = "module."                      # what DataParallel / DistributedDataParallel add
@@ -100,7 +102,10 @@ def numpy_state_dict(path_or_dict):
 
 
 def _torch_load(path):
-    torch = _import_torch(f"reading the PyTorch file {path}")
+    try:
+        import torch
+    except ImportError:        # without torch, tinyres.pth reads the file (tensors and plain values only)
+        return serialization.load(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -180,7 +185,14 @@ def to_torch_state_dict(module_or_state_dict):
 def save_torch_state_dict(module_or_state_dict, path):
     """Write a tinyres model's weights as a ``.pth`` that ``torch.load(path, weights_only=True)``
     reads and a PyTorch model of the same architecture loads with ``load_state_dict``.
-    Written atomically, like ``tinyres.save``."""
-    torch = _import_torch("save_torch_state_dict")
+    Written atomically, like ``tinyres.save``; without torch installed, ``tinyres.pth`` writes
+    the same layout."""
+    try:
+        torch = _import_torch("save_torch_state_dict")
+    except ImportError:
+        state = _state_of(module_or_state_dict)
+        arrays = collections.OrderedDict((key, _to_numpy(value, key, "the state_dict")) for key, value in state.items())
+        serialization.atomic_write(path, lambda file: pth.write(arrays, file))
+        return
     state = to_torch_state_dict(module_or_state_dict)
     serialization.atomic_write(path, lambda file: torch.save(state, file))

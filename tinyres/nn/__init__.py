@@ -6,7 +6,17 @@ second list to update.  A new layer module takes one ``from .<module> import *``
 """
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
+from . import utils  # noqa: F401  (clip_grad_norm_, parameters_to_vector, ...)
 from .module import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .sync_batchnorm import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+
+# The losses composed of tensor ops (nn/loss.py) are also functional names, as torch spells
+# them: ``tinyres.nn.functional.l1_loss`` etc.  They are set here, not listed in
+# ``nn.functional.__all__`` (that list is the layer ops' Functions, each with a gradcheck row).
+from . import loss as _loss  # noqa: E402
+for _name in _loss.FUNCTIONS:
+    setattr(functional, _name, getattr(_loss, _name))
+del _name

@@ -73,9 +73,31 @@ class GlobalBatchNorm(Function):
 
 class SyncBatchNorm(_BatchNorm):
     """Batch normalization over (N, C, ...) with batch statistics over every rank's batch,
-    as ``torch.nn.SyncBatchNorm``; ``tinyres.distributed.convert_sync_batchnorm(model)``
-    swaps it in for every BatchNorm of a model.  See the module docstring for the math."""
+    as ``torch.nn.SyncBatchNorm``; ``SyncBatchNorm.convert_sync_batchnorm(model)`` (also
+    ``tinyres.distributed.convert_sync_batchnorm``) swaps it in for every BatchNorm of a
+    model.  See the module docstring for the math."""
     _ranks = (2, 3, 4, 5)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """Replace every BatchNorm1d/2d in ``module`` by a ``SyncBatchNorm`` holding the
+        same parameters and running statistics (the same objects) and training mode, as
+        ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``; returns the (possibly new) module.
+        ``process_group`` must be None: tinyres has one group, the whole world."""
+        if process_group is not None:
+            raise ValueError("convert_sync_batchnorm: tinyres has no process groups (the world is the "
+                             "only one); pass process_group=None")
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine,
+                       module.track_running_stats)
+            for table in ("_parameters", "_buffers"):
+                getattr(sync, table).update(getattr(module, table))
+            sync.train(module.training)
+            return sync
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child)
+        return module
 
     def forward(self, input):
         if not self.training or collectives.world_size() == 1:
