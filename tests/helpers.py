@@ -189,3 +189,31 @@ def make_trainer(out_dir, epochs, seed=3):
     config = {"model": "small", "dataset": "bundled", "num_classes": 10}
     return Trainer(model, opt, train, test, sched, epochs=epochs, out_dir=out_dir, config=config,
                    augment_generator=generator, seed=seed, progress=False, log=lambda *_: None)
+
+
+def compare_grad_chain_with_torch(tiny_fn, torch_fn, arrays, order=3, rtol=1e-10, atol=1e-12, seed=3):
+    """Derivatives through the upstream gradients, to ``order``, against PyTorch in float64:
+    g1 = grad(f(x), x, v1, create_graph=True), g2 = grad(g1, v1, v2, create_graph=True),
+    g3 = grad(g2, v2, v3), ...  Each step differentiates the backward of the step before
+    with respect to its upstream gradient, so an op whose gradient ops come in a pair (a
+    pool and its adjoint) has both of its ops and their backwards checked."""
+    if torch is None:
+        pytest.skip("PyTorch is not installed (pip install -e '.[test]')")
+    rng = np.random.default_rng(seed)
+    t_in = [tinyres.Tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    p_in = [torch.tensor(np.array(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    t_out, p_out = [tiny_fn(*t_in)], [torch_fn(*p_in)]
+    for k in range(order):
+        vs = [rng.standard_normal(t.shape) for t in t_out]
+        t_v = [tinyres.tensor(v, requires_grad=True) for v in vs]
+        p_v = [torch.tensor(v, requires_grad=True) for v in vs]
+        last = k == order - 1
+        t_g = tinyres.autograd.grad(t_out, t_in, t_v, create_graph=not last, allow_unused=True)
+        p_g = torch.autograd.grad(p_out, p_in, p_v, create_graph=not last, allow_unused=True)
+        for i, (a, b) in enumerate(zip(t_g, p_g)):
+            a = np.zeros(t_in[i].shape) if a is None else a.numpy()
+            b = np.zeros(p_in[i].shape) if b is None else b.detach().numpy()
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"order {k + 1}, input {i}")
+        if last or not all(g is not None and g.requires_grad for g in t_g):
+            return
+        t_out, p_out, t_in, p_in = list(t_g), list(p_g), t_v, p_v

@@ -1,17 +1,17 @@
 """conv2d / conv1d: the im2col fast path against a loop reference, finite differences and PyTorch."""
 import numpy as np
 import pytest
-from helpers import compare_with_torch, needs_torch, randn, TF  # TF: None without PyTorch
+from helpers import compare_with_torch, needs_torch, randn, TF, torch  # TF, torch: None without PyTorch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyres
-from helpers import compare_second_order_with_torch, gradcheck, gradgradcheck  # the suite's tight tolerances
+from helpers import compare_grad_chain_with_torch, compare_second_order_with_torch, gradcheck, gradgradcheck  # noqa: E501  (the suite's tight tolerances)
 from cases import CONV1D_CASES, CONV2D_CASES
 from tinyres.nn import functional as F
 from tinyres.nn.functional import conv
 from tinyres.kernels import reference
-from tinyres.nn.functional.conv import Conv2dFunction, col2im, im2col
+from tinyres.nn.functional.conv import Conv2dFunction, Conv2dGradInput, Conv2dGradWeight, col2im, im2col
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")   # torch's, for even kernels
 
@@ -53,6 +53,75 @@ def test_conv2d_second_derivatives_match_torch(x_shape, w_shape, bias, kwargs):
 def test_conv2d_gradgradcheck(x_shape, w_shape, bias, kwargs):
     inputs = [tinyres.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, bias, np.float64)]
     assert gradgradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, nsamples=20)
+
+
+@needs_torch
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
+def test_conv2d_third_order_through_the_upstream_gradients_matches_torch(x_shape, w_shape, bias, kwargs):
+    """grad of grad of grad, each w.r.t. the upstream gradient before: every backward of
+    Conv2dFunction, Conv2dGradInput and Conv2dGradWeight, against torch in float64."""
+    compare_grad_chain_with_torch(lambda *t: F.conv2d(*t, **kwargs), lambda *t: TF.conv2d(*t, **kwargs),
+                                  arrays(x_shape, w_shape, bias, np.float64))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES[6:])
+def test_conv2d_gradgradcheck_other_cases(x_shape, w_shape, bias, kwargs):
+    """The remaining grid cases, fewer random directions (they are bigger)."""
+    inputs = [tinyres.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, bias, np.float64)]
+    assert gradgradcheck(lambda *t: F.conv2d(*t, **kwargs), inputs, nsamples=6)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
+def test_conv2d_gradient_ops_alone_equal_the_fused_kernel(x_shape, w_shape, bias, kwargs):
+    """Conv2dGradInput / Conv2dGradWeight computing their own result (as they do inside a
+    second derivative) equal what the fused gx/gw kernel of the first-order backward gives."""
+    x, w = (tinyres.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, False, np.float64))
+    y = F.conv2d(x, w, **kwargs)
+    gy = tinyres.tensor(randn(*y.shape, seed=5))
+    y.backward(gy, retain_graph=True)
+    geometry = {k: y.grad_fn.geometry[k] for k in ("stride", "padding", "dilation", "groups")}
+    gx = Conv2dGradInput.apply(gy, w.detach(), x_shape=x.shape, **geometry)
+    gw = Conv2dGradWeight.apply(x.detach(), gy, weight_shape=w.shape, **geometry)
+    np.testing.assert_allclose(gx.numpy(), x.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gw.numpy(), w.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_first_order_backward_builds_no_graph():
+    x, w = tinyres.randn(2, 3, 6, 6, requires_grad=True), tinyres.randn(4, 3, 3, 3, requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert x.grad.grad_fn is None and w.grad.grad_fn is None and not x.grad.requires_grad
+
+
+@needs_torch
+@pytest.mark.parametrize("threads, chunk_bytes", [(1, conv.CHUNK_BYTES), (2, 1)], ids=["1-thread", "2-threads-chunks"])
+def test_scratch_buffers_never_hold_a_gradient_that_is_still_needed(threads, chunk_bytes, monkeypatch):
+    """The conv backward reuses one scratch buffer per thread (x's columns, then gy's for
+    gx); under create_graph, backward kernels run inside other backward kernels and
+    forward convolutions run between them.  If any array handed out (y, gx, gw) were a
+    view of a scratch buffer, the convolutions run afterwards -- of other shapes, here
+    -- would overwrite it: the gradients are copied first and compared afterwards, and
+    the second derivatives of a two-conv net are compared with torch's."""
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(tinyres.kernels.threads, "_num_threads", threads)
+    monkeypatch.setattr(tinyres.kernels.threads, "_pool", None)
+    data = [randn(2, 3, 7, 7, seed=1), randn(4, 3, 3, 3, seed=2), randn(5, 4, 3, 3, seed=3)]
+    x, w1, w2 = (tinyres.tensor(a, requires_grad=True) for a in data)
+    a = F.conv2d(x, w1, padding=1)
+    y = F.conv2d(a * a, w2, stride=2)
+    gx, gw1, gw2 = tinyres.autograd.grad((y * y).sum(), [x, w1, w2], create_graph=True)
+    kept = [g.numpy().copy() for g in (gx, gw1, gw2)]
+    penalty = ((gx * gx).sum() + (gw1 * gw1).sum() + (gw2 * gw2).sum())
+    F.conv2d(tinyres.tensor(randn(3, 3, 11, 9, seed=4)), w1.detach(), padding=2, dilation=2)   # scribbles on the buffers
+    h = tinyres.autograd.grad(penalty, [x, w1, w2])
+    for g, k in zip((gx, gw1, gw2), kept):
+        np.testing.assert_array_equal(g.numpy(), k)
+    px, pw1, pw2 = (torch.tensor(a, requires_grad=True) for a in data)
+    pa = TF.conv2d(px, pw1, padding=1)
+    py = TF.conv2d(pa * pa, pw2, stride=2)
+    pg = torch.autograd.grad((py * py).sum(), [px, pw1, pw2], create_graph=True)
+    ph = torch.autograd.grad(sum((g * g).sum() for g in pg), [px, pw1, pw2])
+    for a, b in zip(h, ph):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, bias, kwargs", CONV2D_CASES)
@@ -165,6 +234,20 @@ def test_conv1d_matches_torch_float32(x_shape, w_shape, kwargs, contiguous):
             randn(w_shape[0], dtype=np.float32, seed=2)]
     compare_with_torch(lambda *t: F.conv1d(*t, **kwargs), lambda *t: TF.conv1d(*t, **kwargs), data,
                        rtol=1e-4, atol=1e-5, contiguous=contiguous)
+
+
+@needs_torch
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)
+def test_conv1d_second_and_third_derivatives_match_torch(x_shape, w_shape, kwargs):
+    data = [randn(*x_shape, seed=0), randn(*w_shape, seed=1), randn(w_shape[0], seed=2)]
+    compare_second_order_with_torch(lambda *t: F.conv1d(*t, **kwargs), lambda *t: TF.conv1d(*t, **kwargs), data)
+    compare_grad_chain_with_torch(lambda *t: F.conv1d(*t, **kwargs), lambda *t: TF.conv1d(*t, **kwargs), data)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)
+def test_conv1d_gradgradcheck(x_shape, w_shape, kwargs):
+    inputs = [tinyres.tensor(randn(*s, seed=i), requires_grad=True) for i, s in enumerate((x_shape, w_shape, w_shape[:1]))]
+    assert gradgradcheck(lambda *t: F.conv1d(*t, **kwargs), inputs, nsamples=10)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, kwargs", CONV1D_CASES)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from helpers import compare_with_torch, needs_torch, randn, TF  # TF: None without PyTorch
+from helpers import compare_grad_chain_with_torch, compare_second_order_with_torch, gradgradcheck
 
 import tinyres
 from helpers import gradcheck  # the suite's tight tolerances
@@ -24,6 +25,22 @@ def test_linear_matches_torch(x_shape, bias, dtype, contiguous):
 def test_linear_gradcheck(x_shape, bias):
     arrays = [randn(*x_shape), randn(2, 3, seed=1)] + ([randn(2, seed=2)] if bias else [])
     gradcheck(F.linear, [tinyres.tensor(a, requires_grad=True) for a in arrays])
+
+
+@needs_torch
+@pytest.mark.parametrize("x_shape", [(4, 3), (2, 2, 3), (3,)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_higher_derivatives_match_torch(x_shape, bias):
+    data = [randn(*x_shape, seed=0), randn(5, 3, seed=1)] + ([randn(5, seed=2)] if bias else [])
+    compare_second_order_with_torch(F.linear, TF.linear, data)
+    compare_grad_chain_with_torch(F.linear, TF.linear, data)
+
+
+@pytest.mark.parametrize("x_shape", [(4, 3), (2, 2, 3), (3,)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_gradgradcheck(x_shape, bias):
+    shapes = [x_shape, (5, 3)] + ([(5,)] if bias else [])
+    assert gradgradcheck(F.linear, [tinyres.tensor(randn(*s, seed=i), requires_grad=True) for i, s in enumerate(shapes)])
 
 
 @pytest.mark.parametrize("call, error, match", [
@@ -75,3 +92,12 @@ def test_pad_keeps_integer_dtype():
 def test_pad_errors(pad, kwargs, error, match):
     with pytest.raises(error, match=match):
         F.pad(tinyres.randn(2, 3, 4), pad, **kwargs)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape, pad", PADS[:5])
+def test_pad_higher_derivatives_match_torch_and_gradgradcheck(shape, pad):
+    tiny, ref = (lambda x: F.pad(x, pad, value=2.0)), (lambda x: TF.pad(x, pad, value=2.0))
+    compare_second_order_with_torch(tiny, ref, [randn(*shape)])
+    compare_grad_chain_with_torch(tiny, ref, [randn(*shape)])
+    assert gradgradcheck(tiny, [tinyres.tensor(randn(*shape), requires_grad=True)])

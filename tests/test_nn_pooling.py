@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinyres
-from helpers import compare_second_order_with_torch, gradcheck  # the suite's tight tolerances
+from helpers import compare_grad_chain_with_torch, compare_second_order_with_torch, gradcheck, gradgradcheck  # noqa: E501  (the suite's tight tolerances)
 from cases import POOL_1D, POOL_2D, POOL_EDGES, distinct
 from tinyres.nn import functional as F
 from tinyres.nn.functional import reference
@@ -27,6 +27,31 @@ def test_pool2d_second_derivatives_match_torch(op, shape, kwargs):
     x for these piecewise-linear ops; what is checked is the gradient's graph w.r.t. v)."""
     compare_second_order_with_torch(lambda t: getattr(F, op)(t, **kwargs), lambda t: getattr(TF, op)(t, **kwargs),
                                     [distinct(*shape)])
+
+
+@needs_torch
+@pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
+def test_pool2d_third_order_through_the_upstream_gradients_matches_torch(op, shape, kwargs):
+    """grad w.r.t. v of grad w.r.t. x, and once more: each pool, its adjoint (unpool,
+    col2im, put) and the adjoint's adjoint, against torch in float64."""
+    compare_grad_chain_with_torch(lambda t: getattr(F, op)(t, **kwargs), lambda t: getattr(TF, op)(t, **kwargs),
+                                  [distinct(*shape)])
+
+
+@pytest.mark.parametrize("op, shape, kwargs", POOL_2D)
+def test_pool2d_gradgradcheck(op, shape, kwargs):
+    x = tinyres.tensor(distinct(*shape), requires_grad=True)
+    assert gradgradcheck(lambda t: getattr(F, op)(t, **kwargs), [x], nsamples=20)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(2, 3, 9), (3, 8)], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("op, kwargs", POOL_1D)
+def test_pool1d_higher_derivatives_match_torch_and_gradgradcheck(op, kwargs, shape):
+    tiny, ref = (lambda t: getattr(F, op)(t, **kwargs)), (lambda t: getattr(TF, op)(t, **kwargs))
+    compare_second_order_with_torch(tiny, ref, [distinct(*shape)])
+    compare_grad_chain_with_torch(tiny, ref, [distinct(*shape)])
+    assert gradgradcheck(tiny, [tinyres.tensor(distinct(*shape), requires_grad=True)])
 
 
 @needs_torch

@@ -16,40 +16,13 @@ them one copy from an ``as_strided`` view.  ``conv1d`` runs on the 2-D code with
 import numbers
 
 from ...core.backend import get_array_module, is_cpu
-from ...core.engine import Function, once_differentiable
+from ...core.engine import Function
 from ...core.tensor import Tensor
 from ...kernels.im2col import (NO_PADDING, add_windows, channel_major, col2im, conv_output_size,  # noqa: F401
                                im2col, padded_shape, scratch_im2col, unpad)  # (im2col, col2im: their old home)
 from ...kernels.threads import get_num_threads, parallel_for, parallel_matmul
 
 __all__ = ["conv1d", "conv2d"]
-
-
-# ---------------------------------------------------------------------- im2col as an op
-
-class Im2col(Function):
-    """cols = im2col(x): a linear map, so its backward is its adjoint,  gx = col2im(gcols),
-    and col2im's backward is im2col again -- a pair closed under differentiation."""
-
-    def forward(self, x, kernel_size, stride, padding, dilation):
-        self.geometry = (x.shape, kernel_size, stride, padding, dilation)
-        return im2col(x, kernel_size, stride, padding, dilation)
-
-    def backward(self, gcols):
-        return Col2im.apply(gcols, self.geometry)
-
-
-class Col2im(Function):
-    """gx = col2im(cols) (the adjoint of ``Im2col`` with ``geometry``).   gcols = im2col(gy)."""
-
-    def forward(self, cols, geometry):
-        self.geometry = geometry
-        shape, _, stride, padding, dilation = geometry
-        return get_array_module(cols).ascontiguousarray(col2im(cols, shape, stride, padding, dilation))
-
-    def backward(self, gy):
-        _, kernel_size, stride, padding, dilation = self.geometry
-        return Im2col.apply(gy, kernel_size, stride, padding, dilation)
 
 
 # ---------------------------------------------------------------------- the op
@@ -122,6 +95,59 @@ def transposed_weight(weight, groups):
     return w.transpose(0, 2, 1, 3, 4).reshape(groups * in_per_group, out_channels // groups, kh, kw)
 
 
+def conv2d_grad_arrays(gy, weight, x, x_shape, weight_shape, stride, padding, dilation, groups,
+                       need_gx=True, need_gw=True):
+    """The array kernel of the convolution's backward: (gx, gw) from the upstream gradient
+    ``gy``, either one None when not wanted.  ``gx`` needs ``weight`` (not x: only
+    ``x_shape``), ``gw`` needs ``x`` (not the weight: only ``weight_shape``).  When both
+    are wanted they share one pass over the chunks of images (see ``Conv2dFunction``)."""
+    xp = get_array_module(gy)
+    out_channels, in_per_group, kh, kw = weight_shape
+    n, c, h, w = x_shape
+    oh, ow = gy.shape[2:]
+    flipped_padding = tuple((d * (k - 1) - a, d * (k - 1) - b)
+                            for k, d, (a, b) in zip((kh, kw), dilation, padding))
+    by_convolution = stride == (1, 1) and min(min(p) for p in flipped_padding) >= 0
+    if need_gx and by_convolution:
+        w_t = transposed_weight(weight, groups).reshape(groups, in_per_group, -1)
+        gx = xp.empty((c, n, h, w), dtype=gy.dtype)
+    elif need_gx:
+        w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+        gxpad = channel_major(padded_shape(x_shape, padding), gy.dtype, xp, xp.zeros)
+    gy_cn = gy.transpose(1, 0, 2, 3)
+    few = _few_pixels(n * oh * ow, out_channels)
+    matmul = parallel_matmul if few else xp.matmul
+
+    def grad(images):                # these images' part of gw (returned) and of gx (written)
+        gw = 0
+        for b in _chunks(images, c * kh * kw * oh * ow * gy.itemsize, xp, few):
+            g = gy_cn[:, b].reshape(groups, out_channels // groups, -1)
+            if need_gw:
+                cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, -1, g.shape[2])
+                if few:                          # gw (O, K) directly: transposing a large one is slow
+                    gw = gw + matmul(g, cols.transpose(0, 2, 1))
+                else:                            # gw^T (K, O): OpenBLAS is faster this way round
+                    gw = gw + matmul(cols, g.transpose(0, 2, 1)).transpose(0, 2, 1)
+                del cols
+            # cols (this thread's scratch buffer "im2col") is used up and no longer referenced:
+            # gx may take the same buffer for its own im2col.  Every array returned from here
+            # is freshly allocated, so a later convolution (say, one run by a backward of this
+            # gradient's graph) cannot overwrite it.
+            if need_gx and by_convolution:
+                gcols = _columns(gy[b], (kh, kw), (1, 1), flipped_padding, dilation)
+                gx[:, b] = matmul(w_t, gcols.reshape(groups, w_t.shape[2], -1)).reshape(c, -1, h, w)
+            elif need_gx:
+                gcols = matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
+                add_windows(gxpad[b], gcols, stride, dilation)
+        return gw
+    gws = _over_images(grad, n, few, xp)
+    gw = xp.ascontiguousarray(sum(gws)).reshape(weight_shape) if need_gw else None
+    if not need_gx:
+        return None, gw
+    gx = gx.transpose(1, 0, 2, 3) if by_convolution else unpad(gxpad, x_shape, padding)
+    return gx, gw
+
+
 class Conv2dFunction(Function):
     """y = w * x + b (cross-correlation), G groups, by im2col and one GEMM per group.
 
@@ -134,12 +160,13 @@ class Conv2dFunction(Function):
     With cols = im2col(x) viewed as (G, K, N*OH*OW) and gy as (G, O/G, N*OH*OW):
 
         y[g]  = w[g] @ cols[g]                              (``conv2d_array``), then + b
-        gw[g] = gy[g] @ cols[g]^T
-        gx    = for stride 1: the convolution of gy, padded by d*(K-1) - p on each side,
+        gw[g] = gy[g] @ cols[g]^T                           (``Conv2dGradWeight``)
+        gx    = conv^T(gy, w)                               (``Conv2dGradInput``):
+                for stride 1 the convolution of gy, padded by d*(K-1) - p on each side,
                 with ``transposed_weight(w)`` -- a transposed convolution is a convolution,
                 so gx comes out of one more im2col and GEMM, with no col2im;
-                otherwise: col2im(w[g]^T @ gy[g])
-        gb    = sum of gy over n, oh, ow
+                otherwise col2im(w[g]^T @ gy[g])
+        gb    = sum of gy over n, oh, ow                    (a tensor op)
 
     Every product is done a chunk of images at a time (about CHUNK_BYTES of columns, in a
     scratch buffer), the chunks shared between threads; gw is the sum of the chunks'
@@ -148,68 +175,100 @@ class Conv2dFunction(Function):
     keeps x and w and computes cols again: keeping them would hold KH*KW times the
     input's memory per layer until the backward pass.
     ``kernels/reference.py``'s ``conv2d_loop`` is the plain version this one must equal.
+
+    Second derivatives: y is bilinear in (x, w), so gx = conv^T(gy, w) is bilinear in
+    (gy, w) and gw = gradw(x, gy) in (x, gy); both are Functions whose backward is again
+    a convolution, a transposed convolution or a weight gradient (see their docstrings),
+    so the pair is closed under differentiation, to any order.  The design choice: backward
+    computes gx and gw together with the one fused array kernel (``conv2d_grad_arrays``,
+    one pass over the chunks that shares x's columns and the scratch buffers -- the
+    first-order training step is as fast as before), then hands each array to its
+    Function as a precomputed ``result`` so that it enters the graph with a known
+    backward.  Without ``create_graph`` those Functions build no node and cost a call.
     """
 
-    def composite(self, x, weight, bias, stride, padding, dilation, groups):
-        """The same convolution in differentiable ops (one im2col, one batched product): the
-        graph ``create_graph`` builds for second derivatives (see ``core/engine.py``)."""
-        n, (o, per_group, kh, kw) = x.shape[0], weight.shape
-        cols = Im2col.apply(x, (kh, kw), stride, padding, dilation)          # (C, KH, KW, N, OH, OW)
-        oh, ow = cols.shape[4:]
-        y = weight.reshape(groups, o // groups, per_group * kh * kw) @ cols.reshape(groups, per_group * kh * kw, -1)
-        y = y.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
-        return y if bias is None else y + bias.reshape(1, -1, 1, 1)
-
     def forward(self, x, weight, bias, stride, padding, dilation, groups):
-        self.x, self.weight, self.has_bias = x, weight, bias is not None
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.save_for_backward(x, weight)
+        self.geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
         y = conv2d_array(x, weight, stride, padding, dilation, groups)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
 
-    @once_differentiable
     def backward(self, gy):
-        xp = get_array_module(gy)
-        x, weight, groups, stride, padding, dilation = (self.x, self.weight, self.groups, self.stride,
-                                                        self.padding, self.dilation)
-        out_channels, in_per_group, kh, kw = weight.shape
-        n, c, h, w = x.shape
-        oh, ow = gy.shape[2:]
-        flipped_padding = tuple((d * (k - 1) - a, d * (k - 1) - b)
-                                for k, d, (a, b) in zip((kh, kw), dilation, padding))
-        by_convolution = stride == (1, 1) and min(min(p) for p in flipped_padding) >= 0
-        if by_convolution:
-            w_t = transposed_weight(weight, groups).reshape(groups, in_per_group, -1)
-            gx = xp.empty((c, n, h, w), dtype=gy.dtype)
-        else:
-            w_t = weight.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
-            gxpad = channel_major(padded_shape(x.shape, padding), gy.dtype, xp, xp.zeros)
-        gy_cn = gy.transpose(1, 0, 2, 3)
-        few = _few_pixels(n * oh * ow, out_channels)
-        matmul = parallel_matmul if few else xp.matmul
-
-        def grad(images):                # these images' part of gw (returned) and of gx (written)
-            gw = 0
-            for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp, few):
-                g = gy_cn[:, b].reshape(groups, out_channels // groups, -1)
-                cols = _columns(x[b], (kh, kw), stride, padding, dilation).reshape(groups, -1, g.shape[2])
-                if few:                          # gw (O, K) directly: transposing a large one is slow
-                    gw = gw + matmul(g, cols.transpose(0, 2, 1))
-                else:                            # gw^T (K, O): OpenBLAS is faster this way round
-                    gw = gw + matmul(cols, g.transpose(0, 2, 1)).transpose(0, 2, 1)
-                # cols (a scratch buffer) is used up: gx may take it for its own im2col
-                if by_convolution:
-                    gcols = _columns(gy[b], (kh, kw), (1, 1), flipped_padding, dilation)
-                    gx[:, b] = matmul(w_t, gcols.reshape(groups, w_t.shape[2], -1)).reshape(c, -1, h, w)
-                else:
-                    gcols = matmul(w_t, g).reshape(c, kh, kw, -1, oh, ow)
-                    add_windows(gxpad[b], gcols, stride, dilation)
-            return gw
-        gw = xp.ascontiguousarray(sum(_over_images(grad, n, few, xp))).reshape(weight.shape)
-        gx = gx.transpose(1, 0, 2, 3) if by_convolution else unpad(gxpad, x.shape, padding)
-        gb = gy.sum(axis=(0, 2, 3)) if self.has_bias else None
+        x, weight = self.saved_tensors
+        need_gx, need_gw, need_gb = (self.next[i] is not None if i < len(self.next) else False for i in range(3))
+        gx, gw = conv2d_grad_arrays(gy.data, weight.data, x.data, x.shape, weight.shape, need_gx=need_gx,
+                                    need_gw=need_gw, **self.geometry)
+        if need_gx:
+            gx = Conv2dGradInput.apply(gy, weight, x_shape=x.shape, result=gx, **self.geometry)
+        if need_gw:
+            gw = Conv2dGradWeight.apply(x, gy, weight_shape=weight.shape, result=gw, **self.geometry)
+        gb = gy.sum(dim=(0, 2, 3)) if need_gb else None
         return gx, gw, gb
+
+
+class Conv2dGradInput(Function):
+    """gx = conv^T(gy, w), the input gradient of ``Conv2dFunction`` (a transposed
+    convolution), as an op of its own: linear in gy and in w.
+
+    Since <ggx, conv^T(gy, w)> = <conv(ggx, w), gy>, its backward for an upstream ``ggx``
+    (the shape of x) is
+
+        g_gy = conv(ggx, w)            (``Conv2dFunction``)
+        g_w  = gradw(ggx, gy)          (``Conv2dGradWeight``: the weight gradient of input ggx)
+
+    ``result``: gx when the caller already has it (``Conv2dFunction.backward``'s fused kernel).
+    """
+
+    def forward(self, gy, weight, x_shape, stride, padding, dilation, groups, result=None):
+        self.save_for_backward(gy, weight)
+        self.x_shape = x_shape
+        self.geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        if result is None:
+            result = conv2d_grad_arrays(gy, weight, None, x_shape, weight.shape, stride, padding, dilation,
+                                        groups, need_gw=False)[0]
+        return result
+
+    def backward(self, ggx):
+        gy, weight = self.saved_tensors
+        g_gy = g_w = None
+        if self.next[0] is not None:
+            g_gy = Conv2dFunction.apply(ggx, weight, None, **self.geometry)
+        if self.next[1] is not None:
+            g_w = Conv2dGradWeight.apply(ggx, gy, weight_shape=weight.shape, **self.geometry)
+        return g_gy, g_w
+
+
+class Conv2dGradWeight(Function):
+    """gw = gradw(x, gy), the weight gradient of ``Conv2dFunction``:  gw[g] = gy[g] @ im2col(x)[g]^T,
+    as an op of its own: linear in x and in gy.
+
+    Since <ggw, gradw(x, gy)> = <conv(x, ggw), gy> = <x, conv^T(gy, ggw)>, its backward for
+    an upstream ``ggw`` (the shape of w) is
+
+        g_x  = conv^T(gy, ggw)         (``Conv2dGradInput``)
+        g_gy = conv(x, ggw)            (``Conv2dFunction``)
+
+    ``result``: gw when the caller already has it (``Conv2dFunction.backward``'s fused kernel).
+    """
+
+    def forward(self, x, gy, weight_shape, stride, padding, dilation, groups, result=None):
+        self.save_for_backward(x, gy)
+        self.geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        if result is None:
+            result = conv2d_grad_arrays(gy, None, x, x.shape, weight_shape, stride, padding, dilation, groups,
+                                        need_gx=False)[1]
+        return result
+
+    def backward(self, ggw):
+        x, gy = self.saved_tensors
+        g_x = g_gy = None
+        if self.next[0] is not None:
+            g_x = Conv2dGradInput.apply(gy, ggw, x_shape=x.shape, **self.geometry)
+        if self.next[1] is not None:
+            g_gy = Conv2dFunction.apply(x, ggw, None, **self.geometry)
+        return g_x, g_gy
 
 
 # ---------------------------------------------------------------------- arguments

@@ -2,7 +2,7 @@
 import numbers
 
 from ...core import ops
-from ...core.engine import Function, once_differentiable
+from ...core.engine import Function
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
 
@@ -16,27 +16,26 @@ class LinearFunction(Function):
 
     With x2 = x flattened to (M, in) and gy2 = gy flattened to (M, out):
     gx = gy2 W (reshaped back),   gW = gy2^T x2,   gb = sum of gy2 over the M rows.
-    Keeps x2 and W.
+    Keeps x and W.  Backward is written in tensor ops (``@``, ``sum``), so it is
+    differentiable: y is bilinear in (x, W), and with ggx, ggW the upstream gradients of
+    gx and gW the second derivatives are  g_gy = ggx W^T + x ggW^T  (a linear of each),
+    g_W = gy2^T ggx2,  g_x = gy2 ggW.
     """
 
-    def composite(self, x, weight, bias):
-        """x @ W^T + b in differentiable ops (for second derivatives)."""
-        y = x @ weight.transpose(0, 1)
-        return y if bias is None else y + bias
-
     def forward(self, x, weight, bias):
-        self.x2, self.x_shape = x.reshape(-1, x.shape[-1]), x.shape
-        self.weight, self.has_bias = weight, bias is not None
-        y = self.x2 @ weight.T
+        self.save_for_backward(x, weight)
+        y = x.reshape(-1, x.shape[-1]) @ weight.T
         if bias is not None:
             y = y + bias
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
-    @once_differentiable
     def backward(self, gy):
+        x, weight = self.saved_tensors
+        need = [self.next[i] is not None for i in range(3)]
         gy2 = gy.reshape(-1, gy.shape[-1])
-        gx = (gy2 @ self.weight).reshape(self.x_shape)
-        return gx, gy2.T @ self.x2, gy2.sum(axis=0) if self.has_bias else None
+        gx = (gy2 @ weight).reshape(*x.shape) if need[0] else None
+        gw = gy2.transpose(0, 1) @ x.reshape(-1, x.shape[-1]) if need[1] else None
+        return gx, gw, gy2.sum(dim=0) if need[2] else None
 
 
 def linear(input, weight, bias=None):

@@ -11,8 +11,8 @@ import numbers
 
 import numpy
 
-from ...core.engine import Function, once_differentiable
-from ...core.ops import IndexBackward, scatter_add
+from ...core.engine import Function
+from ...core.ops import scatter_add
 from ...core.backend import get_array_module, is_cpu, on_device, to_device
 from ...kernels.threads import parallel_for, workspace
 from ...core.tensor import Tensor
@@ -127,39 +127,64 @@ def _inside_masks(size, kernel_size, stride, padding, dilation, out_size, xp):
 class MaxPool2dFunction(Function):
     """y = max of each window of x (padded with -inf).
 
-    The gradient of a window goes to its argmax, the first in window order on ties: for
-    each kernel offset k, gxpad[pixels at offset k] += gy where argmax == k (the same
-    views as forward; overlapping windows add up).  Backward keeps only the argmax.
+    The gradient of a window goes to its argmax, the first in window order on ties:
+    gx = unpool(gy) (``MaxUnpool2d``).  Backward keeps only the argmax, a constant: gx
+    does not depend on x, so the second derivative with respect to x is zero, and with
+    respect to gy it is the gather ``MaxGather2d`` of ggx at the argmax positions.
     """
-
-    def backward_graph(self, gy):
-        """The backward in tensor ops, for create_graph: gy added at each window's argmax, a
-        constant position (so linear in gy: its own gradient gathers at those positions)."""
-        n, c, h, w = self.input_shape
-        index = _argmax_positions(self.argmax, self.kernel_size, self.stride, self.padding, self.dilation, w)
-        planes = get_array_module(gy.data).arange(n * c).reshape(n, c, 1, 1) * (h * w)
-        return IndexBackward.apply(gy.reshape(-1), (n * c * h * w,), (index + planes).reshape(-1)).reshape(
-            self.input_shape)
 
     def forward(self, x, kernel_size, stride, padding, dilation):
         y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation, with_argmax=self.needs_grad)
-        self.input_shape, self.kernel_size = x.shape, kernel_size
-        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.geometry = (x.shape, kernel_size, stride, padding, dilation)
         return y
 
-    @once_differentiable
     def backward(self, gy):
+        return MaxUnpool2d.apply(gy, self.argmax, *self.geometry)
+
+
+class MaxUnpool2d(Function):
+    """gx = unpool(gy): for each kernel offset k, gxpad[pixels at offset k] += gy where
+    argmax == k (the same window views as forward; overlapping windows add up), then the
+    padding cut off.  Linear in gy; its adjoint is the gather,  g_gy = ``MaxGather2d``(ggx)."""
+
+    def forward(self, gy, argmax, input_shape, kernel_size, stride, padding, dilation):
         xp = get_array_module(gy)
-        (kh, kw), argmax, out_size = self.kernel_size, self.argmax, gy.shape[2:]
-        gxpad = channel_major(padded_shape(self.input_shape, self.padding), gy.dtype, xp, xp.zeros)
+        self.argmax, self.geometry = argmax, (input_shape, kernel_size, stride, padding, dilation)
+        kw, out_size = kernel_size[1], gy.shape[2:]
+        gxpad = channel_major(padded_shape(input_shape, padding), gy.dtype, xp, xp.zeros)
         zero = gy.dtype.type(0)
 
         def unpool(b):
-            for k in range(kh * kw):
-                window = window_slice(k // kw, k % kw, out_size, self.stride, self.dilation)
+            for k in range(kernel_size[0] * kw):
+                window = window_slice(k // kw, k % kw, out_size, stride, dilation)
                 gxpad[b][window] += xp.where(argmax[b] == k, gy[b], zero)
         parallel_for(unpool, gy.shape[0], xp)
-        return unpad(gxpad, self.input_shape, self.padding)
+        return unpad(gxpad, input_shape, padding)
+
+    def backward(self, ggx):
+        return MaxGather2d.apply(ggx, self.argmax, *self.geometry)
+
+
+class MaxGather2d(Function):
+    """y[n, c, oh, ow] = xpad at the argmax of window (oh, ow): the value a max pool with
+    these (constant) argmax positions picks, linear in its input.  Its adjoint is
+    ``MaxUnpool2d``, so  g_x = unpool(gy)  -- a pair closed under differentiation."""
+
+    def forward(self, x, argmax, input_shape, kernel_size, stride, padding, dilation):
+        xp = get_array_module(x)
+        self.argmax, self.geometry = argmax, (input_shape, kernel_size, stride, padding, dilation)
+        kw, out_size = kernel_size[1], argmax.shape[2:]
+        xpad = x
+        if padding != NO_PADDING:            # the argmax never points at the padding: zeros will do
+            xpad = channel_major(padded_shape(x.shape, padding), x.dtype, xp, xp.zeros)
+            pad_into(xpad, x, padding, 0, xp)
+        y = channel_major(argmax.shape, x.dtype, xp, xp.zeros)
+        for k in range(kernel_size[0] * kw):
+            xp.copyto(y, xpad[window_slice(k // kw, k % kw, out_size, stride, dilation)], where=argmax == k)
+        return y
+
+    def backward(self, gy):
+        return MaxUnpool2d.apply(gy, self.argmax, *self.geometry)
 
 
 def _max_pool_indices(x, kernel_size, stride, padding, dilation):
@@ -222,31 +247,38 @@ def _window_counts(size, k, s, pads, count_include_pad):
 
 
 class AvgPool2dFunction(Function):
-    """y = sum of each window of x (zero-padded) / divisor[oh, ow].
+    """y = sum of each window of x (zero-padded) / divisor[oh, ow]: linear in x.
 
-    gcols = gy / divisor, the same for every pixel of a window;  gx = col2im(gcols).
+    Backward is its adjoint (``AvgUnpool2d``): gcols = gy / divisor, the same for every
+    pixel of a window;  gx = col2im(gcols).  That adjoint's own adjoint is this pool, so
+    the second derivative with respect to x is zero and with respect to gy it is
+    avg_pool(ggx).
     """
-
-    def composite(self, x, kernel_size, stride, padding, divisor):
-        """Each window's sum over the divisor, by the differentiable im2col."""
-        from .conv import Im2col
-        cols = Im2col.apply(x, kernel_size, stride, padding, (1, 1))
-        return (cols.sum((1, 2)) / Tensor(divisor)).permute(1, 0, 2, 3)
 
     def forward(self, x, kernel_size, stride, padding, divisor):
         cols = scratch_im2col(x, kernel_size, stride, padding)
-        self.cols_shape, self.input_shape, self.divisor = cols.shape, x.shape, divisor
-        self.stride, self.padding = stride, padding
+        self.geometry = (x.shape, kernel_size, stride, padding, divisor)
         y = cols.sum(axis=(1, 2)) / divisor
         return y.transpose(1, 0, 2, 3)     # channel-major memory, as conv's output
 
-    @once_differentiable
     def backward(self, gy):
+        return AvgUnpool2d.apply(gy, *self.geometry)
+
+
+class AvgUnpool2d(Function):
+    """gx = col2im(gy / divisor broadcast over each window): the adjoint of ``AvgPool2dFunction``.
+    Linear in gy; its backward is the pool again,  g_gy = avg_pool(ggx)."""
+
+    def forward(self, gy, input_shape, kernel_size, stride, padding, divisor):
         xp = get_array_module(gy)
-        c, kh, kw, n, oh, ow = self.cols_shape
-        share = (gy.transpose(1, 0, 2, 3) / self.divisor).reshape(c, 1, 1, n, oh, ow)
-        gcols = xp.broadcast_to(share, self.cols_shape)
-        return col2im(gcols, self.input_shape, self.stride, self.padding)
+        self.geometry = (kernel_size, stride, padding, divisor)
+        n, c, oh, ow = gy.shape
+        share = (gy.transpose(1, 0, 2, 3) / divisor).reshape(c, 1, 1, n, oh, ow)
+        gcols = xp.broadcast_to(share, (c,) + tuple(kernel_size) + (n, oh, ow))
+        return col2im(gcols, input_shape, stride, padding)
+
+    def backward(self, ggx):
+        return AvgPool2dFunction.apply(ggx, *self.geometry)
 
 
 def _avg_pool(op, spatial_dims, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -365,22 +397,10 @@ def _adaptive_max_indices(x, out_size):
     return (rows[xp.arange(oh)[:, None], k // kw] * w + cols[xp.arange(ow), k % kw]).astype(numpy.int64)
 
 
-def _take_from_planes(x, index):
-    """x[n, c].flat[index[n, c, ...]] in differentiable ops (an integer-array index)."""
-    n, c, h, w = x.shape
-    xp = get_array_module(x.data)
-    planes = xp.arange(n * c).reshape((n, c) + (1,) * (index.ndim - 2)) * (h * w)
-    return x.reshape(-1)[Tensor(index + planes)]
-
-
 class TakeFromPlanes(Function):
-    """y[n, c, o] = x[n, c].flat[index[n, c, o]] -- the value at each max's position.
-    gx = gy added onto those positions; several outputs may pick one pixel, so the adds
-    are a deterministic ``scatter_add`` over the flat positions (not ``bincount``, whose
-    weighted GPU version adds with atomics, in no fixed order)."""
-
-    def composite(self, x, index):
-        return _take_from_planes(x, index)
+    """y[n, c, o] = x[n, c].flat[index[n, c, o]] -- the value at each max's position, the
+    indices constant: linear in x.   gx = ``PutIntoPlanes``(gy), whose backward is this op
+    again (so the second derivative with respect to x is zero)."""
 
     def forward(self, x, index):
         n, c, h, w = x.shape
@@ -388,12 +408,25 @@ class TakeFromPlanes(Function):
         y = get_array_module(x).take_along_axis(x.reshape(n, c, h * w), index.reshape(n, c, -1), axis=2)
         return y.reshape(index.shape)
 
-    @once_differentiable
     def backward(self, gy):
-        n, c, h, w = self.input_shape
+        return PutIntoPlanes.apply(gy, self.index, self.input_shape)
+
+
+class PutIntoPlanes(Function):
+    """gx = zeros of ``input_shape`` with gy added onto the positions ``index``: the adjoint
+    of ``TakeFromPlanes``.  Several outputs may pick one pixel, so the adds are a
+    deterministic ``scatter_add`` over the flat positions (not ``bincount``, whose weighted
+    GPU version adds with atomics, in no fixed order).   g_gy = ``TakeFromPlanes``(ggx)."""
+
+    def forward(self, gy, index, input_shape):
+        n, c, h, w = input_shape
+        self.index = index
         planes = get_array_module(gy).arange(n * c).reshape(n, c, 1, 1) * (h * w)
-        gx = scatter_add((n * c * h * w,), (self.index + planes).ravel(), gy.ravel())
-        return gx.reshape(self.input_shape), None
+        gx = scatter_add((n * c * h * w,), (index + planes).ravel(), gy.ravel())
+        return gx.reshape(input_shape)
+
+    def backward(self, ggx):
+        return TakeFromPlanes.apply(ggx, self.index)
 
 
 def _adaptive_max_pool(op, spatial_dims, input, output_size, return_indices):
