@@ -300,7 +300,7 @@ class _Writer:
     def value(self, obj, where):
         if isinstance(obj, numpy.generic):
             obj = obj.item()                 # a NumPy scalar: a plain value (torch cannot read NumPy's)
-        array = _host_array(obj)
+        array = as_host_array(obj)
         if array is not None:
             return self.tensor(array, where)
         if obj is None:
@@ -378,7 +378,8 @@ class _Writer:
         self.op(b")R", b"tR")                            # backward_hooks=OrderedDict(); the call
 
 
-def _host_array(obj):
+def as_host_array(obj):
+    """A NumPy array for a NumPy/CuPy array or a Tensor (copied off the GPU); None otherwise."""
     if isinstance(obj, Tensor):
         obj = obj.data
     if backend.is_device_array(obj):

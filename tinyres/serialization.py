@@ -38,6 +38,7 @@ import numpy
 
 from .core import backend
 from . import pth, safetensors_io
+from .pth import as_host_array  # noqa: F401  (torch_weights uses it from here)
 from .errors import CheckpointError, UserError  # noqa: F401
 from .core.tensor import Tensor
 
@@ -176,15 +177,6 @@ def _fsync_folder(folder):
         pass
     finally:
         os.close(fd)
-
-
-def as_host_array(obj):
-    """A NumPy array for a NumPy/CuPy array or a Tensor (copied off the GPU); None otherwise."""
-    if isinstance(obj, Tensor):
-        obj = obj.data
-    if backend.is_device_array(obj):
-        return backend.to_host(obj)
-    return obj if isinstance(obj, numpy.ndarray) else None
 
 
 def _encode(obj, arrays, where):

@@ -13,7 +13,11 @@ backward runs under ``no_grad`` and builds nothing.
 The heavy array kernels (im2col, a fused batch-norm backward) stay array code: they are
 Functions of their own whose backward is known (col2im's backward is im2col).  A Function
 whose backward is written on arrays takes the ``@once_differentiable`` decorator: it gets
-``gy`` as an array and returns arrays, and differentiating through it twice raises.
+``gy`` as an array and returns arrays, and differentiating through it twice raises --
+unless it also says how its gradient is built as a graph: ``backward_graph(gy)`` (the same
+backward in tensor ops, used only under ``create_graph``; ReLU), or ``composite(*inputs)``
+(the op itself in tensor ops, differentiated under ``create_graph``; batch norm, group
+norm, the cross-entropy and BCE kernels).  The fast array path stays the first-order one.
 
 ``self.saved_tensors`` are what torch calls saved variables: an input keeps its place in
 the graph; the output is the op's own output; each remembers the version of its tensor
