@@ -20,16 +20,19 @@ from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_in
                               no_grad, set_grad_enabled)
 from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
                           rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
-from .core import engine, ops  # noqa: F401  (they install Tensor.backward and Tensor's math methods)
+from .core import engine, ops, composite  # noqa: F401  (they install Tensor.backward and Tensor's methods)
 from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, exp, flatten, log, matmul, max,  # noqa: F401
                        maximum, mean, min, permute, reshape, sqrt, squeeze, stack, std, sum, transpose,
                        unsqueeze, var, where)
+from .core.composite import (allclose, argsort, chunk, einsum, eq, eye, from_numpy, gather, ge, gt,  # noqa: F401
+                             isclose, le, linspace, logsumexp, lt, masked_fill, ne, norm, randperm,
+                             scatter, sort, split, topk)
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed  # noqa: F401
 from .app import viz  # noqa: F401
 from .models.summary import summary  # noqa: F401
-from .nn.functional import relu, relu_, sigmoid, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)
+from .nn.functional import log_softmax, relu, relu_, sigmoid, softmax, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)
 
 # The modules' old names, from before the package had layers, still import: the same module
 # objects under both names, so that patching one patches the other.
