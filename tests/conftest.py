@@ -1,4 +1,5 @@
-"""Tests never touch the network: any attempt to open a connection fails loudly.  The CuPy
+"""Tests never touch the network: any attempt to open a connection (other than a Unix
+socket between local processes) fails loudly.  The CuPy
 double (``fake_cupy``) is installed here for every test that asks for it -- or, with
 ``TINYRES_TEST_CUPY=real`` (benchmarks/gpu_check.py on a GPU machine), the real CuPy."""
 import os
@@ -14,7 +15,13 @@ from cupy_double import make_fake_cupy
 def no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("tests must not touch the network")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    connect = socket.socket.connect
+
+    def connect_locally(sock, address):       # Unix sockets stay on the machine (torch's workers use them)
+        if sock.family != getattr(socket, "AF_UNIX", None):
+            refuse()
+        return connect(sock, address)
+    monkeypatch.setattr(socket.socket, "connect", connect_locally)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 

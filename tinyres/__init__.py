@@ -13,7 +13,7 @@ import sys as _sys
 from .version import __version__  # noqa: F401
 from .errors import UserError  # noqa: F401
 from .core import backend  # noqa: F401
-from .core.backend import (Device, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
+from .core.backend import (Device, Generator, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
                            int32, int64, manual_seed, set_default_dtype, uint8)
 from .kernels.threads import get_num_threads, set_num_threads  # noqa: F401
 from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
@@ -29,7 +29,7 @@ from .core.composite import (allclose, argsort, chunk, einsum, eq, eye, from_num
                              scatter, sort, split, topk)
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
-from . import nn, optim, data, models, torch_weights, distributed  # noqa: F401
+from . import nn, optim, data, models, torch_weights, distributed, utils  # noqa: F401
 from .app import viz  # noqa: F401
 from .models.summary import summary  # noqa: F401
 from .nn.functional import log_softmax, relu, relu_, sigmoid, softmax, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)
@@ -48,9 +48,3 @@ for _old in ("cli", "recipes", "train", "checks"):
     globals()[_old] = _sys.modules[f"{__name__}.{_old}"]
 del _old, _module
 
-
-def __getattr__(name):
-    if name == "utils":      # the old name of torch_weights, for one release (importing it warns)
-        import importlib
-        return importlib.import_module(".utils", __name__)
-    raise AttributeError(f"module 'tinyres' has no attribute {name!r}")

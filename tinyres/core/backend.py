@@ -192,6 +192,16 @@ def to_device(array, dev):
         return cp.array(array)     # a copy on dev, from the host or from another GPU
 
 
+def pin_memory(array):
+    """A copy of the host array ``array`` in page-locked memory, from which copies to the GPU
+    are faster and can overlap compute (what ``DataLoader(pin_memory=True)`` does to a batch)."""
+    cp = _require_cupy()
+    pinned = numpy.frombuffer(cp.cuda.alloc_pinned_memory(array.nbytes), array.dtype, array.size)
+    pinned = pinned.reshape(array.shape)
+    pinned[...] = array
+    return pinned
+
+
 def to_host(array):
     """A host (NumPy) view or copy of ``array``."""
     return array.get() if is_device_array(array) else array
@@ -247,6 +257,46 @@ def set_default_dtype(dtype):
     if dtype.kind != "f":
         raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
     _default_dtype = dtype
+
+
+class Generator(numpy.random.Generator):
+    """``torch.Generator``: a NumPy Generator (so it draws as one) with torch's seeding methods.
+
+    ``tinyres.Generator().manual_seed(42)`` is what ``generator=`` arguments take (a plain
+    ``numpy.random.Generator`` works too).  ``device`` is accepted for torch's signature;
+    numbers are always drawn on the host.
+    """
+
+    def __init__(self, device="cpu"):
+        self._initial_seed = int(numpy.random.SeedSequence().entropy % 2**63)
+        super().__init__(numpy.random.PCG64(self._initial_seed))
+        self.device = Device(device)
+
+    def manual_seed(self, seed):
+        """Restart the stream from ``seed``; returns the generator (as torch's)."""
+        if not isinstance(seed, (int, numpy.integer)) or isinstance(seed, bool):
+            raise TypeError(f"Generator.manual_seed: expected an int seed, got {type(seed).__name__}")
+        self._initial_seed = int(seed) % 2**64
+        self.bit_generator.state = numpy.random.PCG64(self._initial_seed).state
+        return self
+
+    def seed(self):
+        """Reseed from fresh entropy and return the new seed."""
+        self.manual_seed(int(numpy.random.SeedSequence().entropy % 2**63))
+        return self._initial_seed
+
+    def initial_seed(self):
+        return self._initial_seed
+
+    def get_state(self):
+        return dict(self.bit_generator.state)
+
+    def set_state(self, state):
+        self.bit_generator.state = state
+        return self
+
+    def __repr__(self):
+        return f"Generator(initial_seed={self._initial_seed})"
 
 
 _generator = numpy.random.default_rng()
