@@ -36,7 +36,9 @@ def weights_file(arch, name):
     known = WEIGHTS.get(arch, {})
     if name not in known:
         listing = ", ".join(f"{a}(weights={n!r})" for a, names in WEIGHTS.items() for n in names) or "none"
-        raise ValueError(f"{arch}: no bundled weights named {name!r}; the bundled weights are: {listing}")
+        hint = ("" if known else f"; tinyres downloads nothing: to use torchvision's {arch} weights, load their "
+                f".pth file with model.load_state_dict(tinyres.load(path))")
+        raise ValueError(f"{arch}: no bundled weights named {name!r}; the bundled weights are: {listing}{hint}")
     filename, sha256 = known[name]
     path = BUNDLED / filename
     if not path.exists():

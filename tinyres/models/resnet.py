@@ -4,6 +4,7 @@ He et al., "Deep Residual Learning for Image Recognition" (2015).  ``Bottleneck`
 the stride on its 3x3 convolution ("ResNet v1.5"), as torchvision does.  Module and
 parameter names are torchvision's, so its state_dicts load with ``strict=True``.
 """
+from . import pretrained
 from .. import nn
 from ..errors import UserError
 from ..nn import functional as F
@@ -144,42 +145,48 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def _resnet(arch, block, layers, **kwargs):
-    model = ResNet(block, layers, **kwargs)
-    model.arch = arch
-    return model
+def _resnet(arch, block, layers, weights=None, progress=True, **kwargs):
+    """``weights`` and ``progress`` as torchvision's factories take them: ``weights`` names
+    bundled weights (none are bundled for these yet, and nothing is downloaded; a
+    torchvision state_dict loads with ``model.load_state_dict(tinyres.load(path))``)."""
+    def build(**trained_with):
+        model = ResNet(block, layers, **{**kwargs, **trained_with})
+        model.arch = arch
+        return model
+    return build() if weights is None else pretrained.load_model(arch, str(weights), build)
 
 
 @register_model
-def resnet18(**kwargs):
-    return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], **kwargs)
+def resnet18(*, weights=None, progress=True, **kwargs):
+    return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], weights, progress, **kwargs)
 
 
 @register_model
-def resnet34(**kwargs):
-    return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], **kwargs)
+def resnet34(*, weights=None, progress=True, **kwargs):
+    return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], weights, progress, **kwargs)
 
 
 @register_model
-def resnet50(**kwargs):
-    return _resnet("resnet50", Bottleneck, [3, 4, 6, 3], **kwargs)
+def resnet50(*, weights=None, progress=True, **kwargs):
+    return _resnet("resnet50", Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
 
 
 @register_model
-def resnet101(**kwargs):
-    return _resnet("resnet101", Bottleneck, [3, 4, 23, 3], **kwargs)
+def resnet101(*, weights=None, progress=True, **kwargs):
+    return _resnet("resnet101", Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
 
 
 @register_model
-def resnet152(**kwargs):
-    return _resnet("resnet152", Bottleneck, [3, 8, 36, 3], **kwargs)
+def resnet152(*, weights=None, progress=True, **kwargs):
+    return _resnet("resnet152", Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
 
 
 @register_model
-def resnext50_32x4d(**kwargs):
-    return _resnet("resnext50_32x4d", Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
+def resnext50_32x4d(*, weights=None, progress=True, **kwargs):
+    return _resnet("resnext50_32x4d", Bottleneck, [3, 4, 6, 3], weights, progress, groups=32, width_per_group=4,
+                   **kwargs)
 
 
 @register_model
-def wide_resnet50_2(**kwargs):
-    return _resnet("wide_resnet50_2", Bottleneck, [3, 4, 6, 3], width_per_group=128, **kwargs)
+def wide_resnet50_2(*, weights=None, progress=True, **kwargs):
+    return _resnet("wide_resnet50_2", Bottleneck, [3, 4, 6, 3], weights, progress, width_per_group=128, **kwargs)
