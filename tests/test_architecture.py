@@ -23,7 +23,7 @@ LAYERS = [
     ("services", ["tinyres.testing", "tinyres.pth", "tinyres.safetensors_io", "tinyres.serialization",
                   "tinyres.collectives", "tinyres.cuda"]),
     ("nn", ["tinyres.nn"]),
-    ("library", ["tinyres.data", "tinyres.utils.data", "tinyres.vision", "tinyres.optim", "tinyres.models", "tinyres.torch_weights"]),
+    ("library", ["tinyres.data", "tinyres.utils.data", "tinyres.vision", "tinyres.onnx", "tinyres.optim", "tinyres.models", "tinyres.torch_weights"]),
     ("parallel", ["tinyres.parallel"]),
     ("facades", ["tinyres.autograd", "tinyres.distributed", "tinyres.utils"]),
     ("app", ["tinyres.app"]),

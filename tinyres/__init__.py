@@ -29,7 +29,7 @@ from .core.composite import (allclose, argsort, chunk, einsum, eq, eye, from_num
                              scatter, sort, split, topk)
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
-from . import nn, optim, data, models, torch_weights, distributed, utils, vision  # noqa: F401
+from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx  # noqa: F401
 from .app import viz  # noqa: F401
 from .models.summary import summary  # noqa: F401
 from .nn.functional import log_softmax, relu, relu_, sigmoid, softmax, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)

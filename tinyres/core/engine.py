@@ -40,6 +40,7 @@ of those names fails at once instead of corrupting the graph.
 Imports run one way: ``tensor`` knows nothing of this module; this module makes Tensors
 and installs ``Tensor.backward`` (at the bottom), as ``ops`` installs the math methods.
 """
+import contextlib
 import weakref
 
 import numpy
@@ -194,6 +195,8 @@ class Function:
             out = Tensor(y)
             if cls.is_view and isinstance(inputs[0], Tensor):
                 _share_base(out, inputs[0])
+            if _tracer is not None:
+                _tracer(cls, inputs, options, out)
             return out
         grad_mode.check_not_inference(tensors, fn.name)
         fn._next = [(x.grad_fn or x) if isinstance(x, Tensor) and x.requires_grad else None
@@ -209,6 +212,8 @@ class Function:
             fn._composite_inputs = [fn._record(x.data, tensors, None, None) if isinstance(x, Tensor) else x
                                     for x in inputs]
             fn._options = options
+        if _tracer is not None:
+            _tracer(cls, inputs, options, out)
         return out
 
     def _record(self, array, tensors, y, out):
@@ -503,6 +508,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 _callbacks = None      # during a backward pass: what to run when it ends
+_tracer = None         # while tracing (tinyres.onnx): called as _tracer(cls, inputs, options, out) per op
+
+
+@contextlib.contextmanager
+def tracing(record):
+    """Call ``record(function_class, inputs, options, output)`` for every op applied in the
+    block (how ``tinyres.onnx.export`` sees a model's forward as a list of ops)."""
+    global _tracer
+    if _tracer is not None:
+        raise RuntimeError("tracing: a trace is already running (traces do not nest)")
+    _tracer = record
+    try:
+        yield
+    finally:
+        _tracer = None
 
 
 def _with_callbacks(walk, create_graph):

@@ -104,7 +104,8 @@ class ImageFolder(ImageDataset):
 
     def __init__(self, root, transform=None, size=None, cache=True):
         root = Path(root).expanduser()
-        self.root, self.size = root, None if size is None else tuple(size)
+        self.root = root
+        self.size = None if size is None else (size, size) if isinstance(size, int) else tuple(size)
         self.classes, files, targets = _find_images(root)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.samples = [(str(p), int(t)) for p, t in zip(files, targets)]
