@@ -25,7 +25,7 @@ LAYERS = [
     ("nn", ["tinyres.nn"]),
     ("library", ["tinyres.data", "tinyres.utils.data", "tinyres.vision", "tinyres.onnx", "tinyres.optim", "tinyres.models", "tinyres.torch_weights"]),
     ("parallel", ["tinyres.parallel"]),
-    ("facades", ["tinyres.autograd", "tinyres.distributed", "tinyres.utils"]),
+    ("facades", ["tinyres.autograd", "tinyres.distributed", "tinyres.utils", "tinyres.backends"]),
     ("app", ["tinyres.app"]),
     ("root", ["tinyres.__main__", "tinyres"]),
 ]

@@ -153,3 +153,19 @@ def test_boundary_values_forward_and_backward_as_torch(op, torch_op):
     NaN, LeakyReLU scales it; both give 0 / the slope at 0)."""
     x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, -2.0], dtype=np.float32)
     compare_with_torch(op, torch_op, [x])
+
+
+@pytest.mark.parametrize("name, args", [("ReLU6", ()), ("SiLU", ()), ("Hardtanh", (-0.4, 0.7))])
+def test_relu6_silu_hardtanh_modules_as_torch(name, args):
+    ours, theirs = getattr(tinyres.nn, name)(*args), getattr(torch.nn, name)(*args)
+    x = np.random.default_rng(0).normal(size=(3, 8)) * 4
+    tx, ox = torch.tensor(x, requires_grad=True), tinyres.tensor(x, requires_grad=True)
+    theirs(tx).sum().backward()
+    ours(ox).sum().backward()
+    np.testing.assert_allclose(ours(tinyres.tensor(x)).data, theirs(torch.tensor(x)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ox.grad.data, tx.grad.numpy(), rtol=1e-12)
+    assert repr(ours) == repr(theirs)
+    plain = tinyres.tensor(x)                       # in place where autograd allows it, as torch
+    assert getattr(tinyres.nn, name)(*args, inplace=True)(plain) is plain
+    with pytest.raises(ValueError, match="min_val cannot be greater than max_val"):
+        tinyres.nn.functional.hardtanh(plain, 1.0, 0.0)

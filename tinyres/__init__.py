@@ -29,7 +29,7 @@ from .core.composite import (allclose, argsort, chunk, einsum, eq, eye, from_num
                              scatter, sort, split, topk)
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
-from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx  # noqa: F401
+from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx, backends  # noqa: F401
 from .app import viz  # noqa: F401
 from .models.summary import summary  # noqa: F401
 from .nn.functional import log_softmax, relu, relu_, sigmoid, softmax, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)
@@ -48,3 +48,20 @@ for _old in ("cli", "recipes", "train", "checks"):
     globals()[_old] = _sys.modules[f"{__name__}.{_old}"]
 del _old, _module
 
+
+
+# torch's names tinyres has on purpose not: a ported script that reaches one is told why
+_NOT_IN_TINYRES = {
+    "compile": "tinyres runs eagerly: there is no compiler; drop the torch.compile(model) call",
+    "jit": "there is no TorchScript: save weights with tinyres.save, or a portable graph with tinyres.onnx.export",
+    "amp": "there is no automatic mixed precision: train in float32 (or float64 to check gradients)",
+    "autocast": "there is no automatic mixed precision: train in float32 (or float64 to check gradients)",
+    "use_deterministic_algorithms": "tinyres's ops are deterministic already; drop the call",
+    "set_float32_matmul_precision": "tinyres's float32 matrix products are plain float32 (no TF32); drop the call",
+}
+
+
+def __getattr__(name):
+    if name in _NOT_IN_TINYRES:
+        raise AttributeError(f"module 'tinyres' has no attribute {name!r} (torch.{name}): {_NOT_IN_TINYRES[name]}")
+    raise AttributeError(f"module 'tinyres' has no attribute {name!r}")

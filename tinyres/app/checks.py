@@ -30,6 +30,10 @@ CASES = [
                   lambda rng: [distinct((3, 4, 5), rng)]),
     GradcheckCase("softplus (beta 2, threshold 3)", lambda x: F.softplus(x, 2.0, 3.0),
                   lambda tf, x: tf.softplus(x, 2.0, 3.0), lambda rng: [rng.standard_normal((3, 5)) * 1.2]),
+    GradcheckCase("hardtanh (-0.4, 0.7)", lambda x: F.hardtanh(x, -0.4, 0.7), lambda tf, x: tf.hardtanh(x, -0.4, 0.7),
+                  lambda rng: [distinct((3, 4), rng)]),
+    GradcheckCase("relu6", F.relu6, lambda tf, x: tf.relu6(x), lambda rng: [distinct((3, 4), rng) * 8]),
+    GradcheckCase("silu", F.silu, lambda tf, x: tf.silu(x), lambda rng: [rng.standard_normal((3, 5)) * 2]),
     GradcheckCase("sigmoid", F.sigmoid, lambda tf, x: tf.sigmoid(x), lambda rng: [rng.standard_normal((3, 5))]),
     GradcheckCase("tanh", F.tanh, lambda tf, x: tf.tanh(x), lambda rng: [rng.standard_normal((3, 5))]),
     # conv

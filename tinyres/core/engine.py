@@ -98,6 +98,10 @@ class Function:
     (CuPy allocates there).  An op whose output may be a view of its first input (reshape,
     permute, basic indexing) sets ``is_view = True``: the two then share a version counter.
 
+    ``self.needs_input_grad`` says, per input, whether its gradient will be asked for (as
+    torch's ``ctx.needs_input_grad``): an op saves only what those gradients need, so an
+    in-place change to a tensor no gradient reads is no error (``x.mul_(mask)``).
+
     Keep what backward needs with ``self.save_for_backward(*arrays)`` (as Tensors in the
     graph) or under plain names (constants: shapes, masks); names with a leading underscore
     are the engine's (see the module docstring).
@@ -183,6 +187,7 @@ class Function:
         fn._device = devices[0] if devices else backend.Device("cpu")
         arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         fn.needs_grad = needs_grad = grad_mode._grad_enabled and any(t.requires_grad for t in tensors)
+        fn.needs_input_grad = tuple(needs_grad and isinstance(x, Tensor) and x.requires_grad for x in inputs)
         with backend.on_device(fn._device):
             y = fn.forward(*arrays, **options)
         if grad_mode._anomaly_mode:

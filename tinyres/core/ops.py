@@ -171,15 +171,17 @@ def sub(a, b):
 
 
 class Mul(Function):
-    """y = a * b.   ga = sum_to(gy * b), gb = sum_to(gy * a)."""
+    """y = a * b.   ga = sum_to(gy * b), gb = sum_to(gy * a).   (b is kept only for ga, a only for gb.)"""
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        self.shapes = a.shape, b.shape
+        self.save_for_backward(*[x for x, keep in zip((b, a), self.needs_input_grad) if keep])
         return a * b
 
     def backward(self, gy):
-        a, b = self.saved_tensors
-        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
+        saved = iter(self.saved_tensors)
+        return tuple(sum_to(gy * next(saved), shape) if keep else None
+                     for shape, keep in zip(self.shapes, self.needs_input_grad))
 
 
 def mul(a, b):
@@ -192,13 +194,13 @@ class Div(Function):
     def forward(self, a, b):
         self.a_shape = a.shape
         y = a / b
-        self.save_for_backward(b, y)
+        self.save_for_backward(*((b, y) if self.needs_input_grad[1] else (b,)))   # y only for gb
         return y
 
     def backward(self, gy):
-        b, y = self.saved_tensors
+        b, *y = self.saved_tensors
         ga = gy / b
-        return sum_to(ga, self.a_shape), sum_to(-ga * y, b.shape)
+        return sum_to(ga, self.a_shape), sum_to(-ga * y[0], b.shape) if y else None
 
 
 def div(a, b):

@@ -7,9 +7,10 @@ exactly as in PyTorch.
 import collections
 import operator
 
+from .. import cuda
 from .module import Module, _addindent
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "DataParallel"]
 
 
 def _index(i, n, kind):
@@ -171,3 +172,25 @@ class ModuleDict(Module):
         pairs = modules.items() if hasattr(modules, "items") else modules
         for key, module in pairs:
             self[key] = module
+
+
+class DataParallel(Module):
+    """``torch.nn.DataParallel`` on one device: ``module`` wrapped as ``self.module`` (so the
+    state_dict keys gain torch's ``module.`` prefix), its forward called as it is.
+
+    tinyres runs a model on one device; splitting each batch over several GPUs in threads
+    is not done.  Asking for more than one device raises, naming what does it instead:
+    ``tinyres.parallel.DistributedDataParallel`` (one process per device, over MPI).
+    """
+
+    def __init__(self, module, device_ids=None, output_device=None, dim=0):
+        super().__init__()
+        devices = list(device_ids) if device_ids is not None else list(range(cuda.device_count()))
+        if len(devices) > 1:
+            raise NotImplementedError(
+                f"nn.DataParallel: tinyres runs a model on one device, got device_ids={devices}; for several "
+                "GPUs run one process per GPU with tinyres.parallel.DistributedDataParallel (mpiexec -n N)")
+        self.module, self.device_ids, self.output_device, self.dim = module, devices, output_device, dim
+
+    def forward(self, *inputs, **kwargs):
+        return self.module(*inputs, **kwargs)

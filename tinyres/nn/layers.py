@@ -15,7 +15,7 @@ from .functional.linear import checked_linear
 from .functional.normalization import checked_batch_norm, checked_group_norm
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "MaxPool2d", "AvgPool2d",
+__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "ReLU6", "Hardtanh", "SiLU", "LeakyReLU", "Tanh", "Sigmoid", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "Linear", "Dropout", "Flatten", "Identity"]
 
 
@@ -300,8 +300,9 @@ class Linear(Module):
 
 # ---------------------------------------------------------------------- activations, pooling, shape
 
-class ReLU(Module):
-    """y = max(x, 0)."""
+class _Activation(Module):
+    """An elementwise activation with torch's ``inplace`` flag; ``function`` computes it."""
+    function = None
 
     def __init__(self, inplace=False):
         super().__init__()
@@ -311,8 +312,43 @@ class ReLU(Module):
         return "inplace=True" if self.inplace else ""
 
     def forward(self, input):
-        _check_tensor("ReLU", input)
-        return F.relu(input, inplace=self.inplace)
+        _check_tensor(type(self).__name__, input)
+        return type(self).function(input, inplace=self.inplace)
+
+
+class ReLU(_Activation):
+    """y = max(x, 0)."""
+    function = F.relu
+
+
+class Hardtanh(Module):
+    """y = x clamped to [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+
+class ReLU6(Hardtanh):
+    """y = min(max(x, 0), 6)."""
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class SiLU(_Activation):
+    """y = x * sigmoid(x)."""
+    function = F.silu
 
 
 class LeakyReLU(Module):

@@ -22,7 +22,8 @@ from ...kernels.threads import parallel_map
 from ...core.ops import commit_inplace, where
 from ...core.tensor import Tensor
 
-__all__ = ["relu", "relu_", "leaky_relu", "sigmoid", "tanh", "softplus", "softmax", "log_softmax", "dropout"]
+__all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "silu", "sigmoid", "tanh", "softplus", "softmax",
+           "log_softmax", "dropout"]
 
 
 def _float_tensor(x, op):
@@ -199,6 +200,24 @@ def softplus(input, beta=1.0, threshold=20.0):
     t = x * beta
     smooth = (t.clamp(min=0) + (1 + (-t.abs()).exp()).log()) / beta
     return where(t > threshold, x, smooth)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clamped to [min_val, max_val] (made of clamp: its gradient is 1 inside, 0 outside)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got {min_val} > {max_val}")
+    return _maybe_inplace(input, _float_tensor(input, "hardtanh").clamp(min_val, max_val), inplace)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6), MobileNet's activation: ``hardtanh(x, 0, 6)``."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x) ("swish"), made of the two differentiable ops."""
+    x = _float_tensor(input, "silu")
+    return _maybe_inplace(input, x * Sigmoid.apply(x), inplace)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
