@@ -192,6 +192,26 @@ def to_device(array, dev):
         return cp.array(array)     # a copy on dev, from the host or from another GPU
 
 
+def element_positions(view, base):
+    """The flat (C-order) position in ``base`` of each element of ``view``, a host int64 array
+    of ``view``'s shape -- or None when ``view`` is not a strided window of the C-contiguous
+    ``base``'s memory.  (How an in-place op on a view writes its result back into the base.)"""
+    if not base.flags.c_contiguous or view.size == 0:
+        return None
+    pointer = (lambda a: a.data.ptr) if is_device_array(base) else (lambda a: a.__array_interface__["data"][0])
+    offset, itemsize = pointer(view) - pointer(base), base.itemsize
+    if offset % itemsize or any(s % itemsize for s in view.strides):
+        return None
+    start = offset // itemsize
+    positions = start + sum(numpy.arange(n).reshape([-1 if i == k else 1 for i in range(view.ndim)]) * (s // itemsize)
+                            for k, (n, s) in enumerate(zip(view.shape, view.strides))) if view.ndim else \
+        numpy.asarray(start)
+    positions = numpy.broadcast_to(positions, view.shape).astype(numpy.int64)
+    if positions.min() < 0 or positions.max() >= base.size:
+        return None
+    return numpy.ascontiguousarray(positions)      # on the host: the caller moves it to base's device
+
+
 def pin_memory(array):
     """A copy of the host array ``array`` in page-locked memory, from which copies to the GPU
     are faster and can overlap compute (what ``DataLoader(pin_memory=True)`` does to a batch)."""

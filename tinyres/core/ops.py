@@ -885,10 +885,32 @@ def _check_inplace(x, name):
     if is_grad_enabled() and x.requires_grad and x.grad_fn is None:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place operation; "
                            "update it inside `with tinyres.no_grad():` (as an optimizer does)")
+    if not getattr(x.data.flags, "writeable", True):       # an expanded (broadcast) tensor, as torch says
+        raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor "
+                           "refers to a single memory location. Please clone() the tensor before performing the "
+                           "operation.")
     base = x._base
-    if is_grad_enabled() and base is not None and base.requires_grad:
-        raise RuntimeError(f"{name}: in place on a view of a tensor that requires grad is not supported "
-                           "(the view's base would not see it in its graph); clone() the view first")
+    if is_grad_enabled() and base is not None and base.requires_grad and base.grad_fn is None:
+        raise RuntimeError(f"{name}: a view of a leaf tensor that requires grad is being used in an in-place "
+                           "operation; clone() the view first, or change the leaf inside `with tinyres.no_grad():`")
+
+
+def _commit_to_base(x, result, name):
+    """In place on ``x``, a view of ``base`` in a graph (as torch's CopySlices): the base
+    becomes ``base`` with ``result`` put at the view's places -- one differentiable IndexPut
+    on its flat form, so its history and the gradients of everything before see the write --
+    and ``x``'s history becomes that of reading those places back."""
+    base = x._base
+    positions = backend.element_positions(x.data, base.data)
+    if positions is None or numpy.unique(positions).size != positions.size:
+        raise RuntimeError(f"{name}: in place on this view of a tensor in the graph is not supported (it is not "
+                           "a window of its base's memory, or it repeats elements, as an expanded tensor does); "
+                           "clone() the view first")
+    positions = backend.to_device(positions, base.device)
+    flat = base.reshape(-1)
+    commit_inplace(base, IndexPut.apply(flat, result.to(base.dtype), positions).reshape(base.shape), name)
+    x.grad_fn, x._requires_grad = GetItem.apply(base.reshape(-1), positions).grad_fn, True
+    return x
 
 
 def commit_inplace(x, result, name):
@@ -904,6 +926,8 @@ def commit_inplace(x, result, name):
         for s in node._saved:            # the node keeps x's old value: a copy of its own
             if s.data is x.data:
                 s.data, s.counter = s.data.copy(), None
+        if x._base is not None and (x._base.requires_grad or x.requires_grad):
+            return _commit_to_base(x, result, name)
     with backend.on_device(x.device):
         x.data[...] = result.data
     x._version_counter[0] += 1
