@@ -79,6 +79,33 @@ def equivalence():
         print(f"rank {rank}: sync_batchnorm={sync} max difference {worst:.1e}")
 
 
+def second_order():
+    """create_graph through SyncBatchNorm: an input-gradient penalty on 2 ranks x batch 4
+    gives the parameter gradients of 1 process x batch 8 with BatchNorm (summed over ranks)."""
+    rank, _ = dist.init()
+    x = np.random.default_rng(1).standard_normal((8, 3, 4, 4)) * 1.5 + 0.5
+
+    def penalty_gradients(bn, images):
+        xt = tinyres.tensor(images, requires_grad=True)
+        loss = (bn(xt) ** 3).sum()
+        g, = tinyres.autograd.grad(loss, xt, create_graph=True)
+        (g * g).sum().backward()
+        return [bn.weight.grad.data.copy(), bn.bias.grad.data.copy()]
+
+    def batch_norm():
+        bn = nn.BatchNorm2d(3).to(tinyres.float64)
+        with tinyres.no_grad():
+            bn.weight.data[...] = [0.5, 1.5, -1.0]
+            bn.bias.data[...] = [0.1, -0.2, 0.3]
+        return bn
+    expected = penalty_gradients(batch_norm(), x)
+    got = [dist.all_reduce(g) for g in penalty_gradients(nn.SyncBatchNorm.convert_sync_batchnorm(batch_norm()),
+                                                         x[rank * 4:(rank + 1) * 4])]
+    worst = max(float(np.abs(a - b).max()) for a, b in zip(got, expected))
+    assert worst < 1e-10, worst
+    print(f"rank {rank}: second order max difference {worst:.1e}")
+
+
 class ScaledLinear(nn.Module):
     """A layer whose parameters go through ops of their own (w.T, scale.exp()) before
     meeting the input: their gradients arrive after the backward has passed the input."""

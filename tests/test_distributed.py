@@ -154,6 +154,24 @@ def test_global_batch_norm_backward_by_finite_differences():
                                       (x, w, b))
 
 
+def test_global_batch_norm_second_derivatives():
+    """create_graph through SyncBatchNorm's Function: gradgradcheck, and against torch's
+    training-mode batch norm (a world of one; tests/distributed_worker.py checks 2 ranks)."""
+    from helpers import compare_second_order_with_torch
+    from tinyres.nn.sync_batchnorm import GlobalBatchNorm
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((3, 2, 2, 2)) * 2 + 1, rng.standard_normal(2), rng.standard_normal(2)
+    tensors = [tinyres.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert tinyres.autograd.gradgradcheck(lambda x, w, b: GlobalBatchNorm.apply(x, w, b, None, None, None, 1e-5),
+                                          tensors)
+
+    def reference(x, w, b):
+        import torch.nn.functional as TF
+        return TF.batch_norm(x, None, None, w, b, training=True, eps=1e-5)
+    compare_second_order_with_torch(lambda x, w, b: GlobalBatchNorm.apply(x, w, b, None, None, None, 1e-5),
+                                    reference, [x, w, b])
+
+
 @pytest.mark.parametrize("affine", [True, False])
 def test_global_batch_norm_against_torch(affine):
     """The Function SyncBatchNorm runs on several ranks, against torch's training-mode
@@ -185,6 +203,13 @@ def test_ddp_on_one_process_is_the_model():
 
 
 # ---------------------------------------------------------------------------- under mpiexec
+
+@needs_mpi
+def test_second_derivatives_through_sync_batchnorm_on_two_ranks():
+    status, output, _ = worker("second_order")
+    assert status == 0, output
+    assert "rank 0: second order max difference" in output and "rank 1: second order max difference" in output
+
 
 @needs_mpi
 def test_collectives_on_two_ranks():

@@ -18,6 +18,8 @@ of all ranks' losses with respect to x_r -- the sum whose parameter gradients
 DistributedDataParallel averages.  The gradients of w and b stay local (sum gy * x_hat
 and sum gy on this rank), as torch's, and DistributedDataParallel averages them too.
 Running statistics use the global mean and the unbiased global variance (M / (M - 1)).
+Second derivatives (``create_graph=True``) come from the same math in differentiable ops,
+its two global sums by ``AllReduceSum`` (whose gradient is the global sum of the gradient).
 
 In eval mode, and on one process, it is ``F.batch_norm`` exactly.
 """
@@ -32,8 +34,32 @@ from .layers import _BatchNorm
 __all__ = ["SyncBatchNorm"]
 
 
+class AllReduceSum(Function):
+    """y = the sum of x over all ranks.   gx = the sum of gy over all ranks: every rank's
+    loss reads y, and gx is the gradient of the sum of their losses (as for the batch
+    statistics).  Its backward is itself, so it is closed under differentiation."""
+
+    def forward(self, x):
+        return collectives.all_reduce(x.copy())
+
+    def backward(self, gy):
+        return AllReduceSum.apply(gy)
+
+
 class GlobalBatchNorm(Function):
     """Training-mode batch norm over the batch of every rank (see the module docstring)."""
+
+    def composite(self, x, weight, bias, running_mean, running_var, factor, eps):
+        """The same normalisation in differentiable ops, the sums over the global batch by
+        ``AllReduceSum`` (for second derivatives; the running statistics are left alone)."""
+        axes, shape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+        count = int(collectives.all_reduce(numpy.array([x.numel() // x.shape[1]]))[0])
+        mu = AllReduceSum.apply(x.sum(axes, keepdim=True)) / count
+        centered = x - mu
+        var = AllReduceSum.apply((centered * centered).sum(axes, keepdim=True)) / count
+        y = centered / (var + eps).sqrt()
+        y = y if weight is None else y * weight.reshape(shape)
+        return y if bias is None else y + bias.reshape(shape)
 
     def forward(self, x, weight, bias, running_mean, running_var, factor, eps):
         xp = get_array_module(x)
