@@ -17,12 +17,13 @@ whether it passed); the exit status is 1 when a check failed:
 2. Determinism: the indexing backward (a scatter-add with many repeated indices) twice on
    the GPU, equal bit for bit.
 3. Device-to-host transfers in one ResNet-20 training step, counted by the double (CuPy
-   has no counter; the double runs the same code path): must be 0.
+   has no counter; the double runs the same code path): must be 0; and the kernel
+   launches of that step, counted the same way.
 4. Timings: a ResNet-20 training step at batch 128 (32x32) and a ResNet-50 training step
    at batch 32 (224x224), median of 10 synchronised steps after 3 warm-up steps, tinyres
    against PyTorch CUDA with its defaults (TF32 convolutions); the target is ResNet-20
    within 3x of PyTorch.
-5. ``tests/test_gpu.py`` on the real CuPy (``TINYRES_TEST_CUPY=real``): every op, layer,
+5. ``tests/test_gpu.py`` and ``tests/test_kernels_fused.py`` on the real CuPy (``TINYRES_TEST_CUPY=real``): every op, layer,
    model, optimizer, scheduler, the DataLoader, the Trainer and the command line on
    ``cuda:0`` against the CPU.  The tests that need the double (transfer counts, planted
    bugs) skip there.  Last, since it takes longest; its whole output goes to ``--log``.
@@ -169,9 +170,11 @@ def transfers_in_a_step():
         model = tinyres.models.resnet20(num_classes=10).to("cuda")
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
         images, labels = tinyres.randn(8, 3, 32, 32, device="cuda"), tinyres.randint(0, 10, (8,), device="cuda")
+        from cupy_double import STATE
         counts = []
         for _ in range(2):
             del double.transfers[:]
+            STATE.launches = 0
             loss = F.cross_entropy(model(images), labels)
             opt.zero_grad()
             loss.backward()
@@ -180,6 +183,7 @@ def transfers_in_a_step():
     finally:
         backend._cupy = real
     row("device-to-host transfers in a ResNet-20 step (double)", str(counts[-1]), counts[-1] == 0)
+    row("kernel launches in a ResNet-20 step (double; 1,682 before the fused kernels)", str(STATE.launches))
 
 
 # ---------------------------------------------------------------------- 4. timings
@@ -245,7 +249,8 @@ def run_tests(log, timeout):
     with open(log, "w") as out:
         try:
             code = subprocess.run([sys.executable, "-m", "pytest", "-rfE", "--durations=5", "-p",
-                                   "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py")], cwd=ROOT, env=env,
+                                   "no:cacheprovider", str(ROOT / "tests" / "test_gpu.py"),
+                                   str(ROOT / "tests" / "test_kernels_fused.py")], cwd=ROOT, env=env,
                                   stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             code = None

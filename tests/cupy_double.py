@@ -18,6 +18,10 @@ results on the current fake GPU.  It fails where CuPy fails:
   recent CuPy; ``reduce``/``accumulate``/``reduceat`` only for the ufuncs CuPy has them for;
 * ``copyto`` from a Python scalar is refused (CuPy < 13.3 fails on it under NumPy 2).
 
+``cupy.ElementwiseKernel`` and ``cupy.ReductionKernel`` compile their CUDA-C source for
+the CPU (tests/cupy_double_kernels.py).  ``STATE.launches`` counts the kernels launched:
+every function, operator, method and user kernel on device arrays (views excepted).
+
 ``.get()`` and ``cupy.asnumpy`` are the ways to the host, and every device-to-host
 transfer is recorded in ``cupy.transfers`` -- those two, and also ``float()``, ``int()``,
 ``bool()``, ``.item()``, ``.tolist()``, ``repr`` of a device array, and the calls
@@ -30,8 +34,9 @@ import types
 
 import numpy as np
 
-STATE = types.SimpleNamespace(current=0, transfers=[])
+STATE = types.SimpleNamespace(current=0, transfers=[], launches=0)
 _HOST_IN = {"array", "asarray", "asanyarray"}       # the functions that take host data
+_ALLOCATIONS = {"empty", "empty_like"}              # memory from the pool, no kernel
 _SYNCS = {"nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"}   # output size read back
 _PACKAGE = os.sep + "tinyres" + os.sep
 
@@ -45,6 +50,11 @@ def _transfer(kind):
             break
         frame = frame.f_back
     STATE.transfers.append(f"{kind} at {where}")
+
+
+def _record(launch, name):
+    """A kernel was launched (the user kernels report here; see ``cupy_double_kernels``)."""
+    STATE.launches += 1
 
 
 def _unwrap(x, name, seen, host_ok=False):
@@ -84,6 +94,8 @@ def _call(fn, name, args, kwargs, host_ok=False, seen=None):
                         "pass an array or a NumPy scalar of the destination's dtype")
     args = _unwrap(args, name, seen, host_ok)
     kwargs = {k: _unwrap(v, name, seen, host_ok) for k, v in kwargs.items()}
+    if name not in _ALLOCATIONS:
+        STATE.launches += 1             # one kernel (a few, such as astype to the same dtype, launch none)
     if name in _SYNCS:
         _transfer(f"{name} (output size)")
     return _wrap(fn(*args, **kwargs), seen)
@@ -162,6 +174,7 @@ class ndarray:
         return _wrap_view(self, self._a[_unwrap(key, "__getitem__", [])])
 
     def __setitem__(self, key, value):
+        STATE.launches += 1
         if self._dev != STATE.current:          # a copy kernel, like any other
             raise ValueError(f"fake cupy: __setitem__: an array on GPU {self._dev} written while GPU "
                              f"{STATE.current} is current")
@@ -322,13 +335,15 @@ def asnumpy(a, stream=None, out=None):
 
 def make_fake_cupy(device_count=2):
     """A fresh ``cupy`` module on ``device_count`` fake GPUs, GPU 0 current, no transfers yet."""
-    STATE.current = 0
+    STATE.current, STATE.launches = 0, 0
     STATE.transfers.clear()
     cp = types.ModuleType("cupy")
     cp.ndarray, cp.asnumpy, cp.transfers = ndarray, asnumpy, STATE.transfers
     cp.cuda = types.SimpleNamespace(Device=cuda_Device,
                                     runtime=types.SimpleNamespace(getDeviceCount=lambda: device_count))
     cp.random = _Random()
+    from cupy_double_kernels import ElementwiseKernel, ReductionKernel
+    cp.ElementwiseKernel, cp.ReductionKernel = ElementwiseKernel, ReductionKernel
     as_strided = lambda a, shape=None, strides=None: _wrap_view(a, np.lib.stride_tricks.as_strided(   # noqa: E731
         _unwrap(a, "as_strided", []), shape, strides))
     cp.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=as_strided))

@@ -302,7 +302,9 @@ def test_train_cli_user_error_on_two_ranks_ends_both(tmp_path):
     status, output, seconds = mpiexec(sys.executable, "-m", "tinyres", "train", "--model", "resnet8", "--dataset",
                                       "bundled", "--subset", "64", "--batch-size", "33", "--epochs", "1",
                                       "--no-progress", "--out", str(tmp_path / "run"), timeout=120)
-    assert status == 2, output
+    # rank 1 aborts with 2; mpiexec then kills rank 0, and under load it may report that
+    # kill (9) instead of the abort's 2 -- either way both ranks ended, and the message says why
+    assert status in (2, 9), output
     assert "must be divisible by the 2 ranks" in output and "stopping all ranks (exit status 2)" in output
     assert seconds < 60
 

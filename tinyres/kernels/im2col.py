@@ -4,10 +4,11 @@
 matrix ``cols`` (C*KH*KW rows, N*OH*OW columns); ``col2im`` is its adjoint: it adds every
 column back onto the patch it came from.  Both loop only over the KH*KW kernel offsets,
 moving a whole (N, C, OH, OW) block with one strided slice each (DeZero's scheme).  On a
-GPU, where each copy is a kernel launch, im2col makes all of them one copy from an
-``as_strided`` view.  Arrays in, arrays out: no Tensor, no autograd.
+GPU, where each copy is a kernel launch, each is one fused kernel (``kernels.fused``).
+Arrays in, arrays out: no Tensor, no autograd.
 """
 from ..core.backend import get_array_module, is_cpu
+from . import fused
 from .threads import parallel_for, workspace
 
 NO_PADDING = ((0, 0), (0, 0))
@@ -59,7 +60,7 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
     ``xpad`` being ``x`` padded with ``fill`` by ``padding`` = ((top, bottom), (left, right)).
     Reshaped to (C*KH*KW, N*OH*OW) -- a free reshape, that is the memory order -- each
     column is one flattened patch.  One strided copy per kernel offset (i, j), the images
-    split between threads (on a GPU: one copy for all offsets, see ``_copy_windows``).
+    split between threads (on a GPU: one kernel, ``fused.im2col``).
     ``out``: a C-contiguous array of that shape to fill (a scratch buffer), instead of a
     new one.
     """
@@ -67,6 +68,8 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
     n, c, h, w = padded = padded_shape(x.shape, padding)
     out_size = conv_output_size((h, w), kernel_size, stride, NO_PADDING, dilation)
     cols = xp.empty((c,) + kernel_size + (n,) + out_size, dtype=x.dtype) if out is None else out
+    if not is_cpu(xp):                  # a GPU: one kernel, the padding included
+        return fused.im2col(x, cols, stride, padding, dilation, fill)
     xpad = x
     if padding != NO_PADDING:
         xpad = channel_major(padded, x.dtype, xp, lambda *a, **k: workspace("im2col.pad", *a, xp=xp, **k))
@@ -80,25 +83,18 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
 
 
 def _copy_windows(cols, xpad, stride, dilation, xp):
-    """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop).
-
-    On a GPU, where each copy is a kernel launch, all KH*KW copies are one: ``as_strided``
-    views xpad (N, C, H, W) as the (C, KH, KW, N, OH, OW) array of cols -- the kernel offset
-    (i, j) and the output position (oh, ow) both step through xpad's rows and columns."""
+    """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop)."""
     _, kh, kw, _, oh, ow = cols.shape
-    if not is_cpu(xp):
-        (dh, dw), (sh, sw) = dilation, stride
-        s_n, s_c, s_h, s_w = xpad.strides
-        cols[...] = xp.lib.stride_tricks.as_strided(
-            xpad, shape=cols.shape, strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w))
-        return
     for i in range(kh):
         for j in range(kw):
             cols[:, i, j] = xpad[window_slice(i, j, (oh, ow), stride, dilation)].transpose(1, 0, 2, 3)
 
 
 def add_windows(gxpad, cols, stride, dilation):
-    """gxpad[window of offset (i, j)] += cols[:, i, j] for every (i, j) (col2im's loop)."""
+    """gxpad[window of offset (i, j)] += cols[:, i, j] for every (i, j) (col2im's loop; on a
+    GPU one kernel)."""
+    if not is_cpu(get_array_module(gxpad)):
+        return fused.add_windows(gxpad, cols, stride, dilation)
     _, kh, kw, _, oh, ow = cols.shape
     for i in range(kh):
         for j in range(kw):

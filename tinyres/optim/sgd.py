@@ -1,5 +1,6 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
-from ..core.backend import get_array_module
+from ..core.backend import get_array_module, is_cpu
+from ..kernels import fused
 from ..kernels.threads import parallel_map
 from .optimizer import Optimizer, check_number
 
@@ -17,7 +18,7 @@ class SGD(Optimizer):
 
     The buffer is kept in ``state[p]["momentum_buffer"]``.  Nesterov momentum needs
     ``momentum > 0`` and ``dampening == 0``.  A large parameter is updated in slices on
-    the CPU threads.
+    the CPU threads; on a GPU it is one fused kernel (``kernels.fused.sgd``).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
@@ -42,6 +43,8 @@ class SGD(Optimizer):
         if first:
             state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
         buf = state.get("momentum_buffer", p.data)     # (p.data only fills the slot when there's no momentum)
+        if not is_cpu(get_array_module(p.data)):       # a GPU: the whole update in one kernel
+            return fused.sgd(p.data, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
 
         def update(p, grad, buf):                      # slices of the arrays, one per thread
             g = -grad if maximize else grad

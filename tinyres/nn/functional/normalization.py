@@ -11,6 +11,7 @@ import numbers
 
 from ...core.engine import Function, once_differentiable
 from ...core.backend import get_array_module, is_cpu
+from ...kernels import fused
 from ...kernels.threads import BLOCK, parallel_for
 from ...core.tensor import Tensor
 
@@ -97,6 +98,14 @@ class BatchNormFunction(Function):
             self.has_bias, self.training = bias is not None, training
         if m == 0:                               # an empty batch: nothing to normalise or to learn from,
             return from_channel_rows(y, x.shape)     # the running statistics stay as they are (torch)
+        if not is_cpu(xp):                       # a GPU: the same math in three or four fused kernels
+            if training:
+                mean, var, inv_std = fused.batch_norm_statistics(x, eps, running_mean, running_var, factor)
+            else:
+                inv_std = 1 / xp.sqrt(var + dtype(eps))
+            if self.needs_grad:
+                self.mean, self.inv_std = mean, inv_std
+            return fused.batch_norm_normalize(x, mean, inv_std, w, b, from_channel_rows(y, x.shape))
 
         def normalize(channels):                 # this thread's channels, a few rows at a time
             for c in _row_blocks(channels, m, xp):
@@ -120,6 +129,9 @@ class BatchNormFunction(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         inv_std, weight, training, mean = self.inv_std, self.weight, self.training, self.mean
+        if not is_cpu(xp) and gy.size:
+            gx, gw, gb = fused.batch_norm_backward(gy, self.x, mean, inv_std, weight, training)
+            return gx, None if weight is None else gw, gb if self.has_bias else None, None, None
         rows, g_rows = channel_rows(self.x), channel_rows(gy)
         channels, m = g_rows.shape
         gx, gb, gw = xp.empty_like(g_rows), xp.zeros(channels, gy.dtype), xp.zeros(channels, gy.dtype)

@@ -1,0 +1,174 @@
+"""Fused GPU kernels: the same math as the NumPy code beside them, one CuPy kernel each.
+
+On a GPU every array operation is a kernel launch costing 10-20 us of host time, and a
+ResNet step made of small operations waits on the host (docs/performance.md).  These
+kernels do in one launch what the CPU path does in several passes.  They are CUDA C in
+strings (``cupy.ElementwiseKernel`` and ``cupy.ReductionKernel``), built on first use and
+compiled by CuPy once per dtype, so importing tinyres never needs CuPy.  The CuPy test
+double (tests/cupy_double_kernels.py) compiles the very same source for the CPU, so the
+CI checks each kernel against the NumPy path it replaces.
+
+Conventions: ``x`` is (N, C, *spatial); per-channel values broadcast as (1, C, 1, ...);
+sums of floats are accumulated in float64 whatever the dtype.
+"""
+from ..core.backend import cupy_module
+
+_SOURCES = {
+    # Batch norm, forward.  One reduction gives both sums of every channel, shifted by the
+    # channel's first value s (no cancellation when the mean is large):
+    #     S1 = sum(x - s),  S2 = sum((x - s)^2)          (k = 0 and k = 1 of a broadcast pair)
+    "bn_sums": ("ReductionKernel", (
+        "T x, T s, int8 k", "float64 y",
+        "k == 0 ? (double)x - (double)s : ((double)x - (double)s) * ((double)x - (double)s)",
+        "a + b", "y = a", "0")),
+    #     mu = s + S1/m,  var = S2/m - (S1/m)^2,  1/sigma = 1/sqrt(var + eps)
+    "bn_stats": ("ElementwiseKernel", (
+        "float64 s1, float64 s2, T s, float64 inv_m, float64 eps", "T mean, T var, T inv_std",
+        "double d = s1 * inv_m; double v = s2 * inv_m - d * d; v = v > 0 ? v : 0.0;"
+        "mean = (T)((double)s + d); var = (T)v; inv_std = (T)(1.0 / sqrt(v + eps))")),
+    #     running <- (1 - f) running + f batch      (the variance unbiased: var * m / (m - 1))
+    "bn_running": ("ElementwiseKernel", (
+        "T mean, T var, float64 f, float64 unbias", "R running_mean, R running_var",
+        "running_mean = (R)((1 - f) * (double)running_mean + f * (double)mean);"
+        "running_var = (R)((1 - f) * (double)running_var + f * (double)var * unbias)")),
+    #     y = (x - mu) * (w / sigma) + b
+    "bn_normalize": ("ElementwiseKernel", (
+        "T x, T mean, T inv_std, T w, T b", "T y",
+        "y = (x - mean) * (w * inv_std) + b")),
+    # Batch norm, backward.  One reduction: gb = sum(gy) and gw = sum(gy * x_hat) (k = 0, 1).
+    "bn_grad_sums": ("ReductionKernel", (
+        "T gy, T x, T mean, T inv_std, int8 k", "T y",
+        "k == 0 ? (double)gy : (double)gy * (double)((x - mean) * inv_std)",
+        "a + b", "y = (T)a", "0")),
+    #     gx = (w / sigma) * (gy - (gb + x_hat * gw) / m)    (training: the batch's statistics)
+    "bn_grad_input": ("ElementwiseKernel", (
+        "T gy, T x, T mean, T inv_std, T w, T gb, T gw, float64 inv_m", "T gx",
+        "T x_hat = (x - mean) * inv_std;"
+        "gx = (gy - (x_hat * (T)(gw * inv_m) + (T)(gb * inv_m))) * (inv_std * w)")),
+    # im2col with the padding in the kernel:
+    #     cols[c, i, j, n, oh, ow] = x[n, c, oh*sh + i*dh - top, ow*sw + j*dw - left]  (fill outside x)
+    "im2col": ("ElementwiseKernel", (
+        "raw T x, int64 KH, int64 KW, int64 N, int64 OH, int64 OW, int64 H, int64 W, int64 sh, int64 sw, "
+        "int64 top, int64 left, int64 dh, int64 dw, T fill", "T col",
+        "ptrdiff_t r = i; const ptrdiff_t ow = r % OW; r /= OW; const ptrdiff_t oh = r % OH; r /= OH;"
+        "const ptrdiff_t b = r % N; r /= N; const ptrdiff_t kj = r % KW; r /= KW;"
+        "const ptrdiff_t ki = r % KH; const ptrdiff_t c = r / KH;"
+        "const ptrdiff_t h = oh * sh + ki * dh - top, w = ow * sw + kj * dw - left;"
+        "if (h >= 0 && h < H && w >= 0 && w < W) { const ptrdiff_t at[] = {b, c, h, w}; col = x[at]; }"
+        "else { col = fill; }")),
+    # col2im's loop as a gather (no atomics, a fixed order):  gxpad[n, c, h, w] += the sum, over
+    # the kernel offsets (i, j) in order, of cols[c, i, j, n, oh, ow] with h = oh*sh + i*dh, w = ow*sw + j*dw
+    "add_windows": ("ElementwiseKernel", (
+        "raw T cols, int64 C, int64 KH, int64 KW, int64 N, int64 OH, int64 OW, int64 HP, int64 WP, "
+        "int64 sh, int64 sw, int64 dh, int64 dw", "T gx",
+        "ptrdiff_t r = i; const ptrdiff_t w = r % WP; r /= WP; const ptrdiff_t h = r % HP; r /= HP;"
+        "const ptrdiff_t c = r % C; const ptrdiff_t b = r / C;"
+        "T acc = 0; bool hit = false;"
+        "for (ptrdiff_t ki = 0; ki < KH; ++ki) {"
+        "  const ptrdiff_t hh = h - ki * dh; if (hh < 0 || hh % sh != 0 || hh / sh >= OH) continue;"
+        "  for (ptrdiff_t kj = 0; kj < KW; ++kj) {"
+        "    const ptrdiff_t ww = w - kj * dw; if (ww < 0 || ww % sw != 0 || ww / sw >= OW) continue;"
+        "    const T v = cols[((((c * KH + ki) * KW + kj) * N + b) * OH + hh / sh) * OW + ww / sw];"
+        "    acc = hit ? acc + v : v; hit = true;"
+        "  }"
+        "}"
+        "if (hit) gx = gx + acc")),
+    # SGD, one parameter:  d = g (-g to maximize) + weight_decay * p;  with momentum,
+    #     buf = d (first step) or momentum * buf + (1 - dampening) * d,  d = d + momentum * buf
+    #     (Nesterov) or buf;   p = p - lr * d
+    "sgd": ("ElementwiseKernel", (
+        "T g, float64 lr, float64 momentum, float64 dampening, float64 weight_decay, "
+        "bool nesterov, bool maximize, bool first", "T p, T buf",
+        "T d = maximize ? -g : g;"
+        "if (weight_decay != 0) d = d + (T)weight_decay * p;"
+        "if (momentum != 0) {"
+        "  buf = first ? d : (T)momentum * buf + (dampening != 0 ? (T)(1 - dampening) * d : d);"
+        "  d = nesterov ? d + (T)momentum * buf : buf;"
+        "}"
+        "p = p - (T)lr * d")),
+}
+_KERNELS = {}
+_PAIRS = {}
+
+
+def kernel(name):
+    """The CuPy kernel ``name`` (a key of ``_SOURCES``), built once."""
+    k = _KERNELS.get(name)
+    if k is None:
+        kind, args = _SOURCES[name]
+        k = _KERNELS[name] = getattr(cupy_module(), kind)(*args, name=f"tinyres_{name}")
+    return k
+
+
+def _pair(x):
+    """The int8 array [0, 1] shaped (2, 1, ..., 1) on x's GPU: it splits a reduction in two."""
+    key = (x.device.id, x.ndim)
+    if key not in _PAIRS:
+        _PAIRS[key] = cupy_module().arange(2, dtype="int8").reshape((2,) + (1,) * x.ndim)
+    return _PAIRS[key]
+
+
+def _per_channel(v, ndim):
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _over_channels(x):
+    """The axes of x[None] a per-channel reduction sums over (n and the spatial ones)."""
+    return (1,) + tuple(range(3, x.ndim + 1))
+
+
+def batch_norm_statistics(x, eps, running_mean, running_var, factor):
+    """(mu, var, 1/sigma) of each channel of ``x``: one reduction and one per-channel
+    kernel; the running statistics updated by one more (see ``BatchNormFunction``)."""
+    c = x.shape[1]
+    m = x.size // c
+    shift = x[(slice(0, 1), slice(None)) + (slice(0, 1),) * (x.ndim - 2)]
+    sums = kernel("bn_sums")(x[None], shift[None], _pair(x), axis=_over_channels(x))
+    mean, var, inv_std = kernel("bn_stats")(sums[0], sums[1], shift.reshape(c), 1.0 / m, float(eps))
+    if running_mean is not None:
+        kernel("bn_running")(mean, var, float(factor), m / (m - 1), running_mean, running_var)
+    return mean, var, inv_std
+
+
+def batch_norm_normalize(x, mean, inv_std, w, b, y):
+    """y = (x - mu) * (w / sigma) + b, written into ``y``."""
+    k = x.ndim
+    kernel("bn_normalize")(x, _per_channel(mean, k), _per_channel(inv_std, k), _per_channel(w, k),
+                           _per_channel(b, k), y)
+    return y
+
+
+def batch_norm_backward(gy, x, mean, inv_std, weight, training):
+    """(gx, gw, gb) of batch norm: one reduction for gw and gb, one elementwise kernel for gx."""
+    k, m = x.ndim, x.size // x.shape[1]
+    mean, inv_std = _per_channel(mean, k), _per_channel(inv_std, k)
+    sums = kernel("bn_grad_sums")(gy[None], x[None], mean[None], inv_std[None], _pair(x), axis=_over_channels(x))
+    gb, gw = sums[0], sums[1]
+    w = 1 if weight is None else _per_channel(weight, k)
+    if training:
+        gx = kernel("bn_grad_input")(gy, x, mean, inv_std, w, _per_channel(gb, k), _per_channel(gw, k), 1.0 / m)
+    else:
+        gx = gy * (inv_std * w)
+    return gx, gw, gb
+
+
+def im2col(x, cols, stride, padding, dilation, fill):
+    """cols (C, KH, KW, N, OH, OW) = the patches of ``x``, padding included: one kernel."""
+    _, kh, kw, n, oh, ow = cols.shape
+    (top, _), (left, _) = padding
+    kernel("im2col")(x, kh, kw, n, oh, ow, x.shape[2], x.shape[3], stride[0], stride[1], top, left,
+                     dilation[0], dilation[1], fill, cols)
+    return cols
+
+
+def add_windows(gxpad, cols, stride, dilation):
+    """gxpad += every column of ``cols`` on the window it came from: one kernel."""
+    c, kh, kw, n, oh, ow = cols.shape
+    kernel("add_windows")(cols, c, kh, kw, n, oh, ow, gxpad.shape[2], gxpad.shape[3],
+                          stride[0], stride[1], dilation[0], dilation[1], gxpad)
+
+
+def sgd(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
+    """One SGD step of one parameter, its momentum buffer ``buf`` included: one kernel
+    (``buf`` may be ``p`` itself when there is no momentum; it is not touched then)."""
+    kernel("sgd")(grad, lr, momentum, dampening, weight_decay, nesterov, maximize, first, p, buf)
