@@ -34,22 +34,31 @@ import types
 
 import numpy as np
 
-STATE = types.SimpleNamespace(current=0, transfers=[], launches=0)
+STATE = types.SimpleNamespace(current=0, transfers=[], launches=0, uploads=[])
 _HOST_IN = {"array", "asarray", "asanyarray"}       # the functions that take host data
 _ALLOCATIONS = {"empty", "empty_like"}              # memory from the pool, no kernel
 _SYNCS = {"nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"}   # output size read back
 _PACKAGE = os.sep + "tinyres" + os.sep
 
 
+def _where():
+    """The first line of tinyres up the stack (the caller of an array operation)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if _PACKAGE in frame.f_code.co_filename and not frame.f_code.co_filename.endswith("backend.py"):
+            return f"{frame.f_code.co_filename.rsplit(_PACKAGE, 1)[1]}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "outside tinyres"
+
+
 def _transfer(kind):
     """Record one device-to-host transfer, with the line of tinyres that caused it."""
-    frame, where = sys._getframe(1), "outside tinyres"
-    while frame is not None:
-        if _PACKAGE in frame.f_code.co_filename:
-            where = f"{frame.f_code.co_filename.rsplit(_PACKAGE, 1)[1]}:{frame.f_lineno}"
-            break
-        frame = frame.f_back
-    STATE.transfers.append(f"{kind} at {where}")
+    STATE.transfers.append(f"{kind} at {_where()}")
+
+
+def _upload(name):
+    """Record a host-to-device copy (``cupy.array`` of host data), with tinyres's line."""
+    STATE.uploads.append(f"{name} at {_where()}")
 
 
 def _record(launch, name):
@@ -94,6 +103,8 @@ def _call(fn, name, args, kwargs, host_ok=False, seen=None):
                         "pass an array or a NumPy scalar of the destination's dtype")
     args = _unwrap(args, name, seen, host_ok)
     kwargs = {k: _unwrap(v, name, seen, host_ok) for k, v in kwargs.items()}
+    if name in _HOST_IN:
+        _upload(name)
     if name not in _ALLOCATIONS:
         STATE.launches += 1             # one kernel (a few, such as astype to the same dtype, launch none)
     if name in _SYNCS:
@@ -337,6 +348,7 @@ def make_fake_cupy(device_count=2):
     """A fresh ``cupy`` module on ``device_count`` fake GPUs, GPU 0 current, no transfers yet."""
     STATE.current, STATE.launches = 0, 0
     STATE.transfers.clear()
+    STATE.uploads.clear()
     cp = types.ModuleType("cupy")
     cp.ndarray, cp.asnumpy, cp.transfers = ndarray, asnumpy, STATE.transfers
     cp.cuda = types.SimpleNamespace(Device=cuda_Device,

@@ -443,6 +443,23 @@ def test_a_training_step_makes_no_device_to_host_transfer(strict_double, name, s
             assert strict_double.transfers == [], f"{type(opt).__name__} step {step}"
 
 
+@pytest.mark.parametrize("name, size", [("resnet20", 8), ("resnet18", 17)])
+def test_a_training_step_makes_no_host_to_device_copy(strict_double, name, size):
+    """Nor the other way: the backward's seed and the scalars of ops (``x * 0.5``) are filled
+    on the device, not copied from the host (a CUDA-graph capture refuses such copies)."""
+    from cupy_double import STATE
+    model = tinyres.models.get_model(name, num_classes=4).to(DEVICE)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    images, labels = tinyres.randn(4, 3, size, size, device=DEVICE), tinyres.tensor([0, 3, 2, 1], device=DEVICE)
+    for step in range(2):
+        STATE.uploads.clear()
+        loss = F.cross_entropy(model(images), labels) * 0.5 + 1
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert STATE.uploads == [], step
+
+
 def test_the_trainer_transfers_only_the_logged_figures(strict_double, tmp_path):
     trainer = _trainer(None, DEVICE, 1)
     trainer.test_loader = None

@@ -371,7 +371,8 @@ def _as_gradient(gradient, tensor, op):
             raise RuntimeError(
                 f"{op}: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {tensor.shape}. Pass a gradient of that shape.")
-        gradient = numpy.ones(tensor.shape)
+        with backend.on_device(tensor.device):     # made where it is used: a fill, no host copy
+            return Tensor(backend.get_array_module(tensor).ones(tensor.shape, dtype=tensor.dtype))
     elif isinstance(gradient, Tensor):
         if gradient.device != tensor.device:
             raise RuntimeError(f"{op}: expected the gradient on {tensor.device} like the "

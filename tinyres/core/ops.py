@@ -39,7 +39,8 @@ def _scalar_tensor(x, like):
         dtype = backend.get_default_dtype()
     elif isinstance(x, (bool, numpy.bool_)) and dtype.kind == "b":
         dtype = backend.bool_
-    return Tensor(backend.to_device(numpy.asarray(x, dtype=dtype), like.device))
+    with backend.on_device(like.device):       # filled on the device: no host-to-device copy
+        return Tensor(get_array_module(like).full((), x, dtype=dtype))
 
 
 def _operands(a, b, op):

@@ -86,6 +86,11 @@ _SOURCES = {
         "  d = nesterov ? d + (T)momentum * buf : buf;"
         "}"
         "p = p - (T)lr * d")),
+    "sgd_plain": ("ElementwiseKernel", (             # the same without momentum (no buffer)
+        "T g, float64 lr, float64 weight_decay, bool maximize", "T p",
+        "T d = maximize ? -g : g;"
+        "if (weight_decay != 0) d = d + (T)weight_decay * p;"
+        "p = p - (T)lr * d")),
 }
 _KERNELS = {}
 _PAIRS = {}
@@ -169,6 +174,9 @@ def add_windows(gxpad, cols, stride, dilation):
 
 
 def sgd(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
-    """One SGD step of one parameter, its momentum buffer ``buf`` included: one kernel
-    (``buf`` may be ``p`` itself when there is no momentum; it is not touched then)."""
-    kernel("sgd")(grad, lr, momentum, dampening, weight_decay, nesterov, maximize, first, p, buf)
+    """One SGD step of one parameter, its momentum buffer ``buf`` included (None without
+    momentum): one kernel."""
+    if momentum == 0:
+        kernel("sgd_plain")(grad, lr, weight_decay, maximize, p)
+    else:
+        kernel("sgd")(grad, lr, momentum, dampening, weight_decay, nesterov, maximize, first, p, buf)

@@ -44,7 +44,7 @@ class SGD(Optimizer):
             state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
         buf = state.get("momentum_buffer", p.data)     # (p.data only fills the slot when there's no momentum)
         if not is_cpu(get_array_module(p.data)):       # a GPU: the whole update in one kernel
-            return fused.sgd(p.data, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+            return fused.sgd(p.data, grad, state.get("momentum_buffer"), lr, momentum, dampening, weight_decay, nesterov, maximize, first)
 
         def update(p, grad, buf):                      # slices of the arrays, one per thread
             g = -grad if maximize else grad
