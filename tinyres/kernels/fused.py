@@ -92,6 +92,24 @@ _SOURCES = {
         "if (weight_decay != 0) d = d + (T)weight_decay * p;"
         "p = p - (T)lr * d")),
 }
+# Adam, one parameter, in torch's order (as ``optim.Adam``): the decay, the first moment by
+# torch's lerp, the second moment, (AMSGrad's running maximum), then
+#     p = p - step_size * m / (sqrt(v) / bias2_sqrt + eps),
+# step_size = lr / (1 - beta1^t) and bias2_sqrt = sqrt(1 - beta2^t) computed on the host.
+_ADAM = ("T d = maximize ? -g : g;"
+         "if (weight_decay != 0) {"
+         "  if (decoupled) p = p * (T)(1 - lr * weight_decay); else d = d + (T)weight_decay * p;"
+         "}"
+         "const T w1 = (T)(1 - beta1);"
+         "m = (w1 < (T)0.5 && w1 > (T)-0.5) ? m + w1 * (d - m) : d - (d - m) * ((T)1 - w1);"
+         "v = v * (T)beta2 + (T)(1 - beta2) * d * d;"
+         "%s"
+         "p = p + (T)(-step_size) * m / (sqrt(%s) / (T)bias2_sqrt + (T)eps)")
+_ADAM_IN = ("T g, float64 lr, float64 beta1, float64 beta2, float64 eps, float64 weight_decay, "
+            "bool decoupled, bool maximize, float64 step_size, float64 bias2_sqrt")
+_SOURCES["adam"] = ("ElementwiseKernel", (_ADAM_IN, "T p, T m, T v", _ADAM % ("", "v")))
+_SOURCES["adam_amsgrad"] = ("ElementwiseKernel", (_ADAM_IN, "T p, T m, T v, T v_max",
+                                                  _ADAM % ("v_max = v_max > v ? v_max : v;", "v_max")))
 _KERNELS = {}
 _PAIRS = {}
 
@@ -180,3 +198,12 @@ def sgd(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
         kernel("sgd_plain")(grad, lr, weight_decay, maximize, p)
     else:
         kernel("sgd")(grad, lr, momentum, dampening, weight_decay, nesterov, maximize, first, p, buf)
+
+
+def adam(p, grad, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step_size, bias2_sqrt):
+    """One Adam step of one parameter and its moments (``v_max``: AMSGrad's, or None): one kernel."""
+    args = (grad, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step_size, bias2_sqrt, p, m, v)
+    if v_max is None:
+        kernel("adam")(*args)
+    else:
+        kernel("adam_amsgrad")(*args, v_max)

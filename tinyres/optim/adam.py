@@ -1,5 +1,6 @@
 """Adam and AdamW, as ``torch.optim.Adam`` / ``torch.optim.AdamW`` (single-tensor form)."""
-from ..core.backend import get_array_module
+from ..core.backend import get_array_module, is_cpu
+from ..kernels import fused
 from .optimizer import Optimizer, check_number
 
 
@@ -18,7 +19,8 @@ class Adam(Optimizer):
 
     ``m`` and ``v`` start at zero, so early on they are biased towards zero by the factors
     ``1 - beta^t``; dividing by them (bias correction) undoes that.  The arithmetic is done
-    in the parameter's dtype in torch's order, so float32 results track torch closely.
+    in the parameter's dtype in torch's order, so float32 results track torch closely; on a
+    GPU the whole update is one fused kernel (``kernels.fused.adam``).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
@@ -49,8 +51,13 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(p.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(p.data)
-        g = -grad if group["maximize"] else grad
         state["step"] += 1
+        if not is_cpu(xp):                 # a GPU: the whole update in one kernel
+            return fused.adam(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                              lr, beta1, beta2, eps, weight_decay, group["decoupled_weight_decay"],
+                              group["maximize"], lr / (1 - beta1 ** state["step"]),
+                              (1 - beta2 ** state["step"]) ** 0.5)
+        g = -grad if group["maximize"] else grad
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
                 p.data *= 1 - lr * weight_decay
