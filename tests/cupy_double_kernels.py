@@ -134,7 +134,7 @@ class _UserKernel:
         self.name, self.preamble = name, preamble
         self._libs = {}
 
-    def _bind(self, args, outs_given):
+    def _bind(self, args):
         """The dtype of each placeholder, then every parameter's host array or scalar."""
         from cupy_double import _unwrap
         params = self.in_params + self.out_params
@@ -168,12 +168,11 @@ class _UserKernel:
                 lines.append(f"CArray<{ct}>& {name} = _raw_{name};")
         return "\n".join(lines) + "\n"
 
-    def _run(self, source, arrays, n, m, keep):
+    def _run(self, source, arrays, n, m):
         lib = self._libs.get(source) or self._libs.setdefault(source, _compile(source))
         ptrs = (ctypes.c_void_p * len(arrays))(*[a.__array_interface__["data"][0] for a in arrays])
         meta = np.concatenate([_meta(a) for a in arrays])
         lib.kernel(ptrs, meta.ctypes.data_as(ctypes.c_void_p), ctypes.c_longlong(n), ctypes.c_longlong(m))
-        del keep
 
 
 def _element_lines(params, dtype, index, outputs):
@@ -201,10 +200,9 @@ class ElementwiseKernel(_UserKernel):
 
     def __call__(self, *args, size=None, **kwargs):
         from cupy_double import ndarray, _record
-        values, dtype, types = self._bind(args, None)
+        values, dtype, types = self._bind(args)
         params = self.in_params + self.out_params
-        arrays = [(p, _as_array(v, dtype(p[1])) if not p[0] else v) for p, v in zip(params, values) if v is not None]
-        shapes = [a.shape for (raw, _, _), a in arrays if not raw]
+        shapes = [np.shape(v) for (raw, _, _), v in zip(params, values) if not raw and v is not None]
         shape = np.broadcast_shapes(*shapes) if shapes else (size,)
         if size is not None and shapes and int(np.prod(shape)) != size:
             raise ValueError(f"fake cupy: {self.name}: size={size} and the arrays' shape {shape} disagree")
@@ -236,7 +234,7 @@ class ElementwiseKernel(_UserKernel):
         n = int(np.prod(shape))
 
         def launch():
-            self._run(source, host, n, 0, values)
+            self._run(source, host, n, 0)
         launch()
         _record(launch, self.name)
         outs = [ndarray(v) if not isinstance(args[k] if k < len(args) else None, ndarray) else args[k]
@@ -258,7 +256,7 @@ class ReductionKernel(_UserKernel):
 
     def __call__(self, *args, axis=None, keepdims=False, **kwargs):
         from cupy_double import ndarray, _record
-        values, dtype, types = self._bind(args, None)
+        values, dtype, types = self._bind(args)
         ins = [_as_array(v, dtype(t)) for (raw, t, _), v in zip(self.in_params, values)]
         shape = np.broadcast_shapes(*[a.shape for a in ins])
         axes = tuple(range(len(shape))) if axis is None else tuple(
@@ -290,7 +288,7 @@ class ReductionKernel(_UserKernel):
         n, m = int(np.prod(out_shape)), int(np.prod([shape[d] for d in axes]))
 
         def launch():
-            self._run(source, host, n, m, outs)
+            self._run(source, host, n, m)
         launch()
         _record(launch, self.name)
         given = args[len(self.in_params):]

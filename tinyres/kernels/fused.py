@@ -13,6 +13,9 @@ sums of floats are accumulated in float64 whatever the dtype.
 """
 from ..core.backend import cupy_module
 
+# d, the direction SGD follows: -g to maximize, plus the L2 decay
+_DECAY = "T d = maximize ? -g : g; if (weight_decay != 0) d = d + (T)weight_decay * p;"
+
 _SOURCES = {
     # Batch norm, forward.  One reduction gives both sums of every channel, shifted by the
     # channel's first value s (no cancellation when the mean is large):
@@ -73,14 +76,13 @@ _SOURCES = {
         "  }"
         "}"
         "if (hit) gx = gx + acc")),
-    # SGD, one parameter:  d = g (-g to maximize) + weight_decay * p;  with momentum,
+    # SGD, one parameter (_DECAY):  d = g (-g to maximize) + weight_decay * p;  with momentum,
     #     buf = d (first step) or momentum * buf + (1 - dampening) * d,  d = d + momentum * buf
     #     (Nesterov) or buf;   p = p - lr * d
     "sgd": ("ElementwiseKernel", (
         "T g, float64 lr, float64 momentum, float64 dampening, float64 weight_decay, "
         "bool nesterov, bool maximize, bool first", "T p, T buf",
-        "T d = maximize ? -g : g;"
-        "if (weight_decay != 0) d = d + (T)weight_decay * p;"
+        _DECAY +
         "if (momentum != 0) {"
         "  buf = first ? d : (T)momentum * buf + (dampening != 0 ? (T)(1 - dampening) * d : d);"
         "  d = nesterov ? d + (T)momentum * buf : buf;"
@@ -88,18 +90,15 @@ _SOURCES = {
         "p = p - (T)lr * d")),
     "sgd_plain": ("ElementwiseKernel", (             # the same without momentum (no buffer)
         "T g, float64 lr, float64 weight_decay, bool maximize", "T p",
-        "T d = maximize ? -g : g;"
-        "if (weight_decay != 0) d = d + (T)weight_decay * p;"
-        "p = p - (T)lr * d")),
+        _DECAY + "p = p - (T)lr * d")),
 }
 # Adam, one parameter, in torch's order (as ``optim.Adam``): the decay, the first moment by
 # torch's lerp, the second moment, (AMSGrad's running maximum), then
 #     p = p - step_size * m / (sqrt(v) / bias2_sqrt + eps),
 # step_size = lr / (1 - beta1^t) and bias2_sqrt = sqrt(1 - beta2^t) computed on the host.
 _ADAM = ("T d = maximize ? -g : g;"
-         "if (weight_decay != 0) {"
-         "  if (decoupled) p = p * (T)(1 - lr * weight_decay); else d = d + (T)weight_decay * p;"
-         "}"
+         "if (weight_decay != 0 && decoupled) p = p * (T)(1 - lr * weight_decay);"
+         "if (weight_decay != 0 && !decoupled) d = d + (T)weight_decay * p;"
          "const T w1 = (T)(1 - beta1);"
          "m = (w1 < (T)0.5 && w1 > (T)-0.5) ? m + w1 * (d - m) : d - (d - m) * ((T)1 - w1);"
          "v = v * (T)beta2 + (T)(1 - beta2) * d * d;"

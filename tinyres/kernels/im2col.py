@@ -77,12 +77,12 @@ def im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), f
     def fill_images(b):                 # the images b of the batch
         if xpad is not x:
             pad_into(xpad[b], x[b], padding, fill, xp)
-        _copy_windows(cols[:, :, :, b], xpad[b], stride, dilation, xp)
+        _copy_windows(cols[:, :, :, b], xpad[b], stride, dilation)
     parallel_for(fill_images, n, xp)
     return cols
 
 
-def _copy_windows(cols, xpad, stride, dilation, xp):
+def _copy_windows(cols, xpad, stride, dilation):
     """cols[:, i, j] = the pixels of ``xpad`` that kernel offset (i, j) meets (im2col's loop)."""
     _, kh, kw, _, oh, ow = cols.shape
     for i in range(kh):

@@ -52,11 +52,12 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
+        step_size = lr / (1 - beta1 ** state["step"])
+        bias2_sqrt = (1 - beta2 ** state["step"]) ** 0.5
         if not is_cpu(xp):                 # a GPU: the whole update in one kernel
             return fused.adam(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                               lr, beta1, beta2, eps, weight_decay, group["decoupled_weight_decay"],
-                              group["maximize"], lr / (1 - beta1 ** state["step"]),
-                              (1 - beta2 ** state["step"]) ** 0.5)
+                              group["maximize"], step_size, bias2_sqrt)
         g = -grad if group["maximize"] else grad
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
@@ -70,8 +71,7 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]
-        step_size = lr / (1 - beta1 ** state["step"])
-        denom = xp.sqrt(exp_avg_sq) / (1 - beta2 ** state["step"]) ** 0.5 + eps
+        denom = xp.sqrt(exp_avg_sq) / bias2_sqrt + eps
         p.data += -step_size * exp_avg / denom
 
 

@@ -82,30 +82,34 @@ class BatchNormFunction(Function):
 
     def forward(self, x, weight, bias, running_mean, running_var, training, factor, eps):
         xp = get_array_module(x)
-        rows = channel_rows(x)
-        channels, m = rows.shape
+        channels = x.shape[1]
         dtype = x.dtype.type
         w = xp.ones(channels, x.dtype) if weight is None else weight
         b = xp.zeros(channels, x.dtype) if bias is None else bias
-        if training:
-            mean, var = xp.empty(channels, x.dtype), xp.empty(channels, x.dtype)
-        else:
+        if not training:
             mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
-        y = xp.empty_like(rows)
-        inv_std = xp.empty(channels, x.dtype)
         if self.needs_grad:         # backward recomputes x_hat from x: x is kept anyway, for create_graph
-            self.x, self.mean, self.inv_std, self.weight = x, mean, inv_std, weight
+            self.x, self.weight = x, weight
             self.has_bias, self.training = bias is not None, training
-        if m == 0:                               # an empty batch: nothing to normalise or to learn from,
-            return from_channel_rows(y, x.shape)     # the running statistics stay as they are (torch)
-        if not is_cpu(xp):                       # a GPU: the same math in three or four fused kernels
+        if not is_cpu(xp) and x.size:            # a GPU: the same math in three or four fused kernels
             if training:
                 mean, var, inv_std = fused.batch_norm_statistics(x, eps, running_mean, running_var, factor)
             else:
                 inv_std = 1 / xp.sqrt(var + dtype(eps))
             if self.needs_grad:
                 self.mean, self.inv_std = mean, inv_std
-            return fused.batch_norm_normalize(x, mean, inv_std, w, b, from_channel_rows(y, x.shape))
+            y = from_channel_rows(xp.empty((channels, x.size // channels), x.dtype), x.shape)
+            return fused.batch_norm_normalize(x, mean, inv_std, w, b, y)
+        rows = channel_rows(x)
+        m = rows.shape[1]
+        if training:
+            mean, var = xp.empty(channels, x.dtype), xp.empty(channels, x.dtype)
+        y = xp.empty_like(rows)
+        inv_std = xp.empty(channels, x.dtype)
+        if self.needs_grad:
+            self.mean, self.inv_std = mean, inv_std
+        if m == 0:                               # an empty batch: nothing to normalise or to learn from,
+            return from_channel_rows(y, x.shape)     # the running statistics stay as they are (torch)
 
         def normalize(channels):                 # this thread's channels, a few rows at a time
             for c in _row_blocks(channels, m, xp):
