@@ -103,10 +103,12 @@ def run_both(name, channels, size, train, dtype):
     return model, twin, ours, theirs
 
 
-def assert_gradients_match(model, twin, rtol):
+def assert_gradients_match(model, twin, rtol, cast=False):
     grads = dict(twin.named_parameters())
     for k, p in model.named_parameters():
         ref = grads[k].grad.numpy()
+        if cast:
+            ref = ref.astype(p.grad.dtype)
         assert p.grad.dtype == ref.dtype, k
         np.testing.assert_allclose(p.grad.numpy(), ref, rtol=rtol, atol=rtol * np.abs(ref).max(), err_msg=k)
 
@@ -126,7 +128,15 @@ def test_whole_model_matches_torch_float32(name, channels, size, train):
         # weight gradients differ by ~2% from torch's float32 ones.  The float64 test below
         # checks both exactly.
         return
-    assert_gradients_match(model, twin, rtol=1e-3)
+    try:
+        assert_gradients_match(model, twin, rtol=1e-3)
+    except AssertionError:
+        # torch's float32 convolutions pick their algorithm by CPU (oneDNN): on an AMD EPYC,
+        # preact_resnet18's first-layer gradient in eval mode is 1.8e-3 from the float64 one
+        # in torch and 4e-7 in tinyres.  Then ours must be within 1e-3 of the exact (float64)
+        # gradient, which the float64 test shows torch's and ours agree on.
+        _, exact, _, _ = run_both(name, channels, size, train, np.float64)
+        assert_gradients_match(model, exact, rtol=1e-3, cast=True)
     if train:
         assert_running_statistics_match(model, twin, rtol=1e-4, atol=1e-5)
 

@@ -1,0 +1,13 @@
+"""``tinyres.cuda``: is a GPU usable, and CUDA graphs (``graphs``) -- as ``torch.cuda``.
+(The CuPy import itself lives in ``core.backend``.)"""
+from ..core.backend import is_cuda_available as is_available  # noqa: F401
+from .graphs import CUDAGraph, graph, make_graphed_step  # noqa: F401
+
+
+def device_count():
+    """How many CUDA GPUs CuPy sees (0 without CuPy)."""
+    from ..core import backend
+    cp = backend.cupy_module()
+    if cp is None or not is_available():
+        return 0
+    return cp.cuda.runtime.getDeviceCount()
