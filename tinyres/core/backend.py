@@ -10,7 +10,9 @@ Devices are written as in PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
 The interface the rest of tinyres uses, and nothing else: ``get_array_module`` (``xp``),
 ``is_device_array`` / ``is_array`` (instead of isinstance checks on CuPy's types),
 ``to_host`` / ``to_device`` / ``device_of`` / ``on_device``, ``xp_for``, ``is_cpu``, the
-dtypes and the default generator.  (The CPU thread helpers are ``tinyres.kernels.threads``.)
+dtypes and the default generator, ``matmul`` and the CUDA-graph capture state
+(``is_capturing``, ``outside_capture``, ``capture_watch``).  (The CPU thread helpers are
+``tinyres.kernels.threads``.)
 
 The array contract: what a third backend's module ``xp`` and its arrays must offer, since
 the ops rely on exactly this.
@@ -51,6 +53,7 @@ _default_dtype = float32
 _cupy = None          # the cupy module once imported; tests may install a stand-in here
 _cupy_error = None    # why importing it failed
 _nccl = None          # cupy.cuda.nccl once looked for (False: not there); tests may install a stand-in
+_capture = None       # the tinyres.cuda.CUDAGraph now capturing, or None
 
 
 def cupy_module():
@@ -210,6 +213,47 @@ def element_positions(view, base):
     if positions.min() < 0 or positions.max() >= base.size:
         return None
     return numpy.ascontiguousarray(positions)      # on the host: the caller moves it to base's device
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` of two arrays (NumPy's ``matmul`` rules), into ``out`` when given.
+
+    Every matrix product of the ops goes through here, because stock CuPy cannot capture
+    cuBLAS in a CUDA graph (cupy#6290): while a graph captures, the product is handed to it
+    (``CUDAGraph.gemm``), which ends the piece of graph there, runs the product outside it
+    and starts the next piece."""
+    if _capture is not None and is_device_array(a):
+        return _capture.gemm(a, b, out)
+    xp = get_array_module(a)
+    return xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
+
+
+def set_capture(graph):
+    """``tinyres.cuda.CUDAGraph`` says here that it captures (``graph``) or has ended (None)."""
+    global _capture
+    _capture = graph
+
+
+def is_capturing():
+    """True while a CUDA graph captures (``tinyres.cuda.graph``): no value can be read back
+    then, and array operations are recorded rather than run."""
+    return _capture is not None
+
+
+def outside_capture(fn):
+    """``fn()`` run once now, outside any CUDA graph being captured (the graph will not
+    repeat it): how an optimizer sets a device scalar, say a new learning rate, without
+    baking the setting into every replay."""
+    return fn() if _capture is None else _capture.outside(fn)
+
+
+def capture_watch(obj):
+    """Tell the graph being captured (if any) that ``obj`` keeps host bookkeeping of the work
+    it recorded: the graph calls ``obj._graph_captured()`` when the capture ends and
+    ``obj._graph_before_replay()`` / ``obj._graph_after_replay()`` around each replay (an
+    optimizer refreshes its device learning rate and counts its steps there)."""
+    if _capture is not None:
+        _capture.watch(obj)
 
 
 def pin_memory(array):

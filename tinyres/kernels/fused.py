@@ -95,8 +95,10 @@ _SOURCES = {
 # Adam, one parameter, in torch's order (as ``optim.Adam``): the decay, the first moment by
 # torch's lerp, the second moment, (AMSGrad's running maximum), then
 #     p = p - step_size * m / (sqrt(v) / bias2_sqrt + eps),
-# step_size = lr / (1 - beta1^t) and bias2_sqrt = sqrt(1 - beta2^t) computed on the host.
-_ADAM = ("T d = maximize ? -g : g;"
+# step_size = lr / (1 - beta1^t) and bias2_sqrt = sqrt(1 - beta2^t) computed in double
+# precision from the step t, which (as lr) is a 0-d device array: a CUDA graph replays them.
+_ADAM = ("const double step_size = lr / (1 - pow(beta1, t)), bias2_sqrt = sqrt(1 - pow(beta2, t));"
+         "T d = maximize ? -g : g;"
          "if (weight_decay != 0 && decoupled) p = p * (T)(1 - lr * weight_decay);"
          "if (weight_decay != 0 && !decoupled) d = d + (T)weight_decay * p;"
          "const T w1 = (T)(1 - beta1);"
@@ -105,7 +107,7 @@ _ADAM = ("T d = maximize ? -g : g;"
          "%s"
          "p = p + (T)(-step_size) * m / (sqrt(%s) / (T)bias2_sqrt + (T)eps)")
 _ADAM_IN = ("T g, float64 lr, float64 beta1, float64 beta2, float64 eps, float64 weight_decay, "
-            "bool decoupled, bool maximize, float64 step_size, float64 bias2_sqrt")
+            "bool decoupled, bool maximize, float64 t")
 _SOURCES["adam"] = ("ElementwiseKernel", (_ADAM_IN, "T p, T m, T v", _ADAM % ("", "v")))
 _SOURCES["adam_amsgrad"] = ("ElementwiseKernel", (_ADAM_IN, "T p, T m, T v, T v_max",
                                                   _ADAM % ("v_max = v_max > v ? v_max : v;", "v_max")))
@@ -199,9 +201,10 @@ def sgd(p, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize,
         kernel("sgd")(grad, lr, momentum, dampening, weight_decay, nesterov, maximize, first, p, buf)
 
 
-def adam(p, grad, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step_size, bias2_sqrt):
-    """One Adam step of one parameter and its moments (``v_max``: AMSGrad's, or None): one kernel."""
-    args = (grad, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step_size, bias2_sqrt, p, m, v)
+def adam(p, grad, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, t):
+    """One Adam step of one parameter and its moments (``v_max``: AMSGrad's, or None): one
+    kernel.  ``lr`` and the step ``t`` may be 0-d float64 device arrays (as the optimizer gives)."""
+    args = (grad, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, t, p, m, v)
     if v_max is None:
         kernel("adam")(*args)
     else:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy
 
-from ..core.backend import get_array_module
+from ..core.backend import get_array_module, is_cpu, matmul
 
 
 def _threads_from_environment():
@@ -105,6 +105,8 @@ def parallel_matmul(a, b):
     would not pay; letting BLAS thread them instead would leave its threads spinning
     against tinyres's own for a while after each call."""
     xp = get_array_module(a)
+    if not is_cpu(xp):
+        return matmul(a, b)
     out = xp.empty(a.shape[:-1] + b.shape[-1:], dtype=xp.result_type(a, b))
     parallel_for(lambda s: xp.matmul(a[..., s, :], b, out=out[..., s, :]), a.shape[-2], xp)
     return out

@@ -1,5 +1,5 @@
 """Adam and AdamW, as ``torch.optim.Adam`` / ``torch.optim.AdamW`` (single-tensor form)."""
-from ..core.backend import get_array_module, is_cpu
+from ..core.backend import get_array_module, is_capturing, is_cpu
 from ..kernels import fused
 from .optimizer import Optimizer, check_number
 
@@ -41,23 +41,34 @@ class Adam(Optimizer):
             check_number(f"beta parameter at index {i}", beta, high=1.0)
         check_number("weight_decay value", options["weight_decay"])
 
+    def _count_steps(self, p, state, delta):
+        state["step"] += delta
+        key = ("step", id(p))
+        if key in self._on_device:
+            array, count = self._on_device[key]
+            self._on_device[key] = (array, count + delta)
+
     def _update(self, p, grad, state, group):
         xp = get_array_module(p.data)
         lr, eps, weight_decay = (float(group[k]) for k in ("lr", "eps", "weight_decay"))
         beta1, beta2 = (float(b) for b in group["betas"])
         if not state:
+            if is_capturing():
+                raise RuntimeError(f"{type(self).__name__}: a parameter's moments are made at its first step, which "
+                                   "a CUDA graph cannot capture: run warm-up steps before the capture")
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
+        if not is_cpu(xp):                 # a GPU: the whole update in one kernel, lr and t on the device
+            return fused.adam(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                              self._device_scalar(("lr", id(group)), lr), beta1, beta2, eps, weight_decay,
+                              group["decoupled_weight_decay"], group["maximize"],
+                              self._device_counter(("step", id(p)), state["step"]))
         step_size = lr / (1 - beta1 ** state["step"])
         bias2_sqrt = (1 - beta2 ** state["step"]) ** 0.5
-        if not is_cpu(xp):                 # a GPU: the whole update in one kernel
-            return fused.adam(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                              lr, beta1, beta2, eps, weight_decay, group["decoupled_weight_decay"],
-                              group["maximize"], step_size, bias2_sqrt)
         g = -grad if group["maximize"] else grad
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:

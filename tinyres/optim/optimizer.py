@@ -7,6 +7,10 @@ place: the parameter objects, and their arrays, stay the same for the whole of t
 State arrays (momentum buffers, Adam moments) live on the parameter's device with its
 dtype.
 
+On a GPU the learning rate (and Adam's step count) reach the kernels as 0-d device arrays,
+set only when the host value changes (``_device_scalar``), so that a CUDA graph which
+captured a step replays it with the schedule's current rate (``tinyres.cuda.graphs``).
+
 ``state_dict()`` is torch's format with host copies: ``{"state": {index: {name: ndarray
 or number}}, "param_groups": [{option: value, ..., "params": [index, ...]}]}``, where a
 parameter's index is its position in the concatenation of all groups.
@@ -39,6 +43,8 @@ class Optimizer:
         self.state = collections.defaultdict(dict)
         self.param_groups = []
         self._opt_called = False    # set by step(); lr schedulers warn when they step first
+        self._on_device = {}        # key -> (device array, the host value it holds)
+        self._graphed = None        # what a CUDA-graph capture of step() recorded
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -117,14 +123,69 @@ class Optimizer:
         if closure is not None:
             with grad_mode.enable_grad():
                 loss = closure()
+        stepped = []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 with backend.on_device(backend.device_of(p.data)):
                     self._update(p, p.grad.data, self.state[p], group)
+                stepped.append(p)
+        if backend.is_capturing():
+            self._graphed = dict(params=stepped, options=self._options())
+            backend.capture_watch(self)
         self._opt_called = True
         return loss
+
+    # ------------------------------------------------------------------ on the device, CUDA graphs
+    def _device_scalar(self, key, value):
+        """A 0-d float64 array on the current GPU holding ``value``, kept under ``key``: set
+        (outside any graph being captured) only when ``value`` differs from what it holds."""
+        entry = self._on_device.get(key)
+        if entry is None or entry[1] != value:
+            def fill():
+                array = entry[0] if entry is not None else backend.xp_for("cuda").empty((), backend.float64)
+                array.fill(value)
+                return array
+            self._on_device[key] = (backend.outside_capture(fill), value)
+        return self._on_device[key][0]
+
+    def _device_counter(self, key, count):
+        """A device counter that this step brings from ``count - 1`` to ``count``: one
+        increment on the device (which a captured graph repeats at every replay)."""
+        array = self._device_scalar(key, count - 1)
+        array += 1
+        self._on_device[key] = (array, count)
+        return array
+
+    def _count_steps(self, p, state, delta):
+        """Move the host's step count of ``p`` by ``delta`` (the subclasses that count steps)."""
+
+    def _options(self):
+        """Each group's options but the learning rate: baked into a captured graph."""
+        return [{k: copy.deepcopy(g[k]) for k in self.defaults if k != "lr"} for g in self.param_groups]
+
+    def _graph_captured(self):
+        """The capture recorded a step without running it: take back its step counts."""
+        for p in self._graphed["params"]:
+            self._count_steps(p, self.state[p], -1)
+
+    def _graph_before_replay(self):
+        """Set the device learning rates from the groups' (a schedule may have changed them);
+        refuse when another option changed, since the graph replays the captured one."""
+        for before, group, now in zip(self._graphed["options"], self.param_groups, self._options()):
+            changed = [f"{k} from {before[k]!r} to {now[k]!r}" for k in before if before[k] != now[k]]
+            if changed:
+                raise RuntimeError(f"{type(self).__name__}: {', '.join(changed)} since the CUDA graph was captured; "
+                                   "a replay reads only the learning rate afresh: capture the step again")
+            params = group["params"]
+            if params:
+                with backend.on_device(backend.device_of(params[0].data)):
+                    self._device_scalar(("lr", id(group)), float(group["lr"]))
+
+    def _graph_after_replay(self):
+        for p in self._graphed["params"]:
+            self._count_steps(p, self.state[p], +1)
 
     # ------------------------------------------------------------------ (de)serialisation
     def state_dict(self):
@@ -166,6 +227,7 @@ class Optimizer:
             for name, default in self.defaults.items():    # options newer than the checkpoint
                 saved.setdefault(name, default)
         self.state, self.param_groups = state, saved_groups
+        self._on_device.clear()
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

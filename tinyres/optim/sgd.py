@@ -1,5 +1,5 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
-from ..core.backend import get_array_module, is_cpu
+from ..core.backend import get_array_module, is_capturing, is_cpu
 from ..kernels import fused
 from ..kernels.threads import parallel_map
 from .optimizer import Optimizer, check_number
@@ -44,7 +44,12 @@ class SGD(Optimizer):
             state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
         buf = state.get("momentum_buffer", p.data)     # (p.data only fills the slot when there's no momentum)
         if not is_cpu(get_array_module(p.data)):       # a GPU: the whole update in one kernel
-            return fused.sgd(p.data, grad, state.get("momentum_buffer"), lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+            if first and is_capturing():
+                raise RuntimeError("SGD: a parameter's momentum buffer is made at its first step, which a CUDA "
+                                   "graph cannot capture: run warm-up steps before the capture")
+            lr_on_device = self._device_scalar(("lr", id(group)), lr)
+            return fused.sgd(p.data, grad, state.get("momentum_buffer"), lr_on_device, momentum, dampening,
+                             weight_decay, nesterov, maximize, first)
 
         def update(p, grad, buf):                      # slices of the arrays, one per thread
             g = -grad if maximize else grad

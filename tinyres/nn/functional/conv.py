@@ -15,6 +15,7 @@ them one copy from an ``as_strided`` view.  ``conv1d`` runs on the 2-D code with
 """
 import numbers
 
+from ...core import backend
 from ...core.backend import get_array_module, is_cpu
 from ...core.engine import Function
 from ...core.tensor import Tensor
@@ -77,7 +78,7 @@ def conv2d_array(x, weight, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), 
     w = weight.reshape(groups, out_channels // groups, -1)
     y = xp.empty((out_channels, n, oh, ow), dtype=x.dtype)
     few = _few_pixels(n * oh * ow, out_channels)
-    matmul = parallel_matmul if few else xp.matmul
+    matmul = parallel_matmul if few else backend.matmul
 
     def convolve(images):
         for b in _chunks(images, c * kh * kw * oh * ow * x.itemsize, xp, few):
@@ -116,7 +117,7 @@ def conv2d_grad_arrays(gy, weight, x, x_shape, weight_shape, stride, padding, di
         gxpad = channel_major(padded_shape(x_shape, padding), gy.dtype, xp, xp.zeros)
     gy_cn = gy.transpose(1, 0, 2, 3)
     few = _few_pixels(n * oh * ow, out_channels)
-    matmul = parallel_matmul if few else xp.matmul
+    matmul = parallel_matmul if few else backend.matmul
 
     def grad(images):                # these images' part of gw (returned) and of gx (written)
         gw = 0

@@ -1,7 +1,7 @@
 """``linear``, ``flatten`` and ``pad``."""
 import numbers
 
-from ...core import ops
+from ...core import backend, ops
 from ...core.engine import Function
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
@@ -24,7 +24,7 @@ class LinearFunction(Function):
 
     def forward(self, x, weight, bias):
         self.save_for_backward(x, weight)
-        y = x.reshape(-1, x.shape[-1]) @ weight.T
+        y = backend.matmul(x.reshape(-1, x.shape[-1]), weight.T)
         if bias is not None:
             y = y + bias
         return y.reshape(x.shape[:-1] + (weight.shape[0],))

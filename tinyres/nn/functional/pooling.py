@@ -13,7 +13,7 @@ import numpy
 
 from ...core.engine import Function
 from ...core.ops import scatter_add
-from ...core.backend import get_array_module, is_cpu, on_device, to_device
+from ...core.backend import get_array_module, is_cpu, matmul, on_device, to_device
 from ...kernels.threads import parallel_for, workspace
 from ...core.tensor import Tensor
 from ...kernels.im2col import (NO_PADDING, channel_major, col2im, conv_output_size, pad_into, padded_shape,
@@ -335,7 +335,7 @@ class AdaptiveAvgPool2dFunction(Function):
 
     def forward(self, x, a_h, a_w):
         self.a_h, self.a_w = a_h, a_w
-        return a_h @ x @ a_w.T
+        return matmul(matmul(a_h, x), a_w.T)
 
     def backward(self, gy):
         return Tensor(self.a_h.T) @ gy @ Tensor(self.a_w)
