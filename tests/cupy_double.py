@@ -22,22 +22,35 @@ results on the current fake GPU.  It fails where CuPy fails:
 the CPU (tests/cupy_double_kernels.py).  ``STATE.launches`` counts the kernels launched:
 every function, operator, method and user kernel on device arrays (views excepted).
 
+CUDA graphs (``cupy.cuda.Stream``, ``begin_capture``/``end_capture``, ``Graph.launch``) are
+emulated as CuPy runs them: while a stream captures, an operation on it is recorded, not
+run -- it runs here only to learn its outputs' shapes, and then what it wrote is put back
+and what it made is poisoned (NaN, or 0 for integers), as a captured kernel's output holds
+no value until the graph is launched.  What a capture refuses, the double refuses with a
+``RuntimeError`` that names it: a device-to-host transfer or a synchronisation, a copy of
+host data to the device, cuBLAS (``matmul``, ``dot``, ``einsum``: cupy#6290), legacy cuRAND,
+and work on another stream (it would run at once, outside the graph).  ``Graph.launch``
+replays the recorded closures in order and counts one launch.
+
 ``.get()`` and ``cupy.asnumpy`` are the ways to the host, and every device-to-host
 transfer is recorded in ``cupy.transfers`` -- those two, and also ``float()``, ``int()``,
 ``bool()``, ``.item()``, ``.tolist()``, ``repr`` of a device array, and the calls
 (``nonzero``, ``unique``, ...) whose output size CuPy must read back from the GPU.  Each
 record names the kind and the first line of tinyres that asked for it.
 """
+import contextlib
 import os
 import sys
 import types
+import warnings
 
 import numpy as np
 
-STATE = types.SimpleNamespace(current=0, transfers=[], launches=0, uploads=[])
+STATE = types.SimpleNamespace(current=0, transfers=[], launches=0, uploads=[], stream=None, capturing=None)
 _HOST_IN = {"array", "asarray", "asanyarray"}       # the functions that take host data
 _ALLOCATIONS = {"empty", "empty_like"}              # memory from the pool, no kernel
 _SYNCS = {"nonzero", "flatnonzero", "argwhere", "unique", "compress", "extract"}   # output size read back
+_GEMMS = {"matmul", "dot", "tensordot", "einsum", "inner", "vdot", "ndarray.dot"}   # cuBLAS (or cuTENSOR)
 _PACKAGE = os.sep + "tinyres" + os.sep
 
 
@@ -51,19 +64,107 @@ def _where():
     return "outside tinyres"
 
 
+def _refuse_in_capture(what, why):
+    if STATE.capturing is not None:
+        raise RuntimeError(f"fake cupy: {what} at {_where()} inside a CUDA-graph capture: {why}")
+
+
 def _transfer(kind):
     """Record one device-to-host transfer, with the line of tinyres that caused it."""
+    _refuse_in_capture(f"{kind} (a device-to-host copy)", "a capture records kernels without running them, "
+                       "so there is no value to read yet (cudaErrorStreamCaptureUnsupported)")
     STATE.transfers.append(f"{kind} at {_where()}")
 
 
 def _upload(name):
     """Record a host-to-device copy (``cupy.array`` of host data), with tinyres's line."""
+    _refuse_in_capture(f"{name} of host data (a host-to-device copy)", "a graph cannot hold a copy from "
+                       "pageable host memory: make the array on the device before the capture")
     STATE.uploads.append(f"{name} at {_where()}")
 
 
-def _record(launch, name):
-    """A kernel was launched (the user kernels report here; see ``cupy_double_kernels``)."""
+def _capturing(name):
+    """True while the current stream captures: the operation ``name`` is to be recorded.
+    An operation on another stream meanwhile is refused: it would run at once, outside
+    the graph, and the graph would replay without it."""
+    if STATE.capturing is None:
+        return False
+    if STATE.stream is not STATE.capturing:
+        raise RuntimeError(f"fake cupy: {name} at {_where()} on another stream while a stream is capturing: "
+                           "it would run now, outside the graph (launch it on the capturing stream)")
+    return True
+
+
+def _poison(a):
+    """What a captured kernel's output holds before the graph runs: nothing meaningful."""
+    if a.flags.writeable and a.size:
+        a[...] = np.nan if a.dtype.kind in "fc" else 0
+
+
+@contextlib.contextmanager
+def _quietly():
+    """Capture runs an operation on poisoned values only for its shapes: no warnings."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _launch(launch, name, made=()):
+    """Launch a kernel (``launch()`` runs it on its arrays) -- or, while capturing, record it
+    without running it, its fresh outputs ``made`` poisoned (see ``cupy_double_kernels``)."""
+    if _capturing(name):
+        for a in made:
+            _poison(a)
+        STATE.capturing._recorded.append(launch)
+        return
+    launch()
     STATE.launches += 1
+
+
+def _record_copy(result, source, again, name):
+    """A view made without a kernel may be a copy after all (``reshape`` of a non-contiguous
+    array, indexing with an index array): that copy is a kernel, recorded while capturing."""
+    if isinstance(result, np.ndarray) and not np.may_share_memory(result, source) and _capturing(name):
+        _poison(result)
+        STATE.capturing._recorded.append(lambda: result.__setitem__(Ellipsis, again()))
+
+
+def _arrays(result):
+    return [r for r in (result if type(result) in (list, tuple) else (result,)) if isinstance(r, np.ndarray)]
+
+
+def _as_arrays(result):
+    """NumPy scalars (CuPy: 0-d arrays) as 0-d arrays, so that a replay can write into them."""
+    if isinstance(result, np.generic):
+        return np.asarray(result)
+    if type(result) in (list, tuple):
+        return type(result)(_as_arrays(r) for r in result)
+    return result
+
+
+def _captured(fn, name, args, kwargs, seen):
+    """Record ``fn(*args, **kwargs)`` in the capturing stream's graph.  It runs once now, for
+    its outputs' shapes; then every array it was given gets its contents back and every
+    array it made is poisoned, since a captured kernel does not run until the graph does.
+    The replay runs it again and writes what it makes into those same arrays."""
+    inputs = list({id(w._a): w._a for w in seen}.values())
+    saved = [(a, a.copy()) for a in inputs if a.flags.writeable]
+    with _quietly():
+        result = _as_arrays(fn(*args, **kwargs))
+    for a, before in saved:
+        a[...] = before
+    outputs = _arrays(result)
+    made = [not any(np.may_share_memory(r, a) for a in inputs) for r in outputs]   # else a view, or out=
+    for r, fresh in zip(outputs, made):
+        if fresh:
+            _poison(r)
+
+    def replay():
+        for old, new, fresh in zip(outputs, _arrays(_as_arrays(fn(*args, **kwargs))), made):
+            if fresh:
+                old[...] = new
+    STATE.capturing._recorded.append(replay)
+    return result
 
 
 def _unwrap(x, name, seen, host_ok=False):
@@ -101,13 +202,23 @@ def _call(fn, name, args, kwargs, host_ok=False, seen=None):
     if name == "copyto" and isinstance(args[1] if len(args) > 1 else kwargs.get("src"), (bool, int, float)):
         raise TypeError("fake cupy: copyto from a Python scalar fails on CuPy < 13.3 under NumPy 2; "
                         "pass an array or a NumPy scalar of the destination's dtype")
+    given = args
     args = _unwrap(args, name, seen, host_ok)
     kwargs = {k: _unwrap(v, name, seen, host_ok) for k, v in kwargs.items()}
+    if _capturing(name):
+        if name in _GEMMS:
+            raise RuntimeError(f"fake cupy: {name} at {_where()} inside a CUDA-graph capture: stock CuPy cannot "
+                               "capture cuBLAS (cupy#6290); end the piece of graph there (backend.matmul does)")
+        if name.rsplit(".", 1)[-1] in _SYNCS:
+            _transfer(f"{name} (output size)")
+        if name in _HOST_IN and not (given and isinstance(given[0], ndarray)):
+            _upload(name)
+        return _wrap(_captured(fn, name, args, kwargs, seen), seen)
     if name in _HOST_IN:
         _upload(name)
     if name not in _ALLOCATIONS:
         STATE.launches += 1             # one kernel (a few, such as astype to the same dtype, launch none)
-    if name in _SYNCS:
+    if name.rsplit(".", 1)[-1] in _SYNCS:
         _transfer(f"{name} (output size)")
     return _wrap(fn(*args, **kwargs), seen)
 
@@ -182,15 +293,20 @@ class ndarray:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, key):
-        return _wrap_view(self, self._a[_unwrap(key, "__getitem__", [])])
+        key = _unwrap(key, "__getitem__", [])
+        result = self._a[key]
+        if isinstance(result, np.generic):      # CuPy: a 0-d view, not a copy
+            result = self._a[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+        _record_copy(result, self._a, lambda: self._a[key], "__getitem__")    # a gather (an index array)
+        return _wrap_view(self, result)
 
     def __setitem__(self, key, value):
-        STATE.launches += 1
         if self._dev != STATE.current:          # a copy kernel, like any other
             raise ValueError(f"fake cupy: __setitem__: an array on GPU {self._dev} written while GPU "
                              f"{STATE.current} is current")
         seen = []
-        self._a[_unwrap(key, "__setitem__", seen)] = _unwrap(value, "__setitem__", seen)
+        key, value = _unwrap(key, "__setitem__", seen), _unwrap(value, "__setitem__", seen)
+        _launch(lambda: self._a.__setitem__(key, value), "__setitem__")
 
     def __getattr__(self, name):
         if name.startswith("__"):               # never NumPy's __array_interface__ and kin
@@ -203,7 +319,10 @@ class ndarray:
 
         def method(*args, **kwargs):
             if name in _VIEWS:              # no kernel: works from any current GPU
-                return _wrap_view(self, value(*_unwrap(args, name, []), **kwargs), same=self)
+                args = _unwrap(args, name, [])
+                result = value(*args, **kwargs)
+                _record_copy(result, self._a, lambda: value(*args, **kwargs), f"ndarray.{name}")   # reshape: a copy
+                return _wrap_view(self, result, same=self)
             if name == "astype" and not kwargs.get("copy", True) and np.dtype(args[0]) == self.dtype:
                 return self                 # nothing to do, so no kernel and no device check
             if self._dev != STATE.current:
@@ -315,7 +434,107 @@ class cuda_Device:
         STATE.current = self.id
 
     def synchronize(self):
+        _refuse_in_capture("Device.synchronize()", "a capture cannot wait for work it has not run")
+
+
+class Stream:
+    """``cupy.cuda.Stream``: the current stream inside ``with``; ``begin_capture`` records the
+    operations launched on it until ``end_capture``, which returns the ``Graph``."""
+
+    null = None                 # the legacy default stream, set below
+
+    def __init__(self, null=False, non_blocking=False, ptds=False):
+        self.non_blocking, self._null, self._recorded = non_blocking, null, None
+        self.ptr = 0 if null else id(self)
+
+    def __enter__(self):
+        self._previous = STATE.stream
+        STATE.stream = None if self._null else self
+        return self
+
+    def __exit__(self, *exc):
+        STATE.stream = self._previous
+
+    def use(self):
+        STATE.stream = None if self._null else self
+        return self
+
+    def begin_capture(self, mode=None):
+        if self._null:
+            raise RuntimeError("fake cupy: the legacy default stream cannot be captured; "
+                               "capture on a cupy.cuda.Stream(non_blocking=True)")
+        if STATE.capturing is not None:
+            raise RuntimeError("fake cupy: begin_capture while a stream is already capturing")
+        STATE.capturing, self._recorded = self, []
+
+    def end_capture(self):
+        if STATE.capturing is not self:
+            raise RuntimeError("fake cupy: end_capture on a stream that is not capturing")
+        graph, STATE.capturing, self._recorded = Graph(self._recorded), None, None
+        return graph
+
+    def is_capturing(self):
+        return STATE.capturing is self
+
+    def synchronize(self):
+        _refuse_in_capture("Stream.synchronize()", "a capture cannot wait for work it has not run")
+
+    def record(self, event=None):
+        event = event or Event()
+        event.record(self)
+        return event
+
+    def wait_event(self, event):
+        pass                    # the double runs everything in order at once
+
+
+Stream.null = Stream(null=True)
+
+
+class Event:
+    """``cupy.cuda.Event``: marks a point of a stream (the double runs in order: a no-op)."""
+
+    def record(self, stream=None):
         pass
+
+    def synchronize(self):
+        _refuse_in_capture("Event.synchronize()", "a capture cannot wait for work it has not run")
+
+
+class Graph:
+    """``cupy.cuda.Graph``: ``launch`` replays what the capture recorded, one launch in all."""
+
+    def __init__(self, recorded):
+        self._recorded = recorded
+
+    def launch(self, stream=None):
+        _refuse_in_capture("Graph.launch()", "the double does not nest graphs")
+        for replay in self._recorded:
+            replay()
+        STATE.launches += 1
+
+    def upload(self, stream=None):
+        pass
+
+    def __len__(self):
+        """How many operations the graph holds (the double's own figure)."""
+        return len(self._recorded)
+
+
+class MemoryPool:
+    """``cupy.cuda.MemoryPool``: the double allocates with NumPy; ``malloc`` is never called."""
+
+    def malloc(self, size):
+        raise RuntimeError("fake cupy: the double allocates with NumPy")
+
+
+@contextlib.contextmanager
+def using_allocator(allocator=None):
+    yield
+
+
+def get_current_stream():
+    return STATE.stream or Stream.null
 
 
 class _Random:
@@ -329,11 +548,13 @@ class _Random:
         self._rng = np.random.default_rng(seed)
 
     def random_sample(self, size=None, dtype=float):
+        _refuse_in_capture("cupy.random", "CuPy's legacy cuRAND generator cannot be captured")
         return ndarray(np.asarray(self._rng.random(size, dtype=np.dtype(dtype))))
 
     random = random_sample
 
     def standard_normal(self, size=None, dtype=float):
+        _refuse_in_capture("cupy.random", "CuPy's legacy cuRAND generator cannot be captured")
         return ndarray(np.asarray(self._rng.standard_normal(size, dtype=np.dtype(dtype))))
 
 
@@ -346,12 +567,14 @@ def asnumpy(a, stream=None, out=None):
 
 def make_fake_cupy(device_count=2):
     """A fresh ``cupy`` module on ``device_count`` fake GPUs, GPU 0 current, no transfers yet."""
-    STATE.current, STATE.launches = 0, 0
+    STATE.current, STATE.launches, STATE.stream, STATE.capturing = 0, 0, None, None
     STATE.transfers.clear()
     STATE.uploads.clear()
     cp = types.ModuleType("cupy")
     cp.ndarray, cp.asnumpy, cp.transfers = ndarray, asnumpy, STATE.transfers
-    cp.cuda = types.SimpleNamespace(Device=cuda_Device,
+    cp.cuda = types.SimpleNamespace(Device=cuda_Device, Stream=Stream, Event=Event, Graph=Graph,
+                                    MemoryPool=MemoryPool, using_allocator=using_allocator,
+                                    get_current_stream=get_current_stream,
                                     runtime=types.SimpleNamespace(getDeviceCount=lambda: device_count))
     cp.random = _Random()
     from cupy_double_kernels import ElementwiseKernel, ReductionKernel

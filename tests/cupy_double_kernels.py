@@ -199,9 +199,10 @@ class ElementwiseKernel(_UserKernel):
         self.no_return, self.return_tuple = no_return, return_tuple
 
     def __call__(self, *args, size=None, **kwargs):
-        from cupy_double import ndarray, _record
+        from cupy_double import ndarray, _launch
         values, dtype, types = self._bind(args)
         params = self.in_params + self.out_params
+        made = []
         shapes = [np.shape(v) for (raw, _, _), v in zip(params, values) if not raw and v is not None]
         shape = np.broadcast_shapes(*shapes) if shapes else (size,)
         if size is not None and shapes and int(np.prod(shape)) != size:
@@ -212,6 +213,7 @@ class ElementwiseKernel(_UserKernel):
             if v is None:                        # an output not given: made here
                 v = np.empty(shape, dtype(t))
                 values.append(v)
+                made.append(v)
             if isinstance(v, np.ndarray):
                 if raw:
                     host.append(v)
@@ -235,8 +237,7 @@ class ElementwiseKernel(_UserKernel):
 
         def launch():
             self._run(source, host, n, 0)
-        launch()
-        _record(launch, self.name)
+        _launch(launch, self.name, made)
         outs = [ndarray(v) if not isinstance(args[k] if k < len(args) else None, ndarray) else args[k]
                 for k, v in enumerate(values) if k >= len(self.in_params)]
         if self.no_return:
@@ -255,7 +256,7 @@ class ReductionKernel(_UserKernel):
         self.identity, self.reduce_type = identity, reduce_type
 
     def __call__(self, *args, axis=None, keepdims=False, **kwargs):
-        from cupy_double import ndarray, _record
+        from cupy_double import ndarray, _launch
         values, dtype, types = self._bind(args)
         ins = [_as_array(v, dtype(t)) for (raw, t, _), v in zip(self.in_params, values)]
         shape = np.broadcast_shapes(*[a.shape for a in ins])
@@ -266,9 +267,11 @@ class ReductionKernel(_UserKernel):
         moved = [np.broadcast_to(a.astype(dtype(t), copy=False), shape).transpose(kept + list(axes))
                  for (raw, t, _), a in zip(self.in_params, ins)]
         outs = list(values[len(self.in_params):]) or [None] * len(self.out_params)
+        made = []
         for k, ((raw, t, name), v) in enumerate(zip(self.out_params, outs)):
             if v is None:
                 outs[k] = np.empty(out_shape, dtype(t))
+                made.append(outs[k])
             elif v.shape not in (out_shape, tuple(1 if d in axes else s for d, s in enumerate(shape))):
                 raise ValueError(f"fake cupy: {self.name}: output {name} has shape {v.shape}, expected {out_shape}")
         host = moved + [o.reshape(out_shape) if o.shape != out_shape else o for o in outs]
@@ -289,8 +292,7 @@ class ReductionKernel(_UserKernel):
 
         def launch():
             self._run(source, host, n, m)
-        launch()
-        _record(launch, self.name)
+        _launch(launch, self.name, made)
         given = args[len(self.in_params):]
         result = [given[k] if k < len(given) and isinstance(given[k], ndarray) else
                   ndarray(o if not keepdims else o.reshape([1 if d in axes else s for d, s in enumerate(shape)]))
