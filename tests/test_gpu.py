@@ -590,3 +590,6 @@ def test_the_gpu_check_script_runs_through_the_double():
     assert "  device-to-host transfers in a ResNet-20 step (double): 0  ok" in result.stdout
     launches = result.stdout.split("kernel launches in a ResNet-20 step (double; 1,682 before the fused kernels): ")
     assert len(launches) == 2 and int(launches[1].split()[0]) < 700, result.stdout[-3000:]
+    assert "  graphed ResNet-20 float64, 5 steps: replay == eager bit for bit: True  ok" in result.stdout
+    graphed = result.stdout.split("host launches in a graphed ResNet-20 step (double: graph pieces + cuBLAS products): ")
+    assert len(graphed) == 2 and int(graphed[1].split()[0]) < 150 and graphed[1].split()[1] == "ok", result.stdout[-3000:]
