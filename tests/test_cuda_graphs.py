@@ -188,6 +188,92 @@ def test_an_option_changed_after_the_capture_is_refused_at_the_replay(fake_cupy)
         graphed(x.float(), y)
 
 
+def small_model():
+    tinyres.manual_seed(0)
+    nn = tinyres.nn
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 6 * 6, 4)).to(dtype=tinyres.float64).to(DEVICE)
+
+
+def assert_same_training(model_a, opt_a, model_b, opt_b):
+    for (key, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        assert same(a, b), key
+    a, b = opt_a.state_dict(), opt_b.state_dict()
+    for i in a["state"]:
+        for key in a["state"][i]:
+            assert same(a["state"][i][key], b["state"][i][key]), (i, key)
+
+
+def test_a_failed_capture_takes_back_the_steps_it_counted(fake_cupy, one_thread):
+    eager_model, model = small_model(), small_model()
+    eager, eager_opt, _ = training(eager_model, OPTIMIZERS["adam-amsgrad"])
+    plain, opt, _ = training(model, OPTIMIZERS["adam-amsgrad"])
+    planted = [True]
+
+    def step(x, y):
+        loss = plain(x, y)                              # Adam's step counted on the host, recorded on the device
+        if planted[0] and backend.is_capturing():
+            raise ValueError("planted")
+        return loss
+    data = batches(4)
+    graphed = make_graphed_step(step, *data[0], warmup=1)
+    eager(*data[0]), graphed(*data[0])
+    with pytest.raises(ValueError, match="planted"):
+        graphed(*data[1])                               # the capture fails: nothing ran
+    assert graphed.graph is None and not backend.is_capturing()
+    assert {s["step"] for s in opt.state.values()} == {1}
+    planted[0] = False
+    for x, y in data[1:]:                               # the next call captures again, and replays
+        assert graphed(x, y).item() == eager(x, y).item()
+    assert {s["step"] for s in opt.state.values()} == {4}
+    assert_same_training(eager_model, eager_opt, model, opt)
+
+
+def test_a_capture_may_hold_several_optimizer_steps(fake_cupy, one_thread):
+    eager_model, model = small_model(), small_model()
+    eager, eager_opt, _ = training(eager_model, OPTIMIZERS["adamw"])
+    plain, opt, _ = training(model, OPTIMIZERS["adamw"])
+    graphed = make_graphed_step(lambda x, y: (plain(x, y), plain(x, y)), *batches(1)[0], warmup=1)
+    for x, y in batches(3):
+        first, second = eager(x, y).item(), eager(x, y).item()
+        got = graphed(x, y)
+        assert (got[0].item(), got[1].item()) == (first, second)
+    assert {s["step"] for s in opt.state.values()} == {6}            # two per call, the replays' too
+    assert_same_training(eager_model, eager_opt, model, opt)
+
+
+def test_a_capture_that_cannot_end_is_abandoned(fake_cupy):
+    x = tinyres.tensor(randn(3), device=DEVICE)
+    g = CUDAGraph()
+    with pytest.raises(RuntimeError, match="planted end"):
+        with graph(g):
+            x * 2
+            end = g._stream.end_capture
+
+            def failing_end():
+                end()
+                raise RuntimeError("planted end")
+            g._stream.end_capture = failing_end
+    assert not backend.is_capturing() and g.launches == 0 and g._allocation is None
+
+
+def test_state_loaded_or_groups_added_after_the_capture_are_refused_at_the_replay(fake_cupy):
+    model = small_model()
+    step, opt, _ = training(model, OPTIMIZERS["adamw"])
+    x, y = batches(1)[0]
+    graphed = make_graphed_step(step, x, y, warmup=1)
+    graphed(x, y), graphed(x, y)
+    opt.load_state_dict(opt.state_dict())               # new state arrays: the graph holds the old ones
+    with pytest.raises(RuntimeError, match=r"AdamW: load_state_dict\(\) since the CUDA graph was captured.*"
+                                           "capture the step again"):
+        graphed(x, y)
+    graphed = make_graphed_step(step, x, y, warmup=1)
+    graphed(x, y), graphed(x, y)
+    opt.add_param_group({"params": [tinyres.zeros(2, device=DEVICE, requires_grad=True)]})
+    with pytest.raises(RuntimeError, match="AdamW: 1 parameter groups when the CUDA graph was captured, 2 now"):
+        graphed(x, y)
+
+
 def test_a_graphed_step_checks_its_inputs(fake_cupy):
     x, y = batches(1)[0]
     graphed = make_graphed_step(lambda a, b: a * 2, x, y)

@@ -251,9 +251,11 @@ def capture_watch(obj):
     """Tell the graph being captured (if any) that ``obj`` keeps host bookkeeping of the work
     it recorded: the graph calls ``obj._graph_captured()`` when the capture ends and
     ``obj._graph_before_replay()`` / ``obj._graph_after_replay()`` around each replay (an
-    optimizer refreshes its device learning rate and counts its steps there)."""
+    optimizer refreshes its device learning rate and counts its steps there), and
+    ``obj._graph_abandoned()`` when the capture fails.  Returns the graph (None if none)."""
     if _capture is not None:
         _capture.watch(obj)
+    return _capture
 
 
 def pin_memory(array):

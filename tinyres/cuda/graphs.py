@@ -58,6 +58,9 @@ class CUDAGraph:
         return len(self._pieces)
 
     def pool(self):
+        """The memory pool the capture allocated from.  The graph reads and writes that memory
+        at every replay: do not ``free_all_blocks()`` it while the graph (or one sharing the
+        pool) may still be replayed."""
         return self._pool
 
     def capture_begin(self, pool=None):
@@ -65,23 +68,26 @@ class CUDAGraph:
         if backend.is_capturing():
             raise RuntimeError("CUDAGraph.capture_begin: another graph is being captured; end it first")
         stream = cp.cuda.get_current_stream()
-        if stream.ptr == 0:
+        if stream.ptr in (0, 1):             # cudaStreamLegacy is the null stream, or named 1
             raise RuntimeError("CUDAGraph.capture_begin: the current stream is the legacy default stream, which "
                                "cannot be captured; capture under `with tinyres.cuda.graph(g):` (it makes a stream)")
         self.reset()
+        stream.begin_capture()
         self._stream, self._pool = stream, pool if pool is not None else cp.cuda.MemoryPool()
         self._allocate_privately()
-        stream.begin_capture()
         backend.set_capture(self)
 
     def capture_end(self):
         if backend._capture is not self:
             raise RuntimeError("CUDAGraph.capture_end: this graph is not capturing")
-        backend.set_capture(None)
         try:
-            self._pieces.append(self._stream.end_capture().launch)
-        finally:
-            self._allocation.__exit__(None, None, None)
+            piece = self._stream.end_capture().launch
+        except BaseException:
+            self._abandon()
+            raise
+        backend.set_capture(None)
+        self._stop_allocating_privately()
+        self._pieces.append(piece)
         for watcher in self._watchers:
             watcher._graph_captured()
 
@@ -115,7 +121,7 @@ class CUDAGraph:
         the graph's pool when ``private`` (it lives as long as the graph), else from CuPy's."""
         self._pieces.append(self._stream.end_capture().launch)
         if not private:
-            self._allocation.__exit__(None, None, None)
+            self._stop_allocating_privately()
         try:
             return fn()
         finally:
@@ -131,13 +137,23 @@ class CUDAGraph:
         self._allocation = backend.xp_for("cuda").cuda.using_allocator(self._pool.malloc)
         self._allocation.__enter__()
 
+    def _stop_allocating_privately(self):
+        if self._allocation is not None:
+            self._allocation.__exit__(None, None, None)
+            self._allocation = None
+
     def _abandon(self):
-        """A capture that raised: end it, keep nothing."""
+        """A capture that raised: end it, keep nothing, and tell the watchers (an optimizer
+        takes back the steps the capture counted but never ran)."""
         backend.set_capture(None)
         try:
-            self._stream.end_capture()
+            if self._stream is not None and self._stream.is_capturing():
+                with contextlib.suppress(Exception):     # the error that brought us here is the one to see
+                    self._stream.end_capture()
         finally:
-            self._allocation.__exit__(None, None, None)
+            self._stop_allocating_privately()
+            for watcher in self._watchers:
+                watcher._graph_abandoned()
             self.reset()
 
 
@@ -157,7 +173,7 @@ def graph(cuda_graph, pool=None, stream=None):
         except BaseException:
             cuda_graph._abandon()
             raise
-        cuda_graph.capture_end()
+        cuda_graph.capture_end()             # abandons the capture itself when it fails
     caller.wait_event(stream.record())
 
 
@@ -207,10 +223,11 @@ class GraphedStep:
         if self.calls < self.warmup:
             outputs = self.step(*self.static_inputs)
         else:
-            if self.graph is None:
-                self.graph = CUDAGraph()
-                with graph(self.graph):
-                    self.outputs = self.step(*self.static_inputs)
+            if self.graph is None:            # a capture that raises leaves None: the next call tries again
+                captured = CUDAGraph()
+                with graph(captured):
+                    outputs = self.step(*self.static_inputs)
+                self.graph, self.outputs = captured, outputs
             self.graph.replay()
             outputs = self.outputs
         self.calls += 1

@@ -123,7 +123,7 @@ class Optimizer:
         if closure is not None:
             with grad_mode.enable_grad():
                 loss = closure()
-        stepped = []
+        stepped = self._graph_record() if backend.is_capturing() else []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -131,9 +131,6 @@ class Optimizer:
                 with backend.on_device(backend.device_of(p.data)):
                     self._update(p, p.grad.data, self.state[p], group)
                 stepped.append(p)
-        if backend.is_capturing():
-            self._graphed = dict(params=stepped, options=self._options())
-            backend.capture_watch(self)
         self._opt_called = True
         return loss
 
@@ -165,18 +162,39 @@ class Optimizer:
         """Each group's options but the learning rate: baked into a captured graph."""
         return [{k: copy.deepcopy(g[k]) for k in self.defaults if k != "lr"} for g in self.param_groups]
 
+    def _graph_record(self):
+        """A step inside a capture: the list to which it adds the parameters it steps (one
+        capture may hold several steps; a parameter stepped twice is listed twice)."""
+        capture = backend.capture_watch(self)
+        if self._graphed is None or self._graphed["capture"] is not capture:
+            self._graphed = dict(capture=capture, params=[], options=self._options())
+        return self._graphed["params"]
+
     def _graph_captured(self):
-        """The capture recorded a step without running it: take back its step counts."""
+        """The capture recorded its steps without running them: take back their step counts."""
         for p in self._graphed["params"]:
             self._count_steps(p, self.state[p], -1)
+
+    def _graph_abandoned(self):
+        """A capture that failed: the same, and nothing is left to replay."""
+        self._graph_captured()
+        self._graphed = None
 
     def _graph_before_replay(self):
         """Set the device learning rates from the groups' (a schedule may have changed them);
         refuse when another option changed, since the graph replays the captured one."""
+        name = type(self).__name__
+        if self._graphed is None:
+            raise RuntimeError(f"{name}: load_state_dict() since the CUDA graph was captured; the graph still "
+                               "updates the old state arrays: capture the step again")
+        if len(self._graphed["options"]) != len(self.param_groups):
+            raise RuntimeError(f"{name}: {len(self._graphed['options'])} parameter groups when the CUDA graph was "
+                               f"captured, {len(self.param_groups)} now; a replay steps the captured ones only: "
+                               "capture the step again")
         for before, group, now in zip(self._graphed["options"], self.param_groups, self._options()):
             changed = [f"{k} from {before[k]!r} to {now[k]!r}" for k in before if before[k] != now[k]]
             if changed:
-                raise RuntimeError(f"{type(self).__name__}: {', '.join(changed)} since the CUDA graph was captured; "
+                raise RuntimeError(f"{name}: {', '.join(changed)} since the CUDA graph was captured; "
                                    "a replay reads only the learning rate afresh: capture the step again")
             params = group["params"]
             if params:
@@ -228,6 +246,7 @@ class Optimizer:
                 saved.setdefault(name, default)
         self.state, self.param_groups = state, saved_groups
         self._on_device.clear()
+        self._graphed = None        # a captured graph holds the old arrays: its replay refuses
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
