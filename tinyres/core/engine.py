@@ -293,12 +293,17 @@ def _run_hooks(hooks, grad):
 
 
 def _accumulate(leaf, grad, create_graph):
-    """leaf.grad += grad (a copy of it when it is the first: never alias another array)."""
+    """leaf.grad += grad (a copy of it when it is the first: never alias another array; the
+    copy goes into the leaf's ``_grad_slot`` when an optimizer gave it one)."""
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad)
     if not create_graph:
         grad = grad.detach()
-        if leaf.grad is None:
+        slot = leaf._grad_slot
+        if leaf.grad is None and slot is not None and slot[0] is leaf.data:
+            slot[1][...] = grad.data                 # the copy, into the optimizer's flat buffer
+            leaf.grad = Tensor(slot[1])
+        elif leaf.grad is None:
             leaf.grad = Tensor(grad.data.astype(leaf.dtype, copy=True))
         else:
             leaf.grad.data = leaf.grad.data + grad.data.astype(leaf.dtype, copy=False)

@@ -72,6 +72,8 @@ class Tensor:
 
     _hooks = {}        # hooks on a leaf's gradient (register_hook makes a tensor its own dict)
     _base = None       # the tensor this one is a view of (made by a view op: reshape, permute, x[i])
+    _grad_slot = None  # (data, array): where a leaf's first gradient is written while .data is data
+                       # (an optimizer's flat buffer on a GPU: optim/flat.py)
 
     @property
     def _version(self):

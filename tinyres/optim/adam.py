@@ -20,13 +20,15 @@ class Adam(Optimizer):
     ``m`` and ``v`` start at zero, so early on they are biased towards zero by the factors
     ``1 - beta^t``; dividing by them (bias correction) undoes that.  The arithmetic is done
     in the parameter's dtype in torch's order, so float32 results track torch closely; on a
-    GPU the whole update is one fused kernel (``kernels.fused.adam``).
+    GPU the whole update is one fused kernel (``kernels.fused.adam``) per parameter group,
+    over flat buffers (``foreach=None`` or True; ``optim/flat.py``; the group's parameters
+    in step), or one per parameter (``foreach=False``).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+                 amsgrad=False, *, foreach=None, maximize=False, decoupled_weight_decay=False):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize,
+                        amsgrad=amsgrad, foreach=foreach, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
@@ -43,10 +45,21 @@ class Adam(Optimizer):
 
     def _count_steps(self, p, state, delta):
         state["step"] += delta
-        key = ("step", id(p))
-        if key in self._on_device:
-            array, count = self._on_device[key]
-            self._on_device[key] = (array, count + delta)
+
+    def _flat_state_names(self, group):
+        return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if group["amsgrad"] else [])
+
+    def _flat_ready(self, params):
+        return len({self.state[p].get("step", 0) for p in params}) == 1
+
+    def _update_flat(self, layout, group):
+        for p in layout.params:
+            self.state[p]["step"] = self.state[p].get("step", 0) + 1
+        t = self.state[layout.params[0]]["step"]
+        fused.adam(layout.data, layout.grad, layout.state["exp_avg"], layout.state["exp_avg_sq"],
+                   layout.state.get("max_exp_avg_sq"), self._device_scalar(("lr", id(group)), float(group["lr"])),
+                   *(float(b) for b in group["betas"]), float(group["eps"]), float(group["weight_decay"]),
+                   group["decoupled_weight_decay"], group["maximize"], self._device_counter(("step", id(layout)), t))
 
     def _update(self, p, grad, state, group):
         xp = get_array_module(p.data)
@@ -94,8 +107,8 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                 amsgrad=False, *, maximize=False, foreach=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
                          decoupled_weight_decay=True)
 
     def load_state_dict(self, state_dict):

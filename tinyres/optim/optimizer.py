@@ -24,6 +24,7 @@ import warnings
 from ..core import grad_mode
 from ..core import backend
 from ..core.tensor import Tensor
+from . import flat
 
 
 class Optimizer:
@@ -45,6 +46,7 @@ class Optimizer:
         self._opt_called = False    # set by step(); lr schedulers warn when they step first
         self._on_device = {}        # key -> (device array, the host value it holds)
         self._graphed = None        # what a CUDA-graph capture of step() recorded
+        self._flat = {}             # id(group) -> its FlatLayout (a GPU with foreach)
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
@@ -60,6 +62,8 @@ class Optimizer:
         Subclasses extend this; the base checks the learning rate."""
         if "lr" in options:
             check_number("learning rate", options["lr"])
+        if options.get("foreach") not in (None, True, False):
+            raise ValueError(f"foreach must be None, True or False, got {options['foreach']!r}")
 
     def _update(self, p, grad, state, group):
         """Update ``p.data`` in place from its gradient array ``grad``; ``state`` is the
@@ -125,14 +129,52 @@ class Optimizer:
                 loss = closure()
         stepped = self._graph_record() if backend.is_capturing() else []
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                with backend.on_device(backend.device_of(p.data)):
-                    self._update(p, p.grad.data, self.state[p], group)
-                stepped.append(p)
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            with backend.on_device(backend.device_of(params[0].data)):
+                if not self._step_flat(params, group):
+                    for p in params:
+                        self._update(p, p.grad.data, self.state[p], group)
+            stepped.extend(params)
         self._opt_called = True
         return loss
+
+    # ------------------------------------------------------------------ one kernel per group (GPU)
+    def _flat_state_names(self, group):
+        """The state arrays of ``group`` a subclass keeps in flat buffers; None: no flat path."""
+        return None
+
+    def _step_flat(self, params, group):
+        """On a GPU with ``foreach`` (not False): the group's update as one kernel over flat
+        buffers (optim/flat.py), through ``_update_flat``.  False where it cannot be (on the
+        CPU, one parameter, mixed dtypes, some parameters with a state array and some without)."""
+        names = self._flat_state_names(group)
+        if (names is None or group.get("foreach") is False
+                or backend.is_cpu(backend.get_array_module(params[0].data)) or not flat.can_flatten(params)):
+            return False
+        layout = self._flat.get(id(group))
+        if layout is None or not layout.holds(params, self.state, names):
+            if len({tuple(n in self.state[p] for n in names) for p in params}) > 1 or not self._flat_ready(params):
+                return False
+            if backend.is_capturing():
+                raise RuntimeError(f"{type(self).__name__}: the flat buffers of a parameter group are made at its "
+                                   "first step (and again when its parameters change), which a CUDA graph cannot "
+                                   "capture: run warm-up steps before the capture")
+            layout = self._flat[id(group)] = flat.FlatLayout(params, self.state, names)
+        layout.gather_grads()
+        self._update_flat(layout, group)
+        layout.new = []             # the state arrays made zero by the layout have had their first step
+        return True
+
+    def _flat_ready(self, params):
+        """Whether ``params`` are in step for one kernel (Adam: the same step count)."""
+        return True
+
+    def _update_flat(self, layout, group):
+        """The group's update over ``layout.data``, ``layout.grad`` and ``layout.state`` (its
+        arrays named in ``layout.new`` are zeros, at their first step)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ on the device, CUDA graphs
     def _device_scalar(self, key, value):
@@ -153,10 +195,21 @@ class Optimizer:
         array = self._device_scalar(key, count - 1)
         array += 1
         self._on_device[key] = (array, count)
+        if backend.is_capturing():
+            self._graphed["counters"].append(key)
         return array
 
     def _count_steps(self, p, state, delta):
         """Move the host's step count of ``p`` by ``delta`` (the subclasses that count steps)."""
+
+    def _count_all(self, delta):
+        """A capture's steps taken back (``delta`` -1) or a replay's counted (+1): the host's
+        counts and the values the device counters are known to hold."""
+        for p in self._graphed["params"]:
+            self._count_steps(p, self.state[p], delta)
+        for key in self._graphed["counters"]:
+            array, count = self._on_device[key]
+            self._on_device[key] = (array, count + delta)
 
     def _options(self):
         """Each group's options but the learning rate: baked into a captured graph."""
@@ -167,13 +220,12 @@ class Optimizer:
         capture may hold several steps; a parameter stepped twice is listed twice)."""
         capture = backend.capture_watch(self)
         if self._graphed is None or self._graphed["capture"] is not capture:
-            self._graphed = dict(capture=capture, params=[], options=self._options())
+            self._graphed = dict(capture=capture, params=[], counters=[], options=self._options())
         return self._graphed["params"]
 
     def _graph_captured(self):
         """The capture recorded its steps without running them: take back their step counts."""
-        for p in self._graphed["params"]:
-            self._count_steps(p, self.state[p], -1)
+        self._count_all(-1)
 
     def _graph_abandoned(self):
         """A capture that failed: the same, and nothing is left to replay."""
@@ -202,8 +254,7 @@ class Optimizer:
                     self._device_scalar(("lr", id(group)), float(group["lr"]))
 
     def _graph_after_replay(self):
-        for p in self._graphed["params"]:
-            self._count_steps(p, self.state[p], +1)
+        self._count_all(+1)
 
     # ------------------------------------------------------------------ (de)serialisation
     def state_dict(self):
@@ -246,6 +297,7 @@ class Optimizer:
                 saved.setdefault(name, default)
         self.state, self.param_groups = state, saved_groups
         self._on_device.clear()
+        self._flat.clear()          # the state arrays are new: the next step lays them out again
         self._graphed = None        # a captured graph holds the old arrays: its replay refuses
 
     def __repr__(self):

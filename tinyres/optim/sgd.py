@@ -18,13 +18,15 @@ class SGD(Optimizer):
 
     The buffer is kept in ``state[p]["momentum_buffer"]``.  Nesterov momentum needs
     ``momentum > 0`` and ``dampening == 0``.  A large parameter is updated in slices on
-    the CPU threads; on a GPU it is one fused kernel (``kernels.fused.sgd``).
+    the CPU threads; on a GPU it is one fused kernel (``kernels.fused.sgd``) per
+    parameter group, over flat buffers (``foreach=None`` or True; ``optim/flat.py``), or
+    one per parameter (``foreach=False``).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
-                 nesterov=False, *, maximize=False):
+                 nesterov=False, *, maximize=False, foreach=None):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
     @staticmethod
@@ -34,6 +36,15 @@ class SGD(Optimizer):
         check_number("weight_decay value", options["weight_decay"])
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _flat_state_names(self, group):
+        return ["momentum_buffer"] if group["momentum"] != 0 else []
+
+    def _update_flat(self, layout, group):
+        fused.sgd(layout.data, layout.grad, layout.state.get("momentum_buffer"),
+                  self._device_scalar(("lr", id(group)), float(group["lr"])), float(group["momentum"]),
+                  float(group["dampening"]), float(group["weight_decay"]), group["nesterov"], group["maximize"],
+                  "momentum_buffer" in layout.new)
 
     def _update(self, p, grad, state, group):
         lr, momentum, weight_decay, dampening = (float(group[k]) for k in ("lr", "momentum", "weight_decay",
