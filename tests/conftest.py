@@ -35,6 +35,7 @@ def fake_cupy(monkeypatch):
         return backend.cupy_module()
     cp = make_fake_cupy()
     monkeypatch.setattr(backend, "_cupy", cp)
+    monkeypatch.setattr(backend, "_cuda_states", {})      # the GPUs' generators live on these GPUs
     return cp
 
 

@@ -206,6 +206,32 @@ def test_dropout_draws_its_mask_on_the_device(fake_cupy):
     np.testing.assert_array_equal(on(x.grad, DEVICE).numpy(), kept / np.float32(0.75))
 
 
+def test_a_seed_repeats_the_devices_dropout_masks(fake_cupy):
+    """``tinyres.manual_seed`` (and ``tinyres.cuda.manual_seed``) restart the GPU's stream,
+    also after draws were made."""
+    x = tinyres.tensor(randn(30, 40), device=DEVICE)
+    tinyres.manual_seed(3)
+    first = [F.dropout(x).numpy() for _ in range(2)]
+    assert not np.array_equal(*first)
+    tinyres.cuda.manual_seed(3)
+    assert np.array_equal(F.dropout(x).numpy(), first[0]) and tinyres.cuda.initial_seed() == 3
+    tinyres.manual_seed(3)
+    assert np.array_equal(F.dropout(x).numpy(), first[0])
+    with pytest.raises(TypeError, match=r"cuda.manual_seed: expected an int seed, got str"):
+        tinyres.cuda.manual_seed("3")
+
+
+def test_each_gpu_has_its_own_dropout_stream(strict_double):
+    """One seed for all (``manual_seed_all``), one stream per GPU: a draw on one GPU does not
+    move another's, and each state is made and reset on its own GPU (the double checks)."""
+    x0, x1 = (tinyres.tensor(randn(30, 40), device=d) for d in ("cuda:0", "cuda:1"))
+    tinyres.cuda.manual_seed_all(8)
+    on_0 = F.dropout(x0).numpy()
+    assert np.array_equal(F.dropout(x1).numpy(), on_0)
+    tinyres.manual_seed(8)
+    assert np.array_equal(F.dropout(x1).numpy(), on_0) and np.array_equal(F.dropout(x0).numpy(), on_0)
+
+
 def test_indexing_backward_is_a_deterministic_scatter_add(fake_cupy):
     """Repeated indices add up, on both backends, as ``numpy.add.at`` would."""
     index = np.array([[0, 2, 2], [3, 0, 2]])

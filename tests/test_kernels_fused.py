@@ -142,3 +142,68 @@ def test_the_doubles_kernels_broadcast_reduce_and_index_as_cupy(strict_double):
     assert np.array_equal(flat(a.T, device(np.empty(12))).get(), np.arange(12.0).reshape(3, 4).T.ravel())
     with pytest.raises(RuntimeError, match="does not compile"):
         cp.ElementwiseKernel("T x", "T y", "y = x +", "broken")(a)
+
+
+# ---------------------------------------------------------------------- Philox dropout
+def philox4x32_10(counter, key):
+    """Philox4x32-10 in NumPy, written from Salmon et al. 2011: ``counter`` (4, n) and ``key``
+    (2, n) of uint32 -> (4, n).  Independent of the kernel: checked on Random123's answers."""
+    c = [np.asarray(w, np.uint64) for w in counter]
+    k0, k1 = (np.asarray(w, np.uint64) for w in key)
+    low = np.uint64(0xFFFFFFFF)
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & low, (k1 + 0xBB67AE85) & low
+        p0, p1 = np.uint64(0xD2511F53) * c[0], np.uint64(0xCD9E8D57) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & low, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & low]
+    return np.array(c, np.uint64)
+
+
+def test_the_philox_reference_gives_random123s_known_answers():
+    """Random123's tests/kat_vectors, the three philox4x32 10 lines: counter, key -> output."""
+    for counter, key, expected in [
+            ([0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
+            ([0xffffffff] * 4, [0xffffffff] * 2, [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
+            ([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0],
+             [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1])]:
+        assert philox4x32_10(counter, key).tolist() == expected
+
+
+def reference_uniforms(seed, offset, n):
+    """Numbers offset .. offset + n - 1 of the stream ``seed``, as the kernel makes them."""
+    count = np.arange(offset, offset + n, dtype=np.uint64)
+    low = np.uint64(0xFFFFFFFF)
+    zero = np.zeros(n, np.uint64)
+    words = philox4x32_10([count & low, count >> np.uint64(32), zero, zero],
+                          [np.uint64(seed) & low, np.uint64(seed) >> np.uint64(32)])
+    return ((words[0] >> np.uint64(5)).astype(np.float64) * 67108864.0
+            + (words[1] >> np.uint64(6)).astype(np.float64)) / 9007199254740992.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_masks_on_the_device_are_the_philox_stream(fake_cupy, dtype):
+    """Each mask is the next stretch of the stream: the reference's numbers against p, bit for bit,
+    the offset carried across 2**32 (the counter's second word)."""
+    seed, p, shape = 0x123456789ABCDEF, 0.3, (5, 7, 3)
+    state = backend.cuda_generator_state(0)
+    backend.cuda_manual_seed(seed)
+    state[1:2].fill(np.uint64(2**32 - 50))
+    offset = 2**32 - 50
+    for _ in range(2):
+        mask = fused.dropout_mask(shape, np.dtype(dtype), p, 1 / (1 - p), state)
+        expected = np.where(reference_uniforms(seed, offset, mask.size) >= p, dtype(1 / (1 - p)), dtype(0))
+        assert backend.to_host(mask).dtype == dtype
+        assert np.array_equal(backend.to_host(mask).ravel(), expected)
+        offset += mask.size
+        assert backend.to_host(state).tolist() == [seed, offset]
+    u = reference_uniforms(seed, 0, 200_000)
+    assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.003 and abs((u < 0.3).mean() - 0.3) < 0.003
+
+
+def test_a_dropout_mask_is_two_kernels_and_no_copy(strict_double):
+    from cupy_double import STATE
+    x = tinyres.tensor(randn(4, 6), device="cuda:0")
+    F.dropout(x)                                     # the generator's state made on the device
+    before, transfers = STATE.launches, len(STATE.transfers)
+    F.dropout(x, 0.2)
+    assert STATE.launches - before == 3 and len(STATE.transfers) == transfers   # mask, advance, x * mask

@@ -157,7 +157,7 @@ class Trainer:
         device = next(iter(self.net.parameters())).device
         xp = backend.xp_for(device)
         if not backend.is_cpu(xp):           # dropout's generator on the GPU: reset per epoch, as above
-            xp.random.seed(int(numpy.random.default_rng([self.seed, epoch]).integers(2**32)))
+            backend.cuda_manual_seed(int(numpy.random.default_rng([self.seed, epoch]).integers(2**63)))
         every = self.log_every or (1 if backend.is_cpu(xp) else 50)   # steps between looks at the figures
         total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         running = None        # [loss * n, correct] summed on the device since the last look

@@ -378,8 +378,58 @@ def default_generator():
 
 
 def manual_seed(seed):
-    """Seed tinyres's generator and, when CuPy is in use, CuPy's."""
+    """Seed tinyres's generator and, as ``torch.manual_seed`` does, every GPU's
+    (``cuda_manual_seed``; CuPy's own generator too, when CuPy is in use)."""
     global _generator
     _generator = numpy.random.default_rng(seed)
+    cuda_manual_seed(seed)
     if _cupy is not None:
         _cupy.random.seed(seed)
+
+
+# The GPUs' generator, for dropout: counter-based (Philox4x32-10, kernels/fused.py), so its
+# whole state is two numbers on each device -- the seed and how many numbers were drawn.
+# A draw reads them and advances the count on the device, so a CUDA graph that holds a draw
+# draws fresh numbers at every replay, with nothing done on the host.
+_cuda_seed = None       # None: a seed from fresh entropy, chosen at the first draw
+_cuda_states = {}       # GPU index -> uint64 array [seed, offset] on that GPU
+
+
+def cuda_manual_seed(seed):
+    """``torch.cuda.manual_seed_all``: every GPU's generator restarts from ``seed``.  Works
+    without CuPy (the seed is kept for the first draw)."""
+    global _cuda_seed
+    if not isinstance(seed, (int, numpy.integer)) or isinstance(seed, bool):
+        raise TypeError(f"cuda.manual_seed: expected an int seed, got {type(seed).__name__}")
+    _cuda_seed = int(seed) % 2**64
+    for index, state in _cuda_states.items():
+        outside_capture(lambda index=index, state=state: _restart(index, state, _cuda_seed))
+
+
+def cuda_initial_seed():
+    """The seed the GPUs' generator started from (``torch.cuda.initial_seed``)."""
+    global _cuda_seed
+    if _cuda_seed is None:
+        _cuda_seed = int(numpy.random.SeedSequence().entropy % 2**64)
+    return _cuda_seed
+
+
+def _restart(index, state, seed):
+    with _cupy.cuda.Device(index):
+        state[0:1].fill(numpy.uint64(seed))
+        state[1:2].fill(numpy.uint64(0))
+    return state
+
+
+def cuda_generator_state(index):
+    """The uint64 array ``[seed, offset]`` of GPU ``index``'s generator, made there (outside
+    any capture) at the first call; a draw of n numbers uses offset .. offset + n - 1."""
+    state = _cuda_states.get(index)
+    if state is None:
+        cp = _require_cupy()
+
+        def make():
+            with cp.cuda.Device(index):
+                return _restart(index, cp.empty(2, dtype=numpy.uint64), cuda_initial_seed())
+        state = _cuda_states[index] = outside_capture(make)
+    return state

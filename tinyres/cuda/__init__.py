@@ -1,5 +1,8 @@
-"""``tinyres.cuda``: is a GPU usable, and CUDA graphs (``graphs``) -- as ``torch.cuda``.
-(The CuPy import itself lives in ``core.backend``.)"""
+"""``tinyres.cuda``: is a GPU usable, the GPUs' random seed, and CUDA graphs (``graphs``) --
+as ``torch.cuda``.  (The CuPy import itself lives in ``core.backend``.)"""
+from ..core.backend import cuda_initial_seed as initial_seed  # noqa: F401
+from ..core.backend import cuda_manual_seed as manual_seed  # noqa: F401
+from ..core.backend import cuda_manual_seed as manual_seed_all  # noqa: F401
 from ..core.backend import is_cuda_available as is_available  # noqa: F401
 from .graphs import CUDAGraph, graph, make_graphed_step  # noqa: F401
 

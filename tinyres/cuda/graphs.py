@@ -24,7 +24,9 @@ What a capture needs, and how tinyres meets it:
   (``.item()``, ``float(loss)``), a synchronisation, a copy of host data or CuPy's legacy
   random numbers cannot be in it (the CuPy test double refuses each, naming it).  A
   tinyres training step has none: the backward's seed and the ops' scalars are made on
-  the device, and the optimizers read their learning rate from device memory.
+  the device, the optimizers read their learning rate from device memory, and dropout
+  draws from a Philox kernel whose counter is advanced on the device (each replay draws
+  new masks).
 * Warm-up.  What a first step makes (momentum buffers, Adam's moments, compiled kernels)
   is made before the capture, by ordinary steps.
 * Matrix products.  Stock CuPy cannot capture cuBLAS (cupy#6290), so the graph is captured

@@ -111,6 +111,36 @@ _ADAM_IN = ("T g, float64 lr, float64 beta1, float64 beta2, float64 eps, float64
 _SOURCES["adam"] = ("ElementwiseKernel", (_ADAM_IN, "T p, T m, T v", _ADAM % ("", "v")))
 _SOURCES["adam_amsgrad"] = ("ElementwiseKernel", (_ADAM_IN, "T p, T m, T v, T v_max",
                                                   _ADAM % ("v_max = v_max > v ? v_max : v;", "v_max")))
+
+# Philox4x32-10 (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3"), the
+# counter-based generator of cuRAND and PyTorch: ten rounds over a 128-bit counter c under a
+# 64-bit key k, each round two 32x32 -> 64-bit products,
+#     c <- (hi(M1 c2) ^ c1 ^ k0,  lo(M1 c2),  hi(M0 c0) ^ c3 ^ k1,  lo(M0 c0)),
+# the key bumped by the Weyl constants (W0, W1) between rounds.  Number n of the stream of
+# seed s is a pure function of (s, n) -- the counter (n, 0), the key s -- so thread i draws
+# number offset + i with no state to share, and a replayed graph (the offset advanced on
+# the device) draws new ones.  Two of the four words give a double in [0, 1) with 53 bits.
+_PHILOX = r"""
+__device__ inline double tinyres_uniform(unsigned long long seed, unsigned long long n) {
+    unsigned int c0 = (unsigned int)n, c1 = (unsigned int)(n >> 32), c2 = 0u, c3 = 0u;
+    unsigned int k0 = (unsigned int)seed, k1 = (unsigned int)(seed >> 32);
+    for (int r = 0; r < 10; ++r) {
+        if (r) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        const unsigned long long p0 = 0xD2511F53ull * c0, p1 = 0xCD9E8D57ull * c2;
+        c0 = (unsigned int)(p1 >> 32) ^ c1 ^ k0; c1 = (unsigned int)p1;
+        c2 = (unsigned int)(p0 >> 32) ^ c3 ^ k1; c3 = (unsigned int)p0;
+    }
+    return ((c0 >> 5) * 67108864.0 + (c1 >> 6)) * (1.0 / 9007199254740992.0);
+}
+"""
+# Dropout's mask: number offset + i of the stream (state = [seed, offset]) against p,
+#     mask = u >= p ? 1 / (1 - p) : 0,
+# then the offset moves past the numbers drawn (on the device: a graph repeats it).
+_SOURCES["dropout_mask"] = ("ElementwiseKernel", (
+    "raw uint64 state, float64 p, T scale", "T mask",
+    "mask = tinyres_uniform(state[0], state[1] + (unsigned long long)i) >= p ? scale : (T)0"),
+    {"preamble": _PHILOX})
+_SOURCES["philox_advance"] = ("ElementwiseKernel", ("uint64 n", "uint64 offset", "offset = offset + n"))
 _KERNELS = {}
 _PAIRS = {}
 
@@ -119,8 +149,8 @@ def kernel(name):
     """The CuPy kernel ``name`` (a key of ``_SOURCES``), built once."""
     k = _KERNELS.get(name)
     if k is None:
-        kind, args = _SOURCES[name]
-        k = _KERNELS[name] = getattr(cupy_module(), kind)(*args, name=f"tinyres_{name}")
+        kind, args, *options = _SOURCES[name]
+        k = _KERNELS[name] = getattr(cupy_module(), kind)(*args, name=f"tinyres_{name}", **dict(*options))
     return k
 
 
@@ -209,3 +239,14 @@ def adam(p, grad, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, m
         kernel("adam")(*args)
     else:
         kernel("adam_amsgrad")(*args, v_max)
+
+
+def dropout_mask(shape, dtype, p, scale, state):
+    """Dropout's mask of ``shape``: 0 with probability ``p``, else ``scale``, from the
+    Philox stream ``state`` ([seed, offset], uint64, on the device), which moves past the
+    numbers drawn: two kernels, both capturable."""
+    cp = cupy_module()
+    mask = cp.empty(shape, dtype)
+    kernel("dropout_mask")(state, float(p), mask.dtype.type(scale), mask)
+    kernel("philox_advance")(mask.size, state[1:])
+    return mask

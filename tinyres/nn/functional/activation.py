@@ -18,6 +18,7 @@ from ...core import backend
 from ...core.engine import Function, once_differentiable
 from ...core.grad_mode import is_grad_enabled
 from ...core.backend import get_array_module
+from ...kernels import fused
 from ...kernels.threads import parallel_map
 from ...core.ops import commit_inplace, where
 from ...core.tensor import Tensor
@@ -260,10 +261,11 @@ def dropout(input, p=0.5, training=True, inplace=False):
     """Inverted dropout: zero each element with probability ``p`` and scale the rest by
     1 / (1 - p), so the expected value is unchanged; ``training=False`` returns ``input``.
 
-    On the CPU the mask is drawn from ``tinyres.backend.default_generator()``; on a GPU
-    from CuPy's generator, on the device (a mask drawn on the host would be a copy at every
-    call).  ``tinyres.manual_seed`` seeds both, so a run is reproducible on each device;
-    the masks of the two differ.
+    On the CPU the mask is drawn from ``tinyres.backend.default_generator()``; on a GPU on
+    the device (a mask drawn on the host would be a copy at every call), by a counter-based
+    Philox kernel whose state stays on the device, so a CUDA graph can hold it and draws new
+    masks at every replay (``kernels/fused.py``).  ``tinyres.manual_seed`` seeds both, so a
+    run is reproducible on each device; the masks of the two differ.
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
@@ -274,11 +276,9 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if input.device.type == "cpu":
         mask = ((backend.default_generator().random(input.shape) >= p) * scale).astype(input.dtype)
     else:
-        xp = get_array_module(input.data)
         with backend.on_device(input.device):
-            dtype = xp.float64 if input.dtype == xp.float64 else xp.float32     # CuPy draws these two
-            keep = xp.random.random_sample(input.shape, dtype=dtype) >= p
-            mask = keep.astype(input.dtype) * input.dtype.type(scale)
+            mask = fused.dropout_mask(input.shape, input.dtype, p, scale,
+                                      backend.cuda_generator_state(input.device.index))
     return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace)
 
 
