@@ -16,6 +16,14 @@ from ..core.backend import cupy_module
 # d, the direction SGD follows: -g to maximize, plus the L2 decay
 _DECAY = "T d = maximize ? -g : g; if (weight_decay != 0) d = d + (T)weight_decay * p;"
 
+# ReLU's mask from its output y: 1 where y > 0 or y is NaN (y <= 0 false), else 0
+_RELU_GRAD = "const T keep = y <= (T)0 ? (T)0 : (T)1;"
+# gx of batch norm in training, from g (gy, or ReLU's masked gy):
+#     gx = (w / sigma) * (g - (gb + x_hat * gw) / m)
+_BN_GRAD_INPUT = ("T x_hat = (x - mean) * inv_std;"
+                  "gx = (g - (x_hat * (T)(gw * inv_m) + (T)(gb * inv_m))) * (inv_std * w)")
+_BN_GRAD_IN = "T x, T mean, T inv_std, T w, T gb, T gw, float64 inv_m"
+
 _SOURCES = {
     # Batch norm, forward.  One reduction gives both sums of every channel, shifted by the
     # channel's first value s (no cancellation when the mean is large):
@@ -38,6 +46,13 @@ _SOURCES = {
     "bn_normalize": ("ElementwiseKernel", (
         "T x, T mean, T inv_std, T w, T b", "T y",
         "y = (x - mean) * (w * inv_std) + b")),
+    # ... with what follows it in a residual block folded in (``add``: the shortcut r):
+    #     y = relu((x - mu) * (w / sigma) + b [+ r])      (NaN passes, as xp.maximum)
+    "bn_normalize_relu": ("ElementwiseKernel", (
+        "T x, T mean, T inv_std, T w, T b, T r, bool add", "T y",
+        "T v = (x - mean) * (w * inv_std) + b; if (add) v = v + r; y = v < (T)0 ? (T)0 : v")),
+    # ReLU's backward read from its output: g = gy * (y > 0), NaN passing (as LeakyReLU's)
+    "relu_grad": ("ElementwiseKernel", ("T gy, T y", "T g", _RELU_GRAD + "g = gy * keep")),
     # Batch norm, backward.  One reduction: gb = sum(gy) and gw = sum(gy * x_hat) (k = 0, 1).
     "bn_grad_sums": ("ReductionKernel", (
         "T gy, T x, T mean, T inv_std, int8 k", "T y",
@@ -45,9 +60,18 @@ _SOURCES = {
         "a + b", "y = (T)a", "0")),
     #     gx = (w / sigma) * (gy - (gb + x_hat * gw) / m)    (training: the batch's statistics)
     "bn_grad_input": ("ElementwiseKernel", (
-        "T gy, T x, T mean, T inv_std, T w, T gb, T gw, float64 inv_m", "T gx",
-        "T x_hat = (x - mean) * inv_std;"
-        "gx = (gy - (x_hat * (T)(gw * inv_m) + (T)(gb * inv_m))) * (inv_std * w)")),
+        "T g, " + _BN_GRAD_IN, "T gx", _BN_GRAD_INPUT)),
+    # ... after a folded ReLU (its output y): the sums and gx of g = gy * (y > 0), and g itself
+    # for the shortcut (gr) when one was added
+    "bn_relu_grad_sums": ("ReductionKernel", (
+        "T gy, T y, T x, T mean, T inv_std, int8 k", "T out",
+        "k == 0 ? (double)(gy * (y <= (T)0 ? (T)0 : (T)1)) : "
+        "(double)(gy * (y <= (T)0 ? (T)0 : (T)1)) * (double)((x - mean) * inv_std)",
+        "a + b", "out = (T)a", "0")),
+    "bn_relu_grad_input": ("ElementwiseKernel", (
+        "T gy, T y, " + _BN_GRAD_IN, "T gx", _RELU_GRAD + "const T g = gy * keep;" + _BN_GRAD_INPUT)),
+    "bn_relu_grad_input_shortcut": ("ElementwiseKernel", (
+        "T gy, T y, " + _BN_GRAD_IN, "T gx, T gr", _RELU_GRAD + "const T g = gy * keep; gr = g;" + _BN_GRAD_INPUT)),
     # im2col with the padding in the kernel:
     #     cols[c, i, j, n, oh, ow] = x[n, c, oh*sh + i*dh - top, ow*sw + j*dw - left]  (fill outside x)
     "im2col": ("ElementwiseKernel", (
@@ -184,26 +208,43 @@ def batch_norm_statistics(x, eps, running_mean, running_var, factor):
     return mean, var, inv_std
 
 
-def batch_norm_normalize(x, mean, inv_std, w, b, y):
-    """y = (x - mu) * (w / sigma) + b, written into ``y``."""
+def batch_norm_normalize(x, mean, inv_std, w, b, y, relu=False, residual=None):
+    """y = (x - mu) * (w / sigma) + b, written into ``y``; with ``relu``,
+    y = relu(that [+ residual]) in the same kernel."""
     k = x.ndim
-    kernel("bn_normalize")(x, _per_channel(mean, k), _per_channel(inv_std, k), _per_channel(w, k),
-                           _per_channel(b, k), y)
+    stats = (x, _per_channel(mean, k), _per_channel(inv_std, k), _per_channel(w, k), _per_channel(b, k))
+    if relu:
+        kernel("bn_normalize_relu")(*stats, 0 if residual is None else residual, residual is not None, y)
+    else:
+        kernel("bn_normalize")(*stats, y)
     return y
 
 
-def batch_norm_backward(gy, x, mean, inv_std, weight, training):
-    """(gx, gw, gb) of batch norm: one reduction for gw and gb, one elementwise kernel for gx."""
+def batch_norm_backward(gy, x, mean, inv_std, weight, training, y=None, shortcut=False):
+    """(gx, gw, gb) of batch norm: one reduction for gw and gb, one elementwise kernel for gx.
+    With ``y``, the output of a folded ReLU, of g = gy * (y > 0) instead of gy, and with
+    ``shortcut`` g too, last (the gradient of the residual added before the ReLU)."""
     k, m = x.ndim, x.size // x.shape[1]
     mean, inv_std = _per_channel(mean, k), _per_channel(inv_std, k)
-    sums = kernel("bn_grad_sums")(gy[None], x[None], mean[None], inv_std[None], _pair(x), axis=_over_channels(x))
-    gb, gw = sums[0], sums[1]
     w = 1 if weight is None else _per_channel(weight, k)
-    if training:
-        gx = kernel("bn_grad_input")(gy, x, mean, inv_std, w, _per_channel(gb, k), _per_channel(gw, k), 1.0 / m)
+    if y is not None and not training:            # eval: mask first, then the plain backward
+        g = kernel("relu_grad")(gy, y)
+        return batch_norm_backward(g, x, mean, inv_std, weight, False) + ((g,) if shortcut else ())
+    stats = (x[None], mean[None], inv_std[None], _pair(x))
+    if y is None:
+        sums = kernel("bn_grad_sums")(gy[None], *stats, axis=_over_channels(x))
     else:
-        gx = gy * (inv_std * w)
-    return gx, gw, gb
+        sums = kernel("bn_relu_grad_sums")(gy[None], y[None], *stats, axis=_over_channels(x))
+    gb, gw = sums[0], sums[1]
+    if not training:
+        return gy * (inv_std * w), gw, gb
+    rest = (x, mean, inv_std, w, _per_channel(gb, k), _per_channel(gw, k), 1.0 / m)
+    if y is None:
+        return kernel("bn_grad_input")(gy, *rest), gw, gb
+    if not shortcut:
+        return kernel("bn_relu_grad_input")(gy, y, *rest), gw, gb
+    gx, gr = kernel("bn_relu_grad_input_shortcut")(gy, y, *rest)
+    return gx, gw, gb, gr
 
 
 def im2col(x, cols, stride, padding, dilation, fill):

@@ -16,6 +16,7 @@ from .. import nn
 from ..nn import functional as F
 from . import pretrained
 from .registry import register_model
+from ..nn.fusion import bn_relu
 from .resnet import BasicBlock, check_model_input, conv3x3, conv1x1, init_weights
 
 
@@ -45,8 +46,8 @@ class PlainBlock(BasicBlock):
     building block of the paper's *plain* networks, the same layers with nothing added."""
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)))
+        out = bn_relu(self.bn1, self.conv1(x), self.relu)
+        return bn_relu(self.bn2, self.conv2(out), self.relu)
 
 
 class CifarResNet(nn.Module):
@@ -91,7 +92,7 @@ class CifarResNet(nn.Module):
 
     def forward(self, x):
         check_model_input(self, x)
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = bn_relu(self.bn1, self.conv1(x), self.relu)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(F.flatten(self.avgpool(x), 1))
 

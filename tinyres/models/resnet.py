@@ -3,11 +3,15 @@
 He et al., "Deep Residual Learning for Image Recognition" (2015).  ``Bottleneck`` puts
 the stride on its 3x3 convolution ("ResNet v1.5"), as torchvision does.  Module and
 parameter names are torchvision's, so its state_dicts load with ``strict=True``.
+
+``bn_relu(bn, x, relu, shortcut)`` is ``relu(bn(x) + shortcut)`` (torchvision's three
+lines), done as one op on a GPU (``nn/fusion.py``: the same numbers, fewer launches).
 """
 from . import pretrained
 from .. import nn
 from ..errors import UserError
 from ..nn import functional as F
+from ..nn.fusion import bn_relu
 from .registry import register_model
 
 
@@ -43,9 +47,9 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)      # the residual addition: gradients flow down both paths
+        out = bn_relu(self.bn1, self.conv1(x), self.relu)             # relu(bn1(conv1(x)))
+        return bn_relu(self.bn2, self.conv2(out), self.relu, identity)  # relu(bn2(conv2(out)) + identity):
+                                                                         # gradients flow down both paths
 
 
 class Bottleneck(nn.Module):
@@ -68,10 +72,9 @@ class Bottleneck(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out = bn_relu(self.bn1, self.conv1(x), self.relu)
+        out = bn_relu(self.bn2, self.conv2(out), self.relu)
+        return bn_relu(self.bn3, self.conv3(out), self.relu, identity)      # relu(bn3(conv3(out)) + identity)
 
 
 def init_weights(model, zero_init_residual):
@@ -139,7 +142,7 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         check_model_input(self, x)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(bn_relu(self.bn1, self.conv1(x), self.relu))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = F.flatten(self.avgpool(x), 1)
         return self.fc(x)

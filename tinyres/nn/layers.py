@@ -206,6 +206,11 @@ class _BatchNorm(Module):
     def forward(self, input):
         """torch's _BatchNorm.forward: pick the averaging factor, normalize, count the batch.
         batch_norm's code checks the input once, naming this layer, before anything changes."""
+        return self._normalize(input)
+
+    def _normalize(self, input, relu=False, residual=None):
+        """``forward``; with ``relu`` (a GPU), relu(forward(input) + residual) as one op
+        (``nn.fusion``)."""
         factor = 0.0 if self.momentum is None else self.momentum
         counting = self.training and self.track_running_stats
         if counting and self.momentum is None:
@@ -216,7 +221,7 @@ class _BatchNorm(Module):
                                self.running_mean if keep_running else None,
                                self.running_var if keep_running else None,
                                self.weight, self.bias, use_batch_stats, factor, self.eps,
-                               ranks=self._ranks, channels=self.num_features)
+                               ranks=self._ranks, channels=self.num_features, relu=relu, residual=residual)
         if counting:
             self.num_batches_tracked.data += 1
         return y

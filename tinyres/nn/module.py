@@ -113,9 +113,12 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
+        if self._has_hooks():
             return self._call_with_hooks(args, kwargs)
         return self._forward_on_device(args, kwargs)
+
+    def _has_hooks(self):
+        return bool(self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks)
 
     def _forward_on_device(self, args, kwargs):
         device = next((a.device for a in args if isinstance(a, Tensor)), None)

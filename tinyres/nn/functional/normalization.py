@@ -67,6 +67,8 @@ class BatchNormFunction(Function):
     writes y = (x - mu) * (w / sigma) + b without keeping x_hat.
     """
 
+    folded = ()          # what the GPU kernel folds in after the normalisation (BatchNormReLUFunction)
+
     def composite(self, x, weight, bias, running_mean, running_var, training, factor, eps):
         """The same normalisation in differentiable ops (for second derivatives; the running
         statistics are left alone): (x - mu) / sqrt(var + eps) * w + b."""
@@ -99,7 +101,7 @@ class BatchNormFunction(Function):
             if self.needs_grad:
                 self.mean, self.inv_std = mean, inv_std
             y = from_channel_rows(xp.empty((channels, x.size // channels), x.dtype), x.shape)
-            return fused.batch_norm_normalize(x, mean, inv_std, w, b, y)
+            return fused.batch_norm_normalize(x, mean, inv_std, w, b, y, *self.folded)
         rows = channel_rows(x)
         m = rows.shape[1]
         if training:
@@ -161,6 +163,40 @@ class BatchNormFunction(Function):
                 gb if self.has_bias else None, None, None)
 
 
+class BatchNormReLUFunction(BatchNormFunction):
+    """y = relu(batch_norm(x) + r) -- a residual block's last three steps, r its shortcut --
+    or relu(batch_norm(x)) without r: one op, for a GPU, where it saves the launches and the
+    memory passes of the add and the ReLU, both ways (``kernels/fused.py``).
+
+    Backward reads ReLU's mask from the output y (NaN passing, as ``LeakyReLU``):
+    g = gy * (y > 0); then batch norm's backward of g, and gr = g for the shortcut.  The
+    same numbers, bit for bit, as the three ops one after the other.
+    """
+
+    def composite(self, x, weight, bias, running_mean, running_var, training, factor, eps, residual=None):
+        y = super().composite(x, weight, bias, running_mean, running_var, training, factor, eps)
+        return (y if residual is None else y + residual).relu()
+
+    def forward(self, x, weight, bias, running_mean, running_var, training, factor, eps, residual=None):
+        if is_cpu(get_array_module(x)) or not x.size:
+            raise RuntimeError("BatchNormReLUFunction: a GPU kernel; on the CPU call the three ops")
+        self.folded = (True, residual)
+        y = super().forward(x, weight, bias, running_mean, running_var, training, factor, eps)
+        if self.needs_grad:
+            self.save_for_backward(y)
+        self.shortcut = residual is not None
+        return y
+
+    @once_differentiable
+    def backward(self, gy):
+        y, = self.saved_tensors          # checked: an in-place change to the output since is an error
+        grads = fused.batch_norm_backward(gy, self.x, self.mean, self.inv_std, self.weight, self.training,
+                                          y.data, self.shortcut)
+        gx, gw, gb = grads[:3]
+        return (gx, None if self.weight is None else gw, gb if self.has_bias else None, None, None,
+                None, None, None, grads[3] if self.shortcut else None)
+
+
 def _check_channels(input, name, v, op):
     """``v`` (a per-channel tensor or None) must hold exactly C values; weight and bias
     must also have the input's dtype (the running statistics keep their own)."""
@@ -220,10 +256,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 def checked_batch_norm(op, input, running_mean, running_var, weight, bias, training, momentum, eps,
-                       num_batches_tracked=None, ranks=None, channels=None):
+                       num_batches_tracked=None, ranks=None, channels=None, relu=False, residual=None):
     """``batch_norm`` after checking its arguments, with ``op`` naming the caller in the errors:
     ``batch_norm``, or a layer with the ranks and channels it takes (``nn.BatchNorm2d`` calls
-    this, so its input is checked once, under its own name)."""
+    this, so its input is checked once, under its own name).  ``relu`` (on a GPU): the ReLU
+    and the ``residual`` added before it folded in (``BatchNormReLUFunction``)."""
     check_norm_input(op, input, ranks, channels)
     if input.ndim < 2:
         raise ValueError(f"{op}: expected an input of shape (N, C), (N, C, L) or (N, C, H, W), "
@@ -245,6 +282,9 @@ def checked_batch_norm(op, input, running_mean, running_var, weight, bias, train
             raise ValueError(f"{op}: Expected more than 1 value per channel when training, "
                              f"got input size {input.shape}")
         factor = _momentum_factor(op, momentum, num_batches_tracked) if running_mean is not None else None
+    if relu:
+        return BatchNormReLUFunction.apply(input, weight, bias, running_mean, running_var, bool(training), factor,
+                                           eps, residual)
     return BatchNormFunction.apply(input, weight, bias, running_mean, running_var, bool(training), factor, eps)
 
 
