@@ -16,7 +16,9 @@ results on the current fake GPU.  It fails where CuPy fails:
 * computing with an array that is not on the current GPU raises ``ValueError``;
 * ``ufunc.at`` is refused: it scatters with atomics (order-dependent float sums) and needs a
   recent CuPy; ``reduce``/``accumulate``/``reduceat`` only for the ufuncs CuPy has them for;
-* ``copyto`` from a Python scalar is refused (CuPy < 13.3 fails on it under NumPy 2).
+* ``copyto`` from a Python scalar is refused (CuPy < 13.3 fails on it under NumPy 2);
+* a ufunc's new output is C-contiguous, whatever its inputs' layout, as CuPy allocates it
+  (NumPy's ``order='K'`` would follow the inputs: a layout CuPy never gives).
 
 ``cupy.ElementwiseKernel`` and ``cupy.ReductionKernel`` compile their CUDA-C source for
 the CPU (tests/cupy_double_kernels.py).  ``STATE.launches`` counts the kernels launched:
@@ -372,6 +374,8 @@ class _Ufunc:
         self.nin, self.nout = ufunc.nin, ufunc.nout
 
     def __call__(self, *args, **kwargs):
+        if len(args) <= self.nin and kwargs.get("out") is None:
+            kwargs = {"order": "C", **kwargs}       # CuPy's new outputs are C-contiguous (NumPy's: 'K')
         return _call(self._ufunc, self.__name__, args, kwargs)
 
     def __getattr__(self, method):

@@ -26,7 +26,8 @@ def unfused(monkeypatch):
 
 
 def run(bn, x, shortcut, upstream, fold, monkeypatch):
-    """relu(bn(x) + shortcut), forward and backward: the output, the gradients, the running stats."""
+    """relu(bn(x) + shortcut), forward and backward: the output (and its strides), the gradients,
+    the running stats."""
     with monkeypatch.context() as m:
         if not fold:
             unfused(m)
@@ -36,7 +37,8 @@ def run(bn, x, shortcut, upstream, fold, monkeypatch):
         assert (type(y.grad_fn) is BatchNormReLUFunction) == fold
         y.backward(tinyres.tensor(upstream, device=DEVICE))
     grads = [x.grad] + ([] if r is None else [r.grad]) + [p.grad for p in bn.parameters()]
-    return [y.numpy()] + [g.numpy() for g in grads] + [b.numpy() for b in bn.buffers()]
+    layout = np.array(y.data.strides)                  # laid out as the ops lay it: a GEMM after it rounds alike
+    return [y.numpy(), layout] + [g.numpy() for g in grads] + [b.numpy() for b in bn.buffers()]
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -61,33 +63,49 @@ def test_folded_equals_the_ops_one_by_one_bit_for_bit(fake_cupy, monkeypatch, tr
         assert a.dtype == b.dtype and same(a, b), k
 
 
-def test_a_resnet_step_folded_equals_unfolded_and_launches_fewer_kernels(strict_double, monkeypatch):
+def steps(name, size, monkeypatch):
+    """One forward and backward of model ``name`` in float64, folded and not: what came out
+    (the loss, every gradient, every buffer) and how many kernels each launched."""
+    from cupy_double import STATE
+    tinyres.manual_seed(0)
+    model = tinyres.models.get_model(name, num_classes=5).to(dtype=tinyres.float64).to(DEVICE)
+    x = tinyres.tensor(randn(2, 3, size, size), device=DEVICE)
+    y = tinyres.tensor([1, 3], device=DEVICE)
+    results, launches = [], []
+    for fold in (True, False):
+        net = copy.deepcopy(model)
+        with monkeypatch.context() as m:
+            if not fold:
+                unfused(m)
+            STATE.launches = 0
+            loss = tinyres.nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            launches.append(STATE.launches)
+        results.append([loss.numpy()] + [p.grad.numpy() for p in net.parameters()]
+                       + [b.numpy() for b in net.buffers()])
+    assert all(same(a, b) for a, b in zip(*results))
+    return model, launches
+
+
+@pytest.mark.parametrize("name, size", [("resnet20", 8), ("resnet18", 32)])
+def test_a_resnet_step_folded_equals_unfolded_and_launches_fewer_kernels(strict_double, monkeypatch, name, size):
     """ResNet-20 and ResNet-18 (the Bottleneck's three folds: below): forward and backward,
     folded and not, bit for bit in float64; the folded step launches fewer kernels."""
-    from cupy_double import STATE
-    for name, size in [("resnet20", 8), ("resnet18", 32)]:
-        tinyres.manual_seed(0)
-        model = tinyres.models.get_model(name, num_classes=5).to(dtype=tinyres.float64).to(DEVICE)
-        x = tinyres.tensor(randn(2, 3, size, size), device=DEVICE)
-        y = tinyres.tensor([1, 3], device=DEVICE)
-        results, launches = [], []
-        for fold in (True, False):
-            net = copy.deepcopy(model)
-            with monkeypatch.context() as m:
-                if not fold:
-                    unfused(m)
-                STATE.launches = 0
-                loss = tinyres.nn.functional.cross_entropy(net(x), y)
-                loss.backward()
-                launches.append(STATE.launches)
-            results.append([loss.numpy()] + [p.grad.numpy() for p in net.parameters()]
-                           + [b.numpy() for b in net.buffers()])
-        assert all(same(a, b) for a, b in zip(*results))
-        blocks = sum(isinstance(mod, tinyres.models.resnet.BasicBlock) for mod in model.modules())
-        folds = 1 + 2 * blocks                         # the stem's and each block's
-        # each fold saves ReLU's forward (3 launches: its mask, its output) and backward (1), and
-        # each block the shortcut's add (ResNet-20: 576 -> 473)
-        assert launches[1] - launches[0] >= 4 * folds + blocks, (name, launches)
+    model, launches = steps(name, size, monkeypatch)
+    blocks = sum(isinstance(mod, tinyres.models.resnet.BasicBlock) for mod in model.modules())
+    folds = 1 + 2 * blocks                         # the stem's and each block's
+    # each fold saves ReLU's forward (3 launches: its mask, its output) and backward (1), and
+    # each block the shortcut's add (ResNet-20: 576 -> 473)
+    assert launches[1] - launches[0] >= 4 * folds + blocks, launches
+
+
+@pytest.mark.parametrize("name, size", [("preact_resnet20", 8), ("preact_resnet18", 32)])
+def test_a_preact_step_folds_every_batch_norm(strict_double, monkeypatch, name, size):
+    """Pre-activation blocks: every batch norm is followed by a ReLU (nothing follows the add),
+    so each is one op -- bit for bit the ops one by one, 4 launches fewer each."""
+    model, launches = steps(name, size, monkeypatch)
+    folds = sum(isinstance(mod, nn.BatchNorm2d) for mod in model.modules())
+    assert launches[1] - launches[0] >= 4 * folds, launches
 
 
 def test_bottleneck_folds_three_times(fake_cupy, monkeypatch):

@@ -100,7 +100,10 @@ class BatchNormFunction(Function):
                 inv_std = 1 / xp.sqrt(var + dtype(eps))
             if self.needs_grad:
                 self.mean, self.inv_std = mean, inv_std
-            y = from_channel_rows(xp.empty((channels, x.size // channels), x.dtype), x.shape)
+            if self.folded and self.folded[1] is not None:      # y + r made a new, C-ordered array:
+                y = xp.empty(x.shape, x.dtype)                    # the fold's output is laid out as it
+            else:
+                y = from_channel_rows(xp.empty((channels, x.size // channels), x.dtype), x.shape)
             return fused.batch_norm_normalize(x, mean, inv_std, w, b, y, *self.folded)
         rows = channel_rows(x)
         m = rows.shape[1]
