@@ -15,6 +15,7 @@ before the pooling.  Parameter names follow the original family where they can.
 """
 from .. import nn
 from ..nn import functional as F
+from ..nn.fusion import bn_relu
 from .registry import register_model
 from .resnet import check_model_input, conv1x1, conv3x3, init_weights
 
@@ -34,9 +35,9 @@ class PreActBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x):
-        out = self.relu(self.bn1(x))
+        out = bn_relu(self.bn1, x, self.relu)          # relu(bn1(x)), one op on a GPU (nn/fusion.py)
         identity = x if self.downsample is None else self.downsample(out)
-        out = self.conv2(self.relu(self.bn2(self.conv1(out))))
+        out = self.conv2(bn_relu(self.bn2, self.conv1(out), self.relu))
         return out + identity                 # nothing after the addition
 
 
@@ -57,10 +58,10 @@ class PreActBottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x):
-        out = self.relu(self.bn1(x))
+        out = bn_relu(self.bn1, x, self.relu)
         identity = x if self.downsample is None else self.downsample(out)
-        out = self.conv2(self.relu(self.bn2(self.conv1(out))))
-        out = self.conv3(self.relu(self.bn3(out)))
+        out = self.conv2(bn_relu(self.bn2, self.conv1(out), self.relu))
+        out = self.conv3(bn_relu(self.bn3, out, self.relu))
         return out + identity
 
 
@@ -100,9 +101,9 @@ class PreActResNet(nn.Module):
 
     def forward(self, x):
         check_model_input(self, x)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(bn_relu(self.bn1, self.conv1(x), self.relu))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        x = self.relu(self.bn_final(x))
+        x = bn_relu(self.bn_final, x, self.relu)
         return self.fc(F.flatten(self.avgpool(x), 1))
 
 
@@ -135,7 +136,7 @@ class CifarPreActResNet(nn.Module):
     def forward(self, x):
         check_model_input(self, x)
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
-        x = self.relu(self.bn_final(x))
+        x = bn_relu(self.bn_final, x, self.relu)
         return self.fc(F.flatten(self.avgpool(x), 1))
 
 
