@@ -63,10 +63,13 @@ def test_inplace_in_blocks_on_threads_matches_torch(op, torch_op, monkeypatch):
     np.testing.assert_array_equal(x.numpy(), torch_op(torch.tensor(a)).numpy())
 
 
-def test_inplace_on_a_tensor_that_requires_grad_returns_a_new_one():
+def test_inplace_on_a_leaf_that_requires_grad_is_refused_and_inside_a_graph_writes_in_place():
     x = tinyres.tensor([-1.0, 2.0], requires_grad=True)
-    y = F.relu(x, inplace=True)
-    assert y is not x and x.numpy().tolist() == [-1.0, 2.0]
+    with pytest.raises(RuntimeError, match="relu_: a leaf tensor that requires grad"):
+        F.relu(x, inplace=True)                     # as torch refuses it
+    h = x * 1
+    y = F.relu(h, inplace=True)
+    assert y is h and h.numpy().tolist() == [0.0, 2.0]
     y.sum().backward()
     assert x.grad.numpy().tolist() == [0.0, 1.0]
 

@@ -155,3 +155,64 @@ def test_what_tinyres_leaves_out_says_so(name, why):
         getattr(tinyres, name)
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         tinyres.nonsense
+
+
+# ---------------------------------------------------------------------- everyday names, as torch's
+
+EVERYDAY = {
+    "dtype aliases": lambda m, x: [str(d).replace("torch.", "") for d in (m.long, m.float, m.double, m.half, m.bool,
+                                                                          m.int)],
+    "conversions": lambda m, x: [str(t.dtype).replace("torch.", "") for t in (x.int(), x.long(), x.half(), x.bool(),
+                                                                            x.float(), x.double())],
+    "is_*": lambda m, x: [m.is_tensor(x), m.is_tensor(1.0), x.is_floating_point(), x.long().is_floating_point(),
+                          m.numel(x)],
+    "bool operators": lambda m, x: [((x > 0) & (x < 2)).tolist(), ((x > 1) | (x < -1)).tolist(),
+                                    ((x > 0) ^ (x > 1)).tolist(), (~(x > 0)).tolist()],
+    "integer // and %": lambda m, x: [(x.long() // 2).tolist(), (x.long() % 3).tolist(), (7 // (x.long() + 5)).tolist()],
+    "float // and %": lambda m, x: [(x // 0.7).tolist(), (x % 0.7).tolist(), (-x % 2).tolist()],
+    "nan and inf": lambda m, x: [t.tolist() for t in ((x / 0).isinf(), m.isnan(x * float("nan")), (x / 0).isfinite())],
+    "two-tensor max and min": lambda m, x: [m.max(x, -x).tolist(), m.min(x, x * 2).tolist()],
+    "new_*": lambda m, x: [x.new_zeros(2, 3).tolist(), x.new_ones((2,)).tolist(), x.new_full((2,), 7.0).tolist(),
+                           x.new_tensor([1, 2]).tolist(), str(x.new_zeros(1).dtype).replace("torch.", "")],
+    "norm at zero, p=0": lambda m, x: [float(x.norm(p=0)), float((x * 0).norm())],
+    "var correction": lambda m, x: [float(x.var(correction=0)), float(x.std(correction=0))],
+}
+
+
+@pytest.mark.parametrize("name", list(EVERYDAY))
+def test_everyday_names_give_torchs_results(name):
+    data = np.array([1.5, -2.0, 0.0, 3.25])
+    ours = EVERYDAY[name](tinyres, tinyres.tensor(data))
+    theirs = EVERYDAY[name](torch, torch.tensor(data))
+    assert ours == theirs
+
+
+def test_the_norms_gradient_at_zero_is_zero_as_torchs():
+    for lib in (tinyres, torch):
+        x = lib.zeros(2, 3, dtype=lib.float64, requires_grad=True)
+        (x.norm() + x.norm(dim=1).sum()).backward()
+        assert x.grad.tolist() == [[0.0] * 3] * 2
+
+
+@pytest.mark.filterwarnings("ignore:size_average and reduce args")
+def test_functional_losses_take_torchs_positional_and_legacy_arguments():
+    x0, y0 = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]]), np.array([0, 2])
+    out = []
+    for lib, F in ((tinyres, tinyres.nn.functional), (torch, torch.nn.functional)):
+        x, y = lib.tensor(x0), lib.tensor(y0)
+        out.append([F.nll_loss(F.log_softmax(x, 1), y, size_average=False).tolist(),
+                    F.cross_entropy(x, y, reduce=False).tolist(), F.cross_entropy(x, y, None, None, 1).tolist(),
+                    F.mse_loss(x, x * 0, None, None, "sum").tolist(), F.l1_loss(x, x * 0, reduce=False).tolist(),
+                    F.binary_cross_entropy_with_logits(x, x * 0 + 1, None, None, None, "sum").tolist()])
+    np.testing.assert_allclose(np.concatenate([np.ravel(v) for v in out[0]]),
+                               np.concatenate([np.ravel(v) for v in out[1]]), rtol=1e-12)
+
+
+def test_non_blocking_and_copy_are_accepted():
+    x = tinyres.ones(2)
+    assert x.to("cpu", non_blocking=True) is not None and x.to(tinyres.float64, copy=True).dtype == np.float64
+    y = x.to(x.dtype, copy=True)
+    y.add_(1)
+    assert x.tolist() == [1.0, 1.0]
+    model = tinyres.nn.Linear(2, 2)
+    assert model.to("cpu", non_blocking=True) is model

@@ -92,6 +92,26 @@ def test_map_location_gives_tensors(tmp_path):
     assert isinstance(w, tinyres.Tensor) and w.shape == (2, 3) and w.dtype == np.float64
 
 
+@needs_torch
+def test_torchs_load_arguments_are_accepted(tmp_path):
+    """weights_only (tinyres runs nothing either way) and map_location as a dict or the
+    ``lambda storage, loc: storage`` idiom, both meaning the CPU here."""
+    torch.save({"w": torch.ones(2, dtype=torch.float64)}, tmp_path / "w.pth")
+    for kwargs in ({"weights_only": True}, {"weights_only": False}, {"map_location": {"cuda:0": "cpu"}},
+                   {"map_location": lambda storage, loc: storage}):
+        w = tinyres.load(tmp_path / "w.pth", **kwargs)["w"]
+        assert np.asarray(w.numpy() if isinstance(w, tinyres.Tensor) else w).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="one device"):
+        tinyres.load(tmp_path / "w.pth", map_location={"cuda:0": "cpu", "cuda:1": "cuda:0"})
+
+
+@needs_torch
+def test_sets_and_complex_numbers_in_a_torch_file_are_read(tmp_path):
+    """torch.save writes them under Python 2's module name, __builtin__."""
+    torch.save({"v": {1, 2}, "c": 1 + 2j}, tmp_path / "s.pth")
+    assert torch.load(tmp_path / "s.pth", weights_only=True) == tinyres.load(tmp_path / "s.pth")
+
+
 def tiny_state():
     base = sample("float64", (4, 6))
     shared = sample("float32", (5,))

@@ -14,19 +14,23 @@ from .version import __version__  # noqa: F401
 from .errors import UserError  # noqa: F401
 from .core import backend  # noqa: F401
 from .core.backend import (Device, Generator, bool_, device, float16, float32, float64, get_default_dtype,  # noqa: F401
-                           int32, int64, manual_seed, set_default_dtype, uint8)
+                           initial_seed, int32, int64, manual_seed, set_default_dtype, uint8)
 from .kernels.threads import get_num_threads, set_num_threads  # noqa: F401
 from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
                               no_grad, set_grad_enabled)
 from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
                           rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .core import engine, ops, composite  # noqa: F401  (they install Tensor.backward and Tensor's methods)
-from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, exp, flatten, log, matmul, max,  # noqa: F401
-                       maximum, mean, min, permute, reshape, sqrt, squeeze, stack, std, sum, transpose,
-                       unsqueeze, var, where)
-from .core.composite import (allclose, argsort, chunk, einsum, eq, eye, from_numpy, gather, ge, gt,  # noqa: F401
-                             isclose, le, linspace, logsumexp, lt, masked_fill, ne, norm, randperm,
-                             scatter, sort, split, topk)
+from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, cos, cumsum, exp, expm1, flatten,  # noqa: F401
+                       log, log1p, matmul, max, maximum, mean, min, minimum, permute, reshape, sin, sqrt,
+                       squeeze, stack, std, sum, transpose, unsqueeze, var, where)
+from .core.ops import matmul as mm, matmul as bmm  # noqa: F401,E402
+from .core.composite import (allclose, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,  # noqa: F401
+                             ceil, chunk, cosh, dot, einsum, eq, eye, flip, floor, floor_divide, frac, from_numpy,
+                             gather, ge, gt, index_select, is_tensor, isclose, isfinite, isinf, isnan, le,
+                             linspace, log10, log2, logical_not, logsumexp, lt, masked_fill, narrow, ne, norm,
+                             numel, outer, randperm, reciprocal, remainder, round, rsqrt, scatter, select, sign,
+                             sinh, sort, split, square, topk, trace, tril, triu, trunc, unbind)
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx, backends  # noqa: F401
@@ -61,7 +65,15 @@ _NOT_IN_TINYRES = {
 }
 
 
+# torch's short dtype names (torch.long, torch.float, ...), served here rather than bound as
+# globals: ``float`` or ``bool`` as names in this module would shadow the builtins in it
+_DTYPE_ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32,
+                  "bool": bool_, "int64": int64}
+
+
 def __getattr__(name):
+    if name in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[name]
     if name in _NOT_IN_TINYRES:
         raise AttributeError(f"module 'tinyres' has no attribute {name!r} (torch.{name}): {_NOT_IN_TINYRES[name]}")
     raise AttributeError(f"module 'tinyres' has no attribute {name!r}")

@@ -134,6 +134,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         # file that sets attributes on what it names changes that object only, never this module.
         if self.deferred and (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return lambda *args: _Pending(args)      # the legacy format's storages come after the object
+        if module == "__builtin__":           # Python 2's name, which torch.save still writes for set, complex
+            module = "builtins"
         found = ALLOWED.get((module, name))
         if found is None:
             raise CheckpointError(

@@ -233,12 +233,15 @@ def _checksum(arrays):
 
 # ---------------------------------------------------------------------- reading
 
-def load(f, map_location=None):
+def load(f, map_location=None, weights_only=None, **pickle_load_args):
     """Load what ``save`` wrote to ``f`` (a path or a binary file object).
 
     Arrays come back as NumPy arrays (``Module.load_state_dict`` and
     ``Optimizer.load_state_dict`` take them as they are); with ``map_location`` ("cpu",
-    "cuda", "cuda:1" or a Device) they come back as Tensors on that device.  NumPy scalars
+    "cuda", "cuda:1" or a Device; torch's dict {"cuda:0": "cpu"}, whose target is taken, or
+    its ``lambda storage, loc: storage``, which keeps them on the CPU) they come back as
+    Tensors on that device.  ``weights_only`` is accepted as torch's: tinyres loads weights
+    only whatever it says (nothing in a file is ever run).  NumPy scalars
     come back as NumPy scalars, dicts/OrderedDicts/lists/tuples and plain values as saved.
     Raises ``CheckpointError`` for a file that is truncated, altered, not a tinyres
     checkpoint or from a newer format, and never returns part of one.
@@ -261,6 +264,13 @@ def load(f, map_location=None):
 
 
 def _tensor_maker(map_location):
+    if isinstance(map_location, dict):          # torch's {saved location: target}: one target here
+        targets = set(map(str, map_location.values()))
+        if len(targets) != 1:
+            raise ValueError(f"load: a map_location dict must map to one device, got {map_location!r}")
+        map_location = targets.pop()
+    elif callable(map_location):                # torch's lambda storage, loc: storage -- the CPU
+        map_location = "cpu"
     device = backend.Device(map_location)
     return lambda a: Tensor(backend.to_device(a, device))
 

@@ -3,7 +3,10 @@ their products with vectors, all built on ``grad``.
 
 ``func`` maps a Tensor (or a tuple of Tensors) to a Tensor (or a tuple).  The inputs are
 detached and made to require grad first, so their own graphs are left alone; without
-``create_graph`` the results are detached too.
+``create_graph`` the results are detached too.  With ``create_graph`` an input that
+requires grad is taken as a view of itself instead (as torch does), so the results stay
+connected to the caller's graph: ``jacobian(f, x, create_graph=True).sum().backward()``
+reaches ``x.grad``.
 
 * ``vjp(func, x, v)``: v^T J, one backward pass.
 * ``jvp(func, x, v)``: J v, by the double-vjp trick: g(u) = J^T u is linear in u, so the
@@ -29,9 +32,11 @@ def _as_tuple(x, what, fn):
     return single, xs
 
 
-def _prepared(inputs, fn):
+def _prepared(inputs, fn, create_graph):
     single, xs = _as_tuple(inputs, "inputs", fn)
-    return single, tuple(x.detach().requires_grad_() for x in xs)
+    with enable_grad():
+        return single, tuple(x.view(x.shape) if create_graph and x.requires_grad else x.detach().requires_grad_()
+                             for x in xs)
 
 
 def _grads(outputs, inputs, v, create_graph, strict, fn):
@@ -60,7 +65,7 @@ def _finish(ts, single, create_graph):
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J): ``v`` is like the output (may be None for a scalar output)."""
-    single_in, xs = _prepared(inputs, "vjp")
+    single_in, xs = _prepared(inputs, "vjp", create_graph)
     single_out, ys = _call(func, xs, "vjp")
     if v is None:
         if any(y.numel() != 1 for y in ys):
@@ -75,7 +80,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v): ``v`` is like the inputs (may be None for a single-element input)."""
-    single_in, xs = _prepared(inputs, "jvp")
+    single_in, xs = _prepared(inputs, "jvp", create_graph)
     if v is None:
         if any(x.numel() != 1 for x in xs):
             raise RuntimeError("jvp: v can be omitted only for a single-element input")
@@ -100,7 +105,7 @@ def _scalar(func, xs, fn):
 
 def hvp(func, inputs, v, create_graph=False, strict=False):
     """(func(inputs), H v) for a scalar ``func``: the gradient of (grad func . v)."""
-    single_in, xs = _prepared(inputs, "hvp")
+    single_in, xs = _prepared(inputs, "hvp", create_graph)
     _, vs = _as_tuple(v, "v", "hvp")
     y = _scalar(func, xs, "hvp")
     with enable_grad():
@@ -117,7 +122,7 @@ def vhp(func, inputs, v, create_graph=False, strict=False):
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False):
     """The Jacobian dy/dx, of shape y.shape + x.shape (a tuple over inputs, and over outputs,
     as torch nests them).  ``vectorize`` is accepted and ignored."""
-    single_in, xs = _prepared(inputs, "jacobian")
+    single_in, xs = _prepared(inputs, "jacobian", create_graph)
     single_out, ys = _call(func, xs, "jacobian")
     result = []
     with enable_grad():
@@ -135,7 +140,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False):
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False):
     """The Hessian of a scalar ``func``: x.shape + x.shape (nested per pair of inputs)."""
-    single_in, xs = _prepared(inputs, "hessian")
+    single_in, xs = _prepared(inputs, "hessian", create_graph)
 
     def gradient(*ts):
         y = _scalar(func, ts, "hessian")

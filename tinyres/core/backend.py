@@ -365,7 +365,8 @@ class Generator(numpy.random.Generator):
         return f"Generator(initial_seed={self._initial_seed})"
 
 
-_generator = numpy.random.default_rng()
+_seed = int(numpy.random.SeedSequence().entropy % 2**63)     # until manual_seed: from fresh entropy
+_generator = numpy.random.default_rng(_seed)
 
 
 def default_generator():
@@ -380,11 +381,17 @@ def default_generator():
 def manual_seed(seed):
     """Seed tinyres's generator and, as ``torch.manual_seed`` does, every GPU's
     (``cuda_manual_seed``; CuPy's own generator too, when CuPy is in use)."""
-    global _generator
-    _generator = numpy.random.default_rng(seed)
+    global _generator, _seed
+    _generator, _seed = numpy.random.default_rng(seed), seed
     cuda_manual_seed(seed)
     if _cupy is not None:
         _cupy.random.seed(seed)
+
+
+def initial_seed():
+    """The seed of the default generator (``torch.initial_seed``): the last ``manual_seed``,
+    or the one drawn from entropy at import."""
+    return _seed
 
 
 # The GPUs' generator, for dropout: counter-based (Philox4x32-10, kernels/fused.py), so its

@@ -18,8 +18,8 @@ import numpy
 from . import backend
 from .backend import get_array_module
 from .engine import Function
-from .ops import (_as_tensor, _axes, _axis, abs, broadcast_to, compare, exp, getitem, log, max, reshape, sqrt, sum,
-                  where)
+from .ops import (_as_float, _as_tensor, _axes, _axis, _inplace, _operands, abs, broadcast_to, compare, exp, getitem,
+                  log, max, reshape, sqrt, sum, sum_to, where)
 from .tensor import Tensor, _make, size_arg
 
 # ---------------------------------------------------------------------- comparisons
@@ -253,14 +253,20 @@ def norm(x, p="fro", dim=None, keepdim=False):
     """The vector p-norm over ``dim`` (all elements when None): ``(sum |x|^p)^(1/p)``;
     'fro' and 2 are the Euclidean norm, ``inf`` the largest |x|, 1 the sum of |x|."""
     dims = None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
-    if p in ("fro", 2):
-        return sqrt(sum(x * x, dim=dims, keepdim=keepdim))
+    if p in ("fro", 2):          # sqrt's slope is infinite at 0: torch's gradient there is 0, so
+        s = sum(x * x, dim=dims, keepdim=keepdim)      # the root is taken of 1 instead, then times 0
+        with backend.on_device(x.device):
+            nonzero = Tensor(s.data > 0)
+        return sqrt(where(nonzero, s, 1.0)) * nonzero.to(s.dtype)
+    if p == 0:
+        with backend.on_device(x.device):
+            return sum(Tensor(x.data != 0).to(x.dtype), dim=dims, keepdim=keepdim)    # no gradient, as torch
     if p == float("inf"):
         return _amax(abs(x), dims, keepdim)
     if p == 1:
         return sum(abs(x), dim=dims, keepdim=keepdim)
     if not isinstance(p, numbers.Real) or p <= 0:
-        raise ValueError(f"norm: expected p to be 'fro', inf or a positive number, got {p!r}")
+        raise ValueError(f"norm: expected p to be 'fro', 0, inf or a positive number, got {p!r}")
     return sum(abs(x) ** p, dim=dims, keepdim=keepdim) ** (1.0 / p)
 
 
@@ -334,6 +340,254 @@ def einsum(equation, *operands):
     return einsum_parts(inputs, output, operands)
 
 
+# ---------------------------------------------------------------------- elementwise math made of ops
+
+def square(x):
+    """x * x."""
+    return x * x
+
+
+def reciprocal(x):
+    """1 / x."""
+    return 1 / _as_float(x, "reciprocal")
+
+
+def rsqrt(x):
+    """1 / sqrt(x)."""
+    return 1 / sqrt(x)
+
+
+def log2(x):
+    """ln x / ln 2."""
+    return log(x) / numpy.log(2.0)
+
+
+def log10(x):
+    """ln x / ln 10."""
+    return log(x) / numpy.log(10.0)
+
+
+def sinh(x):
+    """(e^x - e^-x) / 2."""
+    return (exp(x) - exp(-x)) / 2
+
+
+def cosh(x):
+    """(e^x + e^-x) / 2."""
+    return (exp(x) + exp(-x)) / 2
+
+
+def _flat_gradient(x, values, op):
+    """``values(xp, x.data)`` (an array like x's) as a result of x whose gradient is 0 everywhere (a step
+    function: sign, floor, round ...), as torch's: ``where`` with an always-true condition."""
+    x = _as_tensor(x, op)
+    xp = get_array_module(x.data)
+    with backend.on_device(x.device):
+        values = values(xp, x.data)
+        if not x.requires_grad:
+            return Tensor(values)
+        return where(Tensor(xp.ones(x.shape, dtype=bool)), Tensor(values), x)
+
+
+def sign(x):
+    """-1, 0 or 1 (NaN stays NaN); its gradient is 0."""
+    return _flat_gradient(x, lambda xp, a: xp.sign(a), "sign")
+
+
+def _rounding(name):
+    def rounding(x):
+        fn = "rint" if name == "round" else name          # round: half to even, as torch
+        return _flat_gradient(x, lambda xp, a: getattr(xp, fn)(a), name)
+    rounding.__name__ = rounding.__qualname__ = name
+    rounding.__doc__ = f"``{name}`` elementwise; its gradient is 0 (a step function), as torch's."
+    return rounding
+
+
+floor, ceil, round, trunc = (_rounding(n) for n in ("floor", "ceil", "round", "trunc"))
+
+
+def frac(x):
+    """x - trunc(x): its gradient is 1."""
+    return x - trunc(x)
+
+
+def floor_divide(a, b):
+    """floor(a / b) (Python's ``//``); its gradient is 0."""
+    if not isinstance(a, Tensor):
+        a = Tensor(get_array_module(b.data).asarray(a, dtype=b.dtype))
+    if a.dtype.kind in "biu" and (not isinstance(b, Tensor) or b.dtype.kind in "biu"):
+        other = b.data if isinstance(b, Tensor) else b
+        with backend.on_device(a.device):
+            return Tensor(get_array_module(a.data).floor_divide(a.data, other))     # integers stay integers
+    return floor(a / b)
+
+
+class Remainder(Function):
+    """y = a - floor(a / b) b (Python's ``%``: the sign of b), computed as NumPy's remainder
+    (exact, where the formula would round twice).  floor is a step, so
+    ga = sum_to(gy),  gb = sum_to(-gy floor(a / b))."""
+
+    def forward(self, a, b):
+        xp = get_array_module(a)
+        self.quotient, self.shapes = xp.floor_divide(a, b), (a.shape, b.shape)
+        return xp.remainder(a, b)
+
+    def backward(self, gy):
+        return sum_to(gy, self.shapes[0]), sum_to(-gy * Tensor(self.quotient), self.shapes[1])
+
+
+def remainder(a, b):
+    """a % b elementwise, with the sign of b (as torch's and Python's)."""
+    a, b = _operands(a, b, "remainder")
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        with backend.on_device(a.device):
+            return Tensor(get_array_module(a.data).remainder(a.data, b.data))
+    return Remainder.apply(a, b)
+
+
+def _boolean(name, numpy_name):
+    def boolean(x):
+        x = _as_tensor(x, name)
+        with backend.on_device(x.device):
+            return Tensor(getattr(get_array_module(x.data), numpy_name)(x.data))
+    boolean.__name__ = boolean.__qualname__ = name
+    boolean.__doc__ = f"``{numpy_name}`` elementwise: a bool tensor, no gradient."
+    return boolean
+
+
+isnan, isinf, isfinite, logical_not = (_boolean(n, n) for n in ("isnan", "isinf", "isfinite", "logical_not"))
+
+
+def _bitwise(name, numpy_name):
+    def bitwise(a, b):
+        a, b = (t if isinstance(t, Tensor) else Tensor(get_array_module((b if t is a else a).data).asarray(t))
+                for t in (a, b))
+        for t in (a, b):
+            if t.dtype.kind not in "biu":
+                raise TypeError(f"{name}: expected bool or integer tensors, got {t.dtype}")
+        with backend.on_device(a.device):
+            return Tensor(getattr(get_array_module(a.data), numpy_name)(a.data, b.data))
+    bitwise.__name__ = bitwise.__qualname__ = name
+    bitwise.__doc__ = f"``{numpy_name}`` elementwise of bool or integer tensors (``&``, ``|``, ``^``): no gradient."
+    return bitwise
+
+
+bitwise_and, bitwise_or, bitwise_xor = (_bitwise(n, n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor"))
+
+
+def bitwise_not(x):
+    """``~x`` of a bool or integer tensor (logical not for bools): no gradient."""
+    x = _as_tensor(x, "bitwise_not")
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: expected a bool or integer tensor, got {x.dtype}")
+    with backend.on_device(x.device):
+        return Tensor(get_array_module(x.data).invert(x.data))
+
+
+# ---------------------------------------------------------------------- shapes made of indexing
+
+def _dim(x, dim, op):
+    return _axis(dim, builtins.max(x.ndim, 1), op)
+
+
+def flip(x, dims):
+    """``x`` reversed along each of ``dims`` (a copy, as torch's); the gradient is flipped back."""
+    dims = [dims] if isinstance(dims, numbers.Integral) else list(dims)
+    index = [slice(None)] * x.ndim
+    for d in dims:
+        index[_dim(x, d, "flip")] = slice(None, None, -1)
+    return getitem(x, tuple(index))
+
+
+def select(x, dim, index):
+    """``x[..., index, ...]`` at position ``dim`` (that dimension removed)."""
+    return getitem(x, (slice(None),) * _dim(x, dim, "select") + (index,))
+
+
+def narrow(x, dim, start, length):
+    """The ``length`` elements of ``x`` from ``start`` along ``dim``."""
+    return getitem(x, (slice(None),) * _dim(x, dim, "narrow") + (slice(start, start + length),))
+
+
+def unbind(x, dim=0):
+    """The slices of ``x`` along ``dim``, as a tuple (``select`` of each)."""
+    d = _dim(x, dim, "unbind")
+    return tuple(select(x, d, i) for i in range(x.shape[d]))
+
+
+def index_select(x, dim, index):
+    """The entries ``index`` (a 1-D integer tensor) of ``x`` along ``dim``; the gradient adds
+    back where an index repeats (advanced indexing's backward)."""
+    index = _as_tensor(index, "index_select")
+    if index.ndim > 1 or index.dtype.kind not in "iu":
+        raise RuntimeError(f"index_select: expected a 1-D integer index, got {index.dtype} of shape {index.shape}")
+    return getitem(x, (slice(None),) * _dim(x, dim, "index_select") + (index.reshape(-1),))
+
+
+def tril(x, diagonal=0):
+    """``x`` with the entries above the ``diagonal``-th diagonal set to 0 (the last two dims)."""
+    keep = numpy.tril(numpy.ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(Tensor(backend.to_device(keep, x.device)), x, 0.0 if x.dtype.kind == "f" else 0)
+
+
+def triu(x, diagonal=0):
+    """``x`` with the entries below the ``diagonal``-th diagonal set to 0 (the last two dims)."""
+    keep = numpy.triu(numpy.ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(Tensor(backend.to_device(keep, x.device)), x, 0.0 if x.dtype.kind == "f" else 0)
+
+
+def dot(a, b):
+    """The inner product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    return sum(a * b)
+
+
+def outer(a, b):
+    """a_i b_j: the outer product of two 1-D tensors."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"outer: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def trace(x):
+    """The sum of the main diagonal of a 2-D tensor."""
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a 2D tensor, got {x.ndim}D")
+    n = builtins.min(x.shape)
+    i = Tensor(backend.to_device(numpy.arange(n), x.device))
+    return sum(getitem(x, (i, i)))
+
+
+def _new(fill):
+    def new(x, *size, dtype=None, device=None, requires_grad=False, **kwargs):
+        shape = size_arg(size if fill != "full" else size[:1], f"new_{fill}") if fill != "full" else \
+            (tuple(size[0]) if isinstance(size[0], (tuple, list)) else (size[0],))
+        value = kwargs.get("fill_value", size[1] if fill == "full" and len(size) > 1 else None)
+        array = {"zeros": numpy.zeros, "ones": numpy.ones, "empty": numpy.zeros}[fill](shape) if fill != "full" \
+            else numpy.full(shape, value)
+        return _make(array, dtype or x.dtype, device or x.device, requires_grad)
+    new.__name__ = f"new_{fill}"
+    new.__doc__ = f"A new tensor of ``size`` (``{fill}``), with x's dtype and device unless given."
+    return new
+
+
+def new_tensor(x, data, dtype=None, device=None, requires_grad=False):
+    """A new tensor of ``data`` (copied), with x's dtype and device unless given."""
+    return _make(numpy.array(backend.to_host(data.data) if isinstance(data, Tensor) else data),
+                 dtype or x.dtype, device or x.device, requires_grad)
+
+
+def is_tensor(obj):
+    """True for a tinyres Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x):
+    """The number of elements of ``x``."""
+    return x.numel()
+
+
 # ---------------------------------------------------------------------- factories
 
 def from_numpy(array):
@@ -369,5 +623,25 @@ for _name, _method in {
     "contiguous": contiguous, "masked_fill": masked_fill, "gather": gather, "scatter": scatter,
     "argsort": argsort, "sort": sort, "topk": topk, "bernoulli_": bernoulli_, "logsumexp": logsumexp,
     "norm": norm,
+    "square": square, "reciprocal": reciprocal, "rsqrt": rsqrt, "log2": log2, "log10": log10, "sinh": sinh,
+    "cosh": cosh, "sign": sign, "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "frac": frac,
+    "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
+    "flip": flip, "select": select, "narrow": narrow, "unbind": unbind, "index_select": index_select,
+    "tril": tril, "triu": triu, "dot": dot, "outer": outer, "trace": trace,
+    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_empty": _new("empty"), "new_full": _new("full"),
+    "new_tensor": new_tensor,
+    "masked_fill_": lambda x, mask, value: _inplace(lambda a, _: masked_fill(a, mask, value), x, None, "masked_fill_"),
+    "scatter_": lambda x, dim, index, src=None, value=None: _inplace(
+        lambda a, _: scatter(a, dim, index, src, value), x, None, "scatter_"),
+    "where": lambda x, condition, y: where(condition, x, y),
+    "is_floating_point": lambda x: x.dtype.kind == "f",
+    "int": lambda x: x.to(backend.int32), "long": lambda x: x.to(backend.int64),
+    "half": lambda x: x.to(backend.float16), "bool": lambda x: x.to(backend.bool_),
+    "__floordiv__": floor_divide, "__rfloordiv__": lambda x, other: floor_divide(other, x),
+    "__mod__": remainder, "__rmod__": lambda x, other: remainder(other, x),
+    "__and__": bitwise_and, "__rand__": lambda x, other: bitwise_and(other, x),
+    "__or__": bitwise_or, "__ror__": lambda x, other: bitwise_or(other, x),
+    "__xor__": bitwise_xor, "__rxor__": lambda x, other: bitwise_xor(other, x),
+    "__invert__": bitwise_not,
 }.items():
     setattr(Tensor, _name, _method)

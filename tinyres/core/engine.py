@@ -69,6 +69,7 @@ def _share_base(view, x):
     if _owner(view.data) is _owner(x.data):
         view._version_counter = x._version_counter
         view._base = x if x._base is None else x._base
+        view._view_version = x._version_counter[0]       # its grad_fn is of this version of the base
 
 
 class _Saved:
@@ -222,7 +223,10 @@ class Function:
         return out
 
     def _record(self, array, tensors, y, out):
-        """A ``_Saved`` for ``array``: one of the input tensors, the output, or a constant."""
+        """A ``_Saved`` for ``array``: one of the input tensors, the output, or a constant
+        (None stays None: what no gradient asked for is not kept)."""
+        if array is None:
+            return None
         if array is y:
             return _Saved(y, grad_fn=_SELF, counter=out._version_counter)
         for t in tensors:
@@ -352,12 +356,30 @@ def _composite_backward(node, gy):
     """The gradient of an op whose fast backward is array code, as a graph: the op written
     with differentiable ops (its ``composite``), on its saved inputs, differentiated with
     ``create_graph``.  The first derivative is the same; the second comes from the composite."""
-    inputs = node._restore(node._composite_inputs)
+    inputs, seen = list(node._restore(node._composite_inputs)), set()
+    for i, x in enumerate(inputs):         # one tensor at two places (bce(x, x)): each place its own
+        if isinstance(x, Tensor):          # target, or each would get the sum of both gradients
+            if id(x) in seen:
+                with enable_grad():
+                    inputs[i] = _Alias.apply(x)
+            seen.add(id(x))
     with enable_grad():
         out = node.composite(*inputs, **node._options)
         wanted = [x for x, nxt in zip(inputs, node._next) if isinstance(x, Tensor) and nxt is not None]
         gs = iter(_grad_of(out, wanted, gy))
     return [next(gs) if isinstance(x, Tensor) and nxt is not None else None for x, nxt in zip(inputs, node._next)]
+
+
+class _Alias(Function):
+    """y = x, another tensor (a view): a second place for one tensor in a composite.  gx = gy."""
+
+    is_view = True
+
+    def forward(self, x):
+        return x.view()
+
+    def backward(self, gy):
+        return gy
 
 
 def _grad_of(out, inputs, gy):
@@ -411,20 +433,24 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None, stop_at_target
             if node in targets or any(n in needed or (n in targets and not isinstance(n, Function))
                                       for n in node._next if n is not None):
                 needed.add(node)
+    leaves = {}      # leaf -> the sum of its incoming gradients: its hooks see the sum, once (torch)
     for node in order:
         gy = grads.pop(node, None)
         if stop_at_targets and node in targets:       # an input of a composite: its gradient, nothing more
             targets[node] = gy
             continue
+        if needed is not None and node not in needed:    # leads to no input of grad(): not run, kept
+            continue
         if gy is not None and node._tensor_hooks:
             gy = _run_hooks(node._tensor_hooks, gy)
         if gy is not None and node._retained is not None:
             tensor = node._retained()
-            if tensor is not None:
-                tensor.grad = gy if create_graph else gy.detach()
+            if tensor is not None:           # accumulates over backward calls, as a leaf's
+                g = gy if create_graph else gy.detach()
+                tensor.grad = g if tensor.grad is None else tensor.grad + g
         if targets is not None and node in targets:
             targets[node] = gy
-        if gy is not None and (needed is None or node in needed):
+        if gy is not None:
             with backend.on_device(node._device):    # where the node's inputs live
                 gxs = _checked_backward(node, gy, create_graph)
                 if grad_mode._anomaly_mode and _finite([gy.data]) and not _finite(
@@ -437,15 +463,20 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None, stop_at_target
                     if isinstance(nxt, Function):
                         grads[nxt] = grads[nxt] + gx if nxt in grads else gx
                     elif targets is None:
-                        _accumulate(nxt, gx, create_graph)
+                        leaves[nxt] = leaves[nxt] + gx if nxt in leaves else gx
                     elif nxt in targets:
-                        if nxt._hooks and not stop_at_targets:
-                            gx = _run_hooks(nxt._hooks, gx)
                         targets[nxt] = gx if targets[nxt] is None else targets[nxt] + gx
         if not retain_graph:
             node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
             node._freed = True
             node._next = ()
+    for leaf, g in leaves.items():     # every edge into each leaf is in: its hooks, then .grad
+        with backend.on_device(leaf.device):
+            _accumulate(leaf, g, create_graph)
+    if targets is not None and not stop_at_targets:
+        for leaf, g in targets.items():
+            if not isinstance(leaf, Function) and g is not None and leaf._hooks:
+                targets[leaf] = _run_hooks(leaf._hooks, g)
 
 
 Function._tensor_hooks = {}      # hooks of the tensor this node made (register_hook); per node once set
@@ -597,10 +628,10 @@ def _retain_grad(self):
         raise RuntimeError("retain_grad: can't retain_grad on Tensor that has requires_grad=False")
     if self.grad_fn is not None:
         self.grad_fn._retained = weakref.ref(self)
+        self._retains_grad = True           # for good: a backward frees the node, not this
 
 
 Tensor.backward = _tensor_backward
 Tensor.register_hook = _register_hook
 Tensor.retain_grad = _retain_grad
-Tensor.retains_grad = property(lambda self: self.grad_fn is not None and self.grad_fn._retained is not None
-                               and self.grad_fn._retained() is self)
+Tensor.retains_grad = property(lambda self: self.__dict__.get("_retains_grad", False))

@@ -107,7 +107,10 @@ def _unreduce(gy, x_shape, axes, keepdim):
 # ---------------------------------------------------------------------- broadcasting and its adjoint
 
 class BroadcastTo(Function):
-    """y = x broadcast to ``shape``.   gx = sum_to(gy, x.shape)."""
+    """y = x broadcast to ``shape``.   gx = sum_to(gy, x.shape).
+    A view of x (``expand``): the two share a version counter."""
+
+    is_view = True
 
     def forward(self, x, shape):
         self.shape = x.shape
@@ -321,6 +324,95 @@ def abs(x):
     return Abs.apply(_as_tensor(x, "abs"))
 
 
+class Sin(Function):
+    """y = sin x.   gx = gy cos x."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        return gy * cos(x)
+
+
+def sin(x):
+    return Sin.apply(_as_float(x, "sin"))
+
+
+class Cos(Function):
+    """y = cos x.   gx = -gy sin x."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        return -gy * sin(x)
+
+
+def cos(x):
+    return Cos.apply(_as_float(x, "cos"))
+
+
+class Log1p(Function):
+    """y = ln(1 + x), accurate for small x.   gx = gy / (1 + x)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).log1p(x)
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        return gy / (1 + x)
+
+
+def log1p(x):
+    return Log1p.apply(_as_float(x, "log1p"))
+
+
+class Expm1(Function):
+    """y = e^x - 1, accurate for small x.   gx = gy (y + 1)."""
+
+    def forward(self, x):
+        y = get_array_module(x).expm1(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        y, = self.saved_tensors
+        return gy * (y + 1)
+
+
+def expm1(x):
+    return Expm1.apply(_as_float(x, "expm1"))
+
+
+class Cumsum(Function):
+    """y_i = x_0 + ... + x_i along ``dim``.   Each x_j reaches every y_i with i >= j, so
+    gx_j = gy_j + ... + gy_last: the cumulative sum of gy taken from the end,
+    gx = flip(cumsum(flip(gy)))."""
+
+    def forward(self, x, dim):
+        self.dim = dim
+        return get_array_module(x).cumsum(x, axis=dim)
+
+    def backward(self, gy):
+        end = (slice(None),) * self.dim + (slice(None, None, -1),)
+        return getitem(Cumsum.apply(getitem(gy, end), self.dim), end), None
+
+
+def cumsum(x, dim, dtype=None):
+    """The running sum along ``dim`` (as ``torch.cumsum``; ``dtype`` casts first)."""
+    x = _as_tensor(x, "cumsum")
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.dtype.kind in "biu":
+        x = x.to(backend.int64)             # torch sums integers (and bools) as int64
+    return Cumsum.apply(x, _axis(dim, builtins.max(x.ndim, 1), "cumsum")) if x.ndim else x * 1
+
+
 class Clamp(Function):
     """y = min(max(x, lo), hi).   gx = gy where lo <= x <= hi, else 0 (PyTorch's convention)."""
 
@@ -366,6 +458,13 @@ def maximum(a, b):
     return Maximum.apply(*_operands(a, b, "maximum"))
 
 
+def minimum(a, b):
+    """min(a, b) elementwise, as -max(-a, -b) (exact: negation rounds nothing), so ties and
+    NaNs share the gradient as ``maximum`` does."""
+    a, b = _operands(a, b, "minimum")
+    return -Maximum.apply(-a, -b)
+
+
 class Where(Function):
     """y = x where cond else z.   gx = sum_to(gy * cond), gz = sum_to(gy * !cond)."""
 
@@ -404,16 +503,20 @@ def compare(name, a, b):
 
 class MatMul(Function):
     """y = a @ b over the last two axes (leading axes broadcast).
-    ga = sum_to(gy @ b^T), gb = sum_to(a^T @ gy)."""
+    ga = sum_to(gy @ b^T), gb = sum_to(a^T @ gy).  Keeps b for ga and a for gb, each only
+    when that gradient is wanted (as torch)."""
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b if need_a else None)
+        self.shapes = a.shape, b.shape
         return backend.matmul(a, b)
 
     def backward(self, gy):
         a, b = self.saved_tensors
-        return (sum_to(MatMul.apply(gy, transpose(b, -1, -2)), a.shape),
-                sum_to(MatMul.apply(transpose(a, -1, -2), gy), b.shape))
+        ga = None if b is None else sum_to(MatMul.apply(gy, transpose(b, -1, -2)), self.shapes[0])
+        gb = None if a is None else sum_to(MatMul.apply(transpose(a, -1, -2), gy), self.shapes[1])
+        return ga, gb
 
 
 def matmul(a, b):
@@ -494,16 +597,19 @@ class Var(Function):
         return gy * centered * (2 / x.dtype.type(self.denom))
 
 
-def var(x, dim=None, unbiased=True, keepdim=False):
+def var(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
+    """The variance over ``dim``, divided by n - c: c = 1 (``unbiased``) or 0, or torch's
+    ``correction=c``."""
     x = _as_tensor(x, "var")
     if x.dtype.kind != "f":
         raise TypeError(f"var: expected a floating point tensor, got {x.dtype}")
-    return Var.apply(x, _axes(dim, x.ndim, "var"), int(bool(unbiased)), keepdim)
+    c = int(bool(unbiased)) if correction is None else int(correction)
+    return Var.apply(x, _axes(dim, x.ndim, "var"), c, keepdim)
 
 
-def std(x, dim=None, unbiased=True, keepdim=False):
+def std(x, dim=None, unbiased=True, keepdim=False, *, correction=None):
     """sqrt(var): the chain rule through Sqrt and Var gives gx = gy (x - m) / ((n - c) y)."""
-    return sqrt(var(x, dim, unbiased, keepdim))
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 class MaxMin(Function):
@@ -557,12 +663,18 @@ def _maxmin(kind, x, dim, keepdim):
 
 
 def max(x, dim=None, keepdim=False):
-    """The largest element; with ``dim``, a ``(values, indices)`` pair as ``torch.max``."""
+    """The largest element; with ``dim``, a ``(values, indices)`` pair as ``torch.max``;
+    ``max(a, b)`` of two tensors is ``maximum(a, b)``, as torch's."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
     return _maxmin("max", x, dim, keepdim)
 
 
 def min(x, dim=None, keepdim=False):
-    """The smallest element; with ``dim``, a ``(values, indices)`` pair as ``torch.min``."""
+    """The smallest element; with ``dim``, a ``(values, indices)`` pair as ``torch.min``;
+    ``min(a, b)`` of two tensors is ``minimum(a, b)``."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
     return _maxmin("min", x, dim, keepdim)
 
 
@@ -910,8 +1022,34 @@ def _commit_to_base(x, result, name):
     positions = backend.to_device(positions, base.device)
     flat = base.reshape(-1)
     commit_inplace(base, IndexPut.apply(flat, result.to(base.dtype), positions).reshape(base.shape), name)
-    x.grad_fn, x._requires_grad = GetItem.apply(base.reshape(-1), positions).grad_fn, True
+    _rebase(x, GetItem.apply(base.reshape(-1), positions).grad_fn)
     return x
+
+
+def _refresh_view(x):
+    """A view made before an in-place write to its base: its history becomes reading its
+    places of the base as the base is now (``Tensor.grad_fn``)."""
+    base = x._base
+    x._view_version = x._version_counter[0]
+    positions = backend.element_positions(x.data, base.data)
+    if positions is None:
+        raise RuntimeError(f"a view of shape {x.shape} was made before an in-place write to its base (shape "
+                           f"{base.shape}) and is not a window of the base's memory, so its gradient cannot "
+                           "follow the write; make the view again after the write, or clone() it before")
+    with engine.enable_grad():
+        x._grad_fn = GetItem.apply(base.reshape(-1), backend.to_device(positions, base.device)).grad_fn
+    x._requires_grad = True
+
+
+Tensor._refresh_view = _refresh_view
+
+
+def _rebase(x, node):
+    """``node`` is x's history from now on; a retained gradient goes with it (torch's retain_grad)."""
+    old = x.grad_fn
+    if old is not None and old._retained is not None and old._retained() is x:
+        old._retained, node._retained = None, old._retained
+    x.grad_fn, x._requires_grad = node, True
 
 
 def commit_inplace(x, result, name):
@@ -936,7 +1074,7 @@ def commit_inplace(x, result, name):
         for s in node._saved:            # the node's saved output is x from now on
             if s.data is result.data:
                 s.data, s.counter, s.version = x.data, x._version_counter, x._version
-        x.grad_fn, x._requires_grad = node, True
+        _rebase(x, node)
     return x
 
 
@@ -974,11 +1112,15 @@ def _setitem(x, index, value, name="__setitem__"):
 # tensor.py imports nothing above the backend; the ops become Tensor's methods here, as
 # DeZero's setup_variable does.  Most are the op itself (``exp(x)`` is ``x.exp()``).
 
-def _to(self, *args, dtype=None, device=None):
+def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
     """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``.
 
     A string is a dtype when NumPy reads it as one (``'float64'``), else a device.
+    ``non_blocking`` and ``memory_format`` are torch's and change nothing here (a copy to a
+    GPU is ordered on its stream either way); ``copy=True`` always copies.
     """
+    if copy:
+        return _to(self, *args, dtype=dtype, device=device).clone()
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
@@ -1014,6 +1156,11 @@ for _name, _method in {
     "zero_": lambda x: _setitem(x, Ellipsis, 0, "zero_"),
     "__setitem__": lambda x, index, value: (_setitem(x, index, value), None)[1],
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "pow": pow, "matmul": matmul, "clamp": clamp,
+    "sin": sin, "cos": cos, "log1p": log1p, "expm1": expm1, "cumsum": cumsum, "minimum": minimum,
+    "add": lambda x, other, alpha=1: add(x, other if alpha == 1 else other * alpha),
+    "sub": lambda x, other, alpha=1: sub(x, other if alpha == 1 else other * alpha),
+    "mul": mul, "div": div, "mm": matmul, "bmm": matmul,
+    "view_as": lambda x, other: reshape(x, other.shape), "type_as": lambda x, other: x.to(other.dtype),
     "maximum": maximum, "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
     "argmax": argmax, "argmin": argmin, "all": all, "any": any, "reshape": reshape, "view": reshape, "flatten": flatten,
     "transpose": transpose, "permute": permute, "squeeze": squeeze, "unsqueeze": unsqueeze,

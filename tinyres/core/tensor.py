@@ -75,6 +75,25 @@ class Tensor:
     _grad_slot = None  # (data, array): where a leaf's first gradient is written while .data is data
                        # (an optimizer's flat buffer on a GPU: optim/flat.py)
 
+    _view_version = None    # a view: its counter when its grad_fn was set (a write since makes it stale)
+    _refresh_view = None    # installed by ops: a stale view's grad_fn made again from its base's history
+
+    @property
+    def grad_fn(self):
+        """The node that made this tensor (None for a leaf).  A view whose base was written in
+        place since (through the base or another view) reads the base's new history, as torch's
+        views do: its grad_fn is made again, as reading its places of the base."""
+        if self._view_version is not None and self._view_version != self._version_counter[0] \
+                and self._base.requires_grad:
+            Tensor._refresh_view(self)
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node):
+        self._grad_fn = node
+        if self._base is not None:
+            self._view_version = self._version_counter[0]
+
     @property
     def _version(self):
         """How many in-place writes this tensor's memory has had (as ``torch.Tensor._version``)."""
@@ -162,7 +181,7 @@ class Tensor:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self, device=None):
+    def cuda(self, device=None, non_blocking=False):
         return self.to("cuda" if device is None else
                        f"cuda:{device}" if isinstance(device, int) else device)
 

@@ -77,6 +77,7 @@ def _fill(tensor, values):
     values = backend.to_device(numpy.asarray(values, dtype=tensor.dtype), tensor.device)   # cast, then copy once
     with backend.on_device(tensor.device):         # the copy into the tensor runs on its GPU
         tensor.data[...] = values
+    tensor._version_counter[0] += 1                # an in-place write, as torch counts it
     return tensor
 
 

@@ -29,6 +29,7 @@ import numpy
 from ..core import ops
 from ..core.tensor import Tensor
 from . import functional as F
+from .functional.loss import _legacy_reduction
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss",
@@ -76,23 +77,12 @@ def _reduce(loss, reduction):
     return ops.sum(loss) if reduction == "sum" else ops.mean(loss)
 
 
-def _legacy_reduction(size_average, reduce, reduction):
-    """torch's deprecated ``size_average``/``reduce``: when either is given it decides."""
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    reduction = "none" if not reduce else "mean" if size_average else "sum"
-    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
-                  "instead.", UserWarning, stacklevel=3)
-    return reduction
-
-
 # ---------------------------------------------------------------------- the functions composed of ops
 
-def l1_loss(input, target, *, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean absolute error |x - t|, as ``torch.nn.functional.l1_loss``.
     gx = gy sign(x - t) (0 where x = t, as torch), gt = -gx."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "l1_loss"
     _check_pair(op, input, target)
     _check_reduction(op, reduction)
@@ -100,10 +90,11 @@ def l1_loss(input, target, *, reduction="mean"):
     return _reduce(ops.abs(input - target), reduction)
 
 
-def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """Huber-like loss, as ``torch.nn.functional.smooth_l1_loss``: with d = |x - t|,
     0.5 d^2 / beta where d < beta, else d - 0.5 beta (beta = 0: ``l1_loss``).
     gx = gy (x - t) / beta inside, gy sign(x - t) outside."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "smooth_l1_loss"
     _check_pair(op, input, target)
     _check_reduction(op, reduction)
@@ -117,12 +108,13 @@ def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """Binary cross-entropy of probabilities x in [0, 1], as
     ``torch.nn.functional.binary_cross_entropy``:
     -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 as torch does, so x = 0 or
     1 gives a finite loss.  gx = gy w (x - t) / (x (1 - x)) inside (0, 1).
     Prefer ``binary_cross_entropy_with_logits`` (stable) when you have logits."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
     _check_pair(op, input, target)
     _check_reduction(op, reduction)
@@ -147,12 +139,13 @@ def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     return _reduce(loss, reduction)
 
 
-def kl_div(input, target, *, reduction="mean", log_target=False):
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """Kullback-Leibler divergence of log-probabilities ``input`` from ``target``, as
     ``torch.nn.functional.kl_div``: pointwise t (log t - x) (0 where t = 0), or with
     ``log_target`` e^t (t - x).  'batchmean' divides the sum by the batch size
     (the KL divergence per sample); 'mean', torch's default, by the number of elements
     (torch warns about it, and so does this).  gx = -gy t (or -gy e^t)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "kl_div"
     _check_pair(op, input, target)
     _check_reduction(op, reduction, ("none", "batchmean", "sum", "mean"))

@@ -389,7 +389,7 @@ class Module:
                         buf.data = convert(buf.data)
         return self
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``; in place, returns self.
 
         A dtype casts only floating parameters and buffers (``num_batches_tracked`` stays int64).
@@ -409,7 +409,7 @@ class Module:
     def cpu(self):
         return self._convert(device=backend.Device("cpu"))
 
-    def cuda(self, device=None):
+    def cuda(self, device=None, non_blocking=False):
         if isinstance(device, int):
             device = f"cuda:{device}"
         return self._convert(device=backend.Device(device or "cuda"))
@@ -483,6 +483,7 @@ class Module:
             source = backend.to_device(source, target.device)
             with backend.on_device(target.device):         # the cast and the copy run on the target's GPU
                 target.data[...] = source.astype(target.dtype, copy=False)
+                target._version_counter[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ what a layer says about itself

@@ -136,6 +136,8 @@ class Optimizer:
                 if not self._step_flat(params, group):
                     for p in params:
                         self._update(p, p.grad.data, self.state[p], group)
+            for p in params:                 # written in place: a graph that saved p sees it (torch)
+                p._version_counter[0] += 1
             stepped.extend(params)
         self._opt_called = True
         return loss

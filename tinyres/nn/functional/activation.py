@@ -5,12 +5,11 @@ Each Function keeps only what its backward needs (Chainer's retain-outputs idea)
 ReLU keeps the mask x > 0, sigmoid/tanh/softmax keep their output y, dropout its mask;
 none keeps x.
 
-``inplace=True`` (relu, leaky_relu, dropout) follows PyTorch where it can: when the input
-takes no part in autograd, the result is written into it and the input is returned.
-When it does (it requires grad and grad mode is on), a new tensor is returned and the
-input is left as it was -- PyTorch would modify it, or refuse for a leaf.  In the first
-case ReLU computes straight into the input's memory (inference allocates nothing);
-dropout computes out of place and copies.
+``inplace=True`` (relu, leaky_relu, hardtanh, relu6, silu, dropout) is PyTorch's: the
+result is written into the input and the input is returned.  When the input takes no part
+in autograd, ReLU computes straight into its memory (inference allocates nothing); inside
+a graph the write is an in-place op (``commit_inplace``: a new version, the input's history
+rebased); on a leaf that requires grad it is refused, as torch refuses it.
 """
 import numbers
 
@@ -36,14 +35,14 @@ def _float_tensor(x, op):
     return x
 
 
-def _maybe_inplace(input, output, inplace):
-    """PyTorch's ``inplace=True`` where autograd allows it (see the module docstring)."""
+def _maybe_inplace(input, output, inplace, op):
+    """PyTorch's ``inplace=True`` (see the module docstring)."""
     if inplace and not output.requires_grad:
         input.data[...] = output.data
         input._version_counter[0] += 1
         return input
-    if inplace and input.grad_fn is not None:       # inside a graph: written back, its history rebased
-        return commit_inplace(input, output, "dropout_")
+    if inplace:               # in a graph: written back, its history rebased (a leaf: refused)
+        return commit_inplace(input, output, f"{op}_")
     return output
 
 
@@ -179,7 +178,7 @@ def _leaky_relu(op, input, negative_slope, inplace):
         LeakyReLU.apply(x, negative_slope, out=x.data)
         x._version_counter[0] += 1
         return input
-    if inplace and x.grad_fn is not None:      # inside a graph: written back, its history rebased
+    if inplace:                # in a graph: written back, its history rebased (a leaf: refused)
         return commit_inplace(x, LeakyReLU.apply(x, negative_slope), f"{op}_")
     return LeakyReLU.apply(x, negative_slope)
 
@@ -207,7 +206,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x clamped to [min_val, max_val] (made of clamp: its gradient is 1 inside, 0 outside)."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got {min_val} > {max_val}")
-    return _maybe_inplace(input, _float_tensor(input, "hardtanh").clamp(min_val, max_val), inplace)
+    return _maybe_inplace(input, _float_tensor(input, "hardtanh").clamp(min_val, max_val), inplace, "hardtanh")
 
 
 def relu6(input, inplace=False):
@@ -218,7 +217,7 @@ def relu6(input, inplace=False):
 def silu(input, inplace=False):
     """x * sigmoid(x) ("swish"), made of the two differentiable ops."""
     x = _float_tensor(input, "silu")
-    return _maybe_inplace(input, x * Sigmoid.apply(x), inplace)
+    return _maybe_inplace(input, x * Sigmoid.apply(x), inplace, "silu")
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
@@ -279,11 +278,13 @@ def dropout(input, p=0.5, training=True, inplace=False):
         with backend.on_device(input.device):
             mask = fused.dropout_mask(input.shape, input.dtype, p, scale,
                                       backend.cuda_generator_state(input.device.index))
-    return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace)
+    return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout")
 
 
 # ---------------------------------------------------------------------- Tensor's methods
 # nn sits above the core, so the activations become Tensor methods here (as core/ops.py does
 # for the math): x.relu(), x.relu_(), x.sigmoid(), x.tanh(), as torch.
-for _name, _method in {"relu": relu, "relu_": relu_, "sigmoid": sigmoid, "tanh": tanh}.items():
+for _name, _method in {"relu": relu, "relu_": relu_, "sigmoid": sigmoid, "tanh": tanh, "softplus": softplus,
+                      "softmax": lambda x, dim, dtype=None: softmax(x, dim, dtype=dtype),
+                      "log_softmax": lambda x, dim, dtype=None: log_softmax(x, dim, dtype=dtype)}.items():
     setattr(Tensor, _name, _method)

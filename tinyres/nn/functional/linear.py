@@ -16,14 +16,17 @@ class LinearFunction(Function):
 
     With x2 = x flattened to (M, in) and gy2 = gy flattened to (M, out):
     gx = gy2 W (reshaped back),   gW = gy2^T x2,   gb = sum of gy2 over the M rows.
-    Keeps x and W.  Backward is written in tensor ops (``@``, ``sum``), so it is
+    Keeps x for gW and W for gx, each only when that gradient is wanted (as torch: then an
+    optimizer's step on W between two backwards is no error when x needs no gradient).  Backward is written in tensor ops (``@``, ``sum``), so it is
     differentiable: y is bilinear in (x, W), and with ggx, ggW the upstream gradients of
     gx and gW the second derivatives are  g_gy = ggx W^T + x ggW^T  (a linear of each),
     g_W = gy2^T ggx2,  g_x = gy2 ggW.
     """
 
     def forward(self, x, weight, bias):
-        self.save_for_backward(x, weight)
+        need_x, need_w = self.needs_input_grad[:2]
+        self.save_for_backward(x if need_w else None, weight if need_x else None)
+        self.x_shape = x.shape
         y = backend.matmul(x.reshape(-1, x.shape[-1]), weight.T)
         if bias is not None:
             y = y + bias
@@ -33,7 +36,7 @@ class LinearFunction(Function):
         x, weight = self.saved_tensors
         need = [self.next[i] is not None for i in range(3)]
         gy2 = gy.reshape(-1, gy.shape[-1])
-        gx = (gy2 @ weight).reshape(*x.shape) if need[0] else None
+        gx = (gy2 @ weight).reshape(*self.x_shape) if need[0] else None
         gw = gy2.transpose(0, 1) @ x.reshape(-1, x.shape[-1]) if need[1] else None
         return gx, gw, gy2.sum(dim=0) if need[2] else None
 

@@ -10,6 +10,8 @@ The options after ``weight`` are keyword-only: PyTorch still has the deprecated
 ``size_average``/``reduce`` at those positions, so a positional call would mean
 different things in the two libraries.
 """
+import warnings
+
 import numpy
 
 from ...core import backend, ops
@@ -26,6 +28,18 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---------------------------------------------------------------------- checks
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """torch's deprecated ``size_average``/``reduce``: when either is given it decides."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
+                  "instead.", UserWarning, stacklevel=3)
+    return reduction
+
 
 def _check_tensors(op, **tensors):
     """Each named argument is a Tensor (or None), and all are on one device."""
@@ -141,8 +155,9 @@ class SoftmaxCrossEntropy(Function):
 
     def composite(self, x, coef, coef_grad):
         """-sum_c a_c logp_c in differentiable ops (for second derivatives)."""
-        logp = ops.where(Tensor(coef.data != 0), LogSoftmax.apply(x, 1), 0.0)
-        return -(coef * logp).sum(1)
+        logp = LogSoftmax.apply(x, 1)        # masked only where a masked class makes it -inf: a
+        keep = (coef.data != 0) | get_array_module(logp.data).isfinite(logp.data)   # target's gradient is -logp
+        return -(coef * ops.where(Tensor(keep), logp, 0.0)).sum(1)
 
     def forward(self, x, coef, coef_grad):
         xp = get_array_module(x)
@@ -166,7 +181,8 @@ def _unbatched(loss_fn, input, target, weight, reduction, **options):
     return loss.reshape(()) if reduction == "none" else loss
 
 
-def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
     """Softmax cross-entropy of logits ``input`` (N, C, d1, ...) or (C,), as
     ``torch.nn.functional.cross_entropy``, as one fused Function.
 
@@ -179,6 +195,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     as in PyTorch, and the gradient 0 (PyTorch's is nan where a target of weight 0 is not
     ignored).
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "cross_entropy"
     _check_tensors(op, input=input, target=target, weight=weight)
     _check_options(op, input, reduction, weight=weight)
@@ -199,10 +216,11 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     return _reduce(SoftmaxCrossEntropy.apply(input, coef, False), reduction, total_weight)
 
 
-def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, d1, ...) or (C,) at the
     class indices ``target`` (N, d1, ...): loss = -w_t * input[t], as
     ``torch.nn.functional.nll_loss``.  gx = -gy * w_t at the target class, 0 elsewhere."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "nll_loss"
     _check_tensors(op, input=input, target=target, weight=weight)
     _check_options(op, input, reduction, weight=weight)
@@ -269,7 +287,8 @@ def _check_broadcasts(op, name, t, shape):
         raise ValueError(f"{op}: {name} of shape {t.shape} does not broadcast to the input shape {shape}")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
     """Sigmoid + binary cross-entropy in one stable Function, as
     ``torch.nn.functional.binary_cross_entropy_with_logits`` (multi-label heads).
 
@@ -277,6 +296,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
     (broadcast to the input).  ``pos_weight`` weighs the positive term, broadcast over
     the last dim (one value per class for (N, C) logits): > 1 raises recall.
     """
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy_with_logits"
     _check_tensors(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
     _check_options(op, input, reduction, weight=weight, pos_weight=pos_weight)
@@ -292,9 +312,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
     return _reduce(loss, reduction)
 
 
-def mse_loss(input, target, *, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean squared error (x - t)^2, as ``torch.nn.functional.mse_loss`` (shapes must match).
     Composed from ops: gx = 2 gy (x - t), gt = -gx."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "mse_loss"
     _check_tensors(op, input=input, target=target)
     _check_options(op, input, reduction)
