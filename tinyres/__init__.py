@@ -68,7 +68,7 @@ _NOT_IN_TINYRES = {
 # torch's short dtype names (torch.long, torch.float, ...), served here rather than bound as
 # globals: ``float`` or ``bool`` as names in this module would shadow the builtins in it
 _DTYPE_ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32,
-                  "bool": bool_, "int64": int64}
+                  "bool": bool_}
 
 
 def __getattr__(name):

@@ -413,12 +413,10 @@ def frac(x):
 
 def floor_divide(a, b):
     """floor(a / b) (Python's ``//``); its gradient is 0."""
-    if not isinstance(a, Tensor):
-        a = Tensor(get_array_module(b.data).asarray(a, dtype=b.dtype))
-    if a.dtype.kind in "biu" and (not isinstance(b, Tensor) or b.dtype.kind in "biu"):
-        other = b.data if isinstance(b, Tensor) else b
+    a, b = _operands(a, b, "floor_divide")
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
         with backend.on_device(a.device):
-            return Tensor(get_array_module(a.data).floor_divide(a.data, other))     # integers stay integers
+            return Tensor(get_array_module(a.data).floor_divide(a.data, b.data))     # integers stay integers
     return floor(a / b)
 
 
@@ -560,16 +558,19 @@ def trace(x):
 
 
 def _new(fill):
-    def new(x, *size, dtype=None, device=None, requires_grad=False, **kwargs):
-        shape = size_arg(size if fill != "full" else size[:1], f"new_{fill}") if fill != "full" else \
-            (tuple(size[0]) if isinstance(size[0], (tuple, list)) else (size[0],))
-        value = kwargs.get("fill_value", size[1] if fill == "full" and len(size) > 1 else None)
-        array = {"zeros": numpy.zeros, "ones": numpy.ones, "empty": numpy.zeros}[fill](shape) if fill != "full" \
-            else numpy.full(shape, value)
+    def new(x, *size, dtype=None, device=None, requires_grad=False):
+        array = fill(size_arg(size, new.__name__))
         return _make(array, dtype or x.dtype, device or x.device, requires_grad)
-    new.__name__ = f"new_{fill}"
-    new.__doc__ = f"A new tensor of ``size`` (``{fill}``), with x's dtype and device unless given."
+    new.__name__ = f"new_{fill.__name__}"
+    new.__doc__ = f"A new tensor of ``size`` ({fill.__name__}), with x's dtype and device unless given."
     return new
+
+
+def new_full(x, size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A new tensor of ``size`` filled with ``fill_value``, with x's dtype and device unless given."""
+    size = (size,) if isinstance(size, numbers.Integral) else size
+    return _make(numpy.full(size_arg((size,), "new_full"), fill_value), dtype or x.dtype, device or x.device,
+                 requires_grad)
 
 
 def new_tensor(x, data, dtype=None, device=None, requires_grad=False):
@@ -628,7 +629,7 @@ for _name, _method in {
     "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
     "flip": flip, "select": select, "narrow": narrow, "unbind": unbind, "index_select": index_select,
     "tril": tril, "triu": triu, "dot": dot, "outer": outer, "trace": trace,
-    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_empty": _new("empty"), "new_full": _new("full"),
+    "new_zeros": _new(numpy.zeros), "new_ones": _new(numpy.ones), "new_empty": _new(numpy.empty), "new_full": new_full,
     "new_tensor": new_tensor,
     "masked_fill_": lambda x, mask, value: _inplace(lambda a, _: masked_fill(a, mask, value), x, None, "masked_fill_"),
     "scatter_": lambda x, dim, index, src=None, value=None: _inplace(

@@ -6,9 +6,8 @@ reduces: ``'none'`` keeps them, ``'sum'`` adds them, ``'mean'`` divides the sum 
 number of values -- or, for class-index targets, by the total weight of the targets
 that are not ignored (PyTorch's weighted mean).  The math is derived in docs/losses.md.
 
-The options after ``weight`` are keyword-only: PyTorch still has the deprecated
-``size_average``/``reduce`` at those positions, so a positional call would mean
-different things in the two libraries.
+The arguments sit at PyTorch's positions, its deprecated ``size_average``/``reduce``
+included (``_legacy_reduction``), so a positional call means the same in both libraries.
 """
 import warnings
 
