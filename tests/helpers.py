@@ -211,9 +211,17 @@ def compare_grad_chain_with_torch(tiny_fn, torch_fn, arrays, order=3, rtol=1e-10
         t_g = tinyres.autograd.grad(t_out, t_in, t_v, create_graph=not last, allow_unused=True)
         p_g = torch.autograd.grad(p_out, p_in, p_v, create_graph=not last, allow_unused=True)
         for i, (a, b) in enumerate(zip(t_g, p_g)):
-            a = np.zeros(t_in[i].shape) if a is None else a.numpy()
-            b = np.zeros(p_in[i].shape) if b is None else b.detach().numpy()
-            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"order {k + 1}, input {i}")
-        if last or not all(g is not None and g.requires_grad for g in t_g):
+            assert (a is None) == (b is None), f"order {k + 1}, input {i}: tinyres gives {a}, torch {b}"
+            if a is not None:
+                np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=rtol, atol=atol,
+                                           err_msg=f"order {k + 1}, input {i}")
+        if last:
             return
+        keep = [i for i, (a, b) in enumerate(zip(t_g, p_g)) if a is not None]
+        for i in keep:
+            assert t_g[i].requires_grad == p_g[i].requires_grad, (
+                f"order {k + 1}, input {i}: requires_grad {t_g[i].requires_grad} against torch's {p_g[i].requires_grad}")
+        keep = [i for i in keep if t_g[i].requires_grad]
+        assert keep, f"order {k + 1}: no gradient has a graph, so order {k + 2} cannot be checked; ask for order={k + 1}"
+        t_g, p_g = [t_g[i] for i in keep], [p_g[i] for i in keep]
         t_out, p_out, t_in, p_in = list(t_g), list(p_g), t_v, p_v

@@ -204,3 +204,110 @@ def test_in_place_activations_on_a_leaf_that_requires_grad_are_refused(call):
         z = run(y)
         return refused, z is y, y._version > 0
     assert both(case)[0] == both(case)[1] == ("raises", True, True)
+
+
+# ---------------------------------------------------------------------- the rest of torch's autograd API
+
+def test_in_place_on_a_view_of_a_plain_buffer_gives_the_buffer_a_history():
+    """``buf[0:2].add_(w)``: the buffer needs no grad, w does; the buffer's history must see
+    the write, or w's gradient through the buffer is silently lost."""
+    def case(lib):
+        buf, w = lib.zeros(4, dtype=lib.float64), leaf(lib, [1.0, 2.0])
+        buf[0:2].add_(w * 3)
+        (buf * lib.arange(4, dtype=lib.float64)).sum().backward()
+        return buf.requires_grad, w.grad.tolist()
+    assert case(tinyres) == case(torch) == (True, [0.0, 3.0])
+
+
+def test_backward_with_inputs_fills_only_those_and_runs_a_leafs_hooks_once():
+    def case(lib):
+        x, u = leaf(lib, [1.0, 2.0, 3.0]), leaf(lib, [1.0, 1.0, 1.0])
+        calls = []
+        x.register_hook(lambda g: calls.append(1))
+        y = x * 2
+        lib.autograd.backward([(y * y * u).sum()], inputs=[x, y])
+        z = x * 2
+        (z * z * u).sum().backward(inputs=[x])          # accumulates, through a fresh graph
+        return x.grad.tolist(), y.grad.tolist(), u.grad, len(calls)
+    assert case(tinyres) == case(torch)
+    for lib in (tinyres, torch):
+        x = leaf(lib, [1.0])
+        with pytest.raises(RuntimeError, match="cannot be empty"):
+            (x * 2).sum().backward(inputs=[])
+
+
+def test_grad_materialize_grads_and_is_grads_batched_as_torch():
+    def case(lib):
+        x, unused = leaf(lib, [1.0, 2.0, 3.0]), leaf(lib, [1.0, 1.0])
+        y = x * x
+        gx, gu = lib.autograd.grad(y.sum(), [x, unused], materialize_grads=True, retain_graph=True)
+        jac, = lib.autograd.grad(y, x, lib.eye(3, dtype=lib.float64), is_grads_batched=True, create_graph=True)
+        hess_row, = lib.autograd.grad(jac[1].sum(), x)          # the batched result is differentiable
+        batched_unused = lib.autograd.grad(x.sum() * 1, [x, unused], lib.ones(2, dtype=lib.float64),
+                                           is_grads_batched=True, materialize_grads=True)
+        return [gx, gu, jac, hess_row] + list(batched_unused)
+    same(outcome(lambda: case(tinyres)), outcome(lambda: case(torch)))
+    for lib in (tinyres, torch):
+        x = leaf(lib, [1.0])
+        with pytest.raises(ValueError, match="allow_unused"):
+            lib.autograd.grad(x.sum(), x, allow_unused=False, materialize_grads=True)
+
+
+def test_a_grad_mode_decorator_holds_inside_each_step_of_a_generator():
+    def case(lib):
+        @lib.no_grad()
+        def steps():
+            got = yield lib.is_grad_enabled()
+            yield (got, lib.is_grad_enabled())
+        gen = steps()
+        first = next(gen)
+        outside = lib.is_grad_enabled()
+        second = gen.send("sent")
+        gen.close()
+        return first, outside, second, lib.is_grad_enabled()
+    assert case(tinyres) == case(torch) == (False, True, ("sent", False), True)
+
+
+def test_inference_tensors_outside_inference_mode_as_torch():
+    def case(lib):
+        with lib.inference_mode():
+            t = lib.ones(3, dtype=lib.float64)
+        flags = [t.reshape(3, 1).is_inference(), t[1:].is_inference(), (t + 1).is_inference()]
+        try:
+            t.add_(1)
+            flags.append("written")
+        except RuntimeError as e:
+            flags.append("refused" if "Inplace update to inference tensor outside InferenceMode" in str(e) else str(e))
+        written = t.tolist()             # (torch writes, then raises; tinyres refuses before writing)
+        with lib.inference_mode():
+            t.add_(1)                    # inside, it may be written
+        return flags, t.tolist()[0] - written[0]
+    assert case(tinyres) == case(torch) == ([True, True, False, "refused"], 1.0)
+
+
+def test_module_forward_hooks_with_kwargs_and_always_call_as_torch():
+    def case(lib):
+        seen = []
+
+        class Scale(lib.nn.Module):
+            def forward(self, x, scale=1.0):
+                if scale < 0:
+                    raise ValueError("negative scale")
+                return x * scale
+        m = Scale()
+        m.register_forward_pre_hook(lambda mod, args, kwargs: (args, {"scale": kwargs.get("scale", 1.0) * 2}),
+                                    with_kwargs=True)
+        m.register_forward_hook(lambda mod, args, kwargs, out: seen.append(("kw", kwargs["scale"])) or out + 1,
+                                with_kwargs=True)
+        always = m.register_forward_hook(lambda mod, args, out: seen.append(("always", out is None)), always_call=True)
+        out = m(lib.ones(2, dtype=lib.float64), scale=3.0)
+        with pytest.raises(ValueError, match="negative scale"):
+            m(lib.ones(2, dtype=lib.float64), scale=-1.0)
+        always.remove()
+        m(lib.ones(2, dtype=lib.float64))
+        with pytest.raises(RuntimeError, match="must return None or a tuple"):
+            bad = Scale()
+            bad.register_forward_pre_hook(lambda mod, args, kwargs: args, with_kwargs=True)
+            bad(lib.ones(1, dtype=lib.float64))
+        return out.tolist(), seen, dict(m._forward_hooks_always_called), len(m._forward_hooks_with_kwargs)
+    assert case(tinyres) == case(torch)

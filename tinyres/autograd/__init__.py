@@ -25,8 +25,14 @@ def Variable(tensor, requires_grad=False, volatile=False):
     return tensor
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None, inputs=None):
     """As ``torch.autograd.backward``: ``sum(t.backward(g))`` over ``tensors`` and their
-    ``grad_tensors``, in one pass through the graph."""
-    run_backward(tensors, grad_tensors, retain_graph, create_graph)
+    ``grad_tensors``, in one pass through the graph; with ``inputs``, into those tensors'
+    ``.grad`` alone.  ``grad_variables`` is the old name of ``grad_tensors``."""
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise RuntimeError("backward: 'grad_tensors' and 'grad_variables' (deprecated) arguments both "
+                               "passed to backward(). Please only use 'grad_tensors'.")
+        grad_tensors = grad_variables
+    run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
 from . import functional  # noqa: F401,E402

@@ -70,6 +70,8 @@ def _share_base(view, x):
         view._version_counter = x._version_counter
         view._base = x if x._base is None else x._base
         view._view_version = x._version_counter[0]       # its grad_fn is of this version of the base
+        if x._is_inference:             # a view of an inference tensor is one too (torch)
+            view._is_inference = True
 
 
 class _Saved:
@@ -296,10 +298,11 @@ def _run_hooks(hooks, grad):
     return grad
 
 
-def _accumulate(leaf, grad, create_graph):
+def _accumulate(leaf, grad, create_graph, hooks=True):
     """leaf.grad += grad (a copy of it when it is the first: never alias another array; the
-    copy goes into the leaf's ``_grad_slot`` when an optimizer gave it one)."""
-    if leaf._hooks:
+    copy goes into the leaf's ``_grad_slot`` when an optimizer gave it one), after the
+    leaf's hooks (unless ``hooks`` is False: they ran already)."""
+    if hooks and leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad)
     if not create_graph:
         grad = grad.detach()
@@ -483,13 +486,19 @@ Function._tensor_hooks = {}      # hooks of the tensor this node made (register_
 Function._retained = None        # a weak reference to that tensor, when it retains its grad
 
 
-def run_backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
-    """The engine behind ``Tensor.backward`` and ``tinyres.autograd.backward``."""
+def run_backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """The engine behind ``Tensor.backward`` and ``tinyres.autograd.backward``.  With
+    ``inputs`` only those tensors' ``.grad`` get the gradient (a non-leaf's too, as torch)."""
     if isinstance(tensors, Tensor):
         tensors, grad_tensors = [tensors], [grad_tensors]
     tensors = list(tensors)
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
     grad_tensors = [None] * len(tensors) if grad_tensors is None else list(grad_tensors)
     retain_graph = create_graph if retain_graph is None else retain_graph
+    if inputs is not None:
+        _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs)
+        return
     roots, grads = [], {}
     for tensor, gradient in zip(tensors, grad_tensors):
         if not tensor.requires_grad:
@@ -505,11 +514,36 @@ def run_backward(tensors, grad_tensors=None, retain_graph=None, create_graph=Fal
         _with_callbacks(lambda: _walk(roots, grads, retain_graph, create_graph), create_graph)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+def _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs):
+    """``backward(inputs=...)``: the gradients of ``inputs`` alone, added to their ``.grad``."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+    for tensor in tensors:
+        if not tensor.requires_grad:
+            raise RuntimeError("backward: the tensor does not require grad and does not have a grad_fn")
+    for x, g in zip(inputs, grad(tensors, inputs, grad_tensors, retain_graph, create_graph, allow_unused=True)):
+        if g is None:
+            continue
+        if x.grad_fn is None:
+            _accumulate(x, g, create_graph, hooks=False)      # (its hooks ran in grad())
+        else:
+            x.grad = g if x.grad is None else x.grad + g
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         is_grads_batched=False, materialize_grads=False):
     """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``:
-    a tuple with one Tensor per input (None for an unused one, with ``allow_unused``).
-    Nothing is accumulated into any ``.grad``.  With ``create_graph`` the gradients have a
-    graph of their own and can be differentiated again."""
+    a tuple with one Tensor per input (None for an unused one, with ``allow_unused``; zeros
+    with ``materialize_grads``).  Nothing is accumulated into any ``.grad``.  With
+    ``create_graph`` the gradients have a graph of their own and can be differentiated again.
+    With ``is_grads_batched`` the first dimension of every grad_output is a batch: the result
+    is one vector-Jacobian product per batch entry, stacked (torch computes them with vmap,
+    tinyres one backward pass each)."""
+    if materialize_grads and allow_unused is False:
+        raise ValueError("grad: Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
+    allow_unused = bool(allow_unused) or materialize_grads
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -525,6 +559,26 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise TypeError(f"grad: expected inputs to be Tensors, input {i} is a {type(x).__name__}")
         if not x.requires_grad:
             raise RuntimeError(f"grad: one of the differentiated Tensors (input {i}) does not require grad")
+    if is_grads_batched:
+        result = _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph)
+    else:
+        result = _grad(outputs, inputs, grad_outputs, retain_graph, create_graph)
+    for i, (x, g) in enumerate(zip(inputs, result)):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: one of the differentiated Tensors (input {i}, shape {x.shape}) appears to "
+                               "not have been used in the graph. Set allow_unused=True if this is the desired behavior.")
+    if materialize_grads:           # zeros of the input's shape (batched too, as torch)
+        result = [_zeros_like(x) if g is None else g for x, g in zip(inputs, result)]
+    return tuple(result)
+
+
+def _zeros_like(x):
+    with backend.on_device(x.device):
+        return Tensor(backend.get_array_module(x.data).zeros(x.shape, dtype=x.dtype))
+
+
+def _grad(outputs, inputs, grad_outputs, retain_graph, create_graph):
+    """One backward pass from ``outputs`` to ``inputs``: each input's gradient, None if unused."""
     targets = {(x.grad_fn or x): None for x in inputs}
     roots, grads = [], {}
     for k, (y, gradient) in enumerate(zip(outputs, grad_outputs)):
@@ -539,14 +593,28 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         grads[y.grad_fn] = grads[y.grad_fn] + g if y.grad_fn in grads else g
     if roots:
         _with_callbacks(lambda: _walk(roots, grads, retain_graph, create_graph, targets), create_graph)
-    result = []
-    for i, x in enumerate(inputs):
-        g = targets[x.grad_fn or x]
-        if g is None and not allow_unused:
-            raise RuntimeError(f"grad: one of the differentiated Tensors (input {i}, shape {x.shape}) appears to "
-                               "not have been used in the graph. Set allow_unused=True if this is the desired behavior.")
-        result.append(g if g is None or create_graph else g.detach())
-    return tuple(result)
+    return [g if g is None or create_graph else g.detach()
+            for g in (targets[x.grad_fn or x] for x in inputs)]
+
+
+def _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph):
+    """``_grad`` once per entry of the grad_outputs' first dimension, the results stacked."""
+    for k, g in enumerate(grad_outputs):
+        if not isinstance(g, Tensor) or g.ndim != outputs[k].ndim + 1 or g.shape[1:] != outputs[k].shape:
+            shape = g.shape if isinstance(g, Tensor) else type(g).__name__
+            raise RuntimeError(f"grad: with is_grads_batched=True, expected grad_outputs[{k}] of shape "
+                               f"(B, *{outputs[k].shape}), got {shape}")
+    sizes = {g.shape[0] for g in grad_outputs}
+    if len(sizes) != 1:
+        raise RuntimeError(f"grad: with is_grads_batched=True, expected one batch size, got {sorted(sizes)}")
+    n = sizes.pop()
+    rows = [_grad(outputs, inputs, [g[b] for g in grad_outputs], retain_graph or b < n - 1, create_graph)
+            for b in range(n)]
+    return [None if any(r[i] is None for r in rows) else _stack([r[i] for r in rows])
+            for i in range(len(inputs))]
+
+
+_stack = None       # ops.stack, differentiable: installed by ops (the engine imports nothing above it)
 
 
 _callbacks = None      # during a backward pass: what to run when it ends
@@ -598,13 +666,7 @@ def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False,
     ``create_graph`` the gradients get a graph of their own (for second derivatives);
     ``retain_graph`` then defaults to True.
     """
-    if inputs is not None:
-        leaves = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        for x, g in zip(leaves, grad(self, leaves, gradient, retain_graph, create_graph, allow_unused=True)):
-            if g is not None:
-                _accumulate(x, g, create_graph) if x.grad_fn is None else setattr(x, "grad", g)
-        return
-    run_backward(self, gradient, retain_graph, create_graph)
+    run_backward(self, gradient, retain_graph, create_graph, inputs)
 
 
 def _register_hook(self, hook):

@@ -49,8 +49,8 @@ def _check_bool(value, name, argument):
 class _DecoratorContextManager:
     """A context manager that is also a decorator: the decorated function runs inside
     ``self.clone()``, a fresh instance per call (torch's ``_DecoratorContextManager``).
-    Generator functions are not special-cased: the mode holds while the generator object
-    is made, not while it runs."""
+    A generator function runs each of its steps in the mode, and its caller's code between
+    the steps in the caller's mode (torch's ``_wrap_generator``)."""
 
     def __call__(self, func):
         if inspect.isclass(func):
@@ -59,11 +59,38 @@ class _DecoratorContextManager:
         if not callable(func):
             raise TypeError(f"{type(self).__name__}: expected a function to decorate, got {type(func).__name__}")
 
+        if inspect.isgeneratorfunction(func):
+            return self._wrap_generator(func)
+
         @functools.wraps(func)
         def decorated(*args, **kwargs):
             with self.clone():
                 return func(*args, **kwargs)
         return decorated
+
+    def _wrap_generator(self, func):
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            try:
+                with self.clone():
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with self.clone():
+                            gen.close()
+                        raise
+                    except BaseException as e:
+                        with self.clone():
+                            response = gen.throw(e)
+                    else:
+                        with self.clone():
+                            response = gen.send(request)
+            except StopIteration as e:
+                return e.value
+        return generator
 
     def clone(self):
         return type(self)()

@@ -8,12 +8,13 @@ class RemovableHandle:
     """``handle.remove()`` takes the hook out of the dict it was put in (a second call does
     nothing).  Also a context manager: the hook is removed on leaving the ``with``."""
 
-    def __init__(self, hooks):
-        self.hooks = hooks
+    def __init__(self, hooks, *extra):
+        self.hooks, self.extra = hooks, extra      # extra: dicts of flags keyed by the same id
         self.id = next(_ids)
 
     def remove(self):
-        self.hooks.pop(self.id, None)
+        for table in (self.hooks, *self.extra):
+            table.pop(self.id, None)
 
     def __enter__(self):
         return self

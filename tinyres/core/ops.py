@@ -17,7 +17,7 @@ import numpy
 
 from . import backend
 from .backend import get_array_module
-from . import engine
+from . import engine, grad_mode
 from .engine import Function
 from .grad_mode import is_grad_enabled, no_grad
 from .tensor import Tensor, size_arg, tensor
@@ -930,6 +930,9 @@ def stack(tensors, dim=0):
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
+engine._stack = stack      # for grad(is_grads_batched=True)
+
+
 # ---------------------------------------------------------------------- copies
 
 class ToCopy(Function):
@@ -995,6 +998,14 @@ class IndexPut(Function):
 
 
 def _check_inplace(x, name):
+    if x._is_inference and not grad_mode._inference_mode:
+        raise RuntimeError(f"{name}: Inplace update to inference tensor outside InferenceMode is not allowed. "
+                           "You can make a clone to get a normal tensor before doing inplace update.")
+    node = x.grad_fn if is_grad_enabled() else None
+    if node is not None and getattr(node, "refuses_inplace", False):
+        raise RuntimeError(f"{name}: the output of {node.name} is a view and is being modified inplace; "
+                           "its node's custom backward would be overridden, leading to incorrect gradients "
+                           "(as torch, this is forbidden). Clone the output first.")
     if is_grad_enabled() and x.requires_grad and x.grad_fn is None:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place operation; "
                            "update it inside `with tinyres.no_grad():` (as an optimizer does)")
@@ -1065,7 +1076,7 @@ def commit_inplace(x, result, name):
         for s in node._saved:            # the node keeps x's old value: a copy of its own
             if s.data is x.data:
                 s.data, s.counter = s.data.copy(), None
-        if x._base is not None and (x._base.requires_grad or x.requires_grad):
+        if x._base is not None:         # the base sees the write in its history (a plain base gets one)
             return _commit_to_base(x, result, name)
     with backend.on_device(x.device):
         x.data[...] = result.data

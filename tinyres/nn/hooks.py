@@ -32,22 +32,27 @@ from ..core.tensor import Tensor
 __all__ = ["RemovableHandle"]
 
 
-def add_hook(hooks_dict, hook, prepend, method):
-    """Put ``hook`` into ``hooks_dict`` (last, or first with ``prepend``); its handle, the
-    engine's ``RemovableHandle`` (``Tensor.register_hook`` returns the same kind)."""
+def add_hook(hooks_dict, hook, prepend, method, *flags):
+    """Put ``hook`` into ``hooks_dict`` (last, or first with ``prepend``) and its id into each
+    dict of ``flags`` (``with_kwargs``, ``always_call``); its handle, the engine's
+    ``RemovableHandle`` (``Tensor.register_hook`` returns the same kind), removes all."""
     if not callable(hook):
         raise TypeError(f"{method}: expected a callable hook, got {type(hook).__name__}")
-    handle = RemovableHandle(hooks_dict)
+    handle = RemovableHandle(hooks_dict, *flags)
     hooks_dict[handle.id] = hook
+    for table in flags:
+        table[handle.id] = True
     if prepend:
         hooks_dict.move_to_end(handle.id, last=False)
     return handle
 
 
 def hook_tables():
-    """A module's four hook tables, in torch's names."""
+    """A module's four hook tables and the flags of its forward hooks, in torch's names."""
     return {name: collections.OrderedDict()
-            for name in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")}
+            for name in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks",
+                         "_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs",
+                         "_forward_hooks_always_called")}
 
 
 # ---------------------------------------------------------------------- the two nodes
@@ -82,7 +87,10 @@ class BackwardHookGather(Function):
 class BackwardHookFunction(Function):
     """``y = array``: one tensor of the group, now depending on the hub alone.
 
-    Backward: file ``gy`` with the hub's gather node (slot ``slot``), send the hub 0."""
+    Backward: file ``gy`` with the hub's gather node (slot ``slot``), send the hub 0.
+    Its output shares the tensor's memory, so in place on it is refused (as torch)."""
+
+    refuses_inplace = True
 
     def forward(self, hub, *, array, gather, slot):
         self.gather, self.slot = gather, slot

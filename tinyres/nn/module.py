@@ -15,6 +15,7 @@ so PyTorch checkpoints load by name), ``train()``/``eval()`` and ``to()``.
 """
 import collections
 import numbers
+import warnings
 
 import numpy
 
@@ -130,37 +131,74 @@ class Module:
     def _call_with_hooks(self, args, kwargs):
         """torch's order: forward pre-hooks (may replace the inputs), the inputs wrapped for
         full backward hooks, forward, forward hooks (may replace the output), the output
-        wrapped for backward (pre-)hooks.  The hooks are read once, at the start of the call."""
-        for hook in list(self._forward_pre_hooks.values()):
-            replaced = hook(self, args)
-            if replaced is not None:
-                args = replaced if isinstance(replaced, tuple) else (replaced,)
-        backward = None
-        if self._backward_hooks or self._backward_pre_hooks:
-            backward = _hooks.BackwardHook(self, list(self._backward_hooks.values()),
-                                           list(self._backward_pre_hooks.values()))
-            if backward.hooks:
-                args = backward.setup_input_hook(args)
-        result = self._forward_on_device(args, kwargs)
-        for hook in list(self._forward_hooks.values()):
-            replaced = hook(self, args, result)
-            if replaced is not None:
-                result = replaced
+        wrapped for backward (pre-)hooks.  The hooks are read once, at the start of the call.
+        When forward (or a hook) raises, the forward hooks registered with ``always_call``
+        that have not run yet run with output None, and the error goes on."""
+        forward_hooks = list(self._forward_hooks.items())
+        called = set()
+        try:
+            for key, hook in list(self._forward_pre_hooks.items()):
+                if key in self._forward_pre_hooks_with_kwargs:
+                    replaced = hook(self, args, kwargs)
+                    if replaced is not None:
+                        if not (isinstance(replaced, tuple) and len(replaced) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {replaced}.")
+                        args, kwargs = replaced
+                else:
+                    replaced = hook(self, args)
+                    if replaced is not None:
+                        args = replaced if isinstance(replaced, tuple) else (replaced,)
+            backward = None
+            if self._backward_hooks or self._backward_pre_hooks:
+                backward = _hooks.BackwardHook(self, list(self._backward_hooks.values()),
+                                               list(self._backward_pre_hooks.values()))
+                if backward.hooks:
+                    args = backward.setup_input_hook(args)
+            result = self._forward_on_device(args, kwargs)
+            for key, hook in forward_hooks:
+                called.add(key)
+                replaced = self._run_forward_hook(key, hook, args, kwargs, result)
+                if replaced is not None:
+                    result = replaced
+        except Exception:
+            result = None
+            for key, hook in forward_hooks:
+                if key in self._forward_hooks_always_called and key not in called:
+                    try:
+                        replaced = self._run_forward_hook(key, hook, args, kwargs, result)
+                        result = result if replaced is None else replaced
+                    except Exception as e:
+                        warnings.warn("forward hook with ``always_call=True`` raised an exception that was "
+                                      f"silenced as another error was raised in forward: {e}")
+            raise
         if backward is not None:
             result = backward.setup_output_hook(result)
         return result
 
+    def _run_forward_hook(self, key, hook, args, kwargs, result):
+        if key in self._forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, result)
+        return hook(self, args, result)
+
     # ------------------------------------------------------------------ hooks
-    def register_forward_pre_hook(self, hook, *, prepend=False):
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args)`` runs before each ``forward``; ``args`` is the tuple of positional
         inputs.  A returned value replaces them (a tuple, or one value for a single input).
-        Returns a handle: ``handle.remove()`` unregisters the hook.  ``prepend=True`` runs it first."""
-        return _hooks.add_hook(self._forward_pre_hooks, hook, prepend, "register_forward_pre_hook")
+        With ``with_kwargs``: ``hook(module, args, kwargs)``, which may return a pair
+        ``(new_args, new_kwargs)``.  Returns a handle: ``handle.remove()`` unregisters the
+        hook.  ``prepend=True`` runs it first."""
+        flags = [self._forward_pre_hooks_with_kwargs] if with_kwargs else []
+        return _hooks.add_hook(self._forward_pre_hooks, hook, prepend, "register_forward_pre_hook", *flags)
 
-    def register_forward_hook(self, hook, *, prepend=False):
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
         """``hook(module, args, output)`` runs after each ``forward``; a returned value replaces
-        the output.  Returns a handle with ``.remove()``."""
-        return _hooks.add_hook(self._forward_hooks, hook, prepend, "register_forward_hook")
+        the output.  With ``with_kwargs``: ``hook(module, args, kwargs, output)``.  With
+        ``always_call`` it runs (output None) even when forward raises.  Returns a handle
+        with ``.remove()``."""
+        flags = [table for table, on in ((self._forward_hooks_with_kwargs, with_kwargs),
+                                         (self._forward_hooks_always_called, always_call)) if on]
+        return _hooks.add_hook(self._forward_hooks, hook, prepend, "register_forward_hook", *flags)
 
     def register_full_backward_pre_hook(self, hook, *, prepend=False):
         """``hook(module, grad_output)`` runs in backward once the gradients with respect to the
