@@ -1,6 +1,6 @@
 """Gradient flow, measured: the norm of every layer's weight gradient, at initialisation and
-after one (short) epoch of training, for plain and residual networks with and without
-batch norm.
+after a short run of training (100 steps by default), for plain and residual networks with
+and without batch norm.
 
     python examples/gradient_flow.py --data-dir ~/data/cifar10-jpg/train --out docs/results/gradient-flow
     python examples/gradient_flow.py --quick        # a tiny fake image folder, seconds
@@ -13,19 +13,21 @@ every BatchNorm2d replaced by an identity, "-nobn"):
    batch* (``--measure`` training images, not augmented, in training mode so BN uses the
    batch's statistics) and record ``||dL/dW||`` and ``||W||`` of every convolution and of
    the linear head, input to output.
-3. Train one "epoch": ``--images`` training images (default 12,800 of the 50,000, a seeded
+3. Train, one pass over ``--images`` training images (default 12,800 of the 50,000, a seeded
    choice disjoint from the measurement batch), batch ``--batch-size`` 128, SGD lr 0.1,
    momentum 0.9, weight decay 1e-4, random crop and flip -- the start of the paper's recipe
    (the models without BN at ``--nobn-lr`` 0.01: at 0.1 they diverge within a few steps).
    On 2 shared CPU cores a full epoch of 50,000 images for eight models takes hours;
-   12,800 images is 100 steps, so "after the epoch" means after those 100 steps (the
-   committed run took 16 minutes on one core).
+   12,800 images is 100 steps, and the figure and the printout say "after 100 steps" (the
+   JSON's ``after_epoch``; the committed run took 16 minutes on one core).
 4. Measure again on the same batch.
 
 Writes ``gradient_flow.json`` (every norm, the training losses) and ``gradient_flow.png``
-(gradient norm against layer, log scale, at initialisation and after the epoch, and the
-training loss of every step; with BN on top, without below) into ``--out``.  A model whose loss becomes NaN or infinite
-stops training; its curve after the epoch is then left out and the JSON says so.
+(gradient norm against layer, log scale, at initialisation and after the steps, and the
+training loss of every step; with BN on top, without below) into ``--out``.  A model whose
+loss becomes NaN or infinite stops training; its curve after the steps is then left out and
+the JSON says so.  The figure is drawn from the JSON alone (``plot``), so it can be drawn
+again without training.
 """
 import argparse
 import json
@@ -96,6 +98,11 @@ def train_one_epoch(model, loader, lr):
     return losses
 
 
+def steps_run(results):
+    """How many training steps the models ran (those that did not diverge ran them all)."""
+    return max(len(r["train_losses"]) for r in results.values())
+
+
 def plot(results, path):
     try:
         import matplotlib
@@ -106,13 +113,14 @@ def plot(results, path):
     rows = [("with batch norm", [n for n in results if not n.endswith("-nobn")]),
             ("without batch norm", [n for n in results if n.endswith("-nobn")])]
     rows = [r for r in rows if r[1]]
+    steps = steps_run(results)
     fig, axes = plt.subplots(len(rows), 3, figsize=(16, 4 * len(rows)), squeeze=False)
     for (title, names), ax_row in zip(rows, axes):
         for name in names:                         # the training loss: which model learned at all
             losses = results[name]["train_losses"]
             ax_row[2].plot(range(1, len(losses) + 1), losses, "--" if name.startswith("plain") else "-", label=name)
         ax_row[2].set_ylim(1.0, 4.0)
-        ax_row[2].set_title(f"{title}: training loss during the epoch")
+        ax_row[2].set_title(f"{title}: training loss over the {steps} steps")
         ax_row[2].set_xlabel("step (batch of 128)")
         ax_row[2].grid(alpha=0.3)
         ax_row[2].legend(fontsize=8)
@@ -124,7 +132,7 @@ def plot(results, path):
                 norms = [row["grad_norm"] for row in measured["layers"]]
                 style = "--" if name.startswith("plain") else "-"
                 ax.semilogy(range(1, len(norms) + 1), norms, style, marker=".", label=name)
-            ax.set_title(f"{title}, {'at initialisation' if when == 'init' else 'after the epoch'}")
+            ax.set_title(f"{title}, {'at initialisation' if when == 'init' else f'after {steps} steps'}")
             ax.set_xlabel("layer (input to output; the last is the linear head)")
             ax.set_ylabel("||dL/dW|| on the measurement batch")
             ax.grid(alpha=0.3, which="both")
@@ -139,7 +147,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None, help="CIFAR-10's train/ as a folder of class folders")
     ap.add_argument("--models", nargs="+", default=MODELS)
-    ap.add_argument("--images", type=int, default=12800, help="training images in the one epoch (default 12,800)")
+    ap.add_argument("--images", type=int, default=12800,
+                    help="training images, each seen once (default 12,800: 100 steps of batch 128)")
     ap.add_argument("--measure", type=int, default=256, help="images in the fixed measurement batch")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1)
@@ -162,7 +171,7 @@ def main():
     measure_set, train_set = data.subset(order[:args.measure]), data.subset(order[args.measure:][:args.images])
     normalize = transforms.Normalize(transforms.CIFAR10_MEAN, transforms.CIFAR10_STD)
     m_images, m_labels = next(iter(DataLoader(measure_set, len(measure_set), transform=normalize)))
-    print(f"{len(train_set)} training images in the epoch (batch {args.batch_size}), "
+    print(f"{len(train_set)} training images, each seen once (batch {args.batch_size}), "
           f"{len(measure_set)} in the measurement batch")
     results = {}
     for name in args.models:
@@ -180,14 +189,14 @@ def main():
         after = measure(model, m_images, m_labels)
         if all(math.isfinite(v) for v in losses) and math.isfinite(after["loss"]):
             result["after_epoch"] = after
-        else:                   # the weights are NaN or inf: nothing to draw after the epoch
+        else:                   # the weights are NaN or inf: nothing to draw after the steps
             result["diverged_at_step"] = len(losses)
         result["seconds"] = time.perf_counter() - start
         results[name] = result
         init = [row["grad_norm"] for row in result["init"]["layers"]]
         after = result.get("after_epoch")
         print(f"{name}: init loss {result['init']['loss']:.3f}, first/last layer grad norm {init[0]:.3g}/{init[-1]:.3g}"
-              + (f"; after the epoch loss {after['loss']:.3f}, first/last "
+              + (f"; after {len(losses)} steps loss {after['loss']:.3f}, first/last "
                  f"{after['layers'][0]['grad_norm']:.3g}/{after['layers'][-1]['grad_norm']:.3g}" if after else
                  f"; DIVERGED at step {len(losses)}") + f" ({result['seconds']:.0f} s)")
         settings = {k: getattr(args, k) for k in ("images", "measure", "batch_size", "lr", "nobn_lr", "seed")}

@@ -1,7 +1,9 @@
 """Every ```python block in README.md and docs/*.md runs (blocks of one file share a namespace,
 in order, as a reader would type them). Blocks that need what tests never have -- a GPU, the
-network, torchvision, a user's files -- are fenced as ```py (shown, highlighted, not run).
-Without PyTorch, the blocks that import torch are skipped and the others still run.
+network, torchvision, a user's files -- are fenced as ```py (shown, highlighted, not run), and
+say why in their first line: `# not run by the docs test: <the reason>`.  Any other block of
+Python is a ```python block, and runs.  Without PyTorch, the blocks that import torch are
+skipped and the others still run.
 
 A comment right after a print call shows what that call printed, so it is checked:
 `print(x.shape)  # (2, 3)`.  Text after the output, set off by ': ', ', ', '; ', ' (' or
@@ -19,6 +21,8 @@ from helpers import torch  # torch: None without PyTorch
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```(py\w*)\n(.*)$", re.M)          # a fence that opens Python, and its first line
+NOT_RUN = re.compile(r"# not run by the docs test: \S")
 IMPORTS_TORCH = re.compile(r"^\s*(import|from) torch\b", re.M)
 
 
@@ -91,6 +95,41 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
                                      f"but printed\n    {output.strip() or '(nothing)'}")
     if skipped:
         pytest.skip(f"{page.name}: python blocks {skipped} import torch, and PyTorch is not installed (CI installs it)")
+
+def unrun_blocks_without_a_reason(text):
+    """The first lines of the Python blocks ``text`` holds that do not run and do not say why
+    (a ```py block without the ``# not run by the docs test: ...`` line, or a fence such as
+    ```python3 that the docs test does not know)."""
+    return [f"```{fence}: {first}" for fence, first in FENCE.findall(text)
+            if fence != "python" and not (fence == "py" and NOT_RUN.match(first))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_a_block_that_does_not_run_says_why(page):
+    unmarked = unrun_blocks_without_a_reason(page.read_text())
+    assert not unmarked, (f"{page.name}: Python blocks the docs test does not run, with no reason given "
+                          "(fence them ```python, or ```py with '# not run by the docs test: why'): "
+                          + "; ".join(unmarked))
+
+
+def test_an_unmarked_py_block_is_reported():
+    assert unrun_blocks_without_a_reason("```py\n# not run by the docs test: a download\nx = 1\n```\n") == []
+    assert unrun_blocks_without_a_reason("```python\nx = 1\n```\n") == []
+    assert unrun_blocks_without_a_reason("```py\nx = 1\n```\n") == ["```py: x = 1"]
+    assert unrun_blocks_without_a_reason("```python3\nx = 1\n```\n") == ["```python3: x = 1"]
+    assert unrun_blocks_without_a_reason("```py\n# Keras (not run)\n```\n") == ["```py: # Keras (not run)"]
+
+
+REPO_PATH = re.compile(r"\b(?:tinyres|tests|examples|benchmarks)/[\w./-]*\w")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_path_into_the_repository_exists(page):
+    """A path a page names (tinyres/core/engine.py, tests/test_docs.py, examples/...) is there:
+    a file moved or renamed leaves no stale name behind."""
+    missing = sorted({p for p in REPO_PATH.findall(page.read_text()) if not (ROOT / p).exists()})
+    assert not missing, f"{page.name} names paths that do not exist: {', '.join(missing)}"
+
 
 @pytest.mark.parametrize("page", PAGES[1:], ids=lambda p: p.name)
 def test_every_page_ends_with_exercises_each_with_a_solution_that_runs(page):

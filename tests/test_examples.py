@@ -28,7 +28,7 @@ CASES = [
     ("grad_cam.py", [], r"^  airplane: predicted \w+$"),
     ("gradient_penalty.py", [], r"^penalty 0\.1 \| [01]\.\d{4} \| \d+\.\d{4}$"),
     ("newton_hvp.py", [], r"^Newton-CG after \d+ steps: loss 0\.\d{6}, training accuracy [01]\.\d{4}$"),
-    ("gradient_flow.py", [], r"^plain20: init loss \d\.\d{3}, first/last layer grad norm \S+/\S+; after the epoch"),
+    ("gradient_flow.py", [], r"^plain20: init loss \d\.\d{3}, first/last layer grad norm \S+/\S+; after 2 steps loss"),
 ]
 
 
@@ -132,3 +132,21 @@ def test_the_gradient_flow_table_in_resnet_md_is_the_committed_run():
     page = (ROOT / "docs/resnet.md").read_text().splitlines()
     for row in gradient_flow_rows(results):
         assert row in page, row
+
+
+def test_the_gradient_flow_figure_says_how_many_steps_were_run(monkeypatch, tmp_path):
+    """The committed run trained 100 steps, not an epoch: the figure's titles say so (drawn
+    from the committed JSON, as the committed figure was), and so does docs/resnet.md."""
+    import json
+    plt = pytest.importorskip("matplotlib.pyplot")
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import gradient_flow
+    results = json.loads((ROOT / "docs/results/gradient-flow/gradient_flow.json").read_text())["models"]
+    titles = []
+    monkeypatch.setattr(plt.Figure, "savefig", lambda fig, *a, **k: titles.extend(ax.get_title() for ax in fig.axes))
+    assert gradient_flow.steps_run(results) == 100
+    gradient_flow.plot(results, tmp_path / "gradient_flow.png")
+    assert "with batch norm, after 100 steps" in titles and "without batch norm, after 100 steps" in titles
+    assert not [t for t in titles if "epoch" in t], titles
+    section = (ROOT / "docs/resnet.md").read_text().split("## Gradient flow, measured")[1].split("\n## ")[0]
+    assert "after the epoch" not in section and "after 100 steps" in section

@@ -1,6 +1,8 @@
 """docs/figures/make_figures.py: the block diagrams are read off the models, and say what the
-models do (names, channels, strides, where the shortcut starts, what follows the addition)."""
+models do (names, channels, strides, where the shortcut starts, what follows the addition);
+docs/figures/architecture.png shows the import layers as they are."""
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,15 @@ def test_draw_writes_a_png(diagrams, tmp_path):
     pytest.importorskip("matplotlib")
     make_figures.draw(diagrams["basic_block"], tmp_path / "basic.png")
     assert (tmp_path / "basic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_architecture_figure_shows_the_layers_as_the_code_has_them():
+    """docs/figures/architecture.png keeps what it shows in its metadata (architecture.py writes
+    it); that must be the import graph as it is now, else the figure is stale."""
+    image = pytest.importorskip("PIL.Image")
+    script = SCRIPT.parent / "architecture.py"
+    spec = importlib.util.spec_from_file_location("architecture_figure", script)
+    architecture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(architecture)
+    shown = json.loads(image.open(script.with_suffix(".png")).text.get("Description", "{}"))
+    assert shown == architecture.figure_data(), "the figure is stale: run python docs/figures/architecture.py"

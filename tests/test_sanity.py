@@ -35,13 +35,25 @@ def test_one_batch_is_overfit_but_not_in_one_step():
     assert not sanity.overfit_one_batch(model, images, labels, steps=1)["ok"]
 
 
-def test_the_lr_range_test_grows_the_lr_exponentially_and_stops_after_the_blow_up():
+def test_the_lr_range_test_grows_the_lr_geometrically_from_start_to_end():
+    """Without a blow-up it runs every step: lr_min, then a constant factor a step, to lr_max."""
+    model, loader = setup()
+    result = sanity.lr_range_test(model, [b for b in loader], lr_min=1e-4, lr_max=1e-2, steps=10)
+    np.testing.assert_allclose(result["lrs"], np.geomspace(1e-4, 1e-2, 10), rtol=1e-12)
+    assert len(result["losses"]) == len(result["smoothed"]) == 10
+
+
+def test_the_lr_range_test_stops_at_the_blow_up():
+    """At the first step whose smoothed loss exceeds 4x its minimum so far, and not before."""
     model, loader = setup()
     result = sanity.lr_range_test(model, [b for b in loader], lr_min=1e-4, lr_max=100.0, steps=40)
-    lrs = np.array(result["lrs"])
-    assert np.allclose(lrs[1:] / lrs[:-1], (1e6) ** (1 / 39))
+    lrs, smoothed = result["lrs"], result["smoothed"]
+    assert 2 < len(lrs) < 40
+    np.testing.assert_allclose(lrs, np.geomspace(1e-4, 100.0, 40)[:len(lrs)], rtol=1e-12)
+    assert smoothed[-1] > 4 * min(smoothed)
+    assert all(smoothed[t] <= 4 * min(smoothed[:t + 1]) for t in range(len(smoothed) - 1))
+    assert result["stopped_at_lr"] == lrs[-1]
     assert result["min_loss_lr"] <= result["stopped_at_lr"] and 1e-4 <= result["steepest_lr"] <= result["min_loss_lr"]
-    assert result["smoothed"][-1] > 4 * min(result["smoothed"]) or len(lrs) == 40
 
 
 def test_the_update_ratio_is_the_step_over_the_weight():

@@ -3,8 +3,9 @@
 The package is laid out as its layers, each importing only from those below it
 (docs/architecture.md; tests/test_architecture.py checks it):
 
-    errors < core.backend < kernels < core (grad_mode, tensor, engine, ops) < testing, serialization,
-    collectives < nn < data, optim, models < parallel < autograd, distributed (facades) < app
+    errors < core.backend < kernels < core (grad_mode, hooks, tensor, engine, ops, composite)
+    < testing, serialization, collectives, cuda < nn < data, utils.data, vision, onnx, optim, models
+    < parallel < autograd, distributed, utils, backends (facades) < app
 
 This file is the top: it gathers the public names, as ``torch`` does.
 """
@@ -26,8 +27,8 @@ from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, cos, cu
                        squeeze, stack, std, sum, transpose, unsqueeze, var, where)
 from .core.ops import matmul as mm, matmul as bmm  # noqa: F401,E402
 from .core.composite import (allclose, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,  # noqa: F401
-                             ceil, chunk, cosh, dot, einsum, eq, eye, flip, floor, floor_divide, frac, from_numpy,
-                             gather, ge, gt, index_select, is_tensor, isclose, isfinite, isinf, isnan, le,
+                             ceil, chunk, cosh, dot, einsum, eq, erf, eye, flip, floor, floor_divide, frac,
+                             from_numpy, gather, ge, gt, index_select, is_tensor, isclose, isfinite, isinf, isnan, le,
                              linspace, log10, log2, logical_not, logsumexp, lt, masked_fill, narrow, ne, norm,
                              numel, outer, randperm, reciprocal, remainder, round, rsqrt, scatter, select, sign,
                              sinh, sort, split, square, topk, trace, tril, triu, trunc, unbind)
@@ -39,17 +40,23 @@ from .models.summary import summary  # noqa: F401
 from .nn.functional import log_softmax, relu, relu_, sigmoid, softmax, softplus, tanh  # noqa: F401  (torch.relu, torch.tanh ...)
 
 # The modules' old names, from before the package had layers, still import: the same module
-# objects under both names, so that patching one patches the other.
-from .app import checks as _checks, cli as _cli, recipes as _recipes, train as _train  # noqa: E402
+# objects under both names, so that patching one patches the other.  tinyres.cli is also a
+# file (tinyres/cli.py), for ``python -m tinyres.cli``; imported, it is tinyres.app.cli.
+from .app import checks, cli, recipes, train  # noqa: E402,F401
 from .app import exercises, sanity  # noqa: E402,F401  (tinyres.exercises, tinyres.sanity)
 from .core import tensor as _tensor
-from .kernels import reference as _reference
+from .kernels import threads as _threads
+from .testing import reference as _reference
 
-for _old, _module in {"tensor": _tensor, "ops": ops, "backend": backend, "cli": _cli, "recipes": _recipes,
-                      "train": _train, "viz": viz, "checks": _checks, "exercises": exercises, "sanity": sanity, "nn.functional.reference": _reference}.items():
+for _old, _module in {"tensor": _tensor, "ops": ops, "backend": backend, "recipes": recipes, "train": train,
+                      "viz": viz, "checks": checks, "exercises": exercises, "sanity": sanity,
+                      "nn.functional.reference": _reference}.items():
     _sys.modules[f"{__name__}.{_old}"] = _module
-for _old in ("cli", "recipes", "train", "checks"):
-    globals()[_old] = _sys.modules[f"{__name__}.{_old}"]
+# tinyres.backend's CPU-thread helpers moved to kernels/threads.py, above the backend: their old
+# names are set here, at the top (the backend itself imports nothing above it)
+for _old in ("parallel_for", "parallel_map", "parallel_matmul", "workspace", "empty_workspace",
+             "set_num_threads", "get_num_threads", "BLOCK"):
+    setattr(backend, _old, getattr(_threads, _old))
 del _old, _module
 
 

@@ -22,10 +22,10 @@ __all__ = ["conv2d_loop", "pool2d_loop"]
 
 def conv2d_loop(x, w, b, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
     """conv2d one output pixel at a time: x (N, C, H, W), w (O, C/G, KH, KW), b (O,) or
-    None, gy (N, O, OH, OW); stride and dilation pairs; padding a pair (each side the same),
-    a pair of (before, after) pairs, or torch's 'valid' / 'same' (the total d*(k-1) split
-    with the smaller half before).  Returns y and the gradients of sum(gy * y) with respect
-    to x, w and b (None without b)."""
+    None, gy (N, O, OH, OW) or None (for y alone: the gradients are then zeros); stride and
+    dilation pairs; padding a pair (each side the same), a pair of (before, after) pairs, or
+    torch's 'valid' / 'same' (the total d*(k-1) split with the smaller half before).  Returns
+    y and the gradients of sum(gy * y) with respect to x, w and b (None without b)."""
     (sh, sw), (dh, dw) = stride, dilation
     if padding == "valid":
         padding = (0, 0)
@@ -38,6 +38,7 @@ def conv2d_loop(x, w, b, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), gro
     out_channels, in_per_group, kh, kw = w.shape
     oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (width - dw * (kw - 1) - 1) // sw + 1
     y = np.zeros((n, out_channels, oh, ow), dtype=x.dtype)
+    gy = np.zeros_like(y) if gy is None else gy
     for o in range(out_channels):
         c0 = o // (out_channels // groups) * in_per_group
         for i in range(oh):
