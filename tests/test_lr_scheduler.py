@@ -50,7 +50,7 @@ def test_matches_torch_step_by_step(name, optimizer):
 
 
 @needs_torch
-@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LinearLR"])
+@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "LinearLR", "ConstantLR-factor", "PolynomialLR-power"])
 def test_chainable_forms_follow_a_hand_made_change_like_torch(name):
     def halve_at_step_3(t, opt):
         if t == 3:
@@ -80,7 +80,9 @@ class Decay:
         return self.rate ** epoch
 
 
-ROUND_TRIP = dict(SCHEDULES, **{"LambdaLR-callable-object": lambda s, o: s.LambdaLR(o, Decay(0.8))})
+ROUND_TRIP = dict(SCHEDULES, **{"LambdaLR-callable-object": lambda s, o: s.LambdaLR(o, Decay(0.8)),
+                                "CyclicLR-callable-object": lambda s, o: s.CyclicLR(o, 0.01, 0.1, 3,
+                                                                                    scale_fn=Decay(0.9))})
 
 
 @pytest.mark.parametrize("name", list(ROUND_TRIP))
@@ -289,6 +291,13 @@ def test_reduce_lr_on_plateau_state_dict_round_trip():
     lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=2, eta_min="0"),
     lambda s, o: s.MultiplicativeLR(o, 0.9),
     lambda s, o: s.MultiplicativeLR(o, [lambda e: 1.0]),
+    lambda s, o: s.ConstantLR(o, factor=1.5),
+    lambda s, o: s.ConstantLR(o, factor=-0.1),
+    lambda s, o: s.CyclicLR(o, 0.01, 0.1, mode="sawtooth"),
+    lambda s, o: s.CyclicLR(o, [0.01, 0.02], 0.1),
+    lambda s, o: s.CyclicLR(o, 0.01, [0.1]),
+    lambda s, o: s.CyclicLR(o, 0.01, 0.1, base_momentum=[0.8, 0.9]),
+    lambda s, o: s.CyclicLR(object(), 0.01, 0.1),
 ])
 def test_more_schedules_refuse_bad_arguments_as_torch(make):
     def error(fw):
@@ -297,3 +306,24 @@ def test_more_schedules_refuse_bad_arguments_as_torch(make):
         return info.value
     ours, theirs = error(tinyres), error(torch)
     assert type(ours) is type(theirs) and str(ours) == str(theirs)
+
+
+# ---------------------------------------------------------------------- ConstantLR, PolynomialLR, CyclicLR
+# (issue 22; their schedules against torch and their round trips are rows of SCHEDULES above)
+
+def test_cyclic_lr_saves_a_callable_objects_state_not_a_function():
+    s = tinyres.optim.lr_scheduler
+    state = s.CyclicLR(make_optimizer(tinyres), 0.01, 0.1, scale_fn=Decay(0.5)).state_dict()
+    assert state["_scale_fn_custom"] == {"rate": 0.5}
+    with_lambda = s.CyclicLR(make_optimizer(tinyres), 0.01, 0.1, scale_fn=lambda x: 1.0)
+    assert with_lambda.state_dict()["_scale_fn_custom"] is None
+    scheduler = s.CyclicLR(make_optimizer(tinyres), 0.01, 0.1, scale_fn=Decay(0.9))
+    scheduler.load_state_dict(state)
+    assert scheduler._scale_fn_custom.rate == 0.5
+
+
+def test_cyclic_lr_needs_momentum_or_betas_to_cycle():
+    opt = Plain(make_optimizer(tinyres).param_groups[0]["params"])
+    with pytest.raises(ValueError, match="optimizer must support momentum or beta1 with `cycle_momentum` option"):
+        tinyres.optim.lr_scheduler.CyclicLR(opt, 0.01, 0.1)
+    tinyres.optim.lr_scheduler.CyclicLR(opt, 0.01, 0.1, cycle_momentum=False)

@@ -116,6 +116,27 @@ def test_initializers_carry_the_state_dict_names_and_the_mode_comes_back():
     assert model.training
 
 
+@pytest.mark.parametrize("opset", [13, 15, 17])
+def test_torchs_export_arguments(opset):
+    """A torch call as written (opset_version=13, do_constant_folding, export_params) runs;
+    without export_params the weights are the graph's inputs and give the same logits."""
+    model = calibrated(tinyres.models.resnet8(), tinyres.randn(4, 3, 32, 32))
+    x = tinyres.randn(2, 3, 32, 32)
+    proto = tinyres.onnx.export(model, x, io.BytesIO(), opset_version=opset, do_constant_folding=True,
+                                export_params=True, input_names=["images"], output_names=["logits"])
+    assert proto.opset_import[0].version == opset
+    np.testing.assert_allclose(run(proto, x)[0], model(x).data, atol=1e-5)
+    kept = tinyres.onnx.export(model, x, io.BytesIO(), opset_version=opset, keep_initializers_as_inputs=True)
+    assert {i.name for i in kept.graph.initializer} <= {i.name for i in kept.graph.input}
+    bare = tinyres.onnx.export(model, x, io.BytesIO(), opset_version=opset, export_params=False)
+    assert not set(model.state_dict()) & {i.name for i in bare.graph.initializer}
+    weights = {k: v for k, v in model.state_dict().items() if k in {i.name for i in bare.graph.input}}
+    assert "conv1.weight" in weights
+    session = ort.InferenceSession(bare.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = {"input": x.data, **{k: np.ascontiguousarray(tinyres.tensor(v).numpy()) for k, v in weights.items()}}
+    np.testing.assert_allclose(session.run(None, feed)[0], model(x).data, atol=1e-5)
+
+
 def test_dynamic_batch(tmp_path):
     model = calibrated(tinyres.models.resnet8(), tinyres.randn(8, 3, 32, 32))
     path = tmp_path / "dyn.onnx"
@@ -159,7 +180,7 @@ class Grouped(nn.Module):
     (nn.BatchNorm2d(4, track_running_stats=False), {}, ExportError, "only evaluation-mode batch norm"),
     (Constant(), {}, ExportError, "not computed from its input"),
     (nn.ReLU(), dict(dynamic_axes={"input": {1: "channels"}}), ValueError, "only axis 0"),
-    (nn.ReLU(), dict(opset_version=11), ValueError, "operator set 17"),
+    (nn.ReLU(), dict(opset_version=11), ValueError, "operator sets 13 to 17, got opset_version=11"),
     (nn.ReLU(), dict(input_names=["a", "b"]), ValueError, "2 input_names for 1 inputs"),
 ])
 def test_what_cannot_be_exported_says_why(model, kwargs, error, match):

@@ -18,8 +18,9 @@ def swap_imports(source):
     """What a user does to port a script: point its torch / torchvision imports at tinyres."""
     def swap(match):
         line = match.group(0)
-        line = re.sub(r"^import torchvision$", "import tinyres.vision as torchvision", line)
-        line = re.sub(r"^import torch$", "import tinyres as torch", line)
+        whole = {"import torchvision": "import tinyres.vision as torchvision", "import torch": "import tinyres as torch"}
+        if line in whole:
+            return whole[line]
         line = re.sub(r"\btorchvision\b", "tinyres.vision", line)
         return re.sub(r"\btorch\b(?=[. ])", "tinyres", line)
     return re.sub(r"^(?:import|from) torch\S*(?: .*)?$", swap, source, flags=re.M)
@@ -216,3 +217,35 @@ def test_non_blocking_and_copy_are_accepted():
     assert x.tolist() == [1.0, 1.0]
     model = tinyres.nn.Linear(2, 2)
     assert model.to("cpu", non_blocking=True) is model
+
+
+def test_a_main_py_with_torchvisions_cifar10_transforms_and_a_shuffled_loader_runs(tmp_path):
+    """kuangliu-style main.py (tests/ported/main.py): torchvision.datasets.CIFAR10 with
+    download=True over files already there (nothing is fetched), RandomCrop + flip +
+    ToTensor + Normalize, DataLoader(shuffle=True, num_workers=2), SGD and cosine schedule --
+    with its imports swapped, it trains; the seed repeats the shuffled order."""
+    source = (PORTED / "main.py").read_text()
+    changed = [b for a, b in zip(source.splitlines(), swap_imports(source).splitlines()) if a != b]
+    assert changed == ["import tinyres as torch", "import tinyres.nn as nn", "import tinyres.optim as optim",
+                       "import tinyres.backends.cudnn as cudnn", "import tinyres.vision as torchvision",
+                       "import tinyres.vision.transforms as transforms"]
+    from test_data_datasets import cifar_files
+    files, content = cifar_files(tinyres.data.CIFAR10, n=12)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, raw in files.items():
+        (folder / name).write_bytes(raw)
+    script = load("main", "tinyres")
+    runs = []
+    for _ in range(2):
+        tinyres.manual_seed(0)
+        net = MODELS_TINYRES.MODELS["ResNet18"]()
+        runs.append(script.main(net, ["--root", str(tmp_path), "--epochs", "2", "--batch-size", "16", "--lr", "0.01"]))
+    (history, best), (again, _) = runs
+    labels = [y for batch in history[0]["labels"] for y in batch]
+    in_order = [y for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
+                for y in content[name][1]]
+    assert sorted(labels) == sorted(in_order) and labels != in_order          # every image, shuffled
+    assert history[0]["labels"] != history[1]["labels"]                       # a new order each epoch
+    assert [h["labels"] for h in history] == [h["labels"] for h in again]      # the seed repeats it
+    assert all(np.isfinite(h["loss"]) for h in history) and 0 <= best <= 100

@@ -41,10 +41,12 @@ def torch_state():
 
 
 def assert_same(ours, theirs, where="obj"):
-    """``ours`` (from tinyres.load) holds what ``theirs`` (torch objects) holds."""
+    """``ours`` (from tinyres.load) holds what ``theirs`` (torch objects) holds: a torch
+    tensor comes back a tinyres Tensor, as torch.load gives it."""
     if isinstance(theirs, torch.Tensor):
-        want = theirs.float().numpy() if theirs.dtype == torch.bfloat16 else theirs.numpy()
-        assert isinstance(ours, np.ndarray), where
+        want = theirs.float().numpy() if theirs.dtype == torch.bfloat16 else theirs.detach().numpy()
+        assert isinstance(ours, tinyres.Tensor) and not ours.requires_grad, where
+        ours = ours.numpy()
         assert ours.dtype == want.dtype and ours.shape == want.shape, (where, ours.dtype, want.dtype)
         np.testing.assert_array_equal(ours, want, err_msg=where)
     elif isinstance(theirs, dict):
@@ -76,7 +78,7 @@ def test_load_reads_parameters_and_a_torch_models_state_dict(tmp_path):
     torch.save({"params": list(layer.parameters()), "model": layer.state_dict()}, tmp_path / "m.pt")
     back = tinyres.load(tmp_path / "m.pt")
     for ours, theirs in zip(back["params"], layer.parameters()):
-        np.testing.assert_array_equal(ours, theirs.detach().numpy())
+        np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
     assert_same(back["model"], layer.state_dict())
     ours = tinyres.nn.Sequential(tinyres.nn.Conv2d(3, 4, 3), tinyres.nn.BatchNorm2d(4)).double()
     ours.load_state_dict(back["model"])
@@ -180,7 +182,7 @@ def test_reading_needs_no_torch(tmp_path):
             "import numpy as np, tinyres\n"
             f"p = {str(tmp_path / 'n.pth')!r}\n"
             "tinyres.save({'w': np.arange(4.0)}, p)\n"
-            "print(tinyres.load(p)['w'].sum(), 'torch' in sys.modules and sys.modules['torch'] is not None)\n")
+            "print(tinyres.load(p)['w'].sum().item(), 'torch' in sys.modules and sys.modules['torch'] is not None)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(tinyres_root())})
     assert out.stdout.split() == ["6.0", "False"]

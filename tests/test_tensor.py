@@ -105,7 +105,7 @@ def test_set_default_dtype_float64():
     (lambda: tinyres.arange(0, 3, 0), ValueError, r"arange: step must be non-zero"),
     (lambda: tinyres.tensor([1, 2], requires_grad=True), RuntimeError, r"floating point.*int64"),
     (lambda: tinyres.zeros(2, dtype="int64").requires_grad_(), RuntimeError, r"requires_grad: .*int64"),
-    (lambda: tinyres.tensor([1.0, 2.0]).item(), ValueError, r"item: .*shape \(2,\)"),
+    (lambda: tinyres.tensor([1.0, 2.0]).item(), RuntimeError, r"item: a Tensor with 2 elements .*shape \(2,\)"),
     (lambda: bool(tinyres.tensor([1.0, 2.0])), RuntimeError, r"bool: .*shape \(2,\)"),
     (lambda: len(tinyres.tensor(1.0)), TypeError, r"0-d"),
 ])
@@ -404,3 +404,15 @@ def test_in_place_under_no_grad_leaves_the_history_alone():
     with tinyres.no_grad():
         h += 1
     assert h.grad_fn.name == "Mul"
+
+
+def test_assigning_a_tensor_to_data_takes_its_array_as_torch():
+    """``p.data = t`` (old PyTorch code's way to set weights): p takes t's array, so the
+    optimizer keeps working on a plain array, never a Tensor inside a Tensor."""
+    p = tinyres.nn.Parameter(tinyres.zeros(3, dtype=tinyres.float64))
+    new = tinyres.ones(3, dtype=tinyres.float64)
+    p.data = new
+    assert type(p.data) is np.ndarray and p.data is new.data and p.requires_grad
+    (p * p).sum().backward()
+    tinyres.optim.SGD([p], lr=0.25).step()
+    np.testing.assert_array_equal(p.numpy(), [0.5, 0.5, 0.5])

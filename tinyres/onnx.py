@@ -14,7 +14,7 @@ traced a second time on a different random input and the two graphs must agree.
 Shapes are those of the example, except the batch axis with ``dynamic_axes`` (torch's
 argument: ``{"input": {0: "batch"}, "output": {0: "batch"}}``; only axis 0 of the inputs
 and outputs can be dynamic).  Needs the ``onnx`` package (``pip install 'tinyres[onnx]'``);
-``onnxruntime`` runs the file.  Operator set 17.
+``onnxruntime`` runs the file.  Operator set 17 (or 13 to 16, ``opset_version``).
 """
 import numpy as np
 
@@ -24,7 +24,8 @@ from .core.grad_mode import no_grad
 from .core.tensor import Tensor
 from .serialization import atomic_write
 
-OPSET = 17
+OPSET = 17                  # written by default
+OPSETS = range(13, 18)      # each means the same for every op written (Squeeze's axes an input since 13)
 
 
 class ExportError(RuntimeError):
@@ -315,19 +316,28 @@ def _structure(g):
     return nodes, {k: (v.shape, v.dtype.str, v.tobytes()) for k, v in g.initializers.items()}
 
 
-def export(model, args, f, *, input_names=None, output_names=None, opset_version=OPSET, dynamic_axes=None,
-           verbose=False):
+def export(model, args, f, *, input_names=None, output_names=None, opset_version=None, dynamic_axes=None,
+           verbose=False, export_params=True, keep_initializers_as_inputs=False, do_constant_folding=True,
+           dynamo=True, external_data=True, optimize=True):
     """Write ``model``'s forward on ``args`` (a Tensor or a tuple of them) to ``f`` (a path) as ONNX.
 
     ``input_names`` / ``output_names``: the graph's value names (default ``input``,
     ``output``, or ``input_0``... for several); ``dynamic_axes``: axis 0 of inputs and
-    outputs may be named dynamic (see the module).  The model is traced in evaluation
-    mode and put back in the mode it was in.  Returns the ``onnx.ModelProto``.
+    outputs may be named dynamic (see the module).  ``opset_version``: 13 to 17 (default
+    17; the ops written mean the same in each).  ``export_params=False`` leaves the
+    weights out: they become graph inputs, under their ``state_dict`` names;
+    ``keep_initializers_as_inputs=True`` lists the stored weights among the inputs too.
+    torch's ``do_constant_folding``, ``dynamo``, ``external_data`` and ``optimize`` are
+    accepted and change nothing (the traced graph has no constant subgraph to fold, and
+    is always written whole).  The model is traced in evaluation mode and put back in the
+    mode it was in.  Returns the ``onnx.ModelProto``.
     """
     onnx = _onnx()
     from onnx import helper, numpy_helper
-    if opset_version != OPSET:
-        raise ValueError(f"tinyres.onnx.export: writes operator set {OPSET}, got opset_version={opset_version}")
+    opset = OPSET if opset_version is None else opset_version
+    if opset not in OPSETS:
+        raise ValueError(f"tinyres.onnx.export: writes operator sets {OPSETS[0]} to {OPSETS[-1]}, "
+                         f"got opset_version={opset_version}")
     inputs = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     if not inputs or not all(isinstance(t, Tensor) for t in inputs):
         raise TypeError("tinyres.onnx.export: args must be a Tensor or a tuple of Tensors, got "
@@ -366,11 +376,17 @@ def export(model, args, f, *, input_names=None, output_names=None, opset_version
     def info(name, t):
         shape = [dynamic.get(name, "batch") if dynamic and i == 0 else n for i, n in enumerate(t.shape)]
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), shape)
+    params = set(model.state_dict())          # the weights; the other initializers are the graph's constants
+    listed = [k for k in g.initializers if keep_initializers_as_inputs or (k in params and not export_params)]
     graph = helper.make_graph(
-        nodes, type(model).__name__, [info(n, t) for n, t in zip(input_names, inputs)],
+        nodes, type(model).__name__,
+        [info(n, t) for n, t in zip(input_names, inputs)]
+        + [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(g.initializers[k].dtype),
+                                         g.initializers[k].shape) for k in listed],
         [info(n, t) for n, t in zip(output_names, outputs)],
-        initializer=[numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in g.initializers.items()])
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tinyres")
+        initializer=[numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in g.initializers.items()
+                     if export_params or k not in params])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="tinyres")
     proto.ir_version = min(proto.ir_version, 8)          # what onnxruntime of the last years reads
     onnx.checker.check_model(proto)
     if verbose:

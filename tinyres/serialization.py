@@ -248,11 +248,11 @@ def load(f, map_location=None, weights_only=None, **pickle_load_args):
 
     A file written by ``torch.save`` (its zip layout, or the legacy format) is read by
     ``tinyres.pth.read`` without torch and without running anything: tensors come back as
-    NumPy arrays (Tensors with ``map_location``); a file naming any global beyond tensors,
+    Tensors, as from ``torch.load`` (on the CPU, or ``map_location``'s device); a file naming any global beyond tensors,
     storages and OrderedDict is refused with a ``CheckpointError`` that names it.  A path
     ending in ``.safetensors`` is read by ``tinyres.safetensors_io`` (an OrderedDict of arrays).
     """
-    to_array = (lambda a: a) if map_location is None else _tensor_maker(map_location)
+    to_array = _as_is if map_location is None else _tensor_maker(map_location)
     if hasattr(f, "read"):
         return _load(f, getattr(f, "name", repr(f)), to_array)
     name = os.fspath(f)
@@ -261,6 +261,10 @@ def load(f, map_location=None, weights_only=None, **pickle_load_args):
         if name.endswith(safetensors_io.SUFFIX):
             return _map_arrays(safetensors_io.read(file, name), to_array)
         return _load(file, name, to_array)
+
+
+def _as_is(array):
+    return array
 
 
 def _tensor_maker(map_location):
@@ -276,8 +280,8 @@ def _tensor_maker(map_location):
 
 
 def _load(file, name, to_array):
-    if _is_torch_file(file):
-        return _map_arrays(pth.read(file, name), to_array)
+    if _is_torch_file(file):          # torch.load gives Tensors: so does this, for torch's files
+        return _map_arrays(pth.read(file, name), Tensor if to_array is _as_is else to_array)
     arrays = _read_arrays(file, name)
     header = _read_header(arrays, name)
     stored = _checksum(arrays)

@@ -17,6 +17,7 @@ ATOL, RTOL = 1e-5, 1e-3      # gradcheck's tolerances
 TORCH_RTOL = 1e-8            # float64 against torch
 
 _TARGET = numpy.array([0, 3, 1, 2, 3])
+_TOKENS = numpy.array([[0, 1, 3, 1], [2, 1, 0, 0]])          # embedding's indices, repeated (their gradients add)
 _MEAN, _VAR = numpy.array([0.3, -0.2, 0.5]), numpy.array([0.8, 1.5, 0.6])     # batch norm's running statistics
 
 CASES = [
@@ -36,6 +37,9 @@ CASES = [
     GradcheckCase("silu", F.silu, lambda tf, x: tf.silu(x), lambda rng: [rng.standard_normal((3, 5)) * 2]),
     GradcheckCase("sigmoid", F.sigmoid, lambda tf, x: tf.sigmoid(x), lambda rng: [rng.standard_normal((3, 5))]),
     GradcheckCase("tanh", F.tanh, lambda tf, x: tf.tanh(x), lambda rng: [rng.standard_normal((3, 5))]),
+    GradcheckCase("gelu", F.gelu, lambda tf, x: tf.gelu(x), lambda rng: [rng.standard_normal((3, 5)) * 2]),
+    GradcheckCase("gelu (tanh)", lambda x: F.gelu(x, approximate="tanh"), lambda tf, x: tf.gelu(x, approximate="tanh"),
+                  lambda rng: [rng.standard_normal((3, 5)) * 2]),
     # conv
     GradcheckCase("conv2d (stride 2, padding 1)", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
                   lambda tf, x, w, b: tf.conv2d(x, w, b, stride=2, padding=1),
@@ -46,11 +50,32 @@ CASES = [
     GradcheckCase("conv1d (padding 1)", lambda x, w: F.conv1d(x, w, padding=1),
                   lambda tf, x, w: tf.conv1d(x, w, padding=1),
                   lambda rng: [rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))]),
+    GradcheckCase("conv_transpose2d (stride 2, padding 1, output_padding 1)",
+                  lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+                  lambda tf, x, w, b: tf.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+                  lambda rng: [rng.standard_normal((2, 4, 3, 4)), rng.standard_normal((4, 3, 3, 3)),
+                               rng.standard_normal(3)]),
+    GradcheckCase("conv_transpose2d (groups 2, dilation 2, output_padding 1)",
+                  lambda x, w: F.conv_transpose2d(x, w, output_padding=1, groups=2, dilation=2),
+                  lambda tf, x, w: tf.conv_transpose2d(x, w, output_padding=1, groups=2, dilation=2),
+                  lambda rng: [rng.standard_normal((1, 4, 4, 3)), rng.standard_normal((4, 2, 2, 3))]),
     # linear
     GradcheckCase("linear", F.linear, lambda tf, x, w, b: tf.linear(x, w, b),
                   lambda rng: [rng.standard_normal((3, 5)), rng.standard_normal((2, 5)), rng.standard_normal(2)]),
     GradcheckCase("pad (1, 2, 0, 1)", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5),
                   lambda tf, x: tf.pad(x, (1, 2, 0, 1), value=0.5), lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
+    GradcheckCase("embedding", F.embedding, lambda tf, t, w: tf.embedding(t, w),
+                  lambda rng: [_TOKENS.copy(), rng.standard_normal((4, 3))]),
+    GradcheckCase("interpolate (nearest, size (7, 5))", lambda x: F.interpolate(x, size=(7, 5)),
+                  lambda tf, x: tf.interpolate(x, size=(7, 5)), lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
+    GradcheckCase("interpolate (bilinear, scale_factor 1.5)",
+                  lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear"),
+                  lambda tf, x: tf.interpolate(x, scale_factor=1.5, mode="bilinear"),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
+    GradcheckCase("interpolate (bilinear, align_corners, size (5, 2))",
+                  lambda x: F.interpolate(x, size=(5, 2), mode="bilinear", align_corners=True),
+                  lambda tf, x: tf.interpolate(x, size=(5, 2), mode="bilinear", align_corners=True),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
     # loss
     GradcheckCase("cross_entropy (label smoothing 0.1)", lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1),
                   lambda tf, x, t: tf.cross_entropy(x, t, label_smoothing=0.1),
@@ -63,6 +88,16 @@ CASES = [
                   lambda rng: [rng.standard_normal((5, 4)), rng.uniform(0, 1, (5, 4))]),
     GradcheckCase("mse_loss", F.mse_loss, lambda tf, x, t: tf.mse_loss(x, t),
                   lambda rng: [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))]),
+    GradcheckCase("l1_loss", F.l1_loss, lambda tf, x, t: tf.l1_loss(x, t),
+                  lambda rng: [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))]),
+    GradcheckCase("smooth_l1_loss (beta 0.5)", lambda x, t: F.smooth_l1_loss(x, t, beta=0.5),
+                  lambda tf, x, t: tf.smooth_l1_loss(x, t, beta=0.5),
+                  lambda rng: [rng.standard_normal((5, 4)), rng.standard_normal((5, 4))]),
+    GradcheckCase("binary_cross_entropy", F.binary_cross_entropy, lambda tf, x, t: tf.binary_cross_entropy(x, t),
+                  lambda rng: [rng.uniform(0.1, 0.9, (5, 4)), rng.uniform(0, 1, (5, 4))]),
+    GradcheckCase("kl_div (batchmean)", lambda x, t: F.kl_div(x, t, reduction="batchmean"),
+                  lambda tf, x, t: tf.kl_div(x, t, reduction="batchmean"),
+                  lambda rng: [numpy.log(rng.dirichlet(numpy.ones(4), 5)), rng.dirichlet(numpy.ones(4), 5)]),
     # normalization
     GradcheckCase("batch_norm (training)", lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True),
                   lambda tf, x, g, b: tf.batch_norm(x, None, None, g, b, training=True),
@@ -74,6 +109,13 @@ CASES = [
     GradcheckCase("group_norm (3 groups of 2 channels)", lambda x, w, b: F.group_norm(x, 3, w, b),
                   lambda tf, x, w, b: tf.group_norm(x, 3, w, b),
                   lambda rng: [distinct((2, 6, 4, 3), rng), rng.uniform(0.5, 1.5, 6), rng.standard_normal(6)]),
+    GradcheckCase("layer_norm (last two dims)", lambda x, w, b: F.layer_norm(x, (4, 3), w, b),
+                  lambda tf, x, w, b: tf.layer_norm(x, (4, 3), w, b),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 3)), rng.uniform(0.5, 1.5, (4, 3)),
+                               rng.standard_normal((4, 3))]),
+    GradcheckCase("normalize (p 3, dim -1)", lambda x: F.normalize(x, p=3.0, dim=-1),
+                  lambda tf, x: tf.normalize(x, p=3.0, dim=-1), lambda rng: [distinct((3, 5), rng)]),
+    GradcheckCase("normalize", F.normalize, lambda tf, x: tf.normalize(x), lambda rng: [rng.uniform(-2, 2, (3, 4, 2))]),
     # pooling
     GradcheckCase("max_pool2d (3, stride 2, padding 1)", lambda x: F.max_pool2d(x, 3, 2, 1),
                   lambda tf, x: tf.max_pool2d(x, 3, 2, 1), lambda rng: [distinct((2, 3, 7, 6), rng)]),

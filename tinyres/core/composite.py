@@ -4,19 +4,22 @@ Each function here is a composition of ops that already have a hand-written back
 (``expand`` is ``broadcast_to``, ``gather`` is advanced indexing, ``logsumexp`` is max, exp,
 sum and log), so its first derivative -- and, because every backward is itself built of
 ops, its second -- comes from theirs; nothing here writes a backward except ``einsum``,
-whose gradient is again an einsum.  Indices (``argsort``, ``topk``'s positions, the
-comparisons) are integers or bools and carry no gradient, as in torch.
+whose gradient is again an einsum, and ``remainder`` and ``erf``, whose backwards are made
+of ops.  Indices (``argsort``, ``topk``'s positions, the comparisons) are integers or bools
+and carry no gradient, as in torch.
 
 Importing this module installs the methods on Tensor (``x.gather(1, idx)``), as ops.py does.
 """
 import builtins
 import collections
+import math
 import numbers
 
 import numpy
 
 from . import backend
 from .backend import get_array_module
+from ..kernels import special
 from .engine import Function
 from .ops import (_as_float, _as_tensor, _axes, _axis, _inplace, _operands, abs, broadcast_to, compare, exp, getitem,
                   log, max, reshape, sqrt, sum, sum_to, where)
@@ -133,7 +136,7 @@ def masked_fill(x, mask, value):
     The gradient reaches ``x`` where the mask is False (``where``'s backward)."""
     mask = _as_tensor(mask, "masked_fill")
     if mask.dtype != backend.bool_:
-        raise TypeError(f"masked_fill: expected a bool mask, got {mask.dtype}")
+        raise RuntimeError(f"masked_fill: masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill: expected a 0-dimensional value tensor, got shape {value.shape}")
@@ -191,13 +194,16 @@ TopkResult = collections.namedtuple("topk", ["values", "indices"])
 
 
 def argsort(x, dim=-1, descending=False, stable=False):
-    """The positions that sort ``x`` along ``dim`` (a stable sort, so ties keep their order)."""
+    """The positions that sort ``x`` along ``dim`` (a stable sort, so ties keep their order;
+    NaN counts as the largest value, as torch).  Descending: the ascending sort of ``x``
+    reversed, read backwards (no negation, so bools, unsigned ints and NaN sort right)."""
     axis = _axis(dim, x.ndim, "argsort")
     xp = get_array_module(x.data)
-    data = -x.data if descending else x.data
-    if data.dtype == backend.bool_:
-        data = data.astype(numpy.int8)
-    return Tensor(xp.argsort(data, axis=axis, kind="stable").astype(backend.int64))
+    data = x.data.astype(numpy.int8) if x.data.dtype == backend.bool_ else x.data
+    if not descending or not x.ndim:
+        return Tensor(xp.argsort(data, axis=axis, kind="stable").astype(backend.int64))
+    backwards = xp.flip(xp.argsort(xp.flip(data, axis), axis=axis, kind="stable"), axis)
+    return Tensor((data.shape[axis] - 1 - backwards).astype(backend.int64))
 
 
 def sort(x, dim=-1, descending=False, stable=False):
@@ -249,15 +255,20 @@ def logsumexp(x, dim, keepdim=False):
     return y if keepdim else reshape(y, *_amax(m, dims, keepdim=False).shape)
 
 
+def _zero_at_zero(s, f):
+    """f(s), and 0 with gradient 0 where s is 0: torch's gradient of the norms' roots and powers,
+    whose slope at 0 is infinite, is 0 there -- so f is taken of 1 instead, then times 0."""
+    with backend.on_device(s.device):
+        nonzero = Tensor(s.data != 0)
+    return f(where(nonzero, s, 1.0)) * nonzero.to(s.dtype)
+
+
 def norm(x, p="fro", dim=None, keepdim=False):
     """The vector p-norm over ``dim`` (all elements when None): ``(sum |x|^p)^(1/p)``;
     'fro' and 2 are the Euclidean norm, ``inf`` the largest |x|, 1 the sum of |x|."""
     dims = None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
-    if p in ("fro", 2):          # sqrt's slope is infinite at 0: torch's gradient there is 0, so
-        s = sum(x * x, dim=dims, keepdim=keepdim)      # the root is taken of 1 instead, then times 0
-        with backend.on_device(x.device):
-            nonzero = Tensor(s.data > 0)
-        return sqrt(where(nonzero, s, 1.0)) * nonzero.to(s.dtype)
+    if p in ("fro", 2):
+        return _zero_at_zero(sum(x * x, dim=dims, keepdim=keepdim), sqrt)
     if p == 0:
         with backend.on_device(x.device):
             return sum(Tensor(x.data != 0).to(x.dtype), dim=dims, keepdim=keepdim)    # no gradient, as torch
@@ -267,7 +278,8 @@ def norm(x, p="fro", dim=None, keepdim=False):
         return sum(abs(x), dim=dims, keepdim=keepdim)
     if not isinstance(p, numbers.Real) or p <= 0:
         raise ValueError(f"norm: expected p to be 'fro', 0, inf or a positive number, got {p!r}")
-    return sum(abs(x) ** p, dim=dims, keepdim=keepdim) ** (1.0 / p)
+    powered = _zero_at_zero(abs(x), lambda a: a ** p)            # for p < 1 the slope of |x|^p at 0 is infinite
+    return _zero_at_zero(sum(powered, dim=dims, keepdim=keepdim), lambda s: s ** (1.0 / p))
 
 
 # ---------------------------------------------------------------------- einsum
@@ -304,30 +316,24 @@ def einsum_parts(inputs, output, operands):
 
 
 def einsum(equation, *operands):
-    """Einstein summation as ``torch.einsum('ij,jk->ik', a, b)`` (explicit '->' or implicit
-    output, no '...'); each subscript may appear once per operand."""
+    """Einstein summation as ``torch.einsum('ij,jk->ik', a, b)``: explicit '->' or implicit
+    output, '...' for the dimensions not named (broadcast between operands, as torch), and a
+    subscript repeated within one operand for its diagonal (``'ii->i'``)."""
     if len(operands) == 1 and isinstance(operands[0], (tuple, list)):
         operands = tuple(operands[0])
     operands = [_as_tensor(a, "einsum") for a in operands]
-    equation = equation.replace(" ", "")
-    if "..." in equation:
-        raise NotImplementedError("einsum: ellipsis ('...') subscripts are not supported; name every dimension")
-    lhs, arrow, output = equation.partition("->")
+    lhs, arrow, output = equation.replace(" ", "").partition("->")
     inputs = lhs.split(",")
     if len(inputs) != len(operands):
         raise ValueError(f"einsum: the equation names {len(inputs)} operands, got {len(operands)} tensors")
-    if not arrow:
-        letters = "".join(inputs)
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs, output, operands = _expand_ellipsis(inputs, output if arrow else None, operands)
     for subs, a in zip(inputs, operands):
         if not subs.isalpha() and subs:
             raise ValueError(f"einsum: expected letters as subscripts, got {subs!r}")
         if len(subs) != a.ndim:
             raise ValueError(f"einsum: subscripts {subs!r} name {len(subs)} dimensions for an operand "
                              f"of shape {a.shape}")
-        if len(set(subs)) != len(subs):
-            raise NotImplementedError(f"einsum: a subscript repeated within one operand ({subs!r}, a "
-                                      f"diagonal) is not supported; take the diagonal first")
+    inputs, operands = zip(*(_diagonals(subs, a) for subs, a in zip(inputs, operands)))
     sizes = {}
     for subs, a in zip(inputs, operands):
         for c, n in zip(subs, a.shape):
@@ -338,6 +344,54 @@ def einsum(equation, *operands):
     dtype = operands[0].dtype
     operands = [a if a.dtype == dtype else a.to(dtype) for a in operands]
     return einsum_parts(inputs, output, operands)
+
+
+def _expand_ellipsis(inputs, output, operands):
+    """'...' replaced by fresh letters, one per unnamed dimension, right-aligned across the
+    operands (a size-1 dimension expanded to the others' size, as broadcasting does); the
+    implicit output (``output`` None): the '...' letters, then each letter used once, sorted."""
+    used = set("".join(inputs) + (output or ""))
+    fresh = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in used]
+    counts = [a.ndim - len(subs.replace("...", "")) if "..." in subs else 0 for subs, a in zip(inputs, operands)]
+    width = builtins.max(counts, default=0)
+    if builtins.min(counts, default=0) < 0 or width > len(fresh):
+        raise ValueError(f"einsum: '...' in {inputs} does not fit the operands' shapes "
+                         f"{[a.shape for a in operands]}")
+    letters = "".join(fresh[:width])
+    inputs = [subs.replace("...", letters[width - k:]) for subs, k in zip(inputs, counts)]
+    if output is None:
+        named = "".join(inputs)
+        output = letters + "".join(sorted(c for c in set(named) if named.count(c) == 1 and c not in letters))
+    else:
+        output = output.replace("...", letters)
+    if not letters:
+        return inputs, output, operands
+    sizes = {}
+    for subs, a in zip(inputs, operands):
+        for c, n in zip(subs, a.shape):
+            if c in letters and n != 1:
+                sizes[c] = n
+    expanded = []
+    for subs, a in zip(inputs, operands):
+        shape = [sizes.get(c, n) if c in letters else n for c, n in zip(subs, a.shape)]
+        expanded.append(a.expand(*shape) if len(shape) == a.ndim and tuple(shape) != a.shape else a)
+    return inputs, output, expanded
+
+
+def _diagonals(subs, a):
+    """(subscripts, operand) with each letter repeated within ``subs`` taken once: the
+    diagonal of those dimensions (a gather, so its gradient goes back to the diagonal)."""
+    while len(set(subs)) != len(subs):
+        c = next(c for c in subs if subs.count(c) > 1)
+        p, q = subs.index(c), subs.index(c, subs.index(c) + 1)
+        if a.shape[p] != a.shape[q]:
+            raise ValueError(f"einsum: subscript {c!r} is repeated for dimensions of sizes {a.shape[p]} and "
+                             f"{a.shape[q]}; a diagonal needs equal sizes")
+        rest = [i for i in range(a.ndim) if i not in (p, q)]
+        index = Tensor(get_array_module(a.data).arange(a.shape[p]))
+        a = a.permute(*rest, p, q)[(Ellipsis, index, index)]
+        subs = "".join(subs[i] for i in rest) + c
+    return subs, a
 
 
 # ---------------------------------------------------------------------- elementwise math made of ops
@@ -441,6 +495,24 @@ def remainder(a, b):
         with backend.on_device(a.device):
             return Tensor(get_array_module(a.data).remainder(a.data, b.data))
     return Remainder.apply(a, b)
+
+
+class Erf(Function):
+    """y = erf(x) = 2 / sqrt(pi) * integral from 0 to x of e^(-t^2) dt (``kernels.special``).
+    gx = gy * 2 / sqrt(pi) * e^(-x^2), in ops: its own gradient is known too."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return special.erf(x)
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        return gy * (exp(-(x * x)) * (2 / math.sqrt(math.pi)))
+
+
+def erf(x):
+    """The error function elementwise (an integer tensor becomes the default float dtype, as in torch)."""
+    return Erf.apply(_as_float(x, "erf"))
 
 
 def _boolean(name, numpy_name):
@@ -625,7 +697,7 @@ for _name, _method in {
     "argsort": argsort, "sort": sort, "topk": topk, "bernoulli_": bernoulli_, "logsumexp": logsumexp,
     "norm": norm,
     "square": square, "reciprocal": reciprocal, "rsqrt": rsqrt, "log2": log2, "log10": log10, "sinh": sinh,
-    "cosh": cosh, "sign": sign, "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "frac": frac,
+    "cosh": cosh, "erf": erf, "sign": sign, "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "frac": frac,
     "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
     "flip": flip, "select": select, "narrow": narrow, "unbind": unbind, "index_select": index_select,
     "tril": tril, "triu": triu, "dot": dot, "outer": outer, "trace": trace,

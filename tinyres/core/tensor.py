@@ -7,6 +7,7 @@ ops themselves, installed on ``Tensor`` by ``ops.py`` (as DeZero's ``setup_varia
 and ``backward`` is installed by ``engine.py``.
 """
 import numbers
+import operator
 
 import numpy
 
@@ -50,6 +51,12 @@ class Tensor:
             self.requires_grad = True
 
     # ------------------------------------------------------------------ attributes
+    def _set_data(self, value):
+        self._data = value.data if isinstance(value, Tensor) else value
+
+    data = property(operator.attrgetter("_data"), _set_data, doc="""The array itself (NumPy or CuPy).
+        ``t.data = other_tensor`` takes the other tensor's array, as torch's ``p.data = t``.""")
+
     @property
     def requires_grad(self):
         return self._requires_grad
@@ -142,8 +149,10 @@ class Tensor:
         return self.shape[0]
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self):
-        """A host (NumPy) copy of the data."""
+    def numpy(self, *, force=False):
+        """A host (NumPy) copy of the data.  Unlike torch's, never the tensor's own memory,
+        and allowed on a tensor that requires grad or lives on a GPU (``force`` is accepted
+        and changes nothing)."""
         return backend.to_numpy(self.data).copy()
 
     def tolist(self):
@@ -151,8 +160,8 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, "
-                             f"this one has shape {self.shape}")
+            raise RuntimeError(f"item: a Tensor with {self.data.size} elements cannot be converted to Scalar "
+                               f"(this one has shape {self.shape})")
         return self.data.item()
 
     def __float__(self):

@@ -165,6 +165,8 @@ _SOURCES["dropout_mask"] = ("ElementwiseKernel", (
     "mask = tinyres_uniform(state[0], state[1] + (unsigned long long)i) >= p ? scale : (T)0"),
     {"preamble": _PHILOX})
 _SOURCES["philox_advance"] = ("ElementwiseKernel", ("uint64 n", "uint64 offset", "offset = offset + n"))
+# the error function, CUDA's own (correctly rounded to within 2 ulp in both precisions)
+_SOURCES["erf"] = ("ElementwiseKernel", ("T x", "T y", "y = erf(x)"))
 _KERNELS = {}
 _PAIRS = {}
 
@@ -291,3 +293,8 @@ def dropout_mask(shape, dtype, p, scale, state):
     kernel("dropout_mask")(state, float(p), mask.dtype.type(scale), mask)
     kernel("philox_advance")(mask.size, state[1:])
     return mask
+
+
+def erf(x):
+    """erf of every element of ``x``, in x's dtype: one kernel."""
+    return kernel("erf")(x)

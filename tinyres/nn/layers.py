@@ -5,18 +5,26 @@ and shapes, default initialisation and ``extra_repr``.  A layer checks its input
 calling the op, so a wrong shape is reported with the layer's name and settings.
 """
 import math
+import numbers
+import warnings
 
 from ..core import backend
+from ..core.grad_mode import no_grad
 from ..core.tensor import Tensor, ones, zeros, tensor
 from . import functional as F
 from . import init
-from .functional.conv import convolution, ntuple
+from .functional.activation import checked_gelu, checked_softmax
+from .functional.conv import check_input, convolution, ntuple, transposed_convolution
 from .functional.linear import checked_linear
-from .functional.normalization import checked_batch_norm, checked_group_norm
+from .functional.normalization import checked_batch_norm, checked_group_norm, checked_layer_norm
+from .functional.sparse import checked_embedding, padding_index
+from .functional.upsampling import checked_interpolate
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "ReLU", "ReLU6", "Hardtanh", "SiLU", "LeakyReLU", "Tanh", "Sigmoid", "MaxPool2d", "AvgPool2d",
-           "AdaptiveAvgPool2d", "Linear", "Dropout", "Flatten", "Identity"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "ReLU",
+           "ReLU6", "Hardtanh", "SiLU", "GELU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
+           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Dropout", "Dropout2d",
+           "Embedding", "Upsample", "Flatten", "Identity"]
 
 
 def _check_tensor(layer, input):
@@ -29,12 +37,23 @@ def _parameter(*shape, device=None, dtype=None):
     return Parameter(zeros(*shape, device=device, dtype=dtype))
 
 
-def _register_weight_and_bias(layer, weight_shape, bias, device, dtype):
-    """``layer.weight`` of ``weight_shape`` and ``layer.bias`` of its first dim (or None)."""
+def _register_weight_and_bias(layer, weight_shape, bias, device, dtype, bias_shape=None):
+    """``layer.weight`` of ``weight_shape`` and ``layer.bias`` of ``bias_shape`` -- by default
+    the weight's first dim -- (or None)."""
     layer.weight = _parameter(*weight_shape, device=device, dtype=dtype)
     if bias:
-        layer.bias = _parameter(weight_shape[0], device=device, dtype=dtype)
+        layer.bias = _parameter(*(bias_shape or weight_shape[:1]), device=device, dtype=dtype)
     else:
+        layer.register_parameter("bias", None)
+
+
+def _register_affine(layer, affine, shape, bias, device, dtype):
+    """A normalization's ``weight`` and ``bias``, each of ``shape`` (the bias left out with
+    ``bias=False``), when ``affine``; else both None."""
+    if affine:
+        _register_weight_and_bias(layer, shape, bias, device, dtype, bias_shape=shape)
+    else:
+        layer.register_parameter("weight", None)
         layer.register_parameter("bias", None)
 
 
@@ -75,7 +94,8 @@ class Identity(Module):
 # ---------------------------------------------------------------------- convolution
 
 class _ConvNd(Module):
-    """Shared by Conv1d and Conv2d: ``weight`` (out_channels, in_channels / groups, *kernel_size)
+    """Shared by Conv1d, Conv2d and ConvTranspose2d: ``weight`` (out_channels, in_channels / groups,
+    *kernel_size) -- (in_channels, out_channels / groups, *kernel_size) when ``transposed`` --
     and ``bias`` (out_channels,).
 
     Default initialisation (torch's): weight ~ kaiming_uniform_(a=sqrt(5)), i.e.
@@ -84,6 +104,7 @@ class _ConvNd(Module):
     """
 
     _dims = None         # 1 or 2 spatial dimensions
+    transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -105,7 +126,9 @@ class _ConvNd(Module):
         self.padding = padding
         self.dilation = ntuple(dilation, n, "dilation", name)
         self.padding_mode = padding_mode
-        _register_weight_and_bias(self, (out_channels, in_channels // groups) + self.kernel_size, bias, device, dtype)
+        self.output_padding = (0,) * n
+        channels = (in_channels, out_channels // groups) if self.transposed else (out_channels, in_channels // groups)
+        _register_weight_and_bias(self, channels + self.kernel_size, bias, device, dtype, bias_shape=(out_channels,))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -126,6 +149,8 @@ class _ConvNd(Module):
             s += f", padding={self.padding}"
         if self.dilation != (1,) * self._dims:
             s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._dims:
+            s += f", output_padding={self.output_padding}"
         if self.groups != 1:
             s += f", groups={self.groups}"
         if self.bias is None:
@@ -148,6 +173,60 @@ class Conv2d(_ConvNd):
     _dims = 2
 
 
+class ConvTranspose2d(_ConvNd):
+    """2-D transposed convolution over (N, C_in, H, W): y = conv_transpose2d(x, weight) + bias, the
+    input gradient of a Conv2d(out_channels, in_channels, ...) with the same settings; weight
+    (in_channels, out_channels / groups, kH, kW), initialised as Conv2d's (its fan_in is
+    out_channels / groups * kH * kW).  ``forward(input, output_size)`` picks output_padding so
+    that the output has that size, as torch's."""
+    _dims, transposed = 2, True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        if isinstance(padding, str):
+            raise ValueError(f"ConvTranspose2d: padding must be an int or a tuple of 2 ints ('same' and 'valid' "
+                             f"are Conv2d's), got {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self.output_padding = ntuple(output_padding, 2, "output_padding", "ConvTranspose2d")
+
+    def he_init_(self):
+        """None: torchvision's ResNet initialisation sets Conv2d layers only; the default stays."""
+
+    def count_macs(self, output_shape):
+        """out_channels / groups * prod(kernel_size) for each input element (each is spread onto
+        one window of the output); the input size is read back from the output's."""
+        sizes = [(o + 2 * p - d * (k - 1) - 1 - q) // s + 1 for o, p, d, k, q, s in
+                 zip(output_shape[-2:], self.padding, self.dilation, self.kernel_size, self.output_padding,
+                     self.stride)]
+        return math.prod(output_shape[:-3]) * self.in_channels * math.prod(sizes) * math.prod(self.weight.shape[1:])
+
+    def _output_padding(self, label, input, output_size):
+        """``output_padding``, or the one that makes the output ``output_size`` ((H, W), or with
+        the leading dims of the input too), which must be in reach of the stride."""
+        if output_size is None:
+            return self.output_padding
+        size = tuple(output_size)
+        size = size[len(size) - 2:] if len(size) == input.ndim else size
+        if len(size) != 2:
+            raise ValueError(f"{label}: for {input.ndim}D input, output_size must have 2 or {input.ndim} elements "
+                             f"(got {len(tuple(output_size))})")
+        smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                    zip(input.shape[-2:], self.stride, self.padding, self.dilation, self.kernel_size)]
+        largest = [m + s - 1 for m, s in zip(smallest, self.stride)]
+        if not all(a <= n <= b for a, n, b in zip(smallest, size, largest)):
+            raise ValueError(f"{label}: requested an output size of {size}, but valid sizes range from {smallest} "
+                             f"to {largest} (for an input of {input.shape[-2:]})")
+        return tuple(n - m for n, m in zip(size, smallest))
+
+    def forward(self, input, output_size=None):
+        """conv_transpose2d's code, which checks the input once, naming this layer and its settings."""
+        label = f"ConvTranspose2d({self.extra_repr()})"
+        check_input(label, input, 2)
+        return transposed_convolution(label, input, self.weight, self.bias, self.stride, self.padding,
+                                      self._output_padding(label, input, output_size), self.groups, self.dilation)
+
+
 # ---------------------------------------------------------------------- normalization
 
 class _BatchNorm(Module):
@@ -168,11 +247,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            _register_weight_and_bias(self, (num_features,), bias, device, dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, (num_features,), bias, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
@@ -250,11 +325,7 @@ class GroupNorm(Module):
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups "
                              f"({num_groups}), a positive integer")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        if affine:
-            _register_weight_and_bias(self, (num_channels,), bias, device, dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, (num_channels,), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -271,6 +342,33 @@ class GroupNorm(Module):
         """group_norm's code, which checks the input once, naming this layer and its settings."""
         return checked_group_norm(f"GroupNorm({self.extra_repr()})", input, self.num_groups, self.weight,
                                   self.bias, self.eps, channels=self.num_channels)
+
+
+class LayerNorm(Module):
+    """Layer normalization (Ba et al., 2016): each sample normalized over its last dims, which
+    must be ``normalized_shape``, by their own mean and variance, then y = weight * x_hat + bias
+    elementwise.  No running statistics.  Parameters (``elementwise_affine``): weight (ones)
+    and bias (zeros; left out with ``bias=False``), each of ``normalized_shape``."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
+        self.normalized_shape = tuple(int(n) for n in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        _register_affine(self, elementwise_affine, self.normalized_shape, bias, device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        _reset_affine(self)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+    def forward(self, input):
+        """layer_norm's code, which checks the input once, naming this layer and its settings."""
+        return checked_layer_norm(f"LayerNorm({self.extra_repr()})", input, self.normalized_shape, self.weight,
+                                  self.bias, self.eps)
 
 
 # ---------------------------------------------------------------------- linear
@@ -303,7 +401,7 @@ class Linear(Module):
         return checked_linear(f"Linear({self.extra_repr()})", input, self.weight, self.bias)
 
 
-# ---------------------------------------------------------------------- activations, pooling, shape
+# ---------------------------------------------------------------------- activations, dropout, pooling, resizing, shape
 
 class _Activation(Module):
     """An elementwise activation with torch's ``inplace`` flag; ``function`` computes it."""
@@ -356,6 +454,20 @@ class SiLU(_Activation):
     function = F.silu
 
 
+class GELU(Module):
+    """y = x * Phi(x), Phi the standard normal CDF; ``approximate='tanh'`` its tanh approximation."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+    def forward(self, input):
+        return checked_gelu(f"GELU({self.extra_repr()})", input, self.approximate)
+
+
 class LeakyReLU(Module):
     """y = x if x > 0 else negative_slope * x."""
 
@@ -387,22 +499,71 @@ class Sigmoid(Module):
         return F.sigmoid(input)
 
 
+class Softplus(Module):
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+    def forward(self, input):
+        _check_tensor("Softplus", input)
+        return F.softplus(input, self.beta, self.threshold)
+
+
+class Softmax(Module):
+    """y = e^x / sum(e^x) along ``dim``.  ``dim=None`` is torch's deprecated implicit choice
+    (0 for a 0-, 1- or 3-D input, else 1), with its warning."""
+    log = False
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        dim = self.dim
+        if dim is None:
+            warnings.warn(f"Implicit dimension choice for {'log_softmax' if self.log else 'softmax'} has been "
+                          "deprecated. Change the call to include dim=X as an argument.", stacklevel=2)
+            dim = 0 if input.ndim in (0, 1, 3) else 1
+        return checked_softmax(f"{type(self).__name__}({self.extra_repr()})", input, dim, log=self.log)
+
+
+class LogSoftmax(Softmax):
+    """y = log(softmax(x)) along ``dim``, computed stably (``dim=None``: as Softmax)."""
+    log = True
+
+
 class Dropout(Module):
     """In training, zero each element with probability p and scale the rest by 1 / (1 - p);
     in evaluation, y = x."""
+    function = F.dropout
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: dropout probability has to be between 0 and 1, but got {p}")
+            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
 
     def forward(self, input):
-        _check_tensor("Dropout", input)
-        return F.dropout(input, self.p, self.training, self.inplace)
+        _check_tensor(type(self).__name__, input)
+        return type(self).function(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(Dropout):
+    """In training, zero each channel of (N, C, H, W) -- a whole H x W plane -- with probability
+    p and scale the rest by 1 / (1 - p); in evaluation, y = x (``F.dropout2d``)."""
+    function = F.dropout2d
 
 
 def _check_image(layer, input):
@@ -464,6 +625,106 @@ class AdaptiveAvgPool2d(Module):
     def forward(self, input):
         _check_image(f"AdaptiveAvgPool2d({self.extra_repr()})", input)
         return F.adaptive_avg_pool2d(input, self.output_size)
+
+
+class AdaptiveMaxPool2d(Module):
+    """The maximum over windows chosen so the output is ``output_size``; with ``return_indices``,
+    also each maximum's flat h * W + w index in its input plane."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+    def forward(self, input):
+        _check_image(f"AdaptiveMaxPool2d({self.extra_repr()})", input)
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+
+class Upsample(Module):
+    """Resize (N, C, H, W) to ``size`` or by ``scale_factor``, by 'nearest' or 'bilinear'
+    interpolation (``F.interpolate``).  No parameters."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        if isinstance(scale_factor, (tuple, list)):
+            scale_factor = tuple(float(f) for f in scale_factor)
+        elif scale_factor is not None:
+            scale_factor = float(scale_factor)
+        self.scale_factor, self.recompute_scale_factor = scale_factor, recompute_scale_factor
+
+    def extra_repr(self):
+        shape = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{shape}, mode={self.mode!r}"
+
+    def forward(self, input):
+        return checked_interpolate(f"Upsample({self.extra_repr()})", input, self.size, self.scale_factor, self.mode,
+                                   self.align_corners, self.recompute_scale_factor)
+
+
+# ---------------------------------------------------------------------- lookup
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors of size ``embedding_dim``: y = weight[input] for
+    integer indices.  weight (num_embeddings, embedding_dim) ~ N(0, 1), with the row
+    ``padding_idx`` (when given) zero and never given a gradient.  ``max_norm``,
+    ``scale_grad_by_freq`` and ``sparse`` are not implemented (refused at the first forward)."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = padding_index("Embedding", padding_idx, num_embeddings)
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        if _weight is None:
+            self.weight = _parameter(num_embeddings, embedding_dim, device=device, dtype=dtype)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: the shape of weight {tuple(_weight.shape)} does not match "
+                                 f"(num_embeddings, embedding_dim) = ({num_embeddings}, {embedding_dim})")
+            self.weight = Parameter(_weight.data if isinstance(_weight, Tensor) else _weight, requires_grad=not _freeze)
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding whose weight is the 2-D ``embeddings`` (shared, not copied), frozen by default."""
+        if len(embeddings.shape) != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings are expected to be 2-dimensional, got shape "
+                             f"{tuple(embeddings.shape)}")
+        rows, cols = embeddings.shape
+        return cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, _weight=embeddings,
+                   _freeze=freeze)
+
+    def reset_parameters(self):
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                init.zeros_(self.weight[self.padding_idx])
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
+        if self.sparse:
+            s += ", sparse=True"
+        return s
+
+    def forward(self, input):
+        """embedding's code, which checks the input once, naming this layer and its settings."""
+        return checked_embedding(f"Embedding({self.extra_repr()})", input, self.weight, self.padding_idx,
+                                 self.max_norm, self.scale_grad_by_freq, self.sparse)
 
 
 class Flatten(Module):

@@ -1,7 +1,7 @@
 """``tinyres.nn.functional`` (import as ``F``): the layer ops, as in ``torch.nn.functional``.
 
-Each op is one ``Function`` with its forward and hand-written backward side by side;
-the modules below group them by kind.
+Each op is one ``Function`` with its forward and hand-written backward side by side, or a
+composite of such ops; the modules below group them by kind.
 """
 import sys as _sys
 
@@ -11,7 +11,9 @@ from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .sparse import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
 
 # (``linear`` the function hides ``linear`` the module here: read each module's list from sys.modules)
-__all__ = [name for m in ("activation", "conv", "linear", "loss", "normalization", "pooling")
+__all__ = [name for m in ("activation", "conv", "linear", "loss", "normalization", "pooling", "sparse", "upsampling")
            for name in _sys.modules[f"{__name__}.{m}"].__all__]

@@ -1,5 +1,5 @@
-"""Activations and dropout: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``softmax``,
-``log_softmax``, ``dropout``.
+"""Activations and dropout: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``gelu``, ``softmax``,
+``log_softmax``, ``dropout``, ``dropout2d``.
 
 Each Function keeps only what its backward needs (Chainer's retain-outputs idea):
 ReLU keeps the mask x > 0, sigmoid/tanh/softmax keep their output y, dropout its mask;
@@ -11,7 +11,9 @@ in autograd, ReLU computes straight into its memory (inference allocates nothing
 a graph the write is an in-place op (``commit_inplace``: a new version, the input's history
 rebased); on a leaf that requires grad it is refused, as torch refuses it.
 """
+import math
 import numbers
+import warnings
 
 from ...core import backend
 from ...core.engine import Function, once_differentiable
@@ -19,11 +21,12 @@ from ...core.grad_mode import is_grad_enabled
 from ...core.backend import get_array_module
 from ...kernels import fused
 from ...kernels.threads import parallel_map
+from ...core.composite import erf
 from ...core.ops import commit_inplace, where
 from ...core.tensor import Tensor
 
-__all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "silu", "sigmoid", "tanh", "softplus", "softmax",
-           "log_softmax", "dropout"]
+__all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "silu", "sigmoid", "tanh", "softplus", "gelu",
+           "softmax", "log_softmax", "dropout", "dropout2d"]
 
 
 def _float_tensor(x, op):
@@ -161,7 +164,8 @@ class LogSoftmax(Function):
 
 
 class DropoutFunction(Function):
-    """y = x * mask, where mask is 0 (dropped) or 1 / (1 - p) (kept).   gx = gy * mask."""
+    """y = x * mask, where mask is 0 (dropped) or 1 / (1 - p) (kept); it may broadcast (one
+    value per channel for dropout2d).   gx = gy * mask."""
 
     def forward(self, x, mask):
         self.mask = mask
@@ -220,6 +224,24 @@ def silu(input, inplace=False):
     return _maybe_inplace(input, x * Sigmoid.apply(x), inplace, "silu")
 
 
+def gelu(input, approximate="none"):
+    """x * Phi(x), Phi the standard normal CDF (Hendrycks and Gimpel, 2016), as
+    ``torch.nn.functional.gelu``: Phi(x) = (1 + erf(x / sqrt 2)) / 2, or with
+    ``approximate='tanh'`` (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) / 2.  Made of
+    differentiable ops (erf's gradient is 2 / sqrt(pi) * e^(-x^2)), so twice differentiable."""
+    return checked_gelu("gelu", input, approximate)
+
+
+def checked_gelu(op, input, approximate):
+    """``gelu``, with ``op`` naming the caller in the errors (``nn.GELU`` names itself)."""
+    x = _float_tensor(input, op)
+    if approximate == "none":
+        return x * 0.5 * (1 + erf(x * math.sqrt(0.5)))
+    if approximate == "tanh":
+        return x * 0.5 * (1 + Tanh.apply(math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))))
+    raise RuntimeError(f"{op}: approximate argument must be either 'none' or 'tanh', got {approximate!r}")
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x where x > 0, else negative_slope * x.  ``inplace``: see the module docstring."""
     return _leaky_relu("leaky_relu", input, negative_slope, inplace)
@@ -246,14 +268,34 @@ def _softmax_axis(input, dim, dtype, op):
 def softmax(input, dim, *, dtype=None):
     """exp(x) / sum(exp(x)) along ``dim`` (pass it: PyTorch's implicit choice is deprecated).
     ``dtype``: cast the input to it first."""
-    input, axis = _softmax_axis(input, dim, dtype, "softmax")
-    return Softmax.apply(input, axis)
+    return checked_softmax("softmax", input, dim, dtype)
 
 
 def log_softmax(input, dim, *, dtype=None):
     """log(softmax(x)) along ``dim``, computed stably as x - max - log(sum(exp(x - max)))."""
-    input, axis = _softmax_axis(input, dim, dtype, "log_softmax")
-    return LogSoftmax.apply(input, axis)
+    return checked_softmax("log_softmax", input, dim, dtype, log=True)
+
+
+def checked_softmax(op, input, dim, dtype=None, log=False):
+    """``softmax`` (``log_softmax`` with ``log``), ``op`` naming the caller in the errors
+    (``nn.Softmax`` names itself)."""
+    input, axis = _softmax_axis(input, dim, dtype, op)
+    return (LogSoftmax if log else Softmax).apply(input, axis)
+
+
+def _dropout_mask(input, shape, p):
+    """The mask of inverted dropout, of ``shape`` (the input's, or one that broadcasts to it):
+    0 with probability ``p``, else 1 / (1 - p), in the input's dtype and on its device."""
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    if input.device.type == "cpu":
+        return ((backend.default_generator().random(shape) >= p) * scale).astype(input.dtype)
+    with backend.on_device(input.device):
+        return fused.dropout_mask(shape, input.dtype, p, scale, backend.cuda_generator_state(input.device.index))
+
+
+def _check_probability(op, p):
+    if not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -266,19 +308,42 @@ def dropout(input, p=0.5, training=True, inplace=False):
     masks at every replay (``kernels/fused.py``).  ``tinyres.manual_seed`` seeds both, so a
     run is reproducible on each device; the masks of the two differ.
     """
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    _check_probability("dropout", p)
     input = _float_tensor(input, "dropout")
     if not training:
         return input
-    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    if input.device.type == "cpu":
-        mask = ((backend.default_generator().random(input.shape) >= p) * scale).astype(input.dtype)
-    else:
-        with backend.on_device(input.device):
-            mask = fused.dropout_mask(input.shape, input.dtype, p, scale,
-                                      backend.cuda_generator_state(input.device.index))
+    mask = _dropout_mask(input, input.shape, p)
     return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout")
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout, as ``torch.nn.functional.dropout2d``: each channel of each sample
+    of (N, C, H, W) -- the whole H x W plane -- is zeroed with probability ``p``, the others
+    scaled by 1 / (1 - p) (one mask value per (n, c), broadcast over the plane).
+
+    As torch's: a 3-D input is taken as (N, C, L) (not as an unbatched (C, H, W)), with
+    torch's warning; other ranks from 2 up are dropped per (n, c) too, with a warning."""
+    _check_probability("dropout2d", p)
+    input = _float_tensor(input, "dropout2d")
+    if input.ndim < 2:
+        raise RuntimeError(f"dropout2d: feature dropout requires at least 2 dimensions (N, C, ...) in the input, "
+                           f"got input of shape {input.shape}")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout2d exists to provide channel-wise dropout on "
+                      "inputs with 2 spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+                      "dim. This behavior will change in a future release to interpret the input as one "
+                      "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                      "dropout behavior, please switch to using dropout1d instead.", stacklevel=2)
+    if not training:
+        return input
+    mask = _dropout_mask(input, input.shape[:2] + (1,) * (input.ndim - 2), p)
+    return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout2d")
 
 
 # ---------------------------------------------------------------------- Tensor's methods

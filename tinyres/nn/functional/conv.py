@@ -1,4 +1,4 @@
-"""Convolution: ``conv2d`` and ``conv1d`` as in ``torch.nn.functional``, by im2col.
+"""Convolution: ``conv2d``, ``conv1d`` and ``conv_transpose2d`` as in ``torch.nn.functional``, by im2col.
 
 Notation (as in docs/conv.md): input ``x`` (N, C, H, W), weight ``w`` (O, C/G, KH, KW)
 for G groups, output ``y`` (N, O, OH, OW) with, per spatial axis,
@@ -22,8 +22,9 @@ from ...core.tensor import Tensor
 from ...kernels.im2col import (NO_PADDING, add_windows, channel_major, col2im, conv_output_size,  # noqa: F401
                                im2col, padded_shape, scratch_im2col, unpad)  # (im2col, col2im: their old home)
 from ...kernels.threads import get_num_threads, parallel_for, parallel_matmul
+from .linear import pad
 
-__all__ = ["conv1d", "conv2d"]
+__all__ = ["conv1d", "conv2d", "conv_transpose2d"]
 
 
 # ---------------------------------------------------------------------- the op
@@ -311,8 +312,9 @@ def as_nchw(x, spatial_dims):
     return x, restore
 
 
-def _check_params(op, input, weight, bias, groups, spatial_dims):
-    """Types, ranks, dtypes and channel counts of a convolution's operands."""
+def _check_params(op, input, weight, bias, groups, spatial_dims, transposed=False):
+    """Types, ranks, dtypes and channel counts of a convolution's operands.  A transposed
+    convolution's weight is (in_channels, out_channels / groups, *kernel_size)."""
     check_input(op, input, spatial_dims)
     for name, t in (("weight", weight), ("bias", bias)):
         if (t is not None or name == "weight") and not isinstance(t, Tensor):
@@ -320,18 +322,20 @@ def _check_params(op, input, weight, bias, groups, spatial_dims):
         if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"{op}: expected input and {name} of one dtype, got input {input.dtype} "
                                f"and {name} {t.dtype}")
+    first, second = ("in_channels", "out_channels") if transposed else ("out_channels", "in_channels")
     if weight.ndim != spatial_dims + 2:
         kernel = "kH, kW" if spatial_dims == 2 else "kL"
-        raise RuntimeError(f"{op}: expected {spatial_dims + 2}-D weight (out_channels, in_channels/groups, "
+        raise RuntimeError(f"{op}: expected {spatial_dims + 2}-D weight ({first}, {second}/groups, "
                            f"{kernel}), got weight of shape {weight.shape}")
     if not isinstance(groups, numbers.Integral) or groups < 1:
         raise RuntimeError(f"{op}: expected groups to be a positive int, got {groups!r}")
-    out_channels, in_per_group = weight.shape[:2]
-    if out_channels % groups:
-        raise RuntimeError(f"{op}: groups={groups} must divide out_channels, got weight of shape {weight.shape}")
+    if weight.shape[0] % groups:
+        raise RuntimeError(f"{op}: groups={groups} must divide {first}, got weight of shape {weight.shape}")
+    in_channels = weight.shape[0] if transposed else weight.shape[1] * groups
+    out_channels = weight.shape[1] * groups if transposed else weight.shape[0]
     channels = input.shape[-spatial_dims - 1]
-    if channels != in_per_group * groups:
-        raise RuntimeError(f"{op}: expected input with {in_per_group * groups} channels, got input of shape "
+    if channels != in_channels:
+        raise RuntimeError(f"{op}: expected input with {in_channels} channels, got input of shape "
                            f"{input.shape} (weight {weight.shape} with groups={groups})")
     if bias is not None and bias.shape != (out_channels,):
         raise RuntimeError(f"{op}: expected bias of shape ({out_channels},) (one per output channel), "
@@ -400,3 +404,63 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``weight`` (O, C/groups, K); the other arguments as ``conv2d`` with ints or 1-tuples.
     Runs on ``conv2d``'s code with H = 1."""
     return convolution("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ---------------------------------------------------------------------- transposed convolution
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution ("deconvolution") as ``torch.nn.functional.conv_transpose2d``.
+
+    ``input`` (N, C_in, H, W) or unbatched (C_in, H, W); ``weight`` (C_in, C_out/groups, KH, KW);
+    ``bias`` (C_out,) or None.  Per spatial axis the output is
+
+        OH = (H - 1) * stride - 2 * padding + dilation * (KH - 1) + output_padding + 1,
+
+    ``output_padding`` (smaller than stride or dilation) adding rows at the bottom and right
+    only, to pick among the sizes a strided convolution maps to the same H.  It is the input
+    gradient of ``conv2d`` with this weight and these settings (``Conv2dGradInput``), so it
+    runs on the convolution backward's kernel (col2im; for stride 1 a convolution), and its
+    gradients are a convolution (input) and conv2d's weight gradient (weight).
+    """
+    return transposed_convolution("conv_transpose2d", input, weight, bias, stride, padding, output_padding,
+                                  groups, dilation)
+
+
+def transposed_convolution(op, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Check and normalize a transposed convolution's arguments, then run it; ``op`` names the
+    caller in the errors (``nn.ConvTranspose2d`` names itself and its settings).
+
+    The output_padding rows come out of the convolution's geometry: conv2d with padding
+    (p, p - op) on each axis maps an input of OH rows to exactly H, so its input gradient
+    has OH rows.  Where op > p that bottom padding would be negative; then the last op - p
+    rows, which no input pixel reaches, are zeros padded on afterwards."""
+    _check_params(op, input, weight, bias, groups, 2, transposed=True)
+    stride, padding, output_padding, dilation = (ntuple(v, 2, name, op) for v, name in (
+        (stride, "stride"), (padding, "padding"), (output_padding, "output_padding"), (dilation, "dilation")))
+    for name, value in (("stride", stride), ("dilation", dilation)):
+        if any(v < 1 for v in value):
+            raise RuntimeError(f"{op}: non-positive {name} is not supported, got {name}={value}")
+    if any(v < 0 for v in padding + output_padding):
+        raise RuntimeError(f"{op}: negative padding is not supported, got padding={padding}, "
+                           f"output_padding={output_padding}")
+    if any(o >= max(s, d) for o, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"{op}: output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    x, restore = as_nchw(input, 2)
+    kernel_size = weight.shape[2:]
+    out = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1
+                for n, s, p, d, k, o in zip(x.shape[2:], stride, padding, dilation, kernel_size, output_padding))
+    if any(n < 1 for n in out):
+        raise RuntimeError(f"{op}: the output size would be {out} for input of shape {input.shape}, "
+                           f"weight {weight.shape}, stride={stride}, padding={padding}, dilation={dilation}: "
+                           "too small")
+    unreached = tuple(max(o - p, 0) for o, p in zip(output_padding, padding))
+    pads = tuple((p, p - o + u) for p, o, u in zip(padding, output_padding, unreached))
+    shape = (x.shape[0], weight.shape[1] * groups) + tuple(n - u for n, u in zip(out, unreached))
+    y = Conv2dGradInput.apply(x, weight, x_shape=shape, stride=stride, padding=pads, dilation=dilation,
+                              groups=int(groups))
+    if any(unreached):
+        y = pad(y, (0, unreached[1], 0, unreached[0]))
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1)
+    return restore(y)

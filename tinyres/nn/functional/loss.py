@@ -199,7 +199,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _check_tensors(op, input=input, target=target, weight=weight)
     _check_options(op, input, reduction, weight=weight)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        raise RuntimeError(f"{op}: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     if input.ndim == 1:
         return _unbatched(cross_entropy, input, target, weight, reduction,
                           ignore_index=ignore_index, label_smoothing=label_smoothing)

@@ -1,5 +1,6 @@
 """Batch normalization (``batch_norm``) and group normalization (``group_norm``), each one
-``Function`` with its fused backward.
+``Function`` with its fused backward; layer normalization (``layer_norm``) and ``normalize``,
+made of differentiable ops.
 
 Notation (as in docs/batchnorm.md): the input ``x`` has shape (N, C, *spatial); every
 statistic is per channel c, taken over the m = N * prod(spatial) values of that channel.
@@ -9,13 +10,14 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 """
 import numbers
 
+from ...core.composite import norm
 from ...core.engine import Function, once_differentiable
 from ...core.backend import get_array_module, is_cpu
 from ...kernels import fused
 from ...kernels.threads import BLOCK, parallel_for
 from ...core.tensor import Tensor
 
-__all__ = ["batch_norm", "group_norm"]
+__all__ = ["batch_norm", "group_norm", "layer_norm", "normalize"]
 
 
 def per_channel(v, ndim):
@@ -367,3 +369,62 @@ def checked_group_norm(op, input, num_groups, weight, bias, eps, channels=None):
     for name, v in (("weight", weight), ("bias", bias)):
         _check_channels(input, name, v, op)
     return GroupNormFunction.apply(input, weight, bias, int(num_groups), eps)
+
+
+# ---------------------------------------------------------------------- layer normalization, normalize
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization (Ba, Kiros and Hinton, 2016), as ``torch.nn.functional.layer_norm``:
+    each sample normalized over its last ``len(normalized_shape)`` dimensions, which must be
+    ``normalized_shape``, by their mean and (biased) variance, then the elementwise affine
+    ``weight`` and ``bias`` (each of ``normalized_shape``, or None).
+
+        x_hat = (x - mu) / sqrt(var + eps),   y = weight * x_hat + bias
+
+    Made of differentiable ops (mean, subtract, square, sqrt, divide), so twice differentiable;
+    there are no running statistics: training and evaluation compute the same."""
+    return checked_layer_norm("layer_norm", input, normalized_shape, weight, bias, eps)
+
+
+def checked_layer_norm(op, input, normalized_shape, weight, bias, eps):
+    """``layer_norm`` after checking its arguments, with ``op`` naming the caller in the errors
+    (``nn.LayerNorm`` names itself and its settings)."""
+    check_norm_input(op, input)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    if not shape:
+        raise RuntimeError(f"{op}: expected normalized_shape to be at least 1-dimensional, i.e., containing at "
+                           f"least one element, but got normalized_shape = {shape}")
+    k = len(shape)
+    if input.shape[input.ndim - k:] != shape or input.ndim < k:
+        raise RuntimeError(f"{op}: given normalized_shape={shape}, expected input with shape (*, "
+                           f"{', '.join(map(str, shape))}), got input of shape {input.shape}")
+    for name, v in (("weight", weight), ("bias", bias)):
+        if v is not None and (not isinstance(v, Tensor) or v.shape != shape or v.dtype != input.dtype):
+            raise RuntimeError(f"{op}: expected {name} of shape {shape} (normalized_shape) and dtype {input.dtype}, "
+                               f"got {_describe(v)}")
+    dims = tuple(range(input.ndim - k, input.ndim))
+    centered = input - input.mean(dims, keepdim=True)
+    x_hat = centered / ((centered * centered).mean(dims, keepdim=True) + eps).sqrt()
+    y = x_hat if weight is None else x_hat * weight
+    return y if bias is None else y + bias
+
+
+def _describe(v):
+    return f"{v.dtype} of shape {v.shape}" if isinstance(v, Tensor) else type(v).__name__
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """``input / max(||input||_p, eps)`` along ``dim``, as ``torch.nn.functional.normalize``
+    (unit rows for dim=1); ``eps`` keeps a zero vector zero.  Made of ``norm``, ``clamp`` and
+    a division, so twice differentiable (a zero vector's norm has gradient 0, as in torch)."""
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported; use the returned tensor")
+    if not isinstance(input, Tensor) or input.dtype.kind != "f":
+        raise TypeError(f"normalize: expected a floating point Tensor, got {_describe(input)}")
+    n = max(input.ndim, 1)
+    if not isinstance(dim, numbers.Integral) or not -n <= dim < n:
+        raise IndexError(f"normalize: dim={dim!r} is out of range for a tensor of shape {input.shape} "
+                         f"(expected a dim in [{-n}, {n - 1}])")
+    return input / norm(input, p, dim, keepdim=True).clamp(min=eps)
