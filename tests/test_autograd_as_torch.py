@@ -311,3 +311,62 @@ def test_module_forward_hooks_with_kwargs_and_always_call_as_torch():
             bad(lib.ones(1, dtype=lib.float64))
         return out.tolist(), seen, dict(m._forward_hooks_always_called), len(m._forward_hooks_with_kwargs)
     assert case(tinyres) == case(torch)
+
+
+def test_a_view_made_before_a_write_to_a_plain_buffer_joins_the_graph():
+    """``row = buf[0:1]`` then ``buf.add_(w)``: row's history is the buffer's new one, so its
+    term of the loss reaches w (reading row.requires_grad first must not hide that)."""
+    def case(lib):
+        w = leaf(lib, [2.0, 3.0])
+        buf = lib.zeros(2, dtype=lib.float64)
+        row = buf[0:1]
+        buf.add_(w)
+        needs = row.requires_grad
+        ((buf * buf).sum() + (row * 5).sum()).backward()
+        return needs, w.grad.tolist()
+    assert case(tinyres) == case(torch) == (True, [9.0, 6.0])
+
+
+@pytest.mark.parametrize("write", ["relu_", "F.relu inplace", "ReLU(inplace=True)", "leaky_relu inplace"])
+def test_in_place_activations_refuse_an_inference_tensor_outside_inference_mode(write):
+    def case(lib):
+        with lib.inference_mode():
+            t = lib.tensor([-1.0, 2.0], dtype=lib.float64)
+        calls = {"relu_": lambda: t.relu_(), "F.relu inplace": lambda: lib.nn.functional.relu(t, inplace=True),
+                 "ReLU(inplace=True)": lambda: lib.nn.ReLU(inplace=True)(t),
+                 "leaky_relu inplace": lambda: lib.nn.functional.leaky_relu(t, 0.1, inplace=True)}
+        try:
+            calls[write]()
+            return "written", t.tolist()
+        except RuntimeError as e:
+            return "Inplace update to inference tensor outside InferenceMode" in str(e), t.tolist()
+    (ours, values), (theirs, _) = case(tinyres), case(torch)
+    assert ours is theirs is True and values == [-1.0, 2.0]      # (torch writes, then raises; tinyres refuses first)
+
+
+def test_a_view_of_a_normal_tensor_made_in_inference_mode_is_normal():
+    def case(lib):
+        n = lib.ones(4, dtype=lib.float64)
+        with lib.inference_mode():
+            v, d, fresh = n.reshape(2, 2), n.detach(), n * 2
+        flags = [v.is_inference(), d.is_inference(), fresh.is_inference()]
+        v.mul_(3)
+        w = leaf(lib, [[1.0, 1.0], [1.0, 1.0]])
+        (v * w).sum().backward()
+        return flags, n.tolist(), w.grad.tolist()
+    assert case(tinyres) == case(torch)
+
+
+def test_an_always_call_hook_sees_the_output_made_before_a_hook_raised():
+    def case(lib):
+        seen = []
+        m = lib.nn.Identity()
+
+        def bad(mod, args, out):
+            raise ValueError("bad hook")
+        m.register_forward_hook(bad)
+        m.register_forward_hook(lambda mod, args, out: seen.append(out.tolist()), always_call=True)
+        with pytest.raises(ValueError, match="bad hook"):
+            m(lib.ones(2, dtype=lib.float64))
+        return seen
+    assert case(tinyres) == case(torch) == [[1.0, 1.0]]

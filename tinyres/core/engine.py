@@ -70,8 +70,8 @@ def _share_base(view, x):
         view._version_counter = x._version_counter
         view._base = x if x._base is None else x._base
         view._view_version = x._version_counter[0]       # its grad_fn is of this version of the base
-        if x._is_inference:             # a view of an inference tensor is one too (torch)
-            view._is_inference = True
+        if view._is_inference != x._is_inference:      # a view is what its base is (torch), also when
+            view._is_inference = x._is_inference       # made inside inference_mode
 
 
 class _Saved:

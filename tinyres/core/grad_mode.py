@@ -174,10 +174,11 @@ class inference_mode(_DecoratorContextManager):
     inference mode.  ``inference_mode(False)`` inside it returns to normal mode, grad mode
     on.  Use ``no_grad`` when results must feed training later.
 
-    Two differences from torch: torch raises only when an op *saves* an inference tensor for
-    its backward (``a + w`` passes, ``a * w`` raises), tinyres whenever an op records a node
-    with one as input; and in tinyres a view (``reshape``, ``detach``) made inside inference
-    mode is an inference tensor even when its base is not.
+    A view (``reshape``, ``detach``, slicing) is what its base is, inside inference mode or
+    out; an in-place write to an inference tensor outside inference mode raises.  One
+    difference from torch: torch raises only when an op *saves* an inference tensor for its
+    backward (``a + w`` passes, ``a * w`` raises), tinyres whenever an op records a node
+    with one as input.
     """
 
     def __new__(cls, mode=True):

@@ -997,10 +997,16 @@ class IndexPut(Function):
         return gx, sum_to(gv, self.v_shape) if gv.ndim >= len(self.v_shape) else gv.sum()
 
 
-def _check_inplace(x, name):
+def check_inference_write(x, name):
+    """Raise torch's error for an in-place write to an inference tensor outside inference mode
+    (also for the in-place activations' no-graph shortcut)."""
     if x._is_inference and not grad_mode._inference_mode:
         raise RuntimeError(f"{name}: Inplace update to inference tensor outside InferenceMode is not allowed. "
                            "You can make a clone to get a normal tensor before doing inplace update.")
+
+
+def _check_inplace(x, name):
+    check_inference_write(x, name)
     node = x.grad_fn if is_grad_enabled() else None
     if node is not None and getattr(node, "refuses_inplace", False):
         raise RuntimeError(f"{name}: the output of {node.name} is a view and is being modified inplace; "

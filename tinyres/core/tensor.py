@@ -7,7 +7,6 @@ ops themselves, installed on ``Tensor`` by ``ops.py`` (as DeZero's ``setup_varia
 and ``backward`` is installed by ``engine.py``.
 """
 import numbers
-import operator
 
 import numpy
 
@@ -24,6 +23,16 @@ def _infer_dtype(data):
     if flat.dtype.kind in "iu":
         return backend.int64
     return flat.dtype
+
+
+class _DataSlot:
+    """``t.data``, the array itself (NumPy or CuPy).  Read straight from the instance's dict
+    (a descriptor with no ``__get__``: every op reads it, so no call on the way), written
+    through ``__set__``: ``t.data = other_tensor`` takes the other tensor's array, as torch's
+    ``p.data = t`` does -- a Tensor never ends up inside a Tensor."""
+
+    def __set__(self, tensor, value):
+        tensor.__dict__["data"] = value.data if isinstance(value, Tensor) else value
 
 
 class Tensor:
@@ -51,14 +60,12 @@ class Tensor:
             self.requires_grad = True
 
     # ------------------------------------------------------------------ attributes
-    def _set_data(self, value):
-        self._data = value.data if isinstance(value, Tensor) else value
-
-    data = property(operator.attrgetter("_data"), _set_data, doc="""The array itself (NumPy or CuPy).
-        ``t.data = other_tensor`` takes the other tensor's array, as torch's ``p.data = t``.""")
+    data = _DataSlot()
 
     @property
     def requires_grad(self):
+        if self._view_version is not None and self._view_version != self._version_counter[0]:
+            self.grad_fn           # a view whose base was written in place since: its history made again
         return self._requires_grad
 
     @requires_grad.setter
@@ -183,8 +190,7 @@ class Tensor:
         """The same data (shared, not copied, with one version counter), cut from the graph."""
         out = Tensor(self.data)
         out._version_counter = self._version_counter
-        if self._is_inference:          # a view of an inference tensor is one too
-            out._is_inference = True
+        out._is_inference = self._is_inference      # a view is what its base is (also in inference mode)
         return out
 
     def cpu(self):

@@ -133,9 +133,10 @@ class Module:
         full backward hooks, forward, forward hooks (may replace the output), the output
         wrapped for backward (pre-)hooks.  The hooks are read once, at the start of the call.
         When forward (or a hook) raises, the forward hooks registered with ``always_call``
-        that have not run yet run with output None, and the error goes on."""
+        that have not run yet run with the output made so far (None if forward raised), and
+        the error goes on."""
         forward_hooks = list(self._forward_hooks.items())
-        called = set()
+        called, result = set(), None
         try:
             for key, hook in list(self._forward_pre_hooks.items()):
                 if key in self._forward_pre_hooks_with_kwargs:
@@ -161,8 +162,7 @@ class Module:
                 replaced = self._run_forward_hook(key, hook, args, kwargs, result)
                 if replaced is not None:
                     result = replaced
-        except Exception:
-            result = None
+        except Exception:              # result: what forward and the hooks made so far (torch)
             for key, hook in forward_hooks:
                 if key in self._forward_hooks_always_called and key not in called:
                     try:

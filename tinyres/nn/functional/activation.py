@@ -22,7 +22,7 @@ from ...core.backend import get_array_module
 from ...kernels import fused
 from ...kernels.threads import parallel_map
 from ...core.composite import erf
-from ...core.ops import commit_inplace, where
+from ...core.ops import check_inference_write, commit_inplace, where
 from ...core.tensor import Tensor
 
 __all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "silu", "sigmoid", "tanh", "softplus", "gelu",
@@ -41,6 +41,7 @@ def _float_tensor(x, op):
 def _maybe_inplace(input, output, inplace, op):
     """PyTorch's ``inplace=True`` (see the module docstring)."""
     if inplace and not output.requires_grad:
+        check_inference_write(input, f"{op}_")
         input.data[...] = output.data
         input._version_counter[0] += 1
         return input
@@ -179,6 +180,7 @@ def _leaky_relu(op, input, negative_slope, inplace):
     """With ``inplace`` and no autograd involved, the result is written straight into the input."""
     x = _float_tensor(input, op)
     if inplace and not (is_grad_enabled() and x.requires_grad):
+        check_inference_write(x, f"{op}_")
         LeakyReLU.apply(x, negative_slope, out=x.data)
         x._version_counter[0] += 1
         return input
