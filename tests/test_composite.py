@@ -103,6 +103,17 @@ def test_indices_match_torch(x):
                               torch.argsort(torch.tensor(x), stable=True, **kwargs).numpy())
 
 
+def test_a_0d_tensor_sorts_as_one_element_as_torch():
+    for lib in (tinyres, torch):
+        x = lib.tensor(3.0, dtype=lib.float64, requires_grad=True)
+        values, indices = x.sort(descending=True)
+        top = x.topk(1)
+        assert values.shape == indices.shape == top.values.shape == ()
+        assert indices.item() == top.indices.item() == x.argsort().item() == 0 and values.item() == 3.0
+        values.backward()
+        assert x.grad.item() == 1.0
+
+
 def test_topk_indices_match_torch():
     t, p = tinyres.tensor(X).topk(2, 1), torch.tensor(X).topk(2, 1)
     assert np.array_equal(t.indices.numpy(), p.indices.numpy()) and t.indices.dtype == np.int64

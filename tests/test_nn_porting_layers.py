@@ -111,7 +111,8 @@ def test_layer_norm_layer_parameters_and_errors():
 
 
 @needs_torch
-@pytest.mark.parametrize("p, dim", [(2.0, 1), (1, -1), (3.0, 0), (3.0, 1), (float("inf"), 1), (0.5, 2), (1.5, 1)])
+@pytest.mark.parametrize("p, dim", [(2.0, 1), (1, -1), (3.0, 0), (3.0, 1), (float("inf"), 1), (0.5, 2), (1.5, 1),
+                                    (2.0, (0, 2)), (3.0, [1, 2])])
 def test_normalize_matches_torch(p, dim):
     x = randn(3, 4, 2, low=0.1)
     x[1, :, 1] = 0.0            # zeros, a zero vector along dim 1: eps keeps it zero; torch's gradients at 0

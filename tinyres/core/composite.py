@@ -197,10 +197,12 @@ def argsort(x, dim=-1, descending=False, stable=False):
     """The positions that sort ``x`` along ``dim`` (a stable sort, so ties keep their order;
     NaN counts as the largest value, as torch).  Descending: the ascending sort of ``x``
     reversed, read backwards (no negation, so bools, unsigned ints and NaN sort right)."""
+    if x.ndim == 0:                  # a 0-d tensor sorts as one element (torch)
+        return argsort(x.reshape(1), dim, descending).reshape(())
     axis = _axis(dim, x.ndim, "argsort")
     xp = get_array_module(x.data)
     data = x.data.astype(numpy.int8) if x.data.dtype == backend.bool_ else x.data
-    if not descending or not x.ndim:
+    if not descending:
         return Tensor(xp.argsort(data, axis=axis, kind="stable").astype(backend.int64))
     backwards = xp.flip(xp.argsort(xp.flip(data, axis), axis=axis, kind="stable"), axis)
     return Tensor((data.shape[axis] - 1 - backwards).astype(backend.int64))
@@ -215,6 +217,9 @@ def sort(x, dim=-1, descending=False, stable=False):
 
 def topk(x, k, dim=-1, largest=True, sorted=True):
     """(values, indices) of the ``k`` largest (or smallest) elements along ``dim``, largest first."""
+    if x.ndim == 0:
+        values, indices = topk(x.reshape(1), k, dim, largest, sorted)
+        return TopkResult(values.reshape(()), indices.reshape(()))
     axis = _axis(dim, x.ndim, "topk")
     if not 0 <= k <= (x.shape[axis] if x.ndim else 1):
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {x.shape[axis]}")

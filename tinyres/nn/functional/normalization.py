@@ -416,7 +416,7 @@ def _describe(v):
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
-    """``input / max(||input||_p, eps)`` along ``dim``, as ``torch.nn.functional.normalize``
+    """``input / max(||input||_p, eps)`` along ``dim`` (an int or a tuple of them), as ``torch.nn.functional.normalize``
     (unit rows for dim=1); ``eps`` keeps a zero vector zero.  Made of ``norm``, ``clamp`` and
     a division, so twice differentiable (a zero vector's norm has gradient 0, as in torch)."""
     if out is not None:
@@ -424,7 +424,8 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     if not isinstance(input, Tensor) or input.dtype.kind != "f":
         raise TypeError(f"normalize: expected a floating point Tensor, got {_describe(input)}")
     n = max(input.ndim, 1)
-    if not isinstance(dim, numbers.Integral) or not -n <= dim < n:
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    if not dims or not all(isinstance(d, numbers.Integral) and -n <= d < n for d in dims):
         raise IndexError(f"normalize: dim={dim!r} is out of range for a tensor of shape {input.shape} "
-                         f"(expected a dim in [{-n}, {n - 1}])")
-    return input / norm(input, p, dim, keepdim=True).clamp(min=eps)
+                         f"(expected dims in [{-n}, {n - 1}])")
+    return input / norm(input, p, dims if len(dims) > 1 else dims[0], keepdim=True).clamp(min=eps)
