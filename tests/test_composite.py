@@ -103,6 +103,33 @@ def test_indices_match_torch(x):
                               torch.argsort(torch.tensor(x), stable=True, **kwargs).numpy())
 
 
+def test_normal_and_uniform_fill_in_place_as_torch():
+    x = tinyres.zeros(200, 100, dtype=tinyres.float64)
+    assert x.normal_(1.0, 0.5) is x and x._version == 1
+    assert abs(x.mean().item() - 1.0) < 0.01 and abs(x.std().item() - 0.5) < 0.01
+    x.uniform_(-2, 3)
+    assert -2 <= x.min().item() and x.max().item() <= 3 and abs(x.mean().item() - 0.5) < 0.05
+    x.uniform_(**{"from": 5.0, "to": 6.0})
+    assert 5 <= x.min().item() and x.max().item() <= 6
+    draws = []
+    for _ in range(2):
+        g = tinyres.Generator().manual_seed(7)
+        tinyres.manual_seed(7)
+        draws.append(tinyres.zeros(5).uniform_(generator=g).numpy())
+    np.testing.assert_array_equal(*draws)
+    y = tinyres.zeros(3, requires_grad=True)
+    for lib, t in ((tinyres, y), (torch, torch.zeros(3, requires_grad=True))):
+        for fill in (lambda: t.normal_(), lambda: t.uniform_()):
+            with pytest.raises(RuntimeError, match="leaf"):
+                fill()
+        with lib.no_grad():
+            t.normal_()                              # the way to initialise a parameter by hand
+    with pytest.raises(RuntimeError, match="normal_: a leaf tensor that requires grad"):
+        y.normal_()
+    with pytest.raises(TypeError, match="uniform_: expected"):
+        x.uniform_(0, 1, 2)
+
+
 def test_a_0d_tensor_sorts_as_one_element_as_torch():
     for lib in (tinyres, torch):
         x = lib.tensor(3.0, dtype=lib.float64, requires_grad=True)

@@ -239,6 +239,17 @@ def test_upsample_layer_matches_torch_to_second_order(kwargs):
     assert gradgradcheck(nn.Upsample(**kwargs), [tinyres.tensor(x, requires_grad=True)], nsamples=20)
 
 
+@needs_torch
+@pytest.mark.parametrize("name, kwargs", [("UpsamplingNearest2d", dict(scale_factor=2)),
+                                          ("UpsamplingBilinear2d", dict(size=(5, 7))),
+                                          ("UpsamplingBilinear2d", dict(scale_factor=2))], ids=repr)
+def test_the_older_upsampling_names_match_torch(name, kwargs):
+    """UpsamplingBilinear2d is bilinear with align_corners=True, unlike Upsample's default."""
+    ours, theirs = getattr(nn, name)(**kwargs), getattr(torch.nn, name)(**kwargs)
+    compare_with_torch(ours, theirs, [randn(1, 2, 3, 4)])
+    assert ours.align_corners == theirs.align_corners and ours.mode == theirs.mode
+
+
 def test_interpolate_at_the_same_size_returns_a_new_tensor():
     x = tinyres.tensor(randn(1, 1, 3, 3))
     y = F.interpolate(x, size=3, mode="bilinear")

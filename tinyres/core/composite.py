@@ -21,7 +21,7 @@ from . import backend
 from .backend import get_array_module
 from ..kernels import special
 from .engine import Function
-from .ops import (_as_float, _as_tensor, _axes, _axis, _inplace, _operands, abs, broadcast_to, compare, exp, getitem,
+from .ops import (_as_float, _as_tensor, _axes, _axis, _inplace, _operands, _setitem, abs, broadcast_to, compare, exp, getitem,
                   log, max, reshape, sqrt, sum, sum_to, where)
 from .tensor import Tensor, _make, size_arg
 
@@ -235,6 +235,28 @@ def bernoulli_(x, p=0.5, generator=None):
     draw = (generator or backend.default_generator()).random(x.shape)
     x.copy_(Tensor(xp.asarray(backend.to_device(numpy.asarray(draw), x.device) < p, dtype=x.dtype)))
     return x
+
+
+def _fill_drawn(x, draw, name):
+    """Write the host draws ``draw`` into ``x`` in place, as ``x.copy_`` (its checks, named ``name``)."""
+    return _setitem(x, Ellipsis, Tensor(backend.to_device(numpy.asarray(draw, dtype=x.dtype), x.device)), name)
+
+
+def normal_(x, mean=0.0, std=1.0, *, generator=None):
+    """Fill ``x`` in place with draws from N(mean, std^2), from the default generator (or
+    ``generator``); an in-place write as any other (refused on a leaf that requires grad
+    outside ``no_grad``)."""
+    return _fill_drawn(x, (generator or backend.default_generator()).normal(mean, std, x.shape), "normal_")
+
+
+def uniform_(x, *bounds, generator=None, **named):
+    """Fill ``x`` in place with draws from U(from, to), default U(0, 1): torch's
+    ``uniform_(from=0, to=1)`` (``from`` is a Python keyword: positional, or ``**{"from": a}``)."""
+    if len(bounds) > 2 or set(named) - {"from", "to"}:
+        raise TypeError(f"uniform_: expected (from=0, to=1, *, generator=None), got {bounds} and {sorted(named)}")
+    a = bounds[0] if len(bounds) > 0 else named.get("from", 0.0)
+    b = bounds[1] if len(bounds) > 1 else named.get("to", 1.0)
+    return _fill_drawn(x, (generator or backend.default_generator()).uniform(a, b, x.shape), "uniform_")
 
 
 # ---------------------------------------------------------------------- reductions
@@ -699,7 +721,7 @@ for _name, _method in {
     "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge, "isclose": isclose, "allclose": allclose,
     "expand": expand, "expand_as": expand_as, "repeat": repeat, "split": split, "chunk": chunk,
     "contiguous": contiguous, "masked_fill": masked_fill, "gather": gather, "scatter": scatter,
-    "argsort": argsort, "sort": sort, "topk": topk, "bernoulli_": bernoulli_, "logsumexp": logsumexp,
+    "argsort": argsort, "sort": sort, "topk": topk, "bernoulli_": bernoulli_, "normal_": normal_, "uniform_": uniform_, "logsumexp": logsumexp,
     "norm": norm,
     "square": square, "reciprocal": reciprocal, "rsqrt": rsqrt, "log2": log2, "log10": log10, "sinh": sinh,
     "cosh": cosh, "erf": erf, "sign": sign, "floor": floor, "ceil": ceil, "round": round, "trunc": trunc, "frac": frac,

@@ -24,7 +24,7 @@ from .module import Module, Parameter
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "ReLU",
            "ReLU6", "Hardtanh", "SiLU", "GELU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Dropout", "Dropout2d",
-           "Embedding", "Upsample", "Flatten", "Identity"]
+           "Embedding", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Flatten", "Identity"]
 
 
 def _check_tensor(layer, input):
@@ -664,6 +664,21 @@ class Upsample(Module):
     def forward(self, input):
         return checked_interpolate(f"Upsample({self.extra_repr()})", input, self.size, self.scale_factor, self.mode,
                                    self.align_corners, self.recompute_scale_factor)
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample(size, scale_factor, mode='nearest')``, torch's older name."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(size, scale_factor, mode='bilinear', align_corners=True)``, torch's older
+    name (note: align_corners=True, unlike ``Upsample``'s default)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
 # ---------------------------------------------------------------------- lookup
