@@ -493,6 +493,11 @@ SCHEDULES = {
     "CyclicLR-scale_fn-iterations": lambda s, o: s.CyclicLR(o, 0.01, 0.05, step_size_up=2, scale_fn=lambda x: 0.9 ** x,
                                                             scale_mode="iterations"),
     "CyclicLR-no-momentum": lambda s, o: s.CyclicLR(o, 0.01, 0.05, step_size_up=6, cycle_momentum=False),
+    "ChainedScheduler-constant-exponential": lambda s, o: s.ChainedScheduler(
+        [s.ConstantLR(o, factor=0.1, total_iters=20), s.ExponentialLR(o, gamma=0.9)]),
+    "ChainedScheduler-linear-multistep": lambda s, o: s.ChainedScheduler(
+        [s.LinearLR(o, start_factor=0.2, total_iters=6), s.MultiStepLR(o, milestones=[10, 25], gamma=0.5)],
+        optimizer=o),
     "SequentialLR-constant-polynomial": lambda s, o: s.SequentialLR(
         o, [s.ConstantLR(o, factor=0.1, total_iters=3), s.PolynomialLR(o, total_iters=20, power=0.5)], milestones=[6]),
 }

@@ -91,6 +91,31 @@ def test_a_tied_weight_runs_its_hook_once_per_backward():
     assert both(case) == (1, 1)
 
 
+def test_a_post_accumulate_grad_hook_runs_after_backward_fills_grad():
+    def case(lib):
+        p, seen = leaf(lib, [1.0, 2.0, 3.0]), []
+        handle = p.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+        (p * 2).sum().backward()
+        (p * p).sum().backward(inputs=[p])
+        lib.autograd.grad((p * 2).sum(), p)          # accumulates nothing: no call
+        handle.remove()
+        (p * 2).sum().backward()
+        return seen, p.grad.tolist()
+    assert both(case)[0] == both(case)[1] == ([[2.0] * 3, [4.0, 6.0, 8.0]], [6.0, 8.0, 10.0])
+
+
+def test_a_post_accumulate_grad_hook_is_refused_where_torch_refuses_it():
+    for lib in (tinyres, torch):
+        p = leaf(lib, [1.0])
+        with pytest.raises(RuntimeError, match="non-leaf"):
+            (p * 2).register_post_accumulate_grad_hook(lambda t: None)
+        with pytest.raises(RuntimeError, match="doesn't require gradient"):
+            lib.ones(1).register_post_accumulate_grad_hook(lambda t: None)
+        p.register_post_accumulate_grad_hook(lambda t: 1)
+        with pytest.raises(TypeError, match="hook returned 'int'"):
+            (p * 2).sum().backward()
+
+
 def test_retained_gradients_accumulate_and_follow_an_in_place_write():
     def case(lib):
         x = leaf(lib, [1.0, 2.0])

@@ -127,6 +127,23 @@ def test_stepping_the_scheduler_first_warns():
         tinyres.optim.lr_scheduler.StepLR(opt, 3).step()
 
 
+@needs_torch
+@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "ExponentialLR",
+                                  "LambdaLR", "ConstantLR-factor", "PolynomialLR-power"])
+def test_step_with_an_epoch_jumps_by_the_closed_form_and_warns_as_torch(name):
+    def lrs(fw):
+        opt = make_optimizer(fw)
+        scheduler = SCHEDULES[name](fw.optim.lr_scheduler, opt)
+        rows = []
+        for epoch in (3, 4, 10, 2, 17):
+            opt.step()
+            with pytest.warns(UserWarning, match="epoch parameter in `scheduler.step\\(\\)`"):
+                scheduler.step(epoch)
+            rows.append(scheduler.get_last_lr())
+        return rows
+    np.testing.assert_allclose(lrs(tinyres), lrs(torch), rtol=1e-15, atol=0)
+
+
 def test_one_cycle_past_total_steps_raises():
     opt = make_optimizer(tinyres)
     scheduler = tinyres.optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=3)
@@ -159,6 +176,11 @@ S = tinyres.optim.lr_scheduler
     (lambda o: S.SequentialLR(o, [S.StepLR(make_optimizer(tinyres), 2)], []), ValueError,
      "same optimizer"),
     (lambda o: S.SequentialLR(o, ["StepLR"], []), TypeError, "not an LRScheduler"),
+    (lambda o: S.ChainedScheduler([]), ValueError, "at least one scheduler"),
+    (lambda o: S.ChainedScheduler([S.StepLR(o, 2), S.StepLR(make_optimizer(tinyres), 2)]), ValueError,
+     "same optimizer"),
+    (lambda o: S.ChainedScheduler([S.ReduceLROnPlateau(o)]), ValueError, "does not support `ReduceLROnPlateau`"),
+    (lambda o: S.ChainedScheduler(["StepLR"]), AttributeError, "optimizer"),
     (lambda o: S.OneCycleLR(o, 1.0), ValueError, "total_steps OR"),
     (lambda o: S.OneCycleLR(o, 1.0, total_steps=0), ValueError, "positive integer total_steps"),
     (lambda o: S.OneCycleLR(o, 1.0, epochs=2, steps_per_epoch=1.5), ValueError,

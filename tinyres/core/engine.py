@@ -316,6 +316,11 @@ def _accumulate(leaf, grad, create_graph, hooks=True):
             leaf.grad.data = leaf.grad.data + grad.data.astype(leaf.dtype, copy=False)
     else:
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    for hook in list(leaf._post_accumulate_hooks.values()):
+        result = hook(leaf)
+        if result is not None:
+            raise TypeError(f"post accumulate grad hook: expected None, but hook returned "
+                            f"'{type(result).__name__}'")
 
 
 def _checked_backward(node, gy, create_graph):
@@ -684,6 +689,19 @@ def _register_hook(self, hook):
     return add_hook(node._tensor_hooks, hook)
 
 
+def _register_post_accumulate_grad_hook(self, hook):
+    """``hook(tensor)`` runs on a leaf after its ``.grad`` has been accumulated by a backward
+    (not by ``autograd.grad``, which accumulates nothing); it returns None.  Returns a handle."""
+    if not self.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                           "doesn't require gradient")
+    if self.grad_fn is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if "_post_accumulate_hooks" not in self.__dict__:
+        self._post_accumulate_hooks = {}
+    return add_hook(self._post_accumulate_hooks, hook)
+
+
 def _retain_grad(self):
     """Keep the gradient of this non-leaf tensor in ``.grad`` at the next backward."""
     if not self.requires_grad:
@@ -696,4 +714,5 @@ def _retain_grad(self):
 Tensor.backward = _tensor_backward
 Tensor.register_hook = _register_hook
 Tensor.retain_grad = _retain_grad
+Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
 Tensor.retains_grad = property(lambda self: self.__dict__.get("_retains_grad", False))

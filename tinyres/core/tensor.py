@@ -85,6 +85,7 @@ class Tensor:
         return self
 
     _hooks = {}        # hooks on a leaf's gradient (register_hook makes a tensor its own dict)
+    _post_accumulate_hooks = {}     # hooks run on a leaf after its .grad is accumulated (own dict once set)
     _base = None       # the tensor this one is a view of (made by a view op: reshape, permute, x[i])
     _grad_slot = None  # (data, array): where a leaf's first gradient is written while .data is data
                        # (an optimizer's flat buffer on a GPU: optim/flat.py)

@@ -22,6 +22,12 @@ import warnings
 from .optimizer import Optimizer
 
 
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
+    "possible. Please use `scheduler.step()` to step the scheduler. During the deprecation, if epoch "
+    "is different from None, the closed form is used instead of the new chainable form, where available.")
+
+
 class LRScheduler:
     """Base class.  ``last_epoch`` counts the steps taken (-1 before the first);
     ``base_lrs`` are the groups' ``initial_lr``; ``get_last_lr()`` the lrs just set.
@@ -61,14 +67,17 @@ class LRScheduler:
         """The learning rates this scheduler set last, one per parameter group."""
         return self._last_lr
 
-    def step(self):
-        """Advance one step (epoch) and set the groups' lrs."""
+    def step(self, epoch=None):
+        """Advance one step (epoch) and set the groups' lrs.  ``epoch`` (deprecated in torch,
+        with a warning) jumps to that epoch, by the closed form where the schedule has one."""
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", True):
             warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`: call "
                           "`optimizer.step()` first, or the first value of the schedule is "
                           "skipped.", UserWarning, stacklevel=2)
         self._step_count += 1
-        self._update_lr()
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
 
     def _update_lr(self, epoch=None):
         """Count one step (or jump to ``epoch``, using the closed form when there is one)
@@ -382,17 +391,53 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self):
-        state = super().state_dict()
+        """Its own attributes and each scheduler's state_dict (ChainedScheduler's too)."""
+        state = LRScheduler.state_dict(self)
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
 
     def load_state_dict(self, state_dict):
         state_dict = dict(state_dict)
         saved = state_dict.pop("_schedulers")
-        super().load_state_dict(state_dict)
+        LRScheduler.load_state_dict(self, state_dict)
         for scheduler, s in zip(self._schedulers, saved):
             scheduler.load_state_dict(s)
 
+
+
+class ChainedScheduler(LRScheduler):
+    """Step every scheduler of ``schedulers`` at each ``step()``, in order: chainable
+    schedules compose (e.g. ``ConstantLR`` warmup times ``ExponentialLR`` decay)."""
+
+    _not_state = ("optimizer", "_schedulers")
+
+    def __init__(self, schedulers, optimizer=None):
+        if len(schedulers) < 1:
+            raise ValueError("ChainedScheduler expects at least one scheduler to be chained, but got no "
+                             "scheduler.")
+        optimizer = optimizer or schedulers[0].optimizer
+        for i, scheduler in enumerate(schedulers):
+            if not hasattr(scheduler, "optimizer"):
+                raise TypeError(f"ChainedScheduler at index {i} should have `optimizer` as its attribute.")
+            if isinstance(scheduler, ReduceLROnPlateau):
+                raise ValueError("ChainedScheduler does not support `ReduceLROnPlateau` scheduler as it "
+                                 "requires additional kwargs to be specified when calling `step`, but got "
+                                 f"one at index {i} in the given schedulers sequence.")
+            if scheduler.optimizer is not optimizer:
+                raise ValueError(f"ChainedScheduler expects all schedulers to belong to the same optimizer, "
+                                 f"but got scheduler {type(scheduler).__name__} at index {i} with a "
+                                 "different one.")
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self._last_lr = self._current_lrs()
+
+    def step(self):
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = self._current_lrs()
+
+    state_dict = SequentialLR.state_dict
+    load_state_dict = SequentialLR.load_state_dict
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
