@@ -116,7 +116,22 @@ def test_initializers_carry_the_state_dict_names_and_the_mode_comes_back():
     assert model.training
 
 
-@pytest.mark.parametrize("opset", [13, 15, 17])
+class Reduces(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3)) + x.sum(dim=1).mean(dim=-1, keepdim=True).mean(dim=1) + x.mean()
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 20])
+def test_reductions_in_each_opset(opset):
+    """ReduceMean's axes moved from an attribute to an input in opset 18: both forms run."""
+    x = tinyres.randn(2, 4, 3, 3)
+    proto = tinyres.onnx.export(Reduces(), x, io.BytesIO(), opset_version=opset)
+    means = [n for n in proto.graph.node if n.op_type == "ReduceMean"]
+    assert means and all((len(n.input) == 2) == (opset >= 18) for n in means)
+    np.testing.assert_allclose(run(proto, x)[0], Reduces()(x).data, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [13, 15, 17, 18, 20])
 def test_torchs_export_arguments(opset):
     """A torch call as written (opset_version=13, do_constant_folding, export_params) runs;
     without export_params the weights are the graph's inputs and give the same logits."""
@@ -180,7 +195,7 @@ class Grouped(nn.Module):
     (nn.BatchNorm2d(4, track_running_stats=False), {}, ExportError, "only evaluation-mode batch norm"),
     (Constant(), {}, ExportError, "not computed from its input"),
     (nn.ReLU(), dict(dynamic_axes={"input": {1: "channels"}}), ValueError, "only axis 0"),
-    (nn.ReLU(), dict(opset_version=11), ValueError, "operator sets 13 to 17, got opset_version=11"),
+    (nn.ReLU(), dict(opset_version=11), ValueError, "operator sets 13 to 20, got opset_version=11"),
     (nn.ReLU(), dict(input_names=["a", "b"]), ValueError, "2 input_names for 1 inputs"),
 ])
 def test_what_cannot_be_exported_says_why(model, kwargs, error, match):

@@ -14,7 +14,8 @@ traced a second time on a different random input and the two graphs must agree.
 Shapes are those of the example, except the batch axis with ``dynamic_axes`` (torch's
 argument: ``{"input": {0: "batch"}, "output": {0: "batch"}}``; only axis 0 of the inputs
 and outputs can be dynamic).  Needs the ``onnx`` package (``pip install 'tinyres[onnx]'``);
-``onnxruntime`` runs the file.  Operator set 17 (or 13 to 16, ``opset_version``).
+``onnxruntime`` runs the file.  Operator set 17 (or 13 to 20, ``opset_version``; from 18 on
+``ReduceMean`` takes its axes as an input, as ``ReduceSum`` does since 13).
 """
 import numpy as np
 
@@ -25,7 +26,7 @@ from .core.tensor import Tensor
 from .serialization import atomic_write
 
 OPSET = 17                  # written by default
-OPSETS = range(13, 18)      # each means the same for every op written (Squeeze's axes an input since 13)
+OPSETS = range(13, 21)      # each means the same for every op written (Squeeze's axes an input since 13)
 
 
 class ExportError(RuntimeError):
@@ -44,7 +45,8 @@ def _onnx():
 class _Graph:
     """The nodes, initializers and value names of one trace."""
 
-    def __init__(self, constant_names, dynamic_batch):
+    def __init__(self, constant_names, dynamic_batch, opset=OPSET):
+        self.opset = opset
         self.nodes, self.initializers = [], {}
         self.names = {}                    # id(Tensor) -> the ONNX value holding it
         self.keep = []                     # every traced Tensor, alive, so no id is reused
@@ -149,7 +151,7 @@ def _reduce(op_type):
     def emit(g, args, opts, out):
         x, axes, keepdim = args[0], args[1], args[-1]
         axes = list(range(x.ndim)) if axes is None else [int(a) for a in np.atleast_1d(axes)]
-        if op_type == "ReduceMean":
+        if op_type == "ReduceMean" and g.opset < 18:
             return g.node(op_type, [g.value(x)], axes=axes, keepdims=int(keepdim))
         return g.node(op_type, [g.value(x), g.ints(axes, "axes")], keepdims=int(keepdim))
     return emit
@@ -283,8 +285,8 @@ def _constant_names(model):
     return names
 
 
-def _trace(model, inputs, input_names, dynamic_batch):
-    g = _Graph(_constant_names(model), dynamic_batch)
+def _trace(model, inputs, input_names, dynamic_batch, opset=OPSET):
+    g = _Graph(_constant_names(model), dynamic_batch, opset)
     for t, name in zip(inputs, input_names):
         g.names[id(t)] = name
         g.keep.append(t)
@@ -323,7 +325,7 @@ def export(model, args, f, *, input_names=None, output_names=None, opset_version
 
     ``input_names`` / ``output_names``: the graph's value names (default ``input``,
     ``output``, or ``input_0``... for several); ``dynamic_axes``: axis 0 of inputs and
-    outputs may be named dynamic (see the module).  ``opset_version``: 13 to 17 (default
+    outputs may be named dynamic (see the module).  ``opset_version``: 13 to 20 (default
     17; the ops written mean the same in each).  ``export_params=False`` leaves the
     weights out: they become graph inputs, under their ``state_dict`` names;
     ``keep_initializers_as_inputs=True`` lists the stored weights among the inputs too.
@@ -349,12 +351,12 @@ def export(model, args, f, *, input_names=None, output_names=None, opset_version
     was_training = model.training
     model.eval()
     try:
-        g, outputs = _trace(model, inputs, input_names, bool(dynamic))
+        g, outputs = _trace(model, inputs, input_names, bool(dynamic), opset)
         rng = np.random.default_rng(0)
         other = tuple(Tensor(backend.to_device(rng.standard_normal(((t.shape[0] + 1) if dynamic else t.shape[0],)
                                                                   + tuple(t.shape[1:])).astype(t.dtype), t.device))
                       if t.dtype.kind == "f" else t for t in inputs)
-        g2, _ = _trace(model, other, input_names, bool(dynamic))
+        g2, _ = _trace(model, other, input_names, bool(dynamic), opset)
     finally:
         model.train(was_training)
     if _structure(g) != _structure(g2):
@@ -387,7 +389,7 @@ def export(model, args, f, *, input_names=None, output_names=None, opset_version
         initializer=[numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in g.initializers.items()
                      if export_params or k not in params])
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="tinyres")
-    proto.ir_version = min(proto.ir_version, 8)          # what onnxruntime of the last years reads
+    proto.ir_version = helper.find_min_ir_version_for(proto.opset_import)   # the oldest that holds the opset
     onnx.checker.check_model(proto)
     if verbose:
         print(helper.printable_graph(graph))
