@@ -228,6 +228,34 @@ def test_interpolate_matches_torch(kwargs, dtype, contiguous):
                        contiguous=contiguous)
 
 
+OTHER_MODES = [     # (input shape, arguments): every mode on the inputs it takes
+    ((2, 3, 5, 4), dict(scale_factor=2, mode="bicubic")), ((2, 3, 5, 4), dict(size=(7, 3), mode="bicubic")),
+    ((2, 3, 5, 4), dict(size=(7, 3), mode="bicubic", align_corners=True)),
+    ((2, 3, 6, 4), dict(scale_factor=(0.6, 1.7), mode="bicubic")), ((1, 2, 2, 2), dict(size=1, mode="bicubic")),
+    ((2, 3, 7), dict(scale_factor=2.3, mode="linear")), ((2, 3, 7), dict(size=3, mode="linear", align_corners=True)),
+    ((2, 3, 7), dict(size=5)), ((2, 3, 7), dict(scale_factor=0.7, mode="nearest-exact")),
+    ((1, 2, 3, 4, 5), dict(scale_factor=1.5, mode="trilinear")),
+    ((1, 2, 3, 4, 5), dict(size=(2, 5, 3), mode="trilinear", align_corners=True)),
+    ((1, 2, 3, 4, 5), dict(size=(2, 5, 3))), ((1, 2, 3, 4, 5), dict(size=(4, 2, 3), mode="area")),
+    ((2, 3, 10), dict(scale_factor=0.7, mode="area")), ((2, 3, 9, 7), dict(size=(4, 3), mode="area")),
+    ((2, 3, 5, 4), dict(size=(11, 9), mode="area")), ((2, 3, 9, 7), dict(scale_factor=0.7, mode="nearest-exact")),
+    ((2, 3, 9, 7), dict(scale_factor=2.7, mode="nearest-exact")),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("shape, kwargs", OTHER_MODES, ids=repr)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interpolate_in_every_mode_and_rank_matches_torch(shape, kwargs, dtype):
+    """Signals (N, C, L) and volumes (N, C, D, H, W) too; 'bicubic' (Keys' A = -0.75, taps
+    clamped at the border), 'area' (adaptive average pooling) and 'nearest-exact'."""
+    x = randn(*shape, dtype=dtype)
+    compare_with_torch(lambda t: F.interpolate(t, **kwargs), lambda t: TF.interpolate(t, **kwargs), [x])
+    if dtype == np.float64:
+        compare_second_order_with_torch(lambda t: F.interpolate(t, **kwargs), lambda t: TF.interpolate(t, **kwargs),
+                                        [x])
+
+
 @needs_torch
 @pytest.mark.parametrize("kwargs", [dict(scale_factor=2), dict(size=(4, 7), mode="bilinear"),
                                     dict(scale_factor=1.5, mode="bilinear", align_corners=True)], ids=repr)
@@ -268,8 +296,15 @@ def test_interpolate_at_the_same_size_returns_a_new_tensor():
     lambda m, x: m.interpolate(x, scale_factor=0.2),
     lambda m, x: m.interpolate(x, size=3, mode="bicubic-ish"),
     lambda m, x: m.interpolate(x[0], size=3, mode="bilinear"),
+    lambda m, x: m.interpolate(x, size=3, mode="linear"),
+    lambda m, x: m.interpolate(x, size=3, mode="trilinear"),
+    lambda m, x: m.interpolate(x[0, 0], size=3),
+    lambda m, x: m.interpolate(x, size=3, mode="area", align_corners=False),
+    lambda m, x: m.interpolate(x, size=3, mode="nearest-exact", align_corners=True),
+    lambda m, x: m.interpolate(x[None, None], size=3),
 ], ids=["neither", "both", "align_corners-nearest", "size-length", "scale-length", "float-size", "recompute-size",
-        "empty-output", "unknown-mode", "3-d-bilinear"])
+        "empty-output", "unknown-mode", "3-d-bilinear", "4-d-linear", "4-d-trilinear", "2-d", "align_corners-area",
+        "align_corners-nearest-exact", "6-d"])
 def test_interpolate_refuses_what_torch_refuses(call):
     def error(module, x):
         with pytest.raises(Exception) as info:
@@ -281,11 +316,13 @@ def test_interpolate_refuses_what_torch_refuses(call):
 
 
 def test_upsample_names_itself_and_what_tinyres_does_not_resize():
-    with pytest.raises(NotImplementedError, match=r"Upsample\(scale_factor=2.0, mode='bicubic'\): mode='bicubic' "
-                                                  r"is not implemented; tinyres has 'nearest' and 'bilinear'"):
-        nn.Upsample(scale_factor=2, mode="bicubic")(tinyres.zeros(1, 1, 2, 2))
-    with pytest.raises(NotImplementedError, match=r"Upsample\(size=4, mode='nearest'\): expected 4-D input"):
-        nn.Upsample(size=4)(tinyres.zeros(1, 2, 3))
+    with pytest.raises(NotImplementedError, match=r"Upsample\(scale_factor=2.0, mode='lanczos'\): mode='lanczos' "
+                                                  r"\(torch's antialiased resampling\) is not implemented; tinyres has "
+                                                  r"'nearest', 'nearest-exact', 'area', 'linear'"):
+        nn.Upsample(scale_factor=2, mode="lanczos")(tinyres.zeros(1, 1, 2, 2))
+    with pytest.raises(NotImplementedError, match=r"Upsample\(size=4, mode='bilinear'\): got 3D input, but "
+                                                  r"bilinear mode needs 4D input"):
+        nn.Upsample(size=4, mode="bilinear")(tinyres.zeros(1, 2, 3))
     with pytest.raises(TypeError, match=r"mode='bilinear' expects a floating point input, got int64"):
         F.interpolate(tinyres.zeros(1, 1, 2, 2, dtype=tinyres.int64), size=3, mode="bilinear")
     labels = tinyres.tensor(np.arange(4).reshape(1, 1, 2, 2))              # nearest copies, any dtype

@@ -644,8 +644,8 @@ class AdaptiveMaxPool2d(Module):
 
 
 class Upsample(Module):
-    """Resize (N, C, H, W) to ``size`` or by ``scale_factor``, by 'nearest' or 'bilinear'
-    interpolation (``F.interpolate``).  No parameters."""
+    """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) to ``size`` or by ``scale_factor``,
+    in any mode of ``F.interpolate`` ('nearest', 'bilinear', 'bicubic', ...).  No parameters."""
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None):

@@ -1,19 +1,28 @@
-"""Resizing an image batch: ``interpolate``, as ``torch.nn.functional.interpolate``, for
-the modes 'nearest' and 'bilinear' on (N, C, H, W).
+"""Resizing a batch of signals, images or volumes: ``interpolate``, as
+``torch.nn.functional.interpolate``, on (N, C, L), (N, C, H, W) or (N, C, D, H, W).
 
-Each output row reads input rows chosen by torch's rules (indices and weights computed on
-the host, in the input's precision as torch's CPU kernels compute them), and so does each
-column, one axis after the other:
+Every mode is separable: the output is made one spatial axis after the other, and along
+an axis each output position is a weighted sum of a few input positions ("taps"), whose
+indices and weights are computed on the host by torch's rules (in the input's precision,
+as torch's CPU kernels compute them; 'nearest' in float32 as torch does):
 
-    nearest:   src = min(floor(dst * scale), in - 1)
-    bilinear:  src = dst * scale (align_corners)  or  max((dst + 0.5) * scale - 0.5, 0),
-               i0 = floor(src),  i1 = min(i0 + 1, in - 1),  l1 = src - i0,  l0 = 1 - l1,
-               y[dst] = l0 * x[i0] + l1 * x[i1]
+    nearest:        src = min(floor(dst * scale), in - 1)                      1 tap, weight 1
+    nearest-exact:  src = min(floor((dst + 0.5) * scale), in - 1)              1 tap, weight 1
+    linear:         src = dst * scale (align_corners)  or  max((dst + 0.5) * scale - 0.5, 0),
+                    i0 = floor(src),  i1 = min(i0 + 1, in - 1),  t = src - i0,
+                    y[dst] = (1 - t) x[i0] + t x[i1]                            2 taps
+    bicubic:        src as linear but not clamped at 0,  i = floor(src),  t = src - i,
+                    y[dst] = sum_k w_k(t) x[clamp(i - 1 + k, 0, in - 1)],  k = 0..3, with Keys'
+                    cubic convolution (A = -0.75): w(d) = (A+2)|d|^3 - (A+3)|d|^2 + 1 for
+                    |d| <= 1, A|d|^3 - 5A|d|^2 + 8A|d| - 4A for 1 < |d| < 2     4 taps
+    area:           the mean of x[floor(dst * in / out) : ceil((dst + 1) * in / out)]  (adaptive
+                    average pooling; taps beyond a window's end have weight 0)
 
 with scale = in / out, or 1 / scale_factor when one is given (and not recomputed), and for
-align_corners (in - 1) / (out - 1).  An axis whose size does not change is copied.  Both
-are made of differentiable ops (row and column gathers, products and sums), so the gradient
-adds each output's share back onto the pixels it read, and is itself differentiable.
+align_corners (in - 1) / (out - 1).  'linear', 'bilinear' and 'trilinear' are the linear
+rule on 1, 2 and 3 axes.  An axis whose size does not change is copied.  The taps are
+differentiable ops (gathers along the axis, products and sums), so the gradient adds each
+output's share back onto the positions it read, and is itself differentiable.
 """
 import math
 import numbers
@@ -26,22 +35,27 @@ from ...core.tensor import Tensor
 
 __all__ = ["interpolate"]
 
-MODES = ("nearest", "bilinear")
-_OTHER_MODES = ("linear", "bicubic", "trilinear", "area", "nearest-exact")
+# mode -> the number of spatial axes it needs (None: any of 1, 2, 3)
+MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bilinear": 2, "bicubic": 2,
+         "trilinear": 3}
+INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")     # the modes align_corners belongs to
+CUBIC_A = -0.75
 
 
-def _pair(value, name, op, input):
-    """A size or scale factor for both spatial axes: one number, or a pair of them."""
+def _spatial(value, name, op, input):
+    """A size or scale factor for every spatial axis: one number, or one per axis."""
+    dims = input.ndim - 2
     if not isinstance(value, (tuple, list)):
-        return (value, value)
-    if len(value) != 2:
+        return (value,) * dims
+    if len(value) != dims:
         raise ValueError(f"{op}: input and {name} must have the same number of spatial dimensions, but got input "
                          f"with spatial dimensions of {list(input.shape[2:])} and {name} of {value}")
     return tuple(value)
 
 
 def _output_size(op, input, size, scale_factor, recompute_scale_factor):
-    """(OH, OW) and the scale factors the index rules use (None: in / out)."""
+    """The output's spatial sizes and the scale factors the index rules use (None: in / out)."""
+    dims = input.ndim - 2
     if size is not None and scale_factor is not None:
         raise ValueError(f"{op}: only one of size or scale_factor should be defined")
     if size is None and scale_factor is None:
@@ -49,18 +63,21 @@ def _output_size(op, input, size, scale_factor, recompute_scale_factor):
     if size is not None:
         if recompute_scale_factor:
             raise ValueError(f"{op}: recompute_scale_factor is not meaningful with an explicit size")
-        size = _pair(size, "output size", op, input)
+        size = _spatial(size, "output size", op, input)
         if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in size):
-            raise TypeError(f"{op}: expected size to be an int or a pair of ints, got {size!r}")
-        out, scales = tuple(int(n) for n in size), (None, None)
+            raise TypeError(f"{op}: expected size to be an int or a tuple of ints, got {size!r}")
+        out, scales = tuple(int(n) for n in size), (None,) * dims
     else:
-        scales = tuple(float(s) for s in _pair(scale_factor, "scale_factor", op, input))
+        scales = tuple(float(s) for s in _spatial(scale_factor, "scale_factor", op, input))
         out = tuple(math.floor(n * s) for n, s in zip(input.shape[2:], scales))
         if recompute_scale_factor:
-            scales = (None, None)
+            scales = (None,) * dims
     if min(out) <= 0 or min(input.shape[2:]) <= 0:
-        raise RuntimeError(f"{op}: input and output sizes should be greater than 0, but got input "
-                           f"(H: {input.shape[2]}, W: {input.shape[3]}) output (H: {out[0]}, W: {out[1]})")
+        names = "DHW"[-dims:] if dims > 1 else "L"
+        given = ", ".join(f"{k}: {n}" for k, n in zip(names, input.shape[2:]))
+        wanted = ", ".join(f"{k}: {n}" for k, n in zip(names, out))
+        raise RuntimeError(f"{op}: input and output sizes should be greater than 0, but got input ({given}) "
+                           f"output ({wanted})")
     return out, scales
 
 
@@ -71,52 +88,94 @@ def _scale(size, out, scale_factor, dtype):
     return dtype.type(size) / dtype.type(out)
 
 
-def _nearest_indices(size, out, scale_factor):
-    """The input row of each output row: floor(dst * scale), in float32 as torch computes it."""
-    if out == 2 * size:
+def _nearest_indices(size, out, scale_factor, exact):
+    """The input position of each output position, in float32 as torch computes it."""
+    if out == 2 * size and not exact:
         return numpy.arange(out) // 2
-    dst = numpy.arange(out, dtype=numpy.float32)
+    dst = numpy.arange(out, dtype=numpy.float32) + numpy.float32(0.5 if exact else 0)
     return numpy.minimum(numpy.floor(dst * _scale(size, out, scale_factor, dst.dtype)).astype(numpy.int64), size - 1)
 
 
-def _linear_weights(size, out, scale_factor, align_corners, dtype):
-    """(i0, i1, l0, l1): the two input rows each output row mixes, and their weights."""
+def _source(size, out, scale_factor, align_corners, dtype, cubic):
+    """Each output position's real-valued position in the input (torch's
+    ``area_pixel_compute_source_index``)."""
     dst = numpy.arange(out).astype(dtype)
     if align_corners:
-        src = dst * (dtype.type(size - 1) / dtype.type(out - 1) if out > 1 else dtype.type(0))
-    else:
-        src = numpy.maximum((dst + dtype.type(0.5)) * _scale(size, out, scale_factor, dtype) - dtype.type(0.5), 0)
+        return dst * (dtype.type(size - 1) / dtype.type(out - 1) if out > 1 else dtype.type(0))
+    src = (dst + dtype.type(0.5)) * _scale(size, out, scale_factor, dtype) - dtype.type(0.5)
+    return src if cubic else numpy.maximum(src, 0)
+
+
+def _linear_taps(size, out, scale_factor, align_corners, dtype):
+    src = _source(size, out, scale_factor, align_corners, dtype, cubic=False)
     i0 = numpy.minimum(numpy.floor(src).astype(numpy.int64), size - 1)
     l1 = numpy.clip(src - i0.astype(dtype), 0, 1)
-    return i0, numpy.minimum(i0 + 1, size - 1), (1 - l1).astype(dtype), l1
+    return [i0, numpy.minimum(i0 + 1, size - 1)], [(1 - l1).astype(dtype), l1]
 
 
-def _along(x, axis, rows, device):
-    return index_select(x, axis, Tensor(backend.to_device(rows, device)))
+def _cubic_taps(size, out, scale_factor, align_corners, dtype):
+    src = _source(size, out, scale_factor, align_corners, dtype, cubic=True)
+    i = numpy.floor(src)
+    t, i, A = src - i, i.astype(numpy.int64), dtype.type(CUBIC_A)
+
+    def near(d):                   # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):                    # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    return [numpy.clip(i - 1 + k, 0, size - 1) for k in range(4)], [w.astype(dtype) for w in weights]
+
+
+def _area_taps(size, out, dtype):
+    dst = numpy.arange(out)
+    start, end = (dst * size) // out, -((-(dst + 1) * size) // out)       # floor, ceil
+    counts = end - start
+    indices = [numpy.minimum(start + k, end - 1) for k in range(int(counts.max()))]
+    weights = [numpy.where(start + k < end, dtype.type(1) / counts.astype(dtype), dtype.type(0)).astype(dtype)
+               for k in range(len(indices))]
+    return indices, weights
+
+
+def _along(x, axis, rows):
+    return index_select(x, axis, Tensor(backend.to_device(rows, x.device)))
 
 
 def _resize_axis(x, axis, out, scale_factor, mode, align_corners):
-    """``x`` resized along ``axis`` (2: rows, 3: columns) to ``out``."""
+    """``x`` resized along ``axis`` to ``out``: the weighted sum of its taps."""
     size = x.shape[axis]
     if out == size:
         return x
-    if mode == "nearest":
-        return _along(x, axis, _nearest_indices(size, out, scale_factor), x.device)
-    i0, i1, l0, l1 = _linear_weights(size, out, scale_factor, align_corners, x.dtype)
-    shape = (-1, 1) if axis == 2 else (-1,)
-    l0, l1 = (Tensor(backend.to_device(w.reshape(shape), x.device)) for w in (l0, l1))
-    return _along(x, axis, i0, x.device) * l0 + _along(x, axis, i1, x.device) * l1
+    if mode in ("nearest", "nearest-exact"):
+        return _along(x, axis, _nearest_indices(size, out, scale_factor, mode == "nearest-exact"))
+    if mode == "area":
+        indices, weights = _area_taps(size, out, x.dtype)
+    elif mode == "bicubic":
+        indices, weights = _cubic_taps(size, out, scale_factor, align_corners, x.dtype)
+    else:
+        indices, weights = _linear_taps(size, out, scale_factor, align_corners, x.dtype)
+    shape = (-1,) + (1,) * (x.ndim - 1 - axis)          # a weight per position along the axis
+    y = None
+    for rows, w in zip(indices, weights):
+        term = _along(x, axis, rows) * Tensor(backend.to_device(w.reshape(shape), x.device))
+        y = term if y is None else y + term
+    return y
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize (N, C, H, W) to ``size`` (an int or (OH, OW)) or by ``scale_factor`` (a number
-    or a pair; OH = floor(H * scale)), as ``torch.nn.functional.interpolate``.
+    """Resize (N, C, L), (N, C, H, W) or (N, C, D, H, W) to ``size`` (an int or one per
+    spatial axis) or by ``scale_factor`` (a number or one per axis; out = floor(in * scale)),
+    as ``torch.nn.functional.interpolate``.
 
-    ``mode``: 'nearest' (each output pixel copies one input pixel) or 'bilinear' (a weighted
-    mean of four); ``align_corners`` (bilinear only; default False) maps the corner pixels'
-    centres onto each other instead of their outer edges.  ``recompute_scale_factor=True``
-    computes the index rules from the sizes rather than from ``scale_factor``.
+    ``mode``: 'nearest' (each output copies one input position), 'nearest-exact' (the same,
+    rounding to the nearest centre, as image libraries do), 'linear' / 'bilinear' /
+    'trilinear' (a weighted mean of 2, 4 or 8 neighbours on 3-, 4- and 5-D input), 'bicubic'
+    (16 neighbours, Keys' cubic with A = -0.75; it can overshoot the input's range, as
+    torch's) or 'area' (adaptive average pooling).  ``align_corners`` (interpolating modes
+    only; default False) maps the corner positions' centres onto each other instead of
+    their outer edges.  ``recompute_scale_factor=True`` computes the index rules from the
+    sizes rather than from ``scale_factor``.
     """
     return checked_interpolate("interpolate", input, size, scale_factor, mode, align_corners,
                                recompute_scale_factor, antialias)
@@ -129,19 +188,22 @@ def checked_interpolate(op, input, size, scale_factor, mode, align_corners, reco
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: expected a Tensor as input, got {type(input).__name__}")
     if mode not in MODES:
-        kind = "is not implemented" if mode in _OTHER_MODES else "is not a mode"
-        raise NotImplementedError(f"{op}: mode={mode!r} {kind}; tinyres has {' and '.join(map(repr, MODES))}")
-    if mode == "nearest" and align_corners is not None:
+        kind = "(torch's antialiased resampling) is not implemented" if mode == "lanczos" else "is not a mode"
+        raise NotImplementedError(f"{op}: mode={mode!r} {kind}; tinyres has {', '.join(map(repr, MODES))}")
+    if mode not in INTERPOLATING and align_corners is not None:
         raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     if antialias:
         raise NotImplementedError(f"{op}: antialias=True is not implemented")
-    if input.ndim != 4:
-        raise NotImplementedError(f"{op}: expected 4-D input (N, C, H, W) for mode={mode!r}, got input of "
-                                  f"shape {input.shape} (tinyres resizes images only)")
-    if mode == "bilinear" and input.dtype.kind != "f":
-        raise TypeError(f"{op}: mode='bilinear' expects a floating point input, got {input.dtype}")
+    if input.ndim not in (3, 4, 5):
+        raise NotImplementedError(f"{op}: only 3D, 4D and 5D input tensors are supported (got {input.ndim}D, "
+                                  f"shape {input.shape}) for mode={mode!r}")
+    if MODES[mode] is not None and MODES[mode] != input.ndim - 2:
+        raise NotImplementedError(f"{op}: got {input.ndim}D input, but {mode} mode needs {MODES[mode] + 2}D input")
+    if mode not in ("nearest", "nearest-exact") and input.dtype.kind != "f":
+        raise TypeError(f"{op}: mode={mode!r} expects a floating point input, got {input.dtype}")
     out, scales = _output_size(op, input, size, scale_factor, recompute_scale_factor)
-    y = _resize_axis(input, 2, out[0], scales[0], mode, bool(align_corners))
-    y = _resize_axis(y, 3, out[1], scales[1], mode, bool(align_corners))
+    y = input
+    for axis, (n, scale) in enumerate(zip(out, scales), start=2):
+        y = _resize_axis(y, axis, n, scale, mode, bool(align_corners))
     return input.clone() if y is input else y          # a new tensor, as torch's, also at the same size
