@@ -64,7 +64,7 @@ def worker(args):
         dist.barrier()
         steps.append(time.perf_counter() - start)
     steps, allreduce = steps[2:], allreduce[2:] or [0.0]
-    flat = np.zeros(sum(p.data.size for p in model.parameters()), np.float32)   # the gradient's size
+    flat = np.zeros(sum(p.numel() for p in model.parameters()), np.float32)   # the gradient's size
     alone = []
     for _ in range(20):
         dist.barrier()

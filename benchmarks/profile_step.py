@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tinyres  # noqa: E402
-from tinyres import autograd, backend, models, optim  # noqa: E402
+from tinyres import backend, models, optim  # noqa: E402
 from tinyres.core import engine  # noqa: E402
 from tinyres.nn import functional as F  # noqa: E402
 
@@ -66,7 +66,7 @@ def install_timers(totals, device):
                 depth[0] -= 1
         return wrapper
 
-    for base, methods in ((autograd.Function, ("forward", "backward")), (optim.Optimizer, ("step", "zero_grad"))):
+    for base, methods in ((engine.Function, ("forward", "backward")), (optim.Optimizer, ("step", "zero_grad"))):
         for cls in {base, *subclasses(base)}:
             for method in methods:
                 if method in vars(cls):

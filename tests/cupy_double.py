@@ -602,6 +602,6 @@ def on(t, device):
     (the double's, or a real CuPy's)."""
     from tinyres import backend
     assert t.device == device, (t.device, device)
-    assert backend.is_device_array(t.data) == (device != "cpu"), type(t.data)
+    assert backend.is_device_array(t.array) == (device != "cpu"), type(t.array)
     return t
 

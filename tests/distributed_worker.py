@@ -56,7 +56,7 @@ def train(model, batches, shards=1):
         loss = sum(F.cross_entropy(model(tinyres.tensor(a)), tinyres.tensor(b)) for a, b in parts) / shards
         loss.backward()
         opt.step()
-    return [p.data.copy() for p in model.parameters()]
+    return [p.array.copy() for p in model.parameters()]
 
 
 def equivalence():
@@ -90,13 +90,13 @@ def second_order():
         loss = (bn(xt) ** 3).sum()
         g, = tinyres.autograd.grad(loss, xt, create_graph=True)
         (g * g).sum().backward()
-        return [bn.weight.grad.data.copy(), bn.bias.grad.data.copy()]
+        return [bn.weight.grad.array.copy(), bn.bias.grad.array.copy()]
 
     def batch_norm():
         bn = nn.BatchNorm2d(3).to(tinyres.float64)
         with tinyres.no_grad():
-            bn.weight.data[...] = [0.5, 1.5, -1.0]
-            bn.bias.data[...] = [0.1, -0.2, 0.3]
+            bn.weight.array[...] = [0.5, 1.5, -1.0]
+            bn.bias.array[...] = [0.1, -0.2, 0.3]
         return bn
     expected = penalty_gradients(batch_norm(), x)
     got = [dist.all_reduce(g) for g in penalty_gradients(nn.SyncBatchNorm.convert_sync_batchnorm(batch_norm()),
@@ -233,7 +233,7 @@ def gpu():
         opt.step()
     ours = [t for t in cp.transfers if "distributed.py" in t or "sync_batchnorm.py" in t]
     assert not ours, ours
-    got = [p.data.get() for p in net.parameters()]
+    got = [p.array.get() for p in net.parameters()]
     worst = max(float(np.abs(a - b).max()) for a, b in zip(got, expected))
     assert worst < 1e-10, worst
     assert {"allReduce", "bcast"} <= set(FakeNccl.calls), FakeNccl.calls

@@ -117,7 +117,7 @@ def test_the_double_makes_cuda_available(fake_cupy):
 def test_get_array_module_finds_cupy_arrays_and_tensors(fake_cupy):
     g = tinyres.ones(2).cuda()
     assert backend.get_array_module(g) is fake_cupy
-    assert backend.get_array_module(g.data) is fake_cupy     # not fooled by cupy's .data pointer
+    assert backend.get_array_module(g.array) is fake_cupy     # not fooled by cupy's .data pointer
     assert backend.get_array_module(np.ones(2)) is np
 
 
@@ -127,7 +127,7 @@ def test_to_cuda_and_back(fake_cupy):
     assert g.is_cuda and g.to("cuda:0") is g
     g1 = on(g.cuda(1), "cuda:1")                              # GPU to GPU
     back = on(g1.cpu(), "cpu")
-    assert type(back.data) is np.ndarray and type(g1.numpy()) is np.ndarray
+    assert type(back.array) is np.ndarray and type(g1.numpy()) is np.ndarray
     np.testing.assert_array_equal(back.numpy(), x.numpy())
     assert "device='cuda:1'" in repr(g1)
 

@@ -153,7 +153,7 @@ def test_a_capture_records_without_running(fake_cupy):
     g = CUDAGraph()
     with graph(g):
         y = x * 2
-        x.data[...] = x.data + 1                # not run either: x keeps its values until the replay
+        x.array[...] = x.array + 1                # not run either: x keeps its values until the replay
         z = x.matmul(x)                         # a product: the graph is cut there
     if not REAL:
         assert np.isnan(y.numpy()).all()        # a captured kernel's output holds nothing yet
@@ -170,10 +170,10 @@ def test_a_capture_records_without_running(fake_cupy):
     ("a value read back", lambda x: x.sum().item(), r"item\(\) \(a device-to-host copy\).*inside a CUDA-graph"),
     ("float of a tensor", lambda x: float(x.sum()), r"\(a device-to-host copy\) at core/tensor.py"),
     ("a host copy", lambda x: tinyres.tensor(np.ones(3), device=DEVICE), r"host-to-device copy"),
-    ("cuBLAS directly", lambda x: backend.xp_for(DEVICE).matmul(x.data, x.data), r"cupy#6290"),
+    ("cuBLAS directly", lambda x: backend.xp_for(DEVICE).matmul(x.array, x.array), r"cupy#6290"),
     ("legacy cuRAND", lambda x: backend.xp_for(DEVICE).random.random_sample((3,)), r"legacy cuRAND"),
     ("a synchronisation", lambda x: backend.xp_for(DEVICE).cuda.Device(0).synchronize(), r"synchronize"),
-    ("nonzero", lambda x: x.data.nonzero(), r"output size"),
+    ("nonzero", lambda x: x.array.nonzero(), r"output size"),
 ])
 def test_what_a_capture_cannot_hold_fails_and_names_itself(strict_double, what, fn, message):
     x = tinyres.tensor(randn(3, 3), device=DEVICE)

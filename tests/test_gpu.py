@@ -336,7 +336,7 @@ def test_every_optimizer_steps_on_the_device_and_round_trips_its_state(fake_cupy
     again.load_state_dict(saved)
     with backend.on_device(DEVICE):
         for p, q in zip(dev, again.param_groups[0]["params"]):
-            q.data[...] = p.data
+            q.array[...] = p.array
     _steps(opt, dev, DEVICE, 1)
     _steps(again, again.param_groups[0]["params"], DEVICE, 1)
     for p, q in zip(dev, again.param_groups[0]["params"]):

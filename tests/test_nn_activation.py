@@ -165,8 +165,8 @@ def test_relu6_silu_hardtanh_modules_as_torch(name, args):
     tx, ox = torch.tensor(x, requires_grad=True), tinyres.tensor(x, requires_grad=True)
     theirs(tx).sum().backward()
     ours(ox).sum().backward()
-    np.testing.assert_allclose(ours(tinyres.tensor(x)).data, theirs(torch.tensor(x)).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ox.grad.data, tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours(tinyres.tensor(x)).array, theirs(torch.tensor(x)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ox.grad.array, tx.grad.numpy(), rtol=1e-12)
     assert repr(ours) == repr(theirs)
     plain = tinyres.tensor(x)                       # in place where autograd allows it, as torch
     assert getattr(tinyres.nn, name)(*args, inplace=True)(plain) is plain

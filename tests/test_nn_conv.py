@@ -171,10 +171,10 @@ def test_fast_conv2d_equals_the_plain_reference(x_shape, w_shape, bias, kwargs, 
 def test_conv2d_output_is_channel_major_and_the_next_conv_reads_it_without_a_copy():
     x = tinyres.randn(4, 3, 8, 8)
     y = F.conv2d(x, tinyres.randn(5, 3, 3, 3), padding=1)
-    assert y.data.transpose(1, 0, 2, 3).flags.c_contiguous        # (C, N, H, W) memory
+    assert y.array.transpose(1, 0, 2, 3).flags.c_contiguous        # (C, N, H, W) memory
     z = F.relu(F.batch_norm(y, None, None, training=True))        # both keep the layout
-    assert z.data.transpose(1, 0, 2, 3).flags.c_contiguous
-    assert np.shares_memory(conv._columns(z.data, (1, 1), (1, 1), conv.NO_PADDING, (1, 1)), z.data)
+    assert z.array.transpose(1, 0, 2, 3).flags.c_contiguous
+    assert np.shares_memory(conv._columns(z.array, (1, 1), (1, 1), conv.NO_PADDING, (1, 1)), z.array)
 
 
 @needs_torch

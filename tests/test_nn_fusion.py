@@ -37,7 +37,7 @@ def run(bn, x, shortcut, upstream, fold, monkeypatch):
         assert (type(y.grad_fn) is BatchNormReLUFunction) == fold
         y.backward(tinyres.tensor(upstream, device=DEVICE))
     grads = [x.grad] + ([] if r is None else [r.grad]) + [p.grad for p in bn.parameters()]
-    layout = np.array(y.data.strides)                  # laid out as the ops lay it: a GEMM after it rounds alike
+    layout = np.array(y.array.strides)                  # laid out as the ops lay it: a GEMM after it rounds alike
     return [y.numpy(), layout] + [g.numpy() for g in grads] + [b.numpy() for b in bn.buffers()]
 
 
@@ -54,7 +54,7 @@ def test_folded_equals_the_ops_one_by_one_bit_for_bit(fake_cupy, monkeypatch, tr
     bn = nn.BatchNorm2d(3, affine=affine, momentum=momentum).to(dtype=tinyres.float64 if dtype == np.float64
                                                                 else tinyres.float32).to(DEVICE)
     if affine:
-        bn.weight.data[...] = bn.weight.data * 0 + tinyres.tensor([1.5, -0.5, 0.8], device=DEVICE).data.astype(dtype)
+        bn.weight.array[...] = bn.weight.array * 0 + tinyres.tensor([1.5, -0.5, 0.8], device=DEVICE).array.astype(dtype)
     bn.train(training)
     if not training:
         x[0, 0, 0, 2] = 0.25                                   # (a NaN in eval would reach every gradient)
@@ -175,7 +175,7 @@ def test_second_derivatives_through_the_fold_equal_the_ops_one_by_one(fake_cupy,
 def test_the_fold_passes_gradcheck_and_gradgradcheck(fake_cupy, training):
     """Against finite differences too, not only against the unfolded ops."""
     bn = nn.BatchNorm2d(3).to(dtype=tinyres.float64).to(DEVICE).train(training)
-    bn.running_mean.data[...] = bn.running_mean.data + 0.2
+    bn.running_mean.array[...] = bn.running_mean.array + 0.2
     x = tinyres.tensor(randn(3, 3, 2, 2, low=0.1), device=DEVICE, requires_grad=True)
     r = tinyres.tensor(randn(3, 3, 2, 2, seed=1), device=DEVICE, requires_grad=True)
 

@@ -111,6 +111,6 @@ def test_the_layer_counts_in_summary_and_takes_the_resnet_initialisation():
     assert s.total_params == 3 * 8 * 9 + 16 + 8 * 2 + 2
     assert s.total_macs == 6 * 6 * 8 * 27 + 2 * 8                       # the conv and the fc; normalization none
     with tinyres.no_grad():
-        model.gn.weight.data[...] = 5
+        model.gn.weight.array[...] = 5
     tinyres.models.resnet.init_weights(model, zero_init_residual=False)
     assert np.all(model.gn.weight.numpy() == 1) and np.all(model.gn.bias.numpy() == 0)

@@ -406,7 +406,7 @@ def test_the_identity_nodes_return_the_kind_of_gradient_they_get(as_tensor):
     seen = []
     hub = BackwardHookGather.apply(a, b, on_grads=lambda grads: seen.append(grads) or [g for g in grads])
     gather = hub.grad_fn
-    picks = [BackwardHookFunction.apply(hub, array=t.data, gather=gather, slot=i) for i, t in enumerate((a, b))]
+    picks = [BackwardHookFunction.apply(hub, array=t.array, gather=gather, slot=i) for i, t in enumerate((a, b))]
     kind = tinyres.Tensor if as_tensor else np.ndarray
     gy = np.full((2, 3), 2.0)
     zero = picks[0].grad_fn.backward(tinyres.Tensor(gy) if as_tensor else gy)

@@ -91,11 +91,11 @@ def test_random_init_statistics(case):
 def test_random_init_is_in_place_seeded_and_keeps_dtype(case):
     fill, _ = CASES[case]
     p = nn.Parameter(tinyres.zeros(8, 4, 3, dtype=tinyres.float64))
-    data = p.data
+    data = p.array
     tinyres.manual_seed(3)
     first = fill(p).numpy()
     tinyres.manual_seed(3)
-    assert fill(p) is p and p.data is data and p.dtype == np.float64
+    assert fill(p) is p and p.array is data and p.dtype == np.float64
     np.testing.assert_array_equal(p.numpy(), first)
     assert p.is_leaf and p.requires_grad and p.grad is None
     assert fill(tinyres.zeros(8, 4, 3)).dtype == np.float32

@@ -48,7 +48,7 @@ def test_parameter_is_a_leaf_that_requires_grad_and_shares_data():
     data = tinyres.tensor([1.0, 2.0])
     p = nn.Parameter(data)
     assert isinstance(p, tinyres.Tensor) and p.requires_grad and p.is_leaf
-    assert p.data is data.data
+    assert p.array is data.array
     assert not nn.Parameter(data, requires_grad=False).requires_grad
     assert nn.Parameter().shape == (0,)
     y = (p * 3).sum()
@@ -210,8 +210,8 @@ def test_to_float64_keeps_parameter_objects_and_integer_buffers(convert):
 
 def test_to_cpu_is_a_no_op_that_returns_self():
     lin = nn.Linear(2, 2)
-    w = lin.weight.data
-    assert lin.to("cpu") is lin and lin.cpu() is lin and lin.weight.data is w
+    w = lin.weight.array
+    assert lin.to("cpu") is lin and lin.cpu() is lin and lin.weight.array is w
 
 
 # ---------------------------------------------------------------------- repr
@@ -267,8 +267,8 @@ def test_sequential_indexing_slicing_and_editing():
 def test_sequential_from_ordered_dict_keeps_names_and_runs_in_order():
     seq = nn.Sequential(collections.OrderedDict([("conv", nn.Conv1d(1, 2, 1)), ("act", nn.ReLU())]))
     assert names(seq.named_children()) == ["conv", "act"] and seq.conv is seq[0]
-    seq.conv.weight.data[...] = -1
-    seq.conv.bias.data[...] = 0
+    seq.conv.weight.array[...] = -1
+    seq.conv.bias.array[...] = 0
     out = seq(tinyres.ones(1, 1, 3))        # conv gives -1 everywhere, ReLU makes it 0
     assert not out.numpy().any()
 
@@ -309,7 +309,7 @@ def test_state_dict_values_are_detached_and_share_memory():
     sd = lin.state_dict()
     assert isinstance(sd, collections.OrderedDict)
     assert type(sd["weight"]) is tinyres.Tensor and not sd["weight"].requires_grad
-    assert sd["weight"].data is lin.weight.data
+    assert sd["weight"].array is lin.weight.array
     assert lin.state_dict(keep_vars=True)["weight"] is lin.weight
     assert list(lin.state_dict(prefix="fc.")) == ["fc.weight", "fc.bias"]
 
@@ -319,7 +319,7 @@ def test_load_state_dict_copies_into_the_same_parameters_and_casts():
     params = {k: v for k, v in net.state_dict(keep_vars=True).items()}
     src = make_net("tinyres")
     for t in src.parameters():
-        t.data[...] = np.random.default_rng(0).standard_normal(t.shape)
+        t.array[...] = np.random.default_rng(0).standard_normal(t.shape)
     values = {k: v.numpy().astype(np.float64) for k, v in src.state_dict().items()}   # float64 arrays
     values["bn.num_batches_tracked"] = 7                                              # a plain number
     values["conv.weight"] = src.conv.weight                                           # a Tensor
@@ -441,7 +441,7 @@ def test_to_cuda_moves_everything_and_keeps_the_objects(fake_cupy):
 def test_load_state_dict_across_devices(fake_cupy):
     src = nn.Linear(3, 2).to("cuda:1")
     dst = nn.Linear(3, 2)
-    dst.load_state_dict({k: v.data for k, v in src.state_dict().items()})      # CuPy arrays into a CPU model
+    dst.load_state_dict({k: v.array for k, v in src.state_dict().items()})      # CuPy arrays into a CPU model
     on(dst.weight, "cpu")
     np.testing.assert_array_equal(dst.weight.numpy(), src.weight.numpy())
     gpu = nn.Linear(3, 2).cuda()

@@ -62,7 +62,7 @@ def test_clip_grad_norm_of_one_tensor_and_of_none():
 @needs_torch
 def test_clip_grad_norm_nonfinite():
     ours, theirs = grads_pair()
-    ours[0].grad.data[0, 0], theirs[0].grad[0, 0] = np.inf, np.inf
+    ours[0].grad.array[0, 0], theirs[0].grad[0, 0] = np.inf, np.inf
     with pytest.raises(RuntimeError, match="non-finite") as info:
         nn.utils.clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
     with pytest.raises(RuntimeError) as torch_info:
@@ -115,13 +115,13 @@ def test_vector_to_parameters_refuses_a_non_tensor():
 def test_convert_sync_batchnorm_is_a_classmethod_that_keeps_the_weights():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4),
                           nn.Sequential(nn.BatchNorm1d(4, momentum=None, affine=False)))
-    model[1].running_mean.data[...] = 0.5
+    model[1].running_mean.array[...] = 0.5
     model.eval()
     weight = model[1].weight
     converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     assert converted is model
     assert type(model[1]) is nn.SyncBatchNorm and type(model[2][0]) is nn.SyncBatchNorm
-    assert model[1].weight is weight and float(model[1].running_mean.data[0]) == 0.5
+    assert model[1].weight is weight and float(model[1].running_mean.array[0]) == 0.5
     assert model[2][0].momentum is None and not model[2][0].affine and not model[1].training
     bn = nn.BatchNorm2d(3)
     assert type(nn.SyncBatchNorm.convert_sync_batchnorm(bn)) is nn.SyncBatchNorm

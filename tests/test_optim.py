@@ -73,15 +73,15 @@ def run_both(name, kwargs, dtype, group_options=None, sign=1.0, skip=(), steps=S
     tp, pp = tiny_params(problem.start), torch_params(problem.start)
     t_opt = getattr(tinyres.optim, name)(groups_of(tp, group_options), **kwargs)
     p_opt = getattr(torch.optim, name)(groups_of(pp, group_options), foreach=False, **kwargs)
-    arrays = [p.data for p in tp]
+    arrays = [p.array for p in tp]
     for t in range(steps):
         set_grads(tp, problem, t, skip)
         set_grads(pp, problem, t, skip)
         t_opt.step()
         p_opt.step()
         for a, b in zip(tp, pp):
-            assert_close(a.data, b.detach().numpy(), dtype)
-    assert all(p.data is a for p, a in zip(tp, arrays)), "parameters must be updated in place"
+            assert_close(a.array, b.detach().numpy(), dtype)
+    assert all(p.array is a for p, a in zip(tp, arrays)), "parameters must be updated in place"
     assert all(p.dtype == dtype for p in tp)
     for state in t_opt.state.values():
         assert all(v.dtype == dtype for v in state.values() if isinstance(v, np.ndarray))
@@ -163,12 +163,12 @@ def test_step_with_closure_returns_its_loss():
 def test_zero_grad(set_to_none):
     w = tinyres.ones(3, requires_grad=True)
     (w * 2).sum().backward()
-    grad_array = w.grad.data
+    grad_array = w.grad.array
     tinyres.optim.SGD([w]).zero_grad(set_to_none=set_to_none)
     if set_to_none:
         assert w.grad is None
     else:
-        assert w.grad.data is grad_array and not grad_array.any()
+        assert w.grad.array is grad_array and not grad_array.any()
 
 
 # ---------------------------------------------------------------------- state_dict

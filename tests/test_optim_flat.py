@@ -65,7 +65,7 @@ def test_one_kernel_per_group_gives_the_numbers_of_one_per_parameter(fake_cupy, 
     train(model, opt, data(DEVICE))
     train(cpu_model, cpu_opt, data("cpu"))
     (layout,) = flat_opt._flat.values()                     # the flat path was taken
-    assert all(p.data is view for p, view in zip(flat_model.parameters(), layout.data_views))
+    assert all(p.array is view for p, view in zip(flat_model.parameters(), layout.data_views))
     assert not opt._flat and not cpu_opt._flat              # foreach=False, and the CPU: per parameter
     assert_same(flat_model, flat_opt, model, opt)           # bit for bit
     assert_same(flat_model, flat_opt, cpu_model, cpu_opt, exact=False)
@@ -93,14 +93,14 @@ def test_a_group_step_is_one_launch_and_gradients_land_in_the_flat_buffer(strict
     opt.zero_grad()
     F.cross_entropy(model(data(DEVICE)[0][0]), data(DEVICE)[0][1]).backward()
     (layout,) = opt._flat.values()
-    assert all(p.grad.data is view for p, view in zip(model.parameters(), layout.grad_views))
+    assert all(p.grad.array is view for p, view in zip(model.parameters(), layout.grad_views))
 
 
 def changes(k, model, opt):
     """What users do to tensors between steps; the layout must follow each."""
     params = list(model.parameters())
     if k == 1:
-        params[0].data = params[0].data.copy()               # p.data replaced
+        params[0].array = params[0].array.copy()               # p.array replaced
     if k == 2:
         params[1].grad = None                                # a parameter skipped (SGD: so is its state)
     if k == 3:

@@ -78,18 +78,18 @@ def test_each_model_family_gives_torchs_logits_and_gradients(name):
     loss_t.backward()
     loss_o.backward()
     assert abs(loss_t.item() - loss_o.item()) < 1e-10
-    np.testing.assert_allclose(ox.grad.data, tx.grad.numpy(), rtol=1e-7, atol=1e-11)
+    np.testing.assert_allclose(ox.grad.array, tx.grad.numpy(), rtol=1e-7, atol=1e-11)
     grads = dict(theirs.named_parameters())
     for k, p in ours.named_parameters():
         if grads[k].grad is None:                  # a layer the forward does not use (EfficientNet's first block)
             assert p.grad is None, k
             continue
-        np.testing.assert_allclose(p.grad.data, grads[k].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=k)
+        np.testing.assert_allclose(p.grad.array, grads[k].grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=k)
     for k, v in theirs.state_dict().items():         # running statistics after the training-mode step
-        np.testing.assert_allclose(ours.state_dict()[k].data, v.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
+        np.testing.assert_allclose(ours.state_dict()[k].array, v.numpy(), rtol=1e-10, atol=1e-12, err_msg=k)
     theirs.eval(), ours.eval()
     with torch.no_grad(), tinyres.no_grad():
-        np.testing.assert_allclose(ours(ox).data, theirs(tx).numpy(), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(ours(ox).array, theirs(tx).numpy(), rtol=1e-8, atol=1e-10)
 
 
 def test_efficientnets_drop_connect_trains_in_place_inside_the_graph():

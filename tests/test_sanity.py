@@ -23,7 +23,7 @@ def test_the_initial_loss_of_a_fresh_classifier_is_near_ln_classes_and_a_scaled_
     batches = [next(iter(loader))]
     fresh = sanity.initial_loss(model, batches, 10)
     assert fresh["ok"] and abs(fresh["ln_classes"] - np.log(10)) < 1e-12 and 0.9 < fresh["ratio"] < 1.2
-    model.fc.weight.data *= 100                      # logits 100x too large: confidently wrong
+    model.fc.weight.array *= 100                      # logits 100x too large: confidently wrong
     assert not sanity.initial_loss(model, batches, 10)["ok"]
 
 

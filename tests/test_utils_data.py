@@ -18,7 +18,7 @@ import tinyres.utils.data as trd
 def as_plain(batch):
     """A batch of either library as nested lists / dicts of (dtype name, values)."""
     if isinstance(batch, (tinyres.Tensor, torch.Tensor)):
-        values = batch.data if isinstance(batch, tinyres.Tensor) else batch.numpy()
+        values = batch.array if isinstance(batch, tinyres.Tensor) else batch.numpy()
         return str(values.dtype), np.asarray(values).tolist()
     if isinstance(batch, dict):
         return {k: as_plain(v) for k, v in batch.items()}
@@ -215,7 +215,7 @@ def test_batch_sampler_and_collate_fn_arguments():
 
 
 def labels(loader):
-    return [b[1].data.tolist() for b in loader]
+    return [b[1].array.tolist() for b in loader]
 
 
 def test_shuffle_is_the_same_with_or_without_workers_and_follows_the_generator():
@@ -264,7 +264,7 @@ def test_worker_seeds_differ_by_worker_and_by_epoch_and_repeat_with_the_generato
     def epoch(seed, **kwargs):
         loader = trd.DataLoader(Seeds(), batch_size=1, num_workers=2, generator=tinyres.Generator().manual_seed(seed),
                                 **kwargs)
-        return [[x.data.item() for x in b[:3]] for b in loader]
+        return [[x.array.item() for x in b[:3]] for b in loader]
     a = epoch(1)
     seeds = {(s, w) for s, w, _ in a}
     base = min(s for s, _ in seeds)
@@ -277,7 +277,7 @@ def test_worker_init_fn_and_persistent_workers():
     def init(worker_id):
         np.random.seed(1000 + worker_id)
     loader = trd.DataLoader(Seeds(), batch_size=1, num_workers=2, worker_init_fn=init, persistent_workers=True)
-    first, second = ([[x.data.item() for x in b] for b in loader] for _ in range(2))
+    first, second = ([[x.array.item() for x in b] for b in loader] for _ in range(2))
     first = list(first)
     second = list(second)
     expected0 = np.random.RandomState(1000).randint(2**31)
@@ -330,7 +330,7 @@ class Slow(trd.Dataset):
 def test_a_workers_exception_comes_back_with_its_traceback():
     loader = trd.DataLoader(Faulty(), batch_size=2, num_workers=2)
     it = iter(loader)
-    assert next(it).data.tolist() == [0, 1]
+    assert next(it).array.tolist() == [0, 1]
     with pytest.raises(KeyError, match="Caught KeyError in DataLoader worker process 1") as info:
         next(it)
     assert "no sample 3" in str(info.value) and "Original Traceback" in str(info.value)

@@ -21,7 +21,7 @@ def rgb(h=6, w=5):
 def pixels(img):
     if isinstance(img, Image.Image):
         return np.asarray(img)
-    return img.data if isinstance(img, tinyres.Tensor) else img
+    return img.array if isinstance(img, tinyres.Tensor) else img
 
 
 def test_to_tensor_scales_uint8_and_moves_channels_first():
@@ -29,7 +29,7 @@ def test_to_tensor_scales_uint8_and_moves_channels_first():
     for pic in (array, Image.fromarray(array)):
         out = T.ToTensor()(pic)
         assert isinstance(out, tinyres.Tensor) and out.shape == (3, 6, 5) and out.dtype == np.float32
-        np.testing.assert_allclose(out.data, torch.from_numpy(array).permute(2, 0, 1).float().div(255).numpy())
+        np.testing.assert_allclose(out.array, torch.from_numpy(array).permute(2, 0, 1).float().div(255).numpy())
     grey = T.ToTensor()(Image.fromarray(array[:, :, 0], mode="L"))
     assert grey.shape == (1, 6, 5)
     assert T.ToTensor()(np.ones((2, 2), np.float64)).dtype == np.float64        # not uint8: kept, not scaled
@@ -42,10 +42,10 @@ def test_normalize_as_torch():
     x = RNG.random((2, 3, 4, 4)).astype(np.float32)
     mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
     expected = (torch.from_numpy(x) - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    np.testing.assert_allclose(T.Normalize(mean, std)(tinyres.tensor(x)).data, expected.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(T.Normalize(mean, std)(tinyres.tensor(x)).array, expected.numpy(), rtol=1e-6)
     t = tinyres.tensor(x[0])
     assert T.Normalize(mean, std, inplace=True)(t) is t
-    np.testing.assert_allclose(t.data, expected[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(t.array, expected[0].numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("bad, error, match", [
@@ -67,7 +67,7 @@ def test_normalize_errors(bad, error, match):
 def test_pad_as_torch(mode, torch_mode, padding, torch_padding):
     x = RNG.random((3, 5, 6))
     expected = torch.nn.functional.pad(torch.from_numpy(x)[None], torch_padding, mode=torch_mode)[0].numpy()
-    np.testing.assert_allclose(T.Pad(padding, padding_mode=mode)(tinyres.tensor(x)).data, expected)
+    np.testing.assert_allclose(T.Pad(padding, padding_mode=mode)(tinyres.tensor(x)).array, expected)
     image = rgb(5, 6)                      # the same padding on PIL's (H, W, C) layout
     chw = torch.from_numpy(image).permute(2, 0, 1)[None].double()
     want = torch.nn.functional.pad(chw, torch_padding, mode=torch_mode)[0].permute(1, 2, 0).numpy()
@@ -109,7 +109,7 @@ def test_flips_and_center_crop():
     np.testing.assert_array_equal(pixels(T.RandomVerticalFlip(p=1.0)(image)), image[::-1])
     assert T.RandomHorizontalFlip(p=0.0)(image) is image
     chw = tinyres.tensor(image.transpose(2, 0, 1))
-    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1.0)(chw).data, image.transpose(2, 0, 1)[..., ::-1])
+    np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1.0)(chw).array, image.transpose(2, 0, 1)[..., ::-1])
     tinyres.manual_seed(0)
     flips = sum(T.RandomHorizontalFlip()(image) is not image for _ in range(1000))
     assert 430 < flips < 570

@@ -9,6 +9,8 @@ The package is laid out as its layers, each importing only from those below it
 
 This file is the top: it gathers the public names, as ``torch`` does.
 """
+import importlib as _importlib
+import pkgutil as _pkgutil
 import sys as _sys
 
 from .version import __version__  # noqa: F401
@@ -20,10 +22,12 @@ from .kernels.threads import get_num_threads, set_num_threads  # noqa: F401
 from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,  # noqa: F401
                               no_grad, set_grad_enabled)
 from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
-                          rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+                          rand_like, randint, randn, randn_like, set_printoptions, tensor, zeros, zeros_like)
+from .core.tensor import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: F401
+                          IntTensor, LongTensor, ShortTensor)      # torch's legacy typed constructors
 from .core import engine, ops, composite  # noqa: F401  (they install Tensor.backward and Tensor's methods)
 from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, cos, cumsum, exp, expm1, flatten,  # noqa: F401
-                       log, log1p, matmul, max, maximum, mean, min, minimum, permute, reshape, sin, sqrt,
+                       log, log1p, matmul, max, maximum, mean, min, minimum, mul, neg, permute, reshape, sin, sqrt,
                        squeeze, stack, std, sum, transpose, unsqueeze, var, where)
 from .core.ops import matmul as mm, matmul as bmm  # noqa: F401,E402
 from .core.composite import (allclose, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,  # noqa: F401
@@ -32,6 +36,11 @@ from .core.composite import (allclose, argsort, bitwise_and, bitwise_not, bitwis
                              linspace, log10, log2, logical_not, logsumexp, lt, masked_fill, narrow, ne, norm,
                              numel, outer, randperm, reciprocal, remainder, round, rsqrt, scatter, select, sign,
                              sinh, sort, split, square, topk, trace, tril, triu, trunc, unbind)
+from .core.composite import (Size, add, addcdiv, addcmul, amax, amin, argwhere, as_tensor, bernoulli,  # noqa: F401
+                             bincount, clamp_max, clamp_min, clip, column_stack, count_nonzero, cumprod, diag,
+                             diagonal, div, equal, finfo, get_rng_state, hstack, iinfo, lerp, median, meshgrid,
+                             multinomial, nonzero, normal, pow, prod, repeat_interleave, roll, scatter_add,
+                             set_rng_state, std_mean, sub, t, unique, var_mean, vstack, where)  # where(cond) too
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx, backends  # noqa: F401
@@ -52,12 +61,14 @@ for _old, _module in {"tensor": _tensor, "ops": ops, "backend": backend, "recipe
                       "viz": viz, "checks": checks, "exercises": exercises, "sanity": sanity,
                       "nn.functional.reference": _reference}.items():
     _sys.modules[f"{__name__}.{_old}"] = _module
+    for _sub in _pkgutil.iter_modules(getattr(_module, "__path__", [])):   # a package's modules too
+        _sys.modules[f"{__name__}.{_old}.{_sub.name}"] = _importlib.import_module(f"{_module.__name__}.{_sub.name}")
 # tinyres.backend's CPU-thread helpers moved to kernels/threads.py, above the backend: their old
 # names are set here, at the top (the backend itself imports nothing above it)
 for _old in ("parallel_for", "parallel_map", "parallel_matmul", "workspace", "empty_workspace",
              "set_num_threads", "get_num_threads", "BLOCK"):
     setattr(backend, _old, getattr(_threads, _old))
-del _old, _module
+del _old, _module, _sub
 
 
 

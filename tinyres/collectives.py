@@ -147,7 +147,7 @@ def _wait(request, what):
 
 def _array(x, name):
     """The array behind ``x`` (a Tensor or an array)."""
-    array = x.data if isinstance(x, Tensor) else x
+    array = x.array if isinstance(x, Tensor) else x
     if not backend.is_array(array):
         raise TypeError(f"distributed.{name}: expected a Tensor or an array, got {type(x).__name__}")
     return array

@@ -21,6 +21,7 @@ import numpy as np
 
 from .core import backend
 from .core.engine import tracing
+from .core.ops import commit_inplace
 from .core.grad_mode import no_grad
 from .core.tensor import Tensor
 from .serialization import atomic_write
@@ -49,6 +50,7 @@ class _Graph:
         self.opset = opset
         self.nodes, self.initializers = [], {}
         self.names = {}                    # id(Tensor) -> the ONNX value holding it
+        self.versions = {}                 # id(Tensor) -> its version when it got that name
         self.keep = []                     # every traced Tensor, alive, so no id is reused
         self.constant_names = constant_names
         self.dynamic_batch = dynamic_batch
@@ -64,18 +66,33 @@ class _Graph:
         self.initializers[name] = array
         return name
 
+    def bind(self, x, name, version=None):
+        """``x`` holds the ONNX value ``name`` from now on (as of its ``version``, default its current one)."""
+        self.names[id(x)] = name
+        self.versions[id(x)] = x._version if version is None else version
+        self.keep.append(x)
+
+    def traced(self, x):
+        """The ONNX name of a traced tensor, refused if its memory was written in place since it
+        got that name by something the trace did not see (the graph would read its old value)."""
+        if x._version != self.versions[id(x)]:
+            raise ExportError(f"tinyres.onnx.export: a tensor of shape {tuple(x.shape)} was written in place in a "
+                              "way the graph cannot follow (through a view of it, or of the tensor it is a view "
+                              "of, or by an in-place op that does not report its write to the trace), so the "
+                              "exported graph would read its old value; use the out-of-place op")
+        return self.names[id(x)]
+
     def value(self, x, dtype=None):
         """The ONNX name of an op's input: a traced value, a parameter, or a new constant."""
         if isinstance(x, Tensor):
             if id(x) in self.names:
-                return self.names[id(x)]
-            name = self.constant_names.get(id(x)) or self.constant_names.get(id(x.data))
+                return self.traced(x)
+            name = self.constant_names.get(id(x)) or self.constant_names.get(id(x.array))
             if name is not None:
-                self.initializers.setdefault(name, np.asarray(backend.to_numpy(x.data)))
-                self.names[id(x)] = name
-                self.keep.append(x)
+                self.initializers.setdefault(name, np.asarray(backend.to_numpy(x.array)))
+                self.bind(x, name)
                 return name
-            return self.constant(x.data)
+            return self.constant(x.array)
         if backend.is_device_array(x) or isinstance(x, np.ndarray):
             name = self.constant_names.get(id(x))
             if name is not None:
@@ -258,6 +275,17 @@ def _identity(g, args, opts, out):
     return g.node("Identity", [g.value(args[0])])
 
 
+def _written_in_place(g, args, opts, out):
+    """``x.add_(y)``, ``x += y``, ``x.clamp_(...)``...: the op was traced out of place, then its
+    result written into x (``ops.commit_inplace``): x holds the result's value from now on."""
+    x, result = args
+    name = g.value(result)
+    if result.dtype != x.dtype:
+        from onnx import helper
+        name = g.node("Cast", [name], to=helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype)))
+    return name
+
+
 def _broadcast(g, args, opts, out):
     return g.node("Expand", [g.value(args[0]), g.ints(args[1])])
 
@@ -269,7 +297,7 @@ HANDLERS = {
     "Add": _elementwise("Add"), "Sub": _elementwise("Sub"), "Mul": _elementwise("Mul"), "Div": _elementwise("Div"),
     "Neg": _elementwise("Neg"), "Exp": _elementwise("Exp"), "Log": _elementwise("Log"), "Sqrt": _elementwise("Sqrt"),
     "Abs": _elementwise("Abs"), "Sigmoid": _elementwise("Sigmoid"), "Tanh": _elementwise("Tanh"),
-    "Maximum": _elementwise("Max"), "MatMul": _elementwise("MatMul"), "Pow": _pow,
+    "Maximum": _elementwise("Max"), "MatMul": _elementwise("MatMul"), "Pow": _pow, "PowTensor": _elementwise("Pow"),
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "GetItem": _getitem,
     "ConstantPad": _pad, "Cat": _cat, "Permute": _permute, "Clamp": _clamp, "Clone": _identity,
     "DropoutFunction": _identity, "BroadcastTo": _broadcast,
@@ -281,26 +309,27 @@ def _constant_names(model):
     for name, t in list(model.named_parameters()) + list(model.named_buffers()):
         if t is not None:
             names.setdefault(id(t), name)
-            names.setdefault(id(t.data), name)
+            names.setdefault(id(t.array), name)
     return names
 
 
 def _trace(model, inputs, input_names, dynamic_batch, opset=OPSET):
     g = _Graph(_constant_names(model), dynamic_batch, opset)
     for t, name in zip(inputs, input_names):
-        g.names[id(t)] = name
-        g.keep.append(t)
+        g.bind(t, name)
 
     def record(cls, args, options, out):
+        if cls is commit_inplace:           # an in-place write: out (the written tensor) holds args[1]
+            g.bind(out, _written_in_place(g, args, options, out))
+            return
         handler = HANDLERS.get(cls.__name__)
         if handler is None:
             raise ExportError(f"tinyres.onnx.export: the op {cls.__name__} has no ONNX form yet (supported: "
                               f"{', '.join(sorted(HANDLERS))})")
         name = handler(g, args, options, out)
-        g.names[id(out)] = name
-        g.keep.append(out)
-        if "out" in options and isinstance(args[0], Tensor):     # in place: the input now holds the result
-            g.names[id(args[0])] = name
+        g.bind(out, name)
+        if "out" in options and isinstance(args[0], Tensor):     # computed into the input, whose version
+            g.bind(args[0], name, args[0]._version + 1)          # the caller bumps next (relu_)
 
     with no_grad(), tracing(record):
         outputs = model(*inputs)
@@ -309,6 +338,7 @@ def _trace(model, inputs, input_names, dynamic_batch, opset=OPSET):
         if not isinstance(y, Tensor) or id(y) not in g.names:
             raise ExportError(f"tinyres.onnx.export: output {i} of the model is not computed from its input by "
                               "tinyres ops")
+        g.traced(y)
     return g, outputs
 
 

@@ -25,7 +25,7 @@ def _flat_buckets(tensors, cap_bytes):
     ``cap_bytes`` (a tensor larger than that gets a group of its own)."""
     buckets, size = [], 0
     for t in tensors:
-        nbytes = t.data.nbytes
+        nbytes = t.array.nbytes
         same = buckets and (buckets[-1][0].dtype, buckets[-1][0].device) == (t.dtype, t.device)
         if not same or size + nbytes > cap_bytes:
             buckets.append([])
@@ -38,18 +38,18 @@ def _flat_buckets(tensors, cap_bytes):
 def _broadcast_tensors(tensors, src=0):
     """Broadcast a list of tensors from ``src``, one flat buffer per bucket."""
     for bucket in _flat_buckets(tensors, 2**26):
-        xp = backend.get_array_module(bucket[0].data)
-        flat = broadcast(xp.concatenate([t.data.ravel() for t in bucket]), src)
+        xp = backend.get_array_module(bucket[0].array)
+        flat = broadcast(xp.concatenate([t.array.ravel() for t in bucket]), src)
         for t, part in zip(bucket, _split(flat, bucket)):
-            t.data[...] = part
+            t.array[...] = part
 
 
 def _split(flat, tensors):
     """Views of the flat array ``flat`` shaped as each of ``tensors``, in order."""
     offset = 0
     for t in tensors:
-        yield flat[offset:offset + t.data.size].reshape(t.shape)
-        offset += t.data.size
+        yield flat[offset:offset + t.array.size].reshape(t.shape)
+        offset += t.array.size
 
 
 class _GradientsReady(Function):
@@ -122,11 +122,11 @@ class DistributedDataParallel(Module):
         for bucket in self._buckets:
             has_grad = numpy.array([p.grad is not None for p in bucket], numpy.int64)
             all_reduce(has_grad)                  # a parameter with a gradient on any rank gets one
-            xp = backend.get_array_module(bucket[0].data)
-            flat = xp.zeros(sum(p.data.size for p in bucket), bucket[0].dtype)
+            xp = backend.get_array_module(bucket[0].array)
+            flat = xp.zeros(sum(p.array.size for p in bucket), bucket[0].dtype)
             for p, part in zip(bucket, _split(flat, bucket)):
                 if p.grad is not None:
-                    part[...] = p.grad.data
+                    part[...] = p.grad.array
             all_reduce(flat, "avg")
             for p, part, used in zip(bucket, _split(flat, bucket), has_grad):
                 if used:

@@ -383,7 +383,7 @@ class _Writer:
 def as_host_array(obj):
     """A NumPy array for a NumPy/CuPy array or a Tensor (copied off the GPU); None otherwise."""
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if backend.is_device_array(obj):
         return backend.to_host(obj)
     return obj if isinstance(obj, numpy.ndarray) else None

@@ -41,7 +41,7 @@ def write(tensors, file, metadata=None):
         raise TypeError("save: safetensors metadata is a dict of str to str")
     header, arrays, offset = {}, [], 0
     for name, value in tensors.items():
-        array = backend.to_host(value.data) if isinstance(value, Tensor) else value
+        array = backend.to_host(value.array) if isinstance(value, Tensor) else value
         if not isinstance(name, str) or not isinstance(array, numpy.ndarray) and not backend.is_array(array):
             raise TypeError(f"save: a .safetensors file holds arrays under str names; {name!r} is a "
                             f"{type(value).__name__}")

@@ -133,6 +133,32 @@ CASES = [
                   lambda tf, x: tf.adaptive_avg_pool1d(x, 4), lambda rng: [distinct((2, 3, 7), rng)]),
     GradcheckCase("adaptive_max_pool1d (3)", lambda x: F.adaptive_max_pool1d(x, 3),
                   lambda tf, x: tf.adaptive_max_pool1d(x, 3), lambda rng: [distinct((2, 3, 7), rng)]),
+    # the activations, distances, instance norm and pad modes a ported script reaches for
+    GradcheckCase("elu (0.7)", lambda x: F.elu(x, 0.7), lambda tf, x: tf.elu(x, 0.7),
+                  lambda rng: [distinct((3, 4, 5), rng)]),
+    GradcheckCase("hardswish", F.hardswish, lambda tf, x: tf.hardswish(x),
+                  lambda rng: [distinct((3, 4, 5), rng) * 2.5]),
+    GradcheckCase("hardsigmoid", F.hardsigmoid, lambda tf, x: tf.relu6(x + 3) / 6,     # torch's own: a float32 1/6
+                  lambda rng: [distinct((3, 4, 5), rng) * 2.5]),                        # slope, no second derivative
+    GradcheckCase("mish", F.mish, lambda tf, x: tf.mish(x), lambda rng: [rng.standard_normal((3, 5)) * 3]),
+    GradcheckCase("prelu (per channel)", F.prelu, lambda tf, x, w: tf.prelu(x, w),
+                  lambda rng: [distinct((2, 3, 4), rng), rng.uniform(0.1, 0.5, 3)]),
+    GradcheckCase("cosine_similarity", F.cosine_similarity, lambda tf, a, b: tf.cosine_similarity(a, b),
+                  lambda rng: [rng.standard_normal((4, 5)), rng.standard_normal((4, 5))]),
+    GradcheckCase("pairwise_distance (p 3)", lambda a, b: F.pairwise_distance(a, b, 3.0),
+                  lambda tf, a, b: tf.pairwise_distance(a, b, 3.0),
+                  lambda rng: [rng.standard_normal((4, 5)), rng.standard_normal((4, 5))]),
+    GradcheckCase("instance_norm", lambda x, w, b: F.instance_norm(x, weight=w, bias=b),
+                  lambda tf, x, w, b: tf.instance_norm(x, weight=w, bias=b),
+                  lambda rng: [distinct((2, 3, 4, 3), rng), rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)]),
+    GradcheckCase("pad (reflect 2, 1, 1, 2)", lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect"),
+                  lambda tf, x: tf.pad(x, (2, 1, 1, 2), mode="reflect"),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
+    GradcheckCase("pad (replicate 3, 0)", lambda x: F.pad(x, (3, 0), mode="replicate"),
+                  lambda tf, x: tf.pad(x, (3, 0), mode="replicate"), lambda rng: [rng.standard_normal((2, 3, 4))]),
+    GradcheckCase("pad (circular 1, 2, 2, 1)", lambda x: F.pad(x, (1, 2, 2, 1), mode="circular"),
+                  lambda tf, x: tf.pad(x, (1, 2, 2, 1), mode="circular"),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
 ]
 
 

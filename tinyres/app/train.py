@@ -58,10 +58,10 @@ def evaluate(model, loader, num_classes):
     sums = None     # [loss, confusion counts...] summed where the model lives: one transfer at the end
     for images, labels in loader:
         logits = model(images)
-        loss = F.cross_entropy(logits, labels, reduction="sum").data
+        loss = F.cross_entropy(logits, labels, reduction="sum").array
         with backend.on_device(logits.device):
             xp = backend.get_array_module(loss)
-            pairs = labels.data.ravel() * num_classes + logits.data.argmax(axis=1).ravel()
+            pairs = labels.array.ravel() * num_classes + logits.array.argmax(axis=1).ravel()
             counts = xp.bincount(pairs, minlength=num_classes * num_classes)     # integers: exact in any order
             batch = xp.concatenate([loss.astype(xp.float64).reshape(1), counts.astype(xp.float64)])
             sums = batch if sums is None else sums + batch
@@ -173,8 +173,8 @@ class Trainer:
                 self.scheduler.step()
             n = len(labels)
             with backend.on_device(device):
-                figures = xp.stack([loss.data.astype(xp.float64) * n,
-                                    (logits.data.argmax(axis=1) == labels.data).sum().astype(xp.float64)])
+                figures = xp.stack([loss.array.astype(xp.float64) * n,
+                                    (logits.array.argmax(axis=1) == labels.array).sum().astype(xp.float64)])
                 running = figures if running is None else running + figures
             seen += n
             if (step + 1) % every and step + 1 < len(self.train_loader):

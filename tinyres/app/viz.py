@@ -52,8 +52,8 @@ def _describe(shape, dtype):
 
 
 def _grad_norm(tensor):
-    xp = backend.get_array_module(tensor.grad.data)
-    return float(xp.sqrt((tensor.grad.data.astype("float64") ** 2).sum()))
+    xp = backend.get_array_module(tensor.grad.array)
+    return float(xp.sqrt((tensor.grad.array.astype("float64") ** 2).sum()))
 
 
 def _op_label(node):

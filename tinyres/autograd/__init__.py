@@ -1,15 +1,18 @@
 """``tinyres.autograd``, as ``torch.autograd``: the engine's public face.
 
-Nothing is defined here: the engine (``Function``, the backward pass) is
+Little is defined here: the engine (the backward pass, the Function nodes) is
 ``tinyres.core.engine``, grad mode and anomaly mode ``tinyres.core.grad_mode``, the
-gradient checks ``tinyres.testing``.
+gradient checks ``tinyres.testing``.  ``Function`` is ``function.Function``: the engine's,
+and also torch's form with a ``ctx`` and static methods (``autograd/function.py``).
 """
-from ..core.engine import Function, grad, once_differentiable, queue_callback, run_backward, sum_to  # noqa: F401
+from ..core.engine import grad, once_differentiable, queue_callback, run_backward, sum_to  # noqa: F401
 from ..core.engine import _accumulate  # noqa: F401  (benchmarks/profile_step.py times it)
 from ..core.grad_mode import (AnomalyError, check_not_inference, detect_anomaly, enable_grad,  # noqa: F401
                               inference_mode, is_anomaly_enabled, is_grad_enabled, is_inference_mode_enabled,
                               no_grad, set_grad_enabled)
 from ..core.tensor import Tensor
+from . import function  # noqa: F401
+from .function import Function  # noqa: F401
 from ..testing import GradcheckError, gradcheck, gradgradcheck, gradient_pairs  # noqa: F401
 
 

@@ -1,2 +1,3 @@
-"""``tinyres.backends``, as ``torch.backends``: the flags PyTorch scripts set (``cudnn``)."""
-from . import cudnn  # noqa: F401
+"""``tinyres.backends``, as ``torch.backends``: the flags PyTorch scripts set (``cudnn``) and
+the devices they ask about (``mps``: never available)."""
+from . import cudnn, mps  # noqa: F401

@@ -154,7 +154,7 @@ def get_array_module(x):
     if cp is None:
         return numpy
     if not isinstance(x, (numpy.ndarray, cp.ndarray)):
-        x = getattr(x, "data", x)    # a Tensor; arrays have a .data too (a buffer), so not theirs
+        x = getattr(x, "array", x)   # a Tensor: its array
     return cp if isinstance(x, cp.ndarray) else numpy
 
 

@@ -28,7 +28,9 @@ forward raises, naming the op and both versions, instead of giving a wrong gradi
 ``backward()`` sorts the graph topologically with an explicit stack (no recursion, so a
 chain of thousands of ops is fine), walks it in reverse, adds gradients that meet at a
 node, accumulates into the ``.grad`` of leaves, and frees every node it passed unless
-``retain_graph=True``.
+``retain_graph=True`` (a node that kept no arrays, only shapes, stays usable, as in torch).
+Under ``create_graph`` a gradient made of constants (relu's mask) is still tied to what its
+op's backward read, with a zero derivative (``_connected``), as torch's gradients are.
 
 Two namespaces share a Function instance, kept apart by a rule: the engine's bookkeeping
 lives in attributes that start with an underscore (``_next``, ``_input_meta``, ``_device``,
@@ -41,6 +43,7 @@ Imports run one way: ``tensor`` knows nothing of this module; this module makes 
 and installs ``Tensor.backward`` (at the bottom), as ``ops`` installs the math methods.
 """
 import contextlib
+import warnings
 import weakref
 
 import numpy
@@ -66,7 +69,7 @@ def _owner(array):
 
 def _share_base(view, x):
     """When ``view``'s data is a view of ``x``'s memory: one version counter, and ``view._base``."""
-    if _owner(view.data) is _owner(x.data):
+    if _owner(view.array) is _owner(x.array):
         view._version_counter = x._version_counter
         view._base = x if x._base is None else x._base
         view._view_version = x._version_counter[0]       # its grad_fn is of this version of the base
@@ -77,10 +80,10 @@ def _share_base(view, x):
 class _Saved:
     """One saved tensor: its data and where it sits in the graph, and the version of its
     tensor when it was saved (``tensor`` for a leaf, which must stay itself)."""
-    __slots__ = ("data", "leaf", "grad_fn", "counter", "version")
+    __slots__ = ("array", "leaf", "grad_fn", "counter", "version")
 
     def __init__(self, data, leaf=None, grad_fn=None, counter=None):
-        self.data, self.leaf, self.grad_fn, self.counter = data, leaf, grad_fn, counter
+        self.array, self.leaf, self.grad_fn, self.counter = data, leaf, grad_fn, counter
         self.version = counter[0] if counter is not None else None
 
 
@@ -111,9 +114,13 @@ class Function:
     """
 
     _freed = False
+    _released = False    # its arrays were freed by a backward (a node that kept none can run again)
     is_view = False
     composite = None     # an op with an array backward may define composite(*inputs, **options): itself in ops
     # ... or backward_graph(gy): its backward in tensor ops, when that needs no more than it saves
+    backward_reads_input = False    # see _connected: its gradient is built from constants it kept of its input
+    connects_gradients = True       # see _connected; False: the gradients are what backward returns (torch's
+                                    # custom Functions)
 
     @property
     def name(self):
@@ -145,7 +152,7 @@ class Function:
         """In ``backward``: what forward saved, as Tensors -- inputs with their place in the
         graph, the output as this op's output, computed arrays as constants.  Raises if a
         saved tensor was changed in place since."""
-        if self._freed:
+        if self._released:
             raise RuntimeError(f"{self.name}: its saved tensors were freed after a backward; pass "
                                "retain_graph=True to the first backward() to go through the graph twice")
         return self._restore(self._saved)
@@ -165,17 +172,17 @@ class Function:
             if s.counter is not None and s.counter[0] != s.version:
                 raise RuntimeError(
                     f"{self.name}: one of the tensors needed for gradient computation has been modified "
-                    f"by an inplace operation: saved tensor {k} (shape {tuple(s.data.shape)}) is at version "
+                    f"by an inplace operation: saved tensor {k} (shape {tuple(s.array.shape)}) is at version "
                     f"{s.counter[0]}; expected version {s.version} instead. Use clone() before the inplace "
                     "operation, or an out-of-place one.")
             if s.leaf is not None:
                 out.append(s.leaf)
             elif s.grad_fn is not None:
-                t = Tensor(s.data, requires_grad=True, _grad_fn=self if s.grad_fn is _SELF else s.grad_fn)
+                t = Tensor(s.array, requires_grad=True, _grad_fn=self if s.grad_fn is _SELF else s.grad_fn)
                 t._version_counter = s.counter
                 out.append(t)
             else:
-                out.append(Tensor(s.data))
+                out.append(Tensor(s.array))
         return tuple(out)
 
     @classmethod
@@ -188,7 +195,7 @@ class Function:
                                + ", ".join(map(str, devices))
                                + " (move them to one device with .to(device); ops never copy behind your back)")
         fn._device = devices[0] if devices else backend.Device("cpu")
-        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         fn.needs_grad = needs_grad = grad_mode._grad_enabled and any(t.requires_grad for t in tensors)
         fn.needs_input_grad = tuple(needs_grad and isinstance(x, Tensor) and x.requires_grad for x in inputs)
         with backend.on_device(fn._device):
@@ -217,7 +224,7 @@ class Function:
             _share_base(out, inputs[0])
         fn._saved = [fn._record(a, tensors, y, out) for a in fn.__dict__.pop("_to_save", ())]
         if fn.composite is not None:      # kept for the gradient's graph (see _composite_backward)
-            fn._composite_inputs = [fn._record(x.data, tensors, None, None) if isinstance(x, Tensor) else x
+            fn._composite_inputs = [fn._record(x.array, tensors, None, None) if isinstance(x, Tensor) else x
                                     for x in inputs]
             fn._options = options
         if _tracer is not None:
@@ -232,7 +239,7 @@ class Function:
         if array is y:
             return _Saved(y, grad_fn=_SELF, counter=out._version_counter)
         for t in tensors:
-            if t.data is array:
+            if t.array is array:
                 if not t.requires_grad:
                     return _Saved(array, counter=t._version_counter)
                 if t.grad_fn is None:
@@ -274,7 +281,7 @@ def _topological_order(roots, stop=()):
             continue
         if node in visited:
             continue
-        if node._freed:
+        if node._released:
             raise RuntimeError(
                 f"backward: trying to backward through the graph a second time (node {node.name}); "
                 "its saved tensors were freed after the first backward. Pass retain_graph=True "
@@ -291,9 +298,11 @@ def _run_hooks(hooks, grad):
     for hook in list(hooks.values()):
         result = hook(grad)
         if result is not None:
-            if not isinstance(result, Tensor) or result.shape != grad.shape:
-                raise RuntimeError(f"hook: expected a Tensor of shape {grad.shape} (or None), got "
-                                   f"{getattr(result, 'shape', type(result).__name__)}")
+            if not isinstance(result, Tensor):          # torch: TypeError, "expected Variable, but hook returned 'int'"
+                raise TypeError(f"hook: expected a Tensor of shape {grad.shape} (or None), but hook returned "
+                                f"'{type(result).__name__}'")
+            if result.shape != grad.shape:
+                raise RuntimeError(f"hook: expected a Tensor of shape {grad.shape} (or None), got {result.shape}")
             grad = result
     return grad
 
@@ -307,13 +316,13 @@ def _accumulate(leaf, grad, create_graph, hooks=True):
     if not create_graph:
         grad = grad.detach()
         slot = leaf._grad_slot
-        if leaf.grad is None and slot is not None and slot[0] is leaf.data:
-            slot[1][...] = grad.data                 # the copy, into the optimizer's flat buffer
+        if leaf.grad is None and slot is not None and slot[0] is leaf.array:
+            slot[1][...] = grad.array                 # the copy, into the optimizer's flat buffer
             leaf.grad = Tensor(slot[1])
         elif leaf.grad is None:
-            leaf.grad = Tensor(grad.data.astype(leaf.dtype, copy=True))
+            leaf.grad = Tensor(grad.array.astype(leaf.dtype, copy=True))
         else:
-            leaf.grad.data = leaf.grad.data + grad.data.astype(leaf.dtype, copy=False)
+            leaf.grad.array = leaf.grad.array + grad.array.astype(leaf.dtype, copy=False)
     else:
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     for hook in list(leaf._post_accumulate_hooks.values()):
@@ -338,7 +347,7 @@ def _checked_backward(node, gy, create_graph):
     else:
         if once and "_composite_inputs" in node.__dict__:
             node._check_versions(node._composite_inputs)     # the array backward reads them as they are now
-        gxs = node.backward(gy.data if once else gy)
+        gxs = node.backward(gy.array if once else gy)
     if not isinstance(gxs, tuple):
         gxs = (gxs,)
     needed = 1 + max(i for i, meta in enumerate(node._input_meta) if meta is not None)
@@ -402,7 +411,7 @@ def _grad_of(out, inputs, gy):
 def _as_gradient(gradient, tensor, op):
     """``gradient`` (None for a scalar, a Tensor, an array or a number) as a Tensor like ``tensor``."""
     if gradient is None:
-        if tensor.data.size != 1:
+        if tensor.array.size != 1:
             raise RuntimeError(
                 f"{op}: grad can be implicitly created only for scalar outputs; the output "
                 f"has shape {tensor.shape}. Pass a gradient of that shape.")
@@ -461,8 +470,10 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None, stop_at_target
         if gy is not None:
             with backend.on_device(node._device):    # where the node's inputs live
                 gxs = _checked_backward(node, gy, create_graph)
-                if grad_mode._anomaly_mode and _finite([gy.data]) and not _finite(
-                        [gx.data for gx, nxt in zip(gxs, node._next) if nxt is not None and gx is not None]):
+                if create_graph:
+                    gxs = _connected(node, gxs)
+                if grad_mode._anomaly_mode and _finite([gy.array]) and not _finite(
+                        [gx.array for gx, nxt in zip(gxs, node._next) if nxt is not None and gx is not None]):
                     raise AnomalyError(f"{node.name}.backward returned NaN or Inf from a finite gradient; "
                                        f"the op was called at {getattr(node, '_created_at', '(outside detect_anomaly)')}")
                 for nxt, gx in zip(node._next, gxs):
@@ -475,9 +486,11 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None, stop_at_target
                     elif nxt in targets:
                         targets[nxt] = gx if targets[nxt] is None else targets[nxt] + gx
         if not retain_graph:
-            node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
-            node._freed = True
-            node._next = ()
+            if _holds_arrays(node):
+                node.__dict__.clear()      # the op's saved arrays and the engine's fields alike
+                node._released = True
+                node._next = ()
+            node._freed = True         # (one that kept only shapes can run again, as in torch)
     for leaf, g in leaves.items():     # every edge into each leaf is in: its hooks, then .grad
         with backend.on_device(leaf.device):
             _accumulate(leaf, g, create_graph)
@@ -485,6 +498,73 @@ def _walk(roots, grads, retain_graph, create_graph, targets=None, stop_at_target
         for leaf, g in targets.items():
             if not isinstance(leaf, Function) and g is not None and leaf._hooks:
                 targets[leaf] = _run_hooks(leaf._hooks, g)
+
+
+def _holds_arrays(node):
+    """Whether ``node`` keeps arrays for its backward (saved tensors, a mask, indices): what a
+    backward without ``retain_graph`` frees.  A node that keeps only shapes and options (add,
+    reshape, sum) is left as it is and can run again, as torch's nodes without saved tensors."""
+    state = node.__dict__
+    if "_composite_inputs" in state or any(s is not None for s in state.get("_saved", ())):
+        return True
+    return any(name[0] != "_" and _is_array(value) for name, value in state.items())
+
+
+def _is_array(value):
+    if isinstance(value, _PLAIN):
+        return False
+    if isinstance(value, (tuple, list)):
+        return any(_is_array(v) for v in value)
+    return isinstance(value, Tensor) or hasattr(value, "__array__")     # NumPy/CuPy arrays and NumPy scalars
+
+
+_PLAIN = (bool, int, float, str, type(None), slice, type(Ellipsis))
+
+
+def _connected(node, gxs):
+    """Under ``create_graph``: the gradients of ``node``, each one made of constants alone (the
+    upstream gradient needs none, and the op read only a mask, indices or a sign: relu, max
+    pool, |x|) connected, with a zero derivative, to what the op's backward read of the graph
+    -- as torch's, whose backward reads the input or output itself.  So differentiating such
+    a gradient again gives zeros (torch's answer), not "does not require grad".
+
+    What the backward read: its saved tensors that are in the graph (``save_for_backward``),
+    and its inputs when the backward is array code (``once_differentiable``: what it kept came
+    from them) or the op says ``backward_reads_input``."""
+    if not node.connects_gradients or all(gx is None or gx.requires_grad for gx in gxs):
+        return gxs
+    sources = {}
+    if node.backward_reads_input or getattr(type(node).backward, "once_differentiable", False):
+        for nxt, meta in zip(node._next, node._input_meta):
+            if nxt is not None:
+                sources[id(nxt)] = (nxt, meta)
+    for s in node._saved:
+        place = s and (s.leaf if s.leaf is not None else node if s.grad_fn is _SELF else s.grad_fn)
+        if place is not None:
+            sources[id(place)] = (place, (tuple(s.array.shape), s.array.dtype))
+    if not sources:
+        return gxs
+    return [gx if gx is None or gx.requires_grad else _ZeroDerivative.attach(gx, list(sources.values()), node._device)
+            for gx in gxs]
+
+
+class _ZeroDerivative(Function):
+    """g' = g, where g is a gradient made of constants and the sources are what its op's backward
+    read (``_connected``): dg'/dsource = 0, so the gradient wrt each source is zeros (a constant,
+    as torch's ``zeros_like``).  Made by the engine, not applied to tensors."""
+
+    @classmethod
+    def attach(cls, g, sources, device):
+        fn = cls()
+        fn._device, fn._saved = device, []
+        fn._next = [place for place, _ in sources]
+        fn._input_meta = [meta for _, meta in sources]
+        fn._output_meta = (g.shape, g.dtype)
+        return Tensor(g.array, requires_grad=True, _grad_fn=fn)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy.array)
+        return tuple(Tensor(xp.zeros(shape, dtype=dtype)) for shape, dtype in self._input_meta)
 
 
 Function._tensor_hooks = {}      # hooks of the tensor this node made (register_hook); per node once set
@@ -536,21 +616,28 @@ def _backward_to(tensors, grad_tensors, retain_graph, create_graph, inputs):
             x.grad = g if x.grad is None else x.grad + g
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
-         is_grads_batched=False, materialize_grads=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``:
     a tuple with one Tensor per input (None for an unused one, with ``allow_unused``; zeros
     with ``materialize_grads``).  Nothing is accumulated into any ``.grad``.  With
     ``create_graph`` the gradients have a graph of their own and can be differentiated again.
     With ``is_grads_batched`` the first dimension of every grad_output is a batch: the result
     is one vector-Jacobian product per batch entry, stacked (torch computes them with vmap,
-    tinyres one backward pass each)."""
+    tinyres one backward pass each).  ``only_inputs`` is torch's deprecated argument, ignored
+    (with torch's FutureWarning when it is False)."""
+    if not only_inputs:
+        warnings.warn("grad: only_inputs argument is deprecated and is ignored now (defaults to True). To "
+                      "accumulate gradient for other parts of the graph, please use tinyres.autograd.backward.",
+                      FutureWarning, stacklevel=2)
     if materialize_grads and allow_unused is False:
         raise ValueError("grad: Expected allow_unused to be True or not passed when materialize_grads=True, "
                          "but got: allow_unused=False.")
     allow_unused = bool(allow_unused) or materialize_grads
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
+    if not inputs:
+        raise RuntimeError("grad: `inputs` argument to `grad()` cannot be empty.")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
@@ -579,7 +666,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def _zeros_like(x):
     with backend.on_device(x.device):
-        return Tensor(backend.get_array_module(x.data).zeros(x.shape, dtype=x.dtype))
+        return Tensor(backend.get_array_module(x.array).zeros(x.shape, dtype=x.dtype))
 
 
 def _grad(outputs, inputs, grad_outputs, retain_graph, create_graph):
@@ -588,7 +675,7 @@ def _grad(outputs, inputs, grad_outputs, retain_graph, create_graph):
     roots, grads = [], {}
     for k, (y, gradient) in enumerate(zip(outputs, grad_outputs)):
         if not y.requires_grad:
-            raise RuntimeError(f"grad: element {k} of the outputs does not require grad and does not have a grad_fn")
+            raise RuntimeError(f"grad: element {k} of tensors does not require grad and does not have a grad_fn")
         g = _as_gradient(gradient, y, "grad")
         if y.grad_fn is None:                 # an output that is itself an input
             if y in targets:

@@ -25,32 +25,101 @@ from .tensor import Tensor, size_arg, tensor
 # ---------------------------------------------------------------------- helpers
 
 def _promote(da, db):
-    """torch's type promotion for two tensors: a float beats an integer; else NumPy's rule."""
+    """torch's ``promote_types`` for two dtypes: a float beats an integer (keeping the
+    float's width); else NumPy's rule (bool < uint8 < int8 < ... ; float16 < float32 < float64)."""
     if (da.kind == "f") != (db.kind == "f"):
         return da if da.kind == "f" else db
     return numpy.result_type(da, db)
 
 
-def _scalar_tensor(x, like):
-    """A Python/NumPy number as a 0-d tensor on ``like``'s device, keeping ``like``'s dtype
-    unless the number is a float and ``like`` is not (then the default float dtype)."""
-    dtype = like.dtype
-    if isinstance(x, (float, numpy.floating)) and dtype.kind != "f":
-        dtype = backend.get_default_dtype()
-    elif isinstance(x, (bool, numpy.bool_)) and dtype.kind == "b":
-        dtype = backend.bool_
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}     # torch's bool < integer < floating < complex
+
+
+def _combine(higher, lower):
+    """torch's ``combine_categories``: the dtype of a higher-priority group of operands
+    (dimensioned tensors over 0-d tensors over Python numbers), moved to a lower group's
+    category only when that is higher (a bool tensor with an int, an int tensor with a float)."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if _CATEGORY[lower.kind] > _CATEGORY[higher.kind]:
+        if lower.kind == "c" and higher.kind == "f":        # keeps the float's width
+            return numpy.result_type(higher, numpy.complex64)
+        return _promote(higher, lower)
+    return higher
+
+
+def _number_dtype(x):
+    """The dtype torch gives a Python number in an op: bool, int64, the default float dtype
+    (complex: its complex form)."""
+    if isinstance(x, (bool, numpy.bool_)):
+        return backend.bool_
+    if isinstance(x, numbers.Integral):
+        return backend.int64
+    if isinstance(x, numbers.Real):
+        return backend.get_default_dtype()
+    return numpy.result_type(backend.get_default_dtype(), numpy.complex64)
+
+
+def result_type(*operands):
+    """torch's ``result_type``: the dtype of an op on ``operands`` (Tensors and Python
+    numbers).  Each kind of operand -- dimensioned tensors, 0-d tensors, Python numbers --
+    is promoted within its kind (``promote_types``); a lower kind then changes the result
+    only by being of a higher category (bool < int < float < complex): ``float32 tensor +
+    float64 0-d tensor`` is float32, ``int32 tensor + 2.5`` the default float dtype,
+    ``bool tensor + 1`` int64, ``int32 tensor + int64 0-d tensor`` int32."""
+    groups = [None, None, None]             # dimensioned, 0-d, numbers
+    for x in operands:
+        if isinstance(x, Tensor):
+            kind, dtype = (0 if x.ndim else 1), x.dtype
+        else:
+            kind, dtype = 2, _number_dtype(x)
+        groups[kind] = dtype if groups[kind] is None else _promote(groups[kind], dtype)
+    return _combine(groups[0], _combine(groups[1], groups[2]))
+
+
+def _scalar_tensor(x, like, dtype=None):
+    """A Python/NumPy number as a 0-d tensor on ``like``'s device with ``dtype`` (default:
+    ``like``'s, unless the number is a float and ``like`` is not -- then the default float
+    dtype).  An integer out of the dtype's range wraps around, as torch casts it."""
+    if dtype is None:
+        dtype = like.dtype
+        if isinstance(x, (float, numpy.floating)) and dtype.kind != "f":
+            dtype = backend.get_default_dtype()
+        elif isinstance(x, (bool, numpy.bool_)) and dtype.kind == "b":
+            dtype = backend.bool_
     with backend.on_device(like.device):       # filled on the device: no host-to-device copy
-        return Tensor(get_array_module(like).full((), x, dtype=dtype))
+        xp = get_array_module(like)
+        try:
+            return Tensor(xp.full((), x, dtype=dtype))
+        except OverflowError:                  # NumPy refuses uint8(-1); torch casts it to 255
+            return Tensor(xp.full((), numpy.array(x).astype(dtype), dtype=dtype))
 
 
-def _operands(a, b, op):
-    """Both operands of a binary op as Tensors of one dtype; shapes checked to broadcast."""
-    ref = a if isinstance(a, Tensor) else b
-    a, b = [x if isinstance(x, Tensor) else
-            _scalar_tensor(x, ref) if isinstance(x, numbers.Number) else
-            tensor(x, device=ref.device) for x in (a, b)]
-    _check_broadcast(op, a.shape, b.shape)
-    dtype = _promote(a.dtype, b.dtype)
+def _operands(a, b, op, floats=False):
+    """Both operands of a binary op as Tensors of one dtype, torch's ``result_type(a, b)``
+    (numbers, lists and arrays become tensors); shapes checked to broadcast.  ``floats``:
+    an integer or bool result type becomes the default float dtype (true division)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        _check_broadcast(op, a.shape, b.shape)
+        if a.dtype == b.dtype and (not floats or a.dtype.kind in "fc"):    # the common case: nothing to convert
+            return a, b
+        dtype = result_type(a, b)
+    else:
+        t, number = (a, b) if isinstance(a, Tensor) else (b, a)
+        kind = t.dtype.kind
+        if (type(number) in (float, int, bool) and kind in "fc"
+                or type(number) in (int, bool) and kind in "iu" and not floats):   # common: the tensor's dtype kept
+            number = _scalar_tensor(number, t, t.dtype)
+            return (t, number) if t is a else (number, t)
+        device = t.device
+        a, b = [x if isinstance(x, (Tensor, numbers.Number)) else tensor(x, device=device) for x in (a, b)]
+        dtype = result_type(a, b)
+    if floats and dtype.kind not in "fc":
+        dtype = backend.get_default_dtype()
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):     # a number becomes a 0-d tensor of the dtype
+        ref = a if isinstance(a, Tensor) else b
+        a, b = [_scalar_tensor(x, ref, dtype) if isinstance(x, numbers.Number) else x for x in (a, b)]
+        _check_broadcast(op, a.shape, b.shape)
     return a.to(dtype=dtype), b.to(dtype=dtype)
 
 
@@ -171,7 +240,16 @@ class Sub(Function):
 
 
 def sub(a, b):
+    if _is_bool(a) or _is_bool(b):
+        raise RuntimeError("sub: Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+                           "or `logical_xor()` operator instead." if _is_bool(a) and _is_bool(b) else
+                           "sub: Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                           "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     return Sub.apply(*_operands(a, b, "sub"))
+
+
+def _is_bool(x):
+    return x.dtype.kind == "b" if isinstance(x, Tensor) else isinstance(x, (bool, numpy.bool_))
 
 
 class Mul(Function):
@@ -208,10 +286,7 @@ class Div(Function):
 
 
 def div(a, b):
-    a, b = _operands(a, b, "div")
-    if a.dtype.kind != "f":   # true division of integers gives floats, as in PyTorch
-        a, b = a.to(backend.get_default_dtype()), b.to(backend.get_default_dtype())
-    return Div.apply(a, b)
+    return Div.apply(*_operands(a, b, "div", floats=True))    # true division: integers give floats, as in torch
 
 
 class Neg(Function):
@@ -234,7 +309,8 @@ class Pow(Function):
     def forward(self, x, p):
         self.p = p
         self.save_for_backward(x)
-        return x ** p
+        y = x ** p
+        return y if y.dtype == x.dtype else y.astype(x.dtype)     # NumPy: bool ** True is int64, torch's bool
 
     def backward(self, gy):
         x, = self.saved_tensors
@@ -243,18 +319,55 @@ class Pow(Function):
         return gy * self.p * x ** (self.p - 1)
 
 
+class PowTensor(Function):
+    """y = a^b elementwise, for a tensor exponent (or base).  torch's conventions at the edges:
+
+        ga = sum_to(gy * b * a^(b-1))   (0 where b = 0)
+        gb = sum_to(gy * y * ln a)      (0 where a = 0 and b >= 0)
+
+    Integers to a negative power give 0, as in torch (1 for a = 1, +-1 for a = -1)."""
+
+    def forward(self, a, b):
+        xp = get_array_module(a)
+        self.shapes = a.shape, b.shape
+        if a.dtype.kind in "iu" and (b < 0).any():
+            y = xp.power(a, xp.maximum(b, 0))
+            odd = (b % 2 != 0)
+            y = xp.where(b >= 0, y, xp.where(a == 1, 1, xp.where(a == -1, 1 - 2 * odd, 0))).astype(a.dtype)
+        else:
+            y = xp.power(a, b)
+        if builtins.any(self.needs_input_grad):
+            self.save_for_backward(a, b, y)
+        return y
+
+    def backward(self, gy):
+        a, b, y = self.saved_tensors
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(where(Tensor(b.array == 0), 0.0, gy * b * pow(a, b - 1)), self.shapes[0])
+        if self.needs_input_grad[1]:
+            at_zero = Tensor((a.array == 0) & (b.array >= 0))
+            gb = sum_to(where(at_zero, 0.0, gy * y * log(a)), self.shapes[1])
+        return ga, gb
+
+
 def pow(x, exponent):
-    if isinstance(exponent, Tensor):
-        if exponent.numel() != 1 or exponent.requires_grad:
-            raise TypeError("pow: only a constant scalar exponent is supported; "
-                            "for a tensor exponent write exp(exponent * log(x))")
+    """``x ** exponent`` in torch's result dtype (``result_type``): a tensor to a number is
+    ``Pow``; a tensor exponent (or a number to a tensor, ``2 ** t``) is ``PowTensor``."""
+    if isinstance(exponent, numpy.generic):
         exponent = exponent.item()
-    if not isinstance(exponent, numbers.Number):
-        raise TypeError(f"pow: expected a number as exponent, got {type(exponent).__name__}")
-    x = _as_tensor(x, "pow")
-    if isinstance(exponent, (float, numpy.floating)):
-        x = _as_float(x, "pow")     # int ** float is a float, in the default float dtype
-    return Pow.apply(x, exponent)
+    if isinstance(x, Tensor) and isinstance(exponent, numbers.Number):
+        dtype = result_type(x, exponent)
+        if dtype.kind in "iu" and exponent < 0:
+            raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+        return Pow.apply(x.to(dtype), exponent)
+    for name, v in (("exponent", exponent), ("base", x)):
+        if not isinstance(v, (Tensor, numbers.Number)):
+            raise TypeError(f"pow: expected a number or a Tensor as {name}, got {type(v).__name__}")
+    a, b = _operands(x, exponent, "pow")
+    if a.dtype.kind == "b":
+        raise NotImplementedError("pow: \"pow\" not implemented for 'Bool' (a bool tensor exponent)")
+    return PowTensor.apply(a, b)
 
 
 class Exp(Function):
@@ -309,6 +422,8 @@ def sqrt(x):
 
 class Abs(Function):
     """y = |x|.   gx = gy * sign(x)  (0 at x = 0 and at NaN, as PyTorch)."""
+
+    backward_reads_input = True     # the sign is x's: under create_graph gx is in the graph, as torch's
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -414,25 +529,59 @@ def cumsum(x, dim, dtype=None):
 
 
 class Clamp(Function):
-    """y = min(max(x, lo), hi).   gx = gy where lo <= x <= hi, else 0 (PyTorch's convention)."""
+    """y = min(max(x, lo), hi), the bounds numbers or tensors (broadcast with x; lo > hi gives hi).
 
-    def forward(self, x, lo, hi):
+        gx  = sum_to(gy where lo <= x <= hi, else 0)     (a tie passes to x, as PyTorch)
+        glo = sum_to(gy where x < lo and lo < hi)        (x < lo with lo alone)
+        ghi = sum_to(gy where x > hi or hi < lo)         (x > hi with hi alone)
+
+    each bound gets the gradient where it is the value chosen, exactly as torch's
+    ``clamp_backward_min_max``.  The masks are constants: the second derivative is 0.
+    """
+
+    def forward(self, x, lo, hi, backward_reads_input=False):
         xp = get_array_module(x)
-        self.mask = xp.ones(x.shape, dtype=bool)
-        if lo is not None:
-            self.mask &= x >= lo
-        if hi is not None:
-            self.mask &= x <= hi
-        return xp.clip(x, lo, hi).astype(x.dtype, copy=False)
+        self.backward_reads_input = backward_reads_input        # True for hardtanh, as torch's (engine._connected)
+        self.shapes = tuple(None if a is None else getattr(a, "shape", ()) for a in (x, lo, hi))
+        need_x, need_lo, need_hi = self.needs_input_grad
+        if need_x:
+            mask = True
+            if lo is not None:
+                mask = mask & (x >= lo)
+            if hi is not None:
+                mask = mask & (x <= hi)
+            self.mask = mask
+        if need_lo:
+            self.lo_mask = (x < lo) & (lo < hi) if hi is not None else x < lo
+        if need_hi:
+            self.hi_mask = (x > hi) | (hi < lo) if lo is not None else x > hi
+        y = xp.clip(x, lo, hi)
+        return y.astype(x.dtype, copy=False) if y.dtype != x.dtype else y
 
     def backward(self, gy):
-        return where(Tensor(self.mask), gy, 0.0)
+        need = self.needs_input_grad
+        masks = (getattr(self, "mask", None), getattr(self, "lo_mask", None), getattr(self, "hi_mask", None))
+        return tuple(sum_to(where(Tensor(mask), gy, 0.0), shape) if keep else None
+                     for keep, mask, shape in zip(need, masks, self.shapes))
 
 
 def clamp(x, min=None, max=None):
+    """min(max(x, min), max), as ``torch.clamp``: the bounds both numbers (or None) or both
+    tensors (or None); tensor bounds broadcast with x and get gradients too."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(_as_tensor(x, "clamp"), min, max)
+    x = _as_tensor(x, "clamp")
+    bounds = [b for b in (min, max) if b is not None]
+    if builtins.any(isinstance(b, Tensor) for b in bounds):
+        if not builtins.all(isinstance(b, Tensor) for b in bounds):
+            raise TypeError("clamp: expected min and max both Tensors or both numbers, got "
+                            + " and ".join(type(b).__name__ for b in (min, max)))
+        _check_broadcast("clamp", x.shape, *(b.shape for b in bounds))
+        dtype = x.dtype
+        for b in bounds:
+            dtype = _promote(dtype, b.dtype)
+        x, min, max = (None if b is None else b.to(dtype=dtype) for b in (x, min, max))
+    return Clamp.apply(x, min, max)
 
 
 class Maximum(Function):
@@ -496,7 +645,7 @@ def compare(name, a, b):
     if a.device != b.device:
         raise RuntimeError(f"{name}: expected both tensors on one device, got {a.device}, {b.device}")
     with backend.on_device(a.device):
-        return Tensor(getattr(get_array_module(a.data), name)(a.data, b.data))
+        return Tensor(getattr(get_array_module(a.array), name)(a.array, b.array))
 
 
 # ---------------------------------------------------------------------- matmul
@@ -554,8 +703,20 @@ class Sum(Function):
         return _unreduce(gy, self.shape, self.axes, self.keepdim)
 
 
-def sum(x, dim=None, keepdim=False):
-    x = _as_tensor(x, "sum")
+def _reduction_args(x, dim, keepdim, dtype, axis, keepdims, op):
+    """torch's spellings of a reduction's arguments: NumPy's ``axis`` and ``keepdims`` for
+    ``dim`` and ``keepdim``, and ``dtype`` (``x`` cast to it first)."""
+    x = _as_tensor(x, op)
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: expected dim or its alias axis, got both (dim={dim}, axis={axis})")
+        dim = axis
+    return (x if dtype is None else x.to(dtype)), dim, keepdim if keepdims is None else keepdims
+
+
+def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """The sum over ``dim`` (all elements when None), in ``dtype`` if given."""
+    x, dim, keepdim = _reduction_args(x, dim, keepdim, dtype, axis, keepdims, "sum")
     return Sum.apply(x, _axes(dim, x.ndim, "sum"), keepdim)
 
 
@@ -571,8 +732,9 @@ class Mean(Function):
         return _unreduce(gy / self.n, self.shape, self.axes, self.keepdim)
 
 
-def mean(x, dim=None, keepdim=False):
-    x = _as_tensor(x, "mean")
+def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """The mean over ``dim`` (all elements when None), computed in ``dtype`` if given."""
+    x, dim, keepdim = _reduction_args(x, dim, keepdim, dtype, axis, keepdims, "mean")
     if x.dtype.kind != "f":
         raise TypeError(f"mean: expected a floating point tensor, got {x.dtype}")
     return Mean.apply(x, _axes(dim, x.ndim, "mean"), keepdim)
@@ -639,7 +801,7 @@ class MaxMinDim(Function):
         return y if keepdim else y.squeeze(axis)
 
     def backward(self, gy):
-        xp = get_array_module(gy.data)
+        xp = get_array_module(gy.array)
         if not self.keepdim:
             gy = unsqueeze(gy, self.axis)
         positions = xp.arange(self.shape[self.axis]).reshape(
@@ -680,7 +842,7 @@ def min(x, dim=None, keepdim=False):
 
 def _arg(kind, x, dim, keepdim):
     x = _as_tensor(x, kind)
-    data = x.data
+    data = x.array
     with backend.on_device(x.device):
         if dim is None:
             return Tensor(getattr(data.reshape(-1), kind)().astype(backend.int64))
@@ -692,7 +854,7 @@ def _arg(kind, x, dim, keepdim):
 def _logical(kind, x, dim, keepdim):
     x = _as_tensor(x, kind)
     with backend.on_device(x.device):
-        data = x.data if x.dtype == backend.bool_ else x.data != 0
+        data = x.array if x.dtype == backend.bool_ else x.array != 0
         return Tensor(getattr(data, kind)(axis=_axes(dim, x.ndim, kind), keepdims=keepdim))
 
 
@@ -814,7 +976,7 @@ def to_index(index, array):
             if i.device.type != "cpu" and i.device != device:
                 raise RuntimeError(f"index: expected indices on cpu or on {device} like the "
                                    f"indexed tensor, got indices on {i.device}")
-            i = i.data
+            i = i.array
         if isinstance(i, list) or hasattr(i, "dtype"):
             i = backend.to_device(numpy.asarray(i) if isinstance(i, list) else i, device)
             if i.dtype.kind not in "iub":
@@ -880,7 +1042,7 @@ class IndexBackward(Function):
 
 def getitem(x, index):
     """``x[index]`` with ints, slices, None, ``...``, integer arrays and bool masks (NumPy rules)."""
-    index = to_index(index, x.data)
+    index = to_index(index, x.array)
     try:
         return GetItem.apply(x, index)
     except IndexError as e:
@@ -976,7 +1138,7 @@ def clone(x):
 # ---------------------------------------------------------------------- in place
 #
 # An in-place op is its out-of-place op, written back into the tensor's memory: ``x += y``
-# computes ``x + y`` (recording it in the graph), copies the result into ``x.data`` (so
+# computes ``x + y`` (recording it in the graph), copies the result into ``x.array`` (so
 # views of x see it), bumps x's version (which every saved copy of x checks at backward)
 # and makes the new node x's ``grad_fn`` -- torch's "rebase" of x's history.  A leaf that
 # requires grad is refused outside ``no_grad``: its value is what the gradient is for.
@@ -992,7 +1154,7 @@ class IndexPut(Function):
         return y
 
     def backward(self, gy):
-        gx = IndexPut.apply(gy, Tensor(get_array_module(gy.data).zeros((), dtype=gy.dtype)), self.index)
+        gx = IndexPut.apply(gy, Tensor(get_array_module(gy.array).zeros((), dtype=gy.dtype)), self.index)
         gv = GetItem.apply(gy, self.index)
         return gx, sum_to(gv, self.v_shape) if gv.ndim >= len(self.v_shape) else gv.sum()
 
@@ -1015,7 +1177,7 @@ def _check_inplace(x, name):
     if is_grad_enabled() and x.requires_grad and x.grad_fn is None:
         raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place operation; "
                            "update it inside `with tinyres.no_grad():` (as an optimizer does)")
-    if not getattr(x.data.flags, "writeable", True):       # an expanded (broadcast) tensor, as torch says
+    if not getattr(x.array.flags, "writeable", True):       # an expanded (broadcast) tensor, as torch says
         raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor "
                            "refers to a single memory location. Please clone() the tensor before performing the "
                            "operation.")
@@ -1031,7 +1193,7 @@ def _commit_to_base(x, result, name):
     on its flat form, so its history and the gradients of everything before see the write --
     and ``x``'s history becomes that of reading those places back."""
     base = x._base
-    positions = backend.element_positions(x.data, base.data)
+    positions = backend.element_positions(x.array, base.array)
     if positions is None or numpy.unique(positions).size != positions.size:
         raise RuntimeError(f"{name}: in place on this view of a tensor in the graph is not supported (it is not "
                            "a window of its base's memory, or it repeats elements, as an expanded tensor does); "
@@ -1048,14 +1210,15 @@ def _refresh_view(x):
     places of the base as the base is now (``Tensor.grad_fn``)."""
     base = x._base
     x._view_version = x._version_counter[0]
-    positions = backend.element_positions(x.data, base.data)
+    positions = backend.element_positions(x.array, base.array)
     if positions is None:
         raise RuntimeError(f"a view of shape {x.shape} was made before an in-place write to its base (shape "
                            f"{base.shape}) and is not a window of the base's memory, so its gradient cannot "
                            "follow the write; make the view again after the write, or clone() it before")
     with engine.enable_grad():
-        x._grad_fn = GetItem.apply(base.reshape(-1), backend.to_device(positions, base.device)).grad_fn
-    x._requires_grad = True
+        node = GetItem.apply(base.reshape(-1), backend.to_device(positions, base.device)).grad_fn
+    _move_retained(x, x._grad_fn, node)
+    x._grad_fn, x._requires_grad = node, True
 
 
 Tensor._refresh_view = _refresh_view
@@ -1063,34 +1226,44 @@ Tensor._refresh_view = _refresh_view
 
 def _rebase(x, node):
     """``node`` is x's history from now on; a retained gradient goes with it (torch's retain_grad)."""
-    old = x.grad_fn
+    _move_retained(x, x._grad_fn, node)      # (the node that has it: not a view's history made again)
+    x.grad_fn, x._requires_grad = node, True
+
+
+def _move_retained(x, old, node):
+    """x's retained gradient (``retain_grad``) moves from its history ``old`` to ``node``."""
     if old is not None and old._retained is not None and old._retained() is x:
         old._retained, node._retained = None, old._retained
-    x.grad_fn, x._requires_grad = node, True
 
 
 def commit_inplace(x, result, name):
     """Write ``result`` (the out-of-place result, a Tensor of x's shape) into ``x`` and make
     its history x's.  For in-place ops outside ``core`` too (``relu_``, ``ReLU(inplace=True)``)."""
     _check_inplace(x, name)
-    if result.shape != x.shape:
-        raise ValueError(f"{name}: expected a result of shape {x.shape} to write in place, got {result.shape}")
+    if result.shape != x.shape:              # RuntimeError, as torch ("output with shape ... doesn't match")
+        raise RuntimeError(f"{name}: expected a result of shape {x.shape} to write in place, got {result.shape} "
+                           f"(output with shape {list(x.shape)} doesn't match the broadcast shape "
+                           f"{list(result.shape)})")
     if not numpy.can_cast(result.dtype, x.dtype, "same_kind"):
-        raise TypeError(f"{name}: expected a result that can be stored in a {x.dtype} tensor, got {result.dtype}")
+        raise RuntimeError(f"{name}: expected a result that can be stored in a {x.dtype} tensor, got "
+                           f"{result.dtype} (result type {result.dtype} can't be cast to the desired output "
+                           f"type {x.dtype})")
     node = result.grad_fn if is_grad_enabled() else None
     if node is not None:
         for s in node._saved:            # the node keeps x's old value: a copy of its own
-            if s.data is x.data:
-                s.data, s.counter = s.data.copy(), None
+            if s.array is x.array:
+                s.array, s.counter = s.array.copy(), None
         if x._base is not None:         # the base sees the write in its history (a plain base gets one)
             return _commit_to_base(x, result, name)
     with backend.on_device(x.device):
-        x.data[...] = result.data
+        x.array[...] = result.array
     x._version_counter[0] += 1
+    if engine._tracer is not None:       # an export's trace (tinyres.onnx): x holds result's value from now on
+        engine._tracer(commit_inplace, (x, result), {}, x)
     if node is not None:
         for s in node._saved:            # the node's saved output is x from now on
-            if s.data is result.data:
-                s.data, s.counter, s.version = x.data, x._version_counter, x._version
+            if s.array is result.array:
+                s.array, s.counter, s.version = x.array, x._version_counter, x._version
         _rebase(x, node)
     return x
 
@@ -1107,6 +1280,11 @@ def _as_value(x, value):
 def _inplace(op, x, other, name=None):
     name = name or f"{op.__name__}_"
     _check_inplace(x, name)
+    shape = getattr(other, "shape", None)
+    if isinstance(other, Tensor) and builtins.len(shape) <= x.ndim and not builtins.all(
+            n in (1, m) for n, m in zip(reversed(shape), reversed(x.shape))):     # as torch: a RuntimeError
+        raise RuntimeError(f"{name}: expected an operand that broadcasts to the shape {x.shape} of the tensor "
+                           f"written in place, got {shape}")
     return commit_inplace(x, op(x, other), name)
 
 
@@ -1116,12 +1294,12 @@ def _setitem(x, index, value, name="__setitem__"):
     value = _as_value(x, value)
     if value.dtype != x.dtype:
         value = value.to(x.dtype)
-    index = to_index(index, x.data)
+    index = to_index(index, x.array)
     try:
         result = IndexPut.apply(x, value, index)
-    except (ValueError, IndexError) as e:
-        raise ValueError(f"{name}: expected a value that broadcasts to the indexed shape of a "
-                         f"tensor of shape {x.shape}, got {e}") from None
+    except (ValueError, IndexError) as e:      # RuntimeError, as torch
+        raise RuntimeError(f"{name}: expected a value that broadcasts to the indexed shape of a "
+                           f"tensor of shape {x.shape}, got {e}") from None
     return commit_inplace(x, result, name)
 
 
@@ -1153,7 +1331,7 @@ for _name, _method in {
     "__sub__": sub, "__rsub__": lambda x, other: sub(other, x),
     "__mul__": mul, "__rmul__": lambda x, other: mul(other, x),
     "__truediv__": div, "__rtruediv__": lambda x, other: div(other, x),
-    "__pow__": pow, "__rpow__": lambda x, base: exp(x * numpy.log(base)),
+    "__pow__": pow, "__rpow__": lambda x, base: pow(base, x),
     "__matmul__": matmul, "__rmatmul__": lambda x, other: matmul(other, x),
     "__neg__": neg, "__pos__": lambda x: x, "__abs__": abs, "__getitem__": getitem,
     "__lt__": lambda a, b: compare("less", a, b), "__le__": lambda a, b: compare("less_equal", a, b),

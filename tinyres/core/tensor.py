@@ -7,6 +7,7 @@ ops themselves, installed on ``Tensor`` by ``ops.py`` (as DeZero's ``setup_varia
 and ``backward`` is installed by ``engine.py``.
 """
 import numbers
+import sys
 
 import numpy
 
@@ -25,33 +26,59 @@ def _infer_dtype(data):
     return flat.dtype
 
 
-class _DataSlot:
-    """``t.data``, the array itself (NumPy or CuPy).  Read straight from the instance's dict
-    (a descriptor with no ``__get__``: every op reads it, so no call on the way), written
-    through ``__set__``: ``t.data = other_tensor`` takes the other tensor's array, as torch's
-    ``p.data = t`` does -- a Tensor never ends up inside a Tensor."""
-
-    def __set__(self, tensor, value):
-        tensor.__dict__["data"] = value.data if isinstance(value, Tensor) else value
+def _legacy_array(args, dtype, device, name):
+    """The array of torch's legacy constructors (``torch.Tensor(...)``, ``torch.LongTensor(...)``):
+    no argument, an empty tensor; ints (or a ``Size``), the sizes of a new tensor (zero-filled, as
+    ``tinyres.empty``; torch leaves it uninitialised); one sequence (or array-like), its
+    values converted to ``dtype``."""
+    if len(args) == 1 and isinstance(args[0], tuple) and hasattr(args[0], "numel"):     # a Size: sizes, as torch
+        args = tuple(args[0])
+    if not args:
+        array = numpy.zeros((0,), dtype=dtype)
+    elif all(isinstance(n, numbers.Integral) and not isinstance(n, (bool, numpy.bool_)) for n in args):
+        if any(n < 0 for n in args):
+            raise RuntimeError(f"{name}: Trying to create tensor with negative dimension "
+                               f"{min(args)}: {list(map(int, args))}")
+        array = numpy.zeros(tuple(int(n) for n in args), dtype=dtype)
+    elif len(args) == 1 and not isinstance(args[0], (numbers.Number, numpy.generic, str, bytes, dict, set)):
+        array = numpy.asarray(args[0])
+        array = array.astype(dtype, copy=array.dtype != dtype or array is args[0])    # a copy, as torch's
+    elif len(args) == 1:
+        raise TypeError(f"{name}: new(): data must be a sequence (got {type(args[0]).__name__})")
+    else:
+        raise TypeError(f"{name}: new() received an invalid combination of arguments: expected sizes (ints) or "
+                        f"one sequence of data, got ({', '.join(type(a).__name__ for a in args)})")
+    return array if device is None else backend.to_device(array, device)
 
 
 class Tensor:
-    """An n-dimensional array that can record the ops applied to it."""
+    """An n-dimensional array that can record the ops applied to it.
+
+    ``Tensor(array)`` (a NumPy or CuPy array) wraps the array itself, shared, not copied:
+    how tinyres's own code makes tensors (a NumPy scalar becomes a 0-d array of its dtype).
+    ``Tensor(t)`` shares ``t``'s array.  torch's legacy forms are torch's:
+    ``Tensor(2, 3)`` (sizes: zero-filled), ``Tensor([1, 2])`` (a list: a copy in the default
+    float dtype), ``Tensor()`` (empty), with ``device=``.  ``tensor(data)`` copies and
+    infers the dtype, as ``torch.tensor``."""
 
     __array_priority__ = 1000    # so `numpy_scalar * tensor` calls Tensor.__rmul__
     _is_inference = False        # made inside inference_mode (set per instance only then)
 
-    def __init__(self, data, requires_grad=False, _grad_fn=None):
+    def __init__(self, *args, requires_grad=False, _grad_fn=None, device=None):
         if grad_mode._inference_mode:
             self._is_inference = True
+        data = args[0] if len(args) == 1 else None
         if isinstance(data, Tensor):
             if data._is_inference:     # Parameter(t) of an inference tensor stays one, as in torch
                 self._is_inference = True
-            data = data.data
-        xp = backend.get_array_module(data)
-        if not isinstance(data, xp.ndarray):
-            data = numpy.asarray(data, dtype=_infer_dtype(data))
-        self.data = data
+            data = data.array
+        elif isinstance(data, numpy.generic):       # an op's NumPy scalar result: a 0-d array
+            data = numpy.asarray(data)
+        elif not (isinstance(data, numpy.ndarray) or backend.is_device_array(data)):
+            data = _legacy_array(args, backend.get_default_dtype(), None, "Tensor")
+        if device is not None:
+            data = backend.to_device(data, device)
+        self.array = data
         self.grad = None
         self.grad_fn = _grad_fn
         self._version_counter = [0]     # bumped by each in-place write; views share their base's
@@ -60,7 +87,26 @@ class Tensor:
             self.requires_grad = True
 
     # ------------------------------------------------------------------ attributes
-    data = _DataSlot()
+    # ``t.array`` is the array itself (NumPy or CuPy; Chainer's name): every op reads it.
+
+    @property
+    def data(self):
+        """torch's ``t.data``: the same array as a new tensor outside the graph.  It does not
+        require grad, and autograd does not see writes through it (``m.weight.data.normal_()``
+        changes the weight; so does ``with no_grad(): m.weight.normal_()``, which torch
+        recommends).  ``t.array`` is the NumPy or CuPy array itself."""
+        out = Tensor(self.array)
+        out._is_inference = self._is_inference
+        return out
+
+    @data.setter
+    def data(self, value):
+        """``p.data = t``: ``p`` takes ``t``'s array (its shape and dtype too), as in torch."""
+        if isinstance(value, Tensor):
+            value = value.array
+        elif not isinstance(value, backend.get_array_module(value).ndarray):
+            raise TypeError(f"data: expected a Tensor (or an array) to set, got {type(value).__name__}")
+        self.array = value
 
     @property
     def requires_grad(self):
@@ -72,9 +118,9 @@ class Tensor:
     def requires_grad(self, flag):
         if self.grad_fn is not None and not flag:
             raise RuntimeError("requires_grad: can only be changed on leaf tensors; use .detach()")
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and self.array.dtype.kind not in "fc":
             raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, "
-                               f"this one is {self.data.dtype}")
+                               f"this one is {self.array.dtype}")
         if flag and self._is_inference and not grad_mode._inference_mode:
             raise RuntimeError("requires_grad: setting requires_grad=True on an inference tensor outside "
                                "inference_mode is not allowed (make a normal tensor with .clone() first)")
@@ -124,19 +170,19 @@ class Tensor:
 
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self):
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     @property
     def is_cuda(self):
@@ -149,7 +195,7 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
         if self.ndim == 0:
@@ -161,16 +207,16 @@ class Tensor:
         """A host (NumPy) copy of the data.  Unlike torch's, never the tensor's own memory,
         and allowed on a tensor that requires grad or lives on a GPU (``force`` is accepted
         and changes nothing)."""
-        return backend.to_numpy(self.data).copy()
+        return backend.to_numpy(self.array).copy()
 
     def tolist(self):
-        return backend.to_numpy(self.data).tolist()
+        return backend.to_numpy(self.array).tolist()
 
     def item(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"item: a Tensor with {self.data.size} elements cannot be converted to Scalar "
+        if self.array.size != 1:
+            raise RuntimeError(f"item: a Tensor with {self.array.size} elements cannot be converted to Scalar "
                                f"(this one has shape {self.shape})")
-        return self.data.item()
+        return self.array.item()
 
     def __float__(self):
         return float(self.item())
@@ -179,17 +225,17 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(f"bool: the truth value of a tensor with shape {self.shape} is ambiguous")
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        a = backend.to_numpy(self.data)
+        a = backend.to_numpy(self.array)
         return a if dtype is None else a.astype(dtype)
 
     def detach(self):
         """The same data (shared, not copied, with one version counter), cut from the graph."""
-        out = Tensor(self.data)
+        out = Tensor(self.array)
         out._version_counter = self._version_counter
         out._is_inference = self._is_inference      # a view is what its base is (also in inference mode)
         return out
@@ -215,7 +261,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ printing
     def __repr__(self):
-        body = numpy.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        body = numpy.array2string(backend.to_numpy(self.array), separator=", ", prefix="tensor(", **_print_options)
         extra = []
         if self.device.type != "cpu":
             extra.append(f"device='{self.device}'")
@@ -227,7 +273,75 @@ class Tensor:
             extra.append("requires_grad=True")
         return "tensor(" + ", ".join([body] + extra) + ")"
 
+    def __format__(self, format_spec):
+        """As torch's: a 0-d tensor formats as its value (``f"{loss:.3f}"``); any other, with a
+        format spec, is a TypeError; ``f"{t}"`` is ``str(t)``."""
+        if self.ndim == 0 and type(self) is Tensor:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     __hash__ = object.__hash__      # ops installs __eq__, which would otherwise unset it
+
+
+class _LegacyTensorType(type):
+    """torch's typed constructors (``torch.LongTensor([1, 2])``, ``torch.FloatTensor(3, 4)``):
+    calling one makes a Tensor of its dtype from sizes or data, as ``Tensor(...)`` does (a
+    Tensor argument must have the dtype, and is shared); ``isinstance(t, LongTensor)``
+    checks a CPU tensor's dtype, as torch's."""
+
+    def __call__(cls, *args, device=None):
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            if args[0].dtype != cls.dtype:
+                raise TypeError(f"{cls.__name__}: expected a {cls.dtype} tensor, got {args[0].dtype}")
+            return Tensor(args[0], device=device)
+        return Tensor(_legacy_array(args, cls.dtype, device, cls.__name__))
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype and obj.device.type == "cpu"
+
+
+def _legacy_type(name, dtype):
+    dtype = numpy.dtype(dtype)
+    return _LegacyTensorType(name, (), {"dtype": dtype, "__module__": "tinyres",
+                                        "__doc__": f"``torch.{name}``: a {dtype} tensor from sizes or data."})
+
+
+FloatTensor, DoubleTensor, HalfTensor = (_legacy_type(n, d) for n, d in (
+    ("FloatTensor", "float32"), ("DoubleTensor", "float64"), ("HalfTensor", "float16")))
+LongTensor, IntTensor, ShortTensor = (_legacy_type(n, d) for n, d in (
+    ("LongTensor", "int64"), ("IntTensor", "int32"), ("ShortTensor", "int16")))
+ByteTensor, CharTensor, BoolTensor = (_legacy_type(n, d) for n, d in (
+    ("ByteTensor", "uint8"), ("CharTensor", "int8"), ("BoolTensor", "bool")))
+
+_print_options = {}      # numpy.array2string's options for repr (set_printoptions); none: NumPy's defaults
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """How tensors print (``torch.set_printoptions``): ``precision`` digits, a summary
+    (``edgeitems`` at each end) beyond ``threshold`` elements, lines of ``linewidth``, floats
+    in scientific notation (``sci_mode`` True), never (False) or as NumPy picks (None).
+    ``profile``: 'default' (tinyres's: NumPy's printing), 'short' or 'full', then the others."""
+    profiles = {"default": {}, "short": {"precision": 2, "edgeitems": 2, "max_line_width": 80},
+                "full": {"threshold": sys.maxsize}}
+    if profile is not None:
+        if profile not in profiles:
+            raise ValueError(f"set_printoptions: expected profile 'default', 'short' or 'full', got {profile!r}")
+        _print_options.clear()
+        _print_options.update(profiles[profile])
+    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                        ("max_line_width", linewidth)):
+        if value is not None:
+            _print_options[name] = value
+    if sci_mode is not None or profile is not None:
+        _print_options.pop("formatter", None)
+        _print_options.pop("suppress_small", None)
+    if sci_mode:
+        digits = _print_options.get("precision", numpy.get_printoptions()["precision"])
+        _print_options["formatter"] = {"float_kind": lambda v: numpy.format_float_scientific(
+            v, precision=digits, unique=False)}
+    elif sci_mode is not None:
+        _print_options["suppress_small"] = True
+
 
 # ---------------------------------------------------------------------- factories
 
@@ -243,7 +357,7 @@ def _make(array, dtype, device, requires_grad):
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor that copies ``data`` (a number, nested lists, a NumPy/CuPy array or a Tensor)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     dtype = backend.as_dtype(dtype) or _infer_dtype(data)
     with backend.on_device(backend.device_of(data)):      # a GPU array is copied where it is
         array = backend.get_array_module(data).array(data, dtype=dtype, copy=True)
@@ -289,22 +403,23 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     return _filled(fill_value, size, dtype, device, requires_grad)
 
 
-def _random(draw, size, dtype, device, requires_grad):
-    array = draw(backend.default_generator(), size_arg(size, "shape"))
+def _random(draw, size, dtype, device, requires_grad, generator=None):
+    """Host draws from ``generator`` (a ``tinyres.Generator``; the default generator when None)."""
+    array = draw(generator or backend.default_generator(), size_arg(size, "shape"))
     return _make(array, dtype or backend.get_default_dtype(), device, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    return _random(lambda g, s: g.random(s), size, dtype, device, requires_grad)
+    return _random(lambda g, s: g.random(s), size, dtype, device, requires_grad, generator)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    return _random(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
+    return _random(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad, generator)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None):
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None):
     """Integers uniform on [low, high): ``randint(low, high, size)`` or ``randint(high, size)``."""
     if isinstance(high, (tuple, list)):
         low, high, size = 0, low, high
@@ -312,7 +427,7 @@ def randint(low, high=None, size=(), dtype=None, device=None):
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    return _random(lambda g, s: g.integers(low, high, s), (size,), dtype or backend.int64, device, False)
+    return _random(lambda g, s: g.integers(low, high, s), (size,), dtype or backend.int64, device, False, generator)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):

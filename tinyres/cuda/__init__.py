@@ -14,3 +14,14 @@ def device_count():
     if cp is None or not is_available():
         return 0
     return cp.cuda.runtime.getDeviceCount()
+
+
+def empty_cache():
+    """Give the GPU memory CuPy holds in its pools back to the driver (``torch.cuda.empty_cache``;
+    tensors still alive keep theirs).  Nothing to do without CuPy or a GPU."""
+    from ..core import backend
+    cp = backend.cupy_module()
+    if cp is None or not is_available():
+        return
+    cp.get_default_memory_pool().free_all_blocks()
+    cp.get_default_pinned_memory_pool().free_all_blocks()

@@ -9,7 +9,7 @@ Python in between.  The names are torch.cuda's::
     g = tinyres.cuda.CUDAGraph()
     with tinyres.cuda.graph(g):            # the capture: nothing runs
         loss = step(static_x, static_y)
-    static_x.data[...] = x.data            # each batch into the same memory
+    static_x.array[...] = x.array            # each batch into the same memory
     g.replay()                             # the step runs; loss holds its value
 
 ``make_graphed_step`` does the warm-up, the capture and the copying in for a whole step.
@@ -221,7 +221,7 @@ class GraphedStep:
                                  f"{static.dtype}, {static.device}), got {got}: a graph replays on fixed memory "
                                  "(drop or pad a short last batch: DataLoader(drop_last=True))")
             if new is not static:
-                static.data[...] = new.data       # a device-to-device copy into the captured memory
+                static.array[...] = new.array       # a device-to-device copy into the captured memory
         if self.calls < self.warmup:
             outputs = self.step(*self.static_inputs)
         else:

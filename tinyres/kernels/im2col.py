@@ -130,7 +130,7 @@ def conv_output_size(input_size, kernel_size, stride, padding, dilation):
 
 def scratch_im2col(x, kernel_size, stride=(1, 1), padding=NO_PADDING, dilation=(1, 1), fill=0):
     """im2col(x) in this thread's scratch buffer: for columns that are used up before the
-    next im2col (see ``backend.workspace``)."""
+    next im2col (see ``threads.workspace``)."""
     n, c = x.shape[:2]
     shape = (c,) + kernel_size + (n,) + conv_output_size(x.shape[2:], kernel_size, stride, padding, dilation)
     out = workspace("im2col", shape, x.dtype, get_array_module(x))

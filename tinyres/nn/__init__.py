@@ -12,6 +12,7 @@ from .containers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
 from .sync_batchnorm import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from . import modules, parameter  # noqa: F401  (torch's import paths: nn.modules.batchnorm, nn.parameter)
 
 # The losses composed of tensor ops (nn/loss.py) are also functional names, as torch spells
 # them: ``tinyres.nn.functional.l1_loss`` etc.  They are set here, not listed in

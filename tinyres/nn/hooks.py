@@ -63,7 +63,7 @@ def _like(value, kind):
         return None
     if isinstance(kind, Tensor):
         return value if isinstance(value, Tensor) else Tensor(value)
-    return value.data if isinstance(value, Tensor) else value
+    return value.array if isinstance(value, Tensor) else value
 
 
 class BackwardHookGather(Function):
@@ -98,14 +98,14 @@ class BackwardHookFunction(Function):
 
     def backward(self, gy):
         self.gather.filed[self.slot] = gy
-        zero = backend.get_array_module(gy.data if isinstance(gy, Tensor) else gy).zeros((), dtype=gy.dtype)
+        zero = backend.get_array_module(gy.array if isinstance(gy, Tensor) else gy).zeros((), dtype=gy.dtype)
         return _like(zero, gy)
 
 
 def _zeros_like(t):
     """Zeros of ``t``'s shape and dtype, on its device (torch gives a tensor input without a
     gradient zeros in ``grad_input``, whether it requires grad or not)."""
-    return Tensor(backend.get_array_module(t.data).zeros(t.shape, dtype=t.dtype))
+    return Tensor(backend.get_array_module(t.array).zeros(t.shape, dtype=t.dtype))
 
 
 def _checked(grads, tensors, what, method):
@@ -121,7 +121,7 @@ def _checked(grads, tensors, what, method):
         if g.shape != t.shape:
             raise RuntimeError(f"{method}: the hook returned {what}[{i}] of shape {g.shape}; "
                                f"expected {t.shape}, the shape of that tensor")
-        out.append(g if g.dtype == t.dtype else Tensor(g.data.astype(t.dtype)))
+        out.append(g if g.dtype == t.dtype else Tensor(g.array.astype(t.dtype)))
     return tuple(out)
 
 
@@ -145,7 +145,7 @@ class BackwardHook:
         hub = BackwardHookGather.apply(*(values[i] for i in index), on_grads=on_grads)
         wrapped = list(values)
         for slot, i in enumerate(index):
-            wrapped[i] = BackwardHookFunction.apply(hub, array=values[i].data, gather=hub.grad_fn, slot=slot)
+            wrapped[i] = BackwardHookFunction.apply(hub, array=values[i].array, gather=hub.grad_fn, slot=slot)
             _share_base(wrapped[i], values[i])     # one memory, one version counter: in place on one shows on both
         return tuple(wrapped), index
 

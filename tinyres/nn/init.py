@@ -20,8 +20,10 @@ import numpy
 
 from ..core import backend
 
-__all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "uniform_", "normal_", "constant_",
-           "zeros_", "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+__all__ = ["calculate_gain", "calculate_fan_in_and_fan_out", "uniform_", "normal_", "trunc_normal_", "constant_",
+           "zeros_", "ones_", "eye_", "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+           "kaiming_normal_", "orthogonal_", "uniform", "normal", "constant", "eye", "dirac", "xavier_uniform",
+           "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal"]
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "sigmoid")
@@ -76,7 +78,7 @@ def _fill(tensor, values):
     is recorded: the array is written directly); return ``tensor``."""
     values = backend.to_device(numpy.asarray(values, dtype=tensor.dtype), tensor.device)   # cast, then copy once
     with backend.on_device(tensor.device):         # the copy into the tensor runs on its GPU
-        tensor.data[...] = values
+        tensor.array[...] = values
     tensor._version_counter[0] += 1                # an in-place write, as torch counts it
     return tensor
 
@@ -147,3 +149,108 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     if std is None:
         return tensor
     return normal_(tensor, 0.0, std, generator)
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fill with values drawn from N(mean, std^2) truncated to [a, b], as torch's (2.13),
+    by rejection: where [a, b] holds more than 30% of the normal's mass, normal draws outside
+    [a, b] are drawn again; else uniform draws on [a, b] are kept with probability
+    pdf(x) / pdf(mode), the mode being the point of [a, b] nearest the mean.  Both give the
+    truncated normal exactly (the same distribution as torch's, not the same bits)."""
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values "
+                      "may be incorrect.", stacklevel=2)
+    rng, size = _generator(generator), tensor.shape
+    lo, hi = (float(numpy.asarray(v, dtype=tensor.dtype)) for v in (a, b))      # the bounds the dtype can hold
+
+    def cdf(x):
+        return (1.0 + math.erf((x - mean) / std / math.sqrt(2.0))) / 2.0
+    if cdf(b) - cdf(a) > 0.3:
+        values = rng.normal(mean, std, size)
+        pending = (values < lo) | (values > hi)
+        while pending.any():
+            values[pending] = rng.normal(mean, std, int(pending.sum()))
+            pending = (values < lo) | (values > hi)
+    else:
+        mode = max(a, min(mean, b))
+        values, pending = numpy.empty(size), numpy.ones(size, dtype=bool)
+        while pending.any():
+            candidates = rng.uniform(a, b, int(pending.sum()))
+            accepted = numpy.log(rng.random(candidates.shape)) <= (-0.5 * ((candidates - mean) / std) ** 2
+                                                                   + 0.5 * ((mode - mean) / std) ** 2)
+            where = numpy.flatnonzero(pending)[accepted]
+            values.flat[where] = candidates[accepted]
+            pending.flat[where] = False
+    return _fill(tensor, values)
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    """Fill with a (semi-)orthogonal matrix times ``gain`` (Saxe et al., 2013), as torch's: the
+    Q of the QR factorization of a (rows, cols) matrix of N(0, 1) draws -- rows = the first
+    dim, cols = the others flattened; transposed first when rows < cols -- with each column's
+    sign fixed by R's diagonal (so Q is uniform over the orthogonal matrices)."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: Only tensors with 2 or more dimensions are supported, got shape {tensor.shape}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flattened = _generator(generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flattened = flattened.T
+    q, r = numpy.linalg.qr(flattened)
+    q = q * numpy.sign(numpy.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal, also when not square)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: Only tensors with 2 dimensions are supported, got shape {tensor.shape}")
+    return _fill(tensor, numpy.eye(*tensor.shape))
+
+
+def dirac_(tensor, groups=1):
+    """Fill a 3-, 4- or 5-D convolution weight with the Dirac delta, as torch's: the convolution
+    then passes its input through -- channel i of each of the ``groups`` to output channel i,
+    from the kernel's centre."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError(f"dirac_: Only tensors with 3, 4, or 5 dimensions are supported, got shape {tensor.shape}")
+    out_per_group = tensor.shape[0] // groups
+    if tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: dim 0 ({tensor.shape[0]}) must be divisible by groups ({groups})")
+    values = numpy.zeros(tensor.shape)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per_group, tensor.shape[1])):
+            values[(g * out_per_group + d, d) + centre] = 1
+    return _fill(tensor, values)
+
+
+# ---------------------------------------------------------------------- torch's old names, with its warning
+
+def _deprecated(new):
+    """``new`` under its old name (without the trailing underscore), warning as torch does."""
+    old = new.__name__[:-1]
+
+    def deprecated_init(*args, **kwargs):
+        warnings.warn(f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new.__name__}`.", FutureWarning,
+                      stacklevel=2)
+        return new(*args, **kwargs)
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old
+    deprecated_init.__doc__ = f"{old}(...): deprecated, as in torch; use ``{new.__name__}``."
+    return deprecated_init
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)

@@ -13,18 +13,21 @@ from ..core.grad_mode import no_grad
 from ..core.tensor import Tensor, ones, zeros, tensor
 from . import functional as F
 from . import init
-from .functional.activation import checked_gelu, checked_softmax
+from .functional.activation import checked_gelu, checked_softmax, implicit_softmax_dim
 from .functional.conv import check_input, convolution, ntuple, transposed_convolution
 from .functional.linear import checked_linear
-from .functional.normalization import checked_batch_norm, checked_group_norm, checked_layer_norm
+from .functional.normalization import (checked_batch_norm, checked_group_norm, checked_instance_norm,
+                                       checked_layer_norm)
 from .functional.sparse import checked_embedding, padding_index
 from .functional.upsampling import checked_interpolate
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "ReLU",
-           "ReLU6", "Hardtanh", "SiLU", "GELU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Softmax", "LogSoftmax",
-           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Dropout", "Dropout2d",
-           "Embedding", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Flatten", "Identity"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d",
+           "GroupNorm", "LayerNorm", "ReLU", "ReLU6", "Hardtanh", "SiLU", "GELU", "LeakyReLU", "PReLU", "ELU",
+           "Hardswish", "Hardsigmoid", "Mish", "Tanh", "Sigmoid", "Softplus", "Softmax", "LogSoftmax", "MaxPool2d",
+           "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Dropout", "Dropout2d", "Embedding",
+           "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Flatten", "Identity", "CosineSimilarity",
+           "PairwiseDistance"]
 
 
 def _check_tensor(layer, input):
@@ -105,6 +108,7 @@ class _ConvNd(Module):
 
     _dims = None         # 1 or 2 spatial dimensions
     transposed = False
+    padding_modes = ("zeros", "reflect", "replicate", "circular")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -113,8 +117,9 @@ class _ConvNd(Module):
         if groups <= 0 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must be divisible by groups ({groups}), a positive integer")
-        if padding_mode != "zeros":
-            raise ValueError(f"{name}: padding_mode {padding_mode!r} is not supported (only 'zeros')")
+        if padding_mode not in self.padding_modes:
+            raise ValueError(f"{name}: padding_mode must be one of {set(self.padding_modes)}, but got "
+                             f"padding_mode={padding_mode!r}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{name}: padding string must be 'same' or 'valid', got {padding!r}")
@@ -126,10 +131,22 @@ class _ConvNd(Module):
         self.padding = padding
         self.dilation = ntuple(dilation, n, "dilation", name)
         self.padding_mode = padding_mode
+        self._reversed_padding_repeated_twice = self._pad_pairs()
         self.output_padding = (0,) * n
         channels = (in_channels, out_channels // groups) if self.transposed else (out_channels, in_channels // groups)
         _register_weight_and_bias(self, channels + self.kernel_size, bias, device, dtype, bias_shape=(out_channels,))
         self.reset_parameters()
+
+    def _pad_pairs(self):
+        """``F.pad``'s (left, right, top, bottom) of ``padding``, as torch keeps it: what a
+        ``padding_mode`` other than 'zeros' pads the input by before a convolution without
+        padding ('same': the odd pixel after, as the convolution's own)."""
+        if self.padding == "valid":
+            return (0, 0) * self._dims
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return tuple(p for t in reversed(totals) for p in (t // 2, t - t // 2))
+        return tuple(p for p in reversed(self.padding) for _ in range(2))
 
     def reset_parameters(self):
         _reset_fan_in_uniform(self.weight, self.bias)
@@ -155,12 +172,21 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
     def forward(self, input):
-        """conv1d/conv2d's code, which checks the input once, naming this layer and its settings."""
-        return convolution(f"{type(self).__name__}({self.extra_repr()})", self._dims, input, self.weight,
-                           self.bias, self.stride, self.padding, self.dilation, self.groups)
+        """conv1d/conv2d's code, which checks the input once, naming this layer and its settings.
+        A ``padding_mode`` other than 'zeros' pads the input first (``F.pad`` in that mode), then
+        convolves without padding, as torch's."""
+        label = f"{type(self).__name__}({self.extra_repr()})"
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            check_input(label, input, self._dims)
+            input, padding = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), 0
+        return convolution(label, self._dims, input, self.weight, self.bias, self.stride, padding, self.dilation,
+                           self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -180,9 +206,12 @@ class ConvTranspose2d(_ConvNd):
     out_channels / groups * kH * kW).  ``forward(input, output_size)`` picks output_padding so
     that the output has that size, as torch's."""
     _dims, transposed = 2, True
+    padding_modes = ("zeros",)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         if isinstance(padding, str):
             raise ValueError(f"ConvTranspose2d: padding must be an int or a tuple of 2 ints ('same' and 'valid' "
                              f"are Conv2d's), got {padding!r}")
@@ -229,16 +258,11 @@ class ConvTranspose2d(_ConvNd):
 
 # ---------------------------------------------------------------------- normalization
 
-class _BatchNorm(Module):
-    """Per-channel batch normalization: y = weight * (x - mean) / sqrt(var + eps) + bias.
-
-    Training: mean and var are the batch's (var biased), and the running estimates are
-    updated as ``running = (1 - f) * running + f * batch`` (with the unbiased batch variance),
-    where f is ``momentum``, or ``1 / num_batches_tracked`` (a cumulative average) when
-    ``momentum`` is None.  Evaluation: the running estimates are used.
-    Buffers: running_mean (zeros), running_var (ones), num_batches_tracked (int64 0).
-    Parameters (``affine``): weight (ones), bias (zeros; left out with ``bias=False``).
-    """
+class _NormBase(Module):
+    """What batch and instance normalization share, as torch's ``_NormBase``: the settings,
+    the buffers running_mean (zeros), running_var (ones) and num_batches_tracked (int64 0)
+    when ``track_running_stats``, the parameters weight (ones) and bias (zeros; left out
+    with ``bias=False``) when ``affine``, and ``extra_repr``."""
 
     _optional_buffers = ("num_batches_tracked",)    # absent from old PyTorch checkpoints
 
@@ -278,6 +302,18 @@ class _BatchNorm(Module):
         """How errors name this layer: ``BatchNorm2d(3)``."""
         return f"{type(self).__name__}({self.num_features})"
 
+
+class _BatchNorm(_NormBase):
+    """Per-channel batch normalization: y = weight * (x - mean) / sqrt(var + eps) + bias.
+
+    Training: mean and var are the batch's (var biased), and the running estimates are
+    updated as ``running = (1 - f) * running + f * batch`` (with the unbiased batch variance),
+    where f is ``momentum``, or ``1 / num_batches_tracked`` (a cumulative average) when
+    ``momentum`` is None.  Evaluation: the running estimates are used.
+    Buffers and parameters: ``_NormBase``'s.  ``isinstance(m, nn.modules.batchnorm._BatchNorm)``
+    finds BatchNorm1d, BatchNorm2d and SyncBatchNorm, as in torch (not the instance norms).
+    """
+
     def forward(self, input):
         """torch's _BatchNorm.forward: pick the averaging factor, normalize, count the batch.
         batch_norm's code checks the input once, naming this layer, before anything changes."""
@@ -298,7 +334,7 @@ class _BatchNorm(Module):
                                self.weight, self.bias, use_batch_stats, factor, self.eps,
                                ranks=self._ranks, channels=self.num_features, relu=relu, residual=residual)
         if counting:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
         return y
 
 
@@ -310,6 +346,55 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalization over (N, C, H, W), per channel C (statistics over N, H, W)."""
     _ranks = (4,)
+
+
+class _InstanceNorm(_NormBase):
+    """Instance normalization (Ulyanov et al., 2016): each channel of each sample normalized
+    by its own mean and (biased) variance over the spatial dims, then y = weight * x_hat + bias
+    per channel.  torch's defaults: ``affine=False`` and ``track_running_stats=False`` (no
+    parameters, no buffers, the same in training and evaluation).  With
+    ``track_running_stats``, training moves the running estimates towards the batch's mean
+    of the per-sample statistics (``F.instance_norm``; num_batches_tracked stays 0, as torch's)
+    and evaluation normalizes with them.  An unbatched input (without N) is taken as one sample.
+    """
+
+    _no_batch_dim = None      # the rank of an unbatched input
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False,
+                 device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+
+    def forward(self, input):
+        label = self._label()
+        _check_tensor(label, input)
+        ranks = (self._no_batch_dim, self._no_batch_dim + 1)
+        if input.ndim not in ranks:
+            raise ValueError(f"{label}: expected {ranks[0]}D or {ranks[1]}D input (got {input.ndim}D input)")
+        feature_dim = input.ndim - self._no_batch_dim
+        if input.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"{label}: expected input's size at dim={feature_dim} to match num_features "
+                                 f"({self.num_features}), but got: {input.shape[feature_dim]}.")
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. You can silence this "
+                          "warning by not passing in num_features, which is not used because affine=False",
+                          stacklevel=3)
+        batched = input.ndim == ranks[1]
+        y = checked_instance_norm(label, input if batched else input.unsqueeze(0), self.running_mean,
+                                  self.running_var, self.weight, self.bias,
+                                  self.training or not self.track_running_stats,
+                                  0.0 if self.momentum is None else self.momentum, self.eps)
+        return y if batched else y.squeeze(0)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization over (N, C, L) or unbatched (C, L), per sample and channel."""
+    _no_batch_dim = 2
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization over (N, C, H, W) or unbatched (C, H, W), per sample and channel
+    (statistics over H, W)."""
+    _no_batch_dim = 3
 
 
 class GroupNorm(Module):
@@ -483,6 +568,63 @@ class LeakyReLU(Module):
         return F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
 
 
+class PReLU(Module):
+    """y = x if x > 0 else a * x, with the slope a learned: one ``weight`` shared by all channels
+    (``num_parameters=1``) or one per channel (``num_parameters=C``), initialised to ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = _parameter(num_parameters, device=device, dtype=dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.constant_(self.weight, self.init)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+    def forward(self, input):
+        _check_tensor("PReLU", input)
+        return F.prelu(input, self.weight)
+
+
+class ELU(Module):
+    """y = x if x > 0 else alpha * (e^x - 1)."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+    def forward(self, input):
+        _check_tensor("ELU", input)
+        return F.elu(input, self.alpha, self.inplace)
+
+
+class Hardswish(_Activation):
+    """y = x * relu6(x + 3) / 6 (MobileNetV3)."""
+    function = F.hardswish
+
+    def extra_repr(self):
+        return ""               # torch's shows no inplace flag
+
+
+class Hardsigmoid(_Activation):
+    """y = relu6(x + 3) / 6."""
+    function = F.hardsigmoid
+
+    def extra_repr(self):
+        return ""
+
+
+class Mish(_Activation):
+    """y = x * tanh(softplus(x))."""
+    function = F.mish
+
+
 class Tanh(Module):
     """y = tanh(x)."""
 
@@ -529,10 +671,8 @@ class Softmax(Module):
     def forward(self, input):
         _check_tensor(type(self).__name__, input)
         dim = self.dim
-        if dim is None:
-            warnings.warn(f"Implicit dimension choice for {'log_softmax' if self.log else 'softmax'} has been "
-                          "deprecated. Change the call to include dim=X as an argument.", stacklevel=2)
-            dim = 0 if input.ndim in (0, 1, 3) else 1
+        if dim is None:      # the warning points at the line that called the layer
+            dim = implicit_softmax_dim("log_softmax" if self.log else "softmax", input, stacklevel=5)
         return checked_softmax(f"{type(self).__name__}({self.extra_repr()})", input, dim, log=self.log)
 
 
@@ -703,7 +843,7 @@ class Embedding(Module):
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: the shape of weight {tuple(_weight.shape)} does not match "
                                  f"(num_embeddings, embedding_dim) = ({num_embeddings}, {embedding_dim})")
-            self.weight = Parameter(_weight.data if isinstance(_weight, Tensor) else _weight, requires_grad=not _freeze)
+            self.weight = Parameter(_weight.array if isinstance(_weight, Tensor) else _weight, requires_grad=not _freeze)
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
@@ -755,3 +895,27 @@ class Flatten(Module):
     def forward(self, input):
         _check_tensor("Flatten", input)
         return input.flatten(self.start_dim, self.end_dim)
+
+
+# ---------------------------------------------------------------------- distances
+
+class CosineSimilarity(Module):
+    """The cosine of the angle between x1 and x2 along ``dim`` (``F.cosine_similarity``)."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """||x1 - x2 + eps||_p over the last dim (``F.pairwise_distance``)."""
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)

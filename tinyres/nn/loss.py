@@ -1,18 +1,20 @@
 """Loss modules, as ``torch.nn``'s: ``CrossEntropyLoss``, ``NLLLoss``, ``MSELoss``,
-``L1Loss``, ``SmoothL1Loss``, ``BCELoss``, ``BCEWithLogitsLoss``, ``KLDivLoss``.
+``L1Loss``, ``SmoothL1Loss``, ``HuberLoss``, ``BCELoss``, ``BCEWithLogitsLoss``, ``KLDivLoss``.
 
 Each module holds its options (and, as torch's, its ``weight``/``pos_weight`` as buffers,
 so they follow ``.to()`` and appear in ``state_dict``) and calls its function.  Four of the
 functions are in ``nn.functional.loss`` (one Function each, hand-written backward); the
-other four are here, composed of tensor ops (``abs``, ``where``, ``clamp``, ``log``, ...),
+other five are here, composed of tensor ops (``abs``, ``where``, ``clamp``, ``log``, ...),
 so their backward is the ops' and they are twice differentiable with no extra code:
 
     l1_loss         |x - t|
     smooth_l1_loss  0.5 (x - t)^2 / beta  where |x - t| < beta,  else |x - t| - 0.5 beta
-    binary_cross_entropy   -w (t max(log x, -100) + (1 - t) max(log(1 - x), -100))
+    huber_loss      0.5 (x - t)^2  where |x - t| < delta,  else delta (|x - t| - 0.5 delta)
+    binary_cross_entropy   -w (t max(log x, -100) + (1 - t) max(log(1 - x), -100))  (one Function,
+                           in nn.functional.loss: torch's eps in its gradient)
     kl_div          t (log t - x)   (0 where t = 0);   with log_target: e^t (t - x)
 
-``tinyres/nn/__init__.py`` also installs these four as ``tinyres.nn.functional.<name>``,
+``tinyres/nn/__init__.py`` also installs these five as ``tinyres.nn.functional.<name>``,
 as torch spells them (they are not in ``nn.functional.__all__``, which lists the
 Functions of the layer ops).
 
@@ -26,17 +28,16 @@ import warnings
 
 import numpy
 
-from ..core import backend, ops
-from ..core.grad_mode import is_anomaly_enabled
+from ..core import ops
 from ..core.tensor import Tensor
 from . import functional as F
-from .functional.loss import _legacy_reduction
+from .functional.loss import _legacy_reduction, binary_cross_entropy_elementwise
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "BCELoss",
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
            "BCEWithLogitsLoss", "KLDivLoss"]
 
-FUNCTIONS = ("l1_loss", "smooth_l1_loss", "binary_cross_entropy", "kl_div")    # installed on F
+FUNCTIONS = ("l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div")    # installed on F
 
 
 # ---------------------------------------------------------------------- helpers
@@ -109,11 +110,30 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(loss, reduction)
 
 
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """As ``torch.nn.functional.huber_loss``: with d = x - t, 0.5 d^2 where |d| < delta, else
+    delta (|d| - 0.5 delta) -- ``smooth_l1_loss`` times delta (beta = delta).  ``weight`` (the
+    input's shape) multiplies each element's loss before the reduction.
+    gx = gy d inside, gy delta sign(d) outside."""
+    op = "huber_loss"
+    _check_pair(op, input, target)
+    _check_reduction(op, reduction)
+    if delta <= 0:
+        raise RuntimeError(f"{op} does not support non-positive values for delta (got delta={delta})")
+    if weight is not None and (not isinstance(weight, Tensor) or weight.shape != input.shape):
+        raise ValueError(f"{op}: Weights and input must have the same size, got weight "
+                         f"{getattr(weight, 'shape', type(weight).__name__)} for input {input.shape}")
+    input, target = _broadcast_pair(op, input, target)
+    diff = input - target
+    loss = ops.where(ops.abs(diff) < delta, 0.5 * diff * diff, delta * (ops.abs(diff) - 0.5 * delta))
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """Binary cross-entropy of probabilities x in [0, 1], as
     ``torch.nn.functional.binary_cross_entropy``:
     -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 as torch does, so x = 0 or
-    1 gives a finite loss.  gx = gy w (x - t) / (x (1 - x)) inside (0, 1).
+    1 gives a finite loss.  gx = gy w (x - t) / max(x (1 - x), 1e-12), torch's, finite at 0 and 1 too.
     Prefer ``binary_cross_entropy_with_logits`` (stable) when you have logits."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
@@ -122,16 +142,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if target.shape != input.shape:
         raise ValueError(f"{op}: Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
-    x = input.data
-    with backend.on_device(input.device):
-        if backend.is_cpu(backend.get_array_module(x)) or is_anomaly_enabled():    # on a GPU, looking stops the step
-            if bool((~((x >= 0) & (x <= 1))).any()):        # NaN too
-                raise RuntimeError(f"{op}: all elements of input should be between 0 and 1")
-    target = target.to(input.dtype)
-    with numpy.errstate(divide="ignore"):            # log 0 = -inf, clamped next
-        log_x = ops.clamp(ops.log(input), min=-100.0)
-        log_1mx = ops.clamp(ops.log(1 - input), min=-100.0)
-    loss = -(target * log_x + (1 - target) * log_1mx)
+    loss = binary_cross_entropy_elementwise(op, input, target.to(input.dtype))    # torch's kernel, its eps
     if weight is not None:
         try:
             numpy.broadcast_shapes(weight.shape, input.shape)
@@ -244,6 +255,17 @@ class SmoothL1Loss(_Loss):
 
     def forward(self, input, target):
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """``huber_loss``, as ``torch.nn.HuberLoss`` (``delta`` defaults to 1)."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
 class BCELoss(_WeightedLoss):

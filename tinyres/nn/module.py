@@ -82,7 +82,7 @@ def _quoted(keys):
 def _source_array(value, key):
     """The array inside a state_dict value: a Tensor, a NumPy/CuPy array or a number."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if backend.is_device_array(value):
         return value
     if isinstance(value, (numbers.Number, numpy.ndarray, numpy.generic)):
@@ -215,6 +215,26 @@ class Module:
         output gradients, ``grad_input`` all None, and must return None.  Returns a handle
         with ``.remove()``."""
         return _hooks.add_hook(self._backward_hooks, hook, prepend, "register_full_backward_hook")
+
+    def register_backward_hook(self, hook):
+        """torch's deprecated backward hook, ``hook(module, grad_input, grad_output)``, run as a
+        full backward hook (``register_full_backward_hook``), with a FutureWarning.
+        ``grad_output`` is torch's; ``grad_input`` holds the gradients with respect to the
+        module's inputs, where torch's old hook gives those of the inputs of the module's last
+        op -- the same for a module that is one op of one input (an activation, a pooling),
+        not for Linear or Conv2d (torch's then holds the bias and weight gradients too).  As in
+        torch, a module takes old or full backward hooks, not both."""
+        old = self.__dict__.setdefault("_old_backward_hook_ids", set())
+        if any(key not in old for key in self._backward_hooks):
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                               "Please use only one of them.")
+        warnings.warn("register_backward_hook is deprecated in favor of register_full_backward_hook, and tinyres "
+                      "runs it as one: grad_input holds the gradients with respect to the module's inputs (torch's "
+                      "old hook: those of the inputs of the module's last op, the same for a one-op, one-input "
+                      "module such as an activation).", FutureWarning, stacklevel=2)
+        handle = _hooks.add_hook(self._backward_hooks, hook, False, "register_backward_hook")
+        old.add(handle.id)
+        return handle
 
     # ------------------------------------------------------------------ registration
     def register_parameter(self, name, param):
@@ -419,12 +439,12 @@ class Module:
                 for param in module._parameters.values():
                     if param is None:
                         continue
-                    param.data = convert(param.data)
+                    param.array = convert(param.array)
                     if param.grad is not None:
-                        param.grad.data = convert(param.grad.data)
+                        param.grad.array = convert(param.grad.array)
                 for buf in module._buffers.values():
                     if buf is not None:
-                        buf.data = convert(buf.data)
+                        buf.array = convert(buf.array)
         return self
 
     def to(self, *args, device=None, dtype=None, non_blocking=False):
@@ -520,7 +540,7 @@ class Module:
         for target, source in copies:
             source = backend.to_device(source, target.device)
             with backend.on_device(target.device):         # the cast and the copy run on the target's GPU
-                target.data[...] = source.astype(target.dtype, copy=False)
+                target.array[...] = source.astype(target.dtype, copy=False)
                 target._version_counter[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 

@@ -130,7 +130,7 @@ class SyncBatchNorm(_BatchNorm):
             return super().forward(input)
         check_norm_input(self._label(), input, self._ranks, self.num_features)
         if self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
         keep = self.track_running_stats
         factor = None if not keep else \
             self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)

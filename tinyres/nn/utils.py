@@ -50,8 +50,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
     norm_type = float(norm_type)
     if not tensors:
         return Tensor(numpy.zeros((), dtype=backend.get_default_dtype()))
-    xp = get_array_module(tensors[0].data)
-    norms = xp.stack([_norm(t.data, norm_type) for t in tensors])
+    xp = get_array_module(tensors[0].array)
+    norms = xp.stack([_norm(t.array, norm_type) for t in tensors])
     total = _norm(norms, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is "
@@ -72,11 +72,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     if not grads:
         return total
-    xp = get_array_module(total.data)
-    coef = xp.minimum(float(max_norm) / (total.data + 1e-6), 1.0).astype(total.dtype)
+    xp = get_array_module(total.array)
+    coef = xp.minimum(float(max_norm) / (total.array + 1e-6), 1.0).astype(total.dtype)
     with no_grad(), numpy.errstate(invalid="ignore"):      # an inf norm: factor 0, and inf * 0 = nan, as torch
         for g in grads:
-            g.data *= coef.astype(g.dtype)
+            g.array *= coef.astype(g.dtype)
     return total
 
 
@@ -85,8 +85,8 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            xp = get_array_module(p.grad.data)
-            xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            xp = get_array_module(p.grad.array)
+            xp.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
 
 
 def parameters_to_vector(parameters):
@@ -101,7 +101,7 @@ def parameters_to_vector(parameters):
 
 def vector_to_parameters(vec, parameters):
     """Set ``parameters`` (in order) from the flat ``vec``: each parameter's array becomes
-    a view of its slice of ``vec``, as torch's ``param.data = vec[...].view_as(param)``."""
+    a view of its slice of ``vec``, as torch's ``param.array = vec[...].view_as(param)``."""
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected Tensor, but got: {type(vec).__name__}")
     params = _as_list(parameters)
@@ -112,5 +112,5 @@ def vector_to_parameters(vec, parameters):
     pointer = 0
     for p in params:
         n = p.numel()
-        p.data = vec.data[pointer:pointer + n].reshape(p.shape)
+        p.array = vec.array[pointer:pointer + n].reshape(p.shape)
         pointer += n

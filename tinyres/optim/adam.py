@@ -56,13 +56,13 @@ class Adam(Optimizer):
         for p in layout.params:
             self.state[p]["step"] = self.state[p].get("step", 0) + 1
         t = self.state[layout.params[0]]["step"]
-        fused.adam(layout.data, layout.grad, layout.state["exp_avg"], layout.state["exp_avg_sq"],
+        fused.adam(layout.array, layout.grad, layout.state["exp_avg"], layout.state["exp_avg_sq"],
                    layout.state.get("max_exp_avg_sq"), self._device_scalar(("lr", id(group)), float(group["lr"])),
                    *(float(b) for b in group["betas"]), float(group["eps"]), float(group["weight_decay"]),
                    group["decoupled_weight_decay"], group["maximize"], self._device_counter(("step", id(layout)), t))
 
     def _update(self, p, grad, state, group):
-        xp = get_array_module(p.data)
+        xp = get_array_module(p.array)
         lr, eps, weight_decay = (float(group[k]) for k in ("lr", "eps", "weight_decay"))
         beta1, beta2 = (float(b) for b in group["betas"])
         if not state:
@@ -70,13 +70,13 @@ class Adam(Optimizer):
                 raise RuntimeError(f"{type(self).__name__}: a parameter's moments are made at its first step, which "
                                    "a CUDA graph cannot capture: run warm-up steps before the capture")
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p.array)
+            state["exp_avg_sq"] = xp.zeros_like(p.array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] += 1
         if not is_cpu(xp):                 # a GPU: the whole update in one kernel, lr and t on the device
-            return fused.adam(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+            return fused.adam(p.array, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                               self._device_scalar(("lr", id(group)), lr), beta1, beta2, eps, weight_decay,
                               group["decoupled_weight_decay"], group["maximize"],
                               self._device_counter(("step", id(p)), state["step"]))
@@ -85,9 +85,9 @@ class Adam(Optimizer):
         g = -grad if group["maximize"] else grad
         if weight_decay != 0:
             if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * weight_decay
+                p.array *= 1 - lr * weight_decay
             else:
-                g = g + weight_decay * p.data
+                g = g + weight_decay * p.array
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         _lerp_(exp_avg, g, 1 - beta1)
         exp_avg_sq *= beta2
@@ -96,7 +96,7 @@ class Adam(Optimizer):
             xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]
         denom = xp.sqrt(exp_avg_sq) / bias2_sqrt + eps
-        p.data += -step_size * exp_avg / denom
+        p.array += -step_size * exp_avg / denom
 
 
 class AdamW(Adam):

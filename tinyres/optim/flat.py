@@ -18,7 +18,7 @@ a parameter is then a view that the next backward overwrites, as with torch's
 ``DistributedDataParallel(gradient_as_bucket_view=True)``: copy a gradient to keep it.
 
 The layout is a cache, checked at every step on the host by identity alone (no device
-work): a parameter whose data is no longer its view (``model.to()``, ``p.data = ...``),
+work): a parameter whose data is no longer its view (``model.to()``, ``p.array = ...``),
 a state array replaced (``load_state_dict``) or a different set of parameters with
 gradients makes the step build the layout again, copying the current values in, and a
 gradient that is not in its slot (accumulated over two backwards, or set by hand) is
@@ -33,20 +33,20 @@ class FlatLayout:
     ``new`` lists those names, so that the optimizer knows it is their first step)."""
 
     def __init__(self, params, states, names):
-        xp = get_array_module(params[0].data)
-        dtype = params[0].data.dtype
+        xp = get_array_module(params[0].array)
+        dtype = params[0].array.dtype
         self.params, spans, start = list(params), [], 0
         for p in self.params:
-            spans.append((start, start + p.data.size, p.data.shape))
-            start += p.data.size
+            spans.append((start, start + p.array.size, p.array.shape))
+            start += p.array.size
 
         def views(flat):
             return [flat[a:b].reshape(shape) for a, b, shape in spans]
-        self.data, self.grad = xp.empty(start, dtype), xp.empty(start, dtype)
-        self.data_views, self.grad_views = views(self.data), views(self.grad)
+        self.array, self.grad = xp.empty(start, dtype), xp.empty(start, dtype)
+        self.data_views, self.grad_views = views(self.array), views(self.grad)
         for p, data, grad in zip(self.params, self.data_views, self.grad_views):
-            data[...] = p.data
-            p.data, p._grad_slot = data, (data, grad)      # the slot is valid while p.data is this view
+            data[...] = p.array
+            p.array, p._grad_slot = data, (data, grad)      # the slot is valid while p.array is this view
         self.state, self.state_views = {}, {}
         self.new = [name for name in names if name not in states[self.params[0]]]
         for name in names:
@@ -63,17 +63,17 @@ class FlatLayout:
         if (list(self.state_views) != list(names) or len(params) != len(self.params)
                 or any(p is not q for p, q in zip(params, self.params))):
             return False
-        return all(p.data is data and all(states[p].get(name) is views[k] for name, views in self.state_views.items())
+        return all(p.array is data and all(states[p].get(name) is views[k] for name, views in self.state_views.items())
                    for k, (p, data) in enumerate(zip(params, self.data_views)))
 
     def gather_grads(self):
         """Copy into the flat gradient each ``.grad`` that is not already its view."""
         for p, view in zip(self.params, self.grad_views):
-            if p.grad.data is not view:
-                view[...] = p.grad.data
+            if p.grad.array is not view:
+                view[...] = p.grad.array
 
 
 def can_flatten(params):
     """Whether ``params`` can share one layout: two or more, of one dtype, contiguous."""
-    return (len(params) > 1 and len({p.data.dtype for p in params}) == 1
-            and all(p.data.flags.c_contiguous for p in params))
+    return (len(params) > 1 and len({p.array.dtype for p in params}) == 1
+            and all(p.array.flags.c_contiguous for p in params))

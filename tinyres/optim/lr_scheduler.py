@@ -104,6 +104,12 @@ class LRScheduler:
         self.__dict__.update(copy.deepcopy(state_dict))
 
 
+class _LRScheduler(LRScheduler):
+    """``LRScheduler``'s old name, kept as torch keeps it (an empty subclass): the base of the
+    custom schedulers of older scripts, which override ``get_lr()`` with ``self.last_epoch``
+    and ``self.base_lrs``."""
+
+
 class _LambdaScheduler(LRScheduler):
     """The base of ``LambdaLR`` and ``MultiplicativeLR``: ``lr_lambdas`` holds one function
     per group, and ``state_dict()`` saves the ``__dict__`` of callable objects among them

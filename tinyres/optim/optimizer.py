@@ -2,7 +2,7 @@
 (de)serialisation; subclasses only say how one parameter is updated.
 
 A parameter is any leaf Tensor.  ``step()`` visits every parameter whose ``.grad`` is not
-None and hands its arrays to ``_update`` of the subclass, which changes ``p.data`` in
+None and hands its arrays to ``_update`` of the subclass, which changes ``p.array`` in
 place: the parameter objects, and their arrays, stay the same for the whole of training.
 State arrays (momentum buffers, Adam moments) live on the parameter's device with its
 dtype.
@@ -66,7 +66,7 @@ class Optimizer:
             raise ValueError(f"foreach must be None, True or False, got {options['foreach']!r}")
 
     def _update(self, p, grad, state, group):
-        """Update ``p.data`` in place from its gradient array ``grad``; ``state`` is the
+        """Update ``p.array`` in place from its gradient array ``grad``; ``state`` is the
         parameter's state dict (empty before its first step), ``group`` its options."""
         raise NotImplementedError
 
@@ -132,10 +132,10 @@ class Optimizer:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
-            with backend.on_device(backend.device_of(params[0].data)):
+            with backend.on_device(backend.device_of(params[0].array)):
                 if not self._step_flat(params, group):
                     for p in params:
-                        self._update(p, p.grad.data, self.state[p], group)
+                        self._update(p, p.grad.array, self.state[p], group)
             for p in params:                 # written in place: a graph that saved p sees it (torch)
                 p._version_counter[0] += 1
             stepped.extend(params)
@@ -153,7 +153,7 @@ class Optimizer:
         CPU, one parameter, mixed dtypes, some parameters with a state array and some without)."""
         names = self._flat_state_names(group)
         if (names is None or group.get("foreach") is False
-                or backend.is_cpu(backend.get_array_module(params[0].data)) or not flat.can_flatten(params)):
+                or backend.is_cpu(backend.get_array_module(params[0].array)) or not flat.can_flatten(params)):
             return False
         layout = self._flat.get(id(group))
         if layout is None or not layout.holds(params, self.state, names):
@@ -174,7 +174,7 @@ class Optimizer:
         return True
 
     def _update_flat(self, layout, group):
-        """The group's update over ``layout.data``, ``layout.grad`` and ``layout.state`` (its
+        """The group's update over ``layout.array``, ``layout.grad`` and ``layout.state`` (its
         arrays named in ``layout.new`` are zeros, at their first step)."""
         raise NotImplementedError
 
@@ -252,7 +252,7 @@ class Optimizer:
                                    "a replay reads only the learning rate afresh: capture the step again")
             params = group["params"]
             if params:
-                with backend.on_device(backend.device_of(params[0].data)):
+                with backend.on_device(backend.device_of(params[0].array)):
                     self._device_scalar(("lr", id(group)), float(group["lr"]))
 
     def _graph_after_replay(self):
@@ -275,8 +275,9 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Load a ``state_dict()``: arrays are copied onto each parameter's device and cast
-        to its dtype; group options (lr, betas, ...) replace the current ones."""
+        """Load a ``state_dict()`` (tinyres's, or torch's: Tensors as ``tinyres.load`` of a
+        ``.pth`` gives them, a 0-d ``step``): arrays are copied onto each parameter's device
+        and cast to its dtype; group options (lr, betas, ...) replace the current ones."""
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -292,7 +293,7 @@ class Optimizer:
                              "which are in none of its parameter groups")
         state = collections.defaultdict(dict)
         for i, saved in state_dict["state"].items():
-            state[params[i]] = {k: _to_param(v, params[i]) for k, v in saved.items()}
+            state[params[i]] = {k: _to_param(k, v, params[i]) for k, v in saved.items() if v is not None}
         for group, saved in zip(self.param_groups, saved_groups):
             saved["params"] = group["params"]
             for name, default in self.defaults.items():    # options newer than the checkpoint
@@ -315,13 +316,21 @@ def _to_host(value):
     return backend.to_host(value).copy() if backend.is_array(value) else copy.deepcopy(value)
 
 
-def _to_param(value, p):
-    """A copy of a saved array on ``p``'s device with ``p``'s dtype; other values deep-copied."""
+def _to_param(name, value, p):
+    """A saved state value as ``step()`` keeps it: an array (or a Tensor, as ``tinyres.load``
+    of a ``.pth`` gives) copied onto ``p``'s device with ``p``'s dtype; torch's 0-d ``step``
+    tensor a Python number; other values deep-copied.  (A None, torch's "no momentum buffer
+    yet", is left out by the caller.)"""
+    if isinstance(value, Tensor):
+        value = value.array
     if not backend.is_array(value):
         return copy.deepcopy(value)
-    device = backend.device_of(p.data)
+    if name == "step" and value.ndim == 0:       # torch keeps the step count as a float32 tensor
+        step = float(backend.to_host(value))
+        return int(step) if step.is_integer() else step
+    device = backend.device_of(p.array)
     with backend.on_device(device):         # the cast runs on the parameter's GPU
-        return backend.to_device(value, device).astype(p.data.dtype, copy=True)
+        return backend.to_device(value, device).astype(p.array.dtype, copy=True)
 
 
 def check_number(label, value, high=None):

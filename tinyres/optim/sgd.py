@@ -41,7 +41,7 @@ class SGD(Optimizer):
         return ["momentum_buffer"] if group["momentum"] != 0 else []
 
     def _update_flat(self, layout, group):
-        fused.sgd(layout.data, layout.grad, layout.state.get("momentum_buffer"),
+        fused.sgd(layout.array, layout.grad, layout.state.get("momentum_buffer"),
                   self._device_scalar(("lr", id(group)), float(group["lr"])), float(group["momentum"]),
                   float(group["dampening"]), float(group["weight_decay"]), group["nesterov"], group["maximize"],
                   "momentum_buffer" in layout.new)
@@ -52,14 +52,14 @@ class SGD(Optimizer):
         maximize, nesterov = group["maximize"], group["nesterov"]
         first = momentum != 0 and "momentum_buffer" not in state
         if first:
-            state["momentum_buffer"] = get_array_module(p.data).empty_like(p.data)
-        buf = state.get("momentum_buffer", p.data)     # (p.data only fills the slot when there's no momentum)
-        if not is_cpu(get_array_module(p.data)):       # a GPU: the whole update in one kernel
+            state["momentum_buffer"] = get_array_module(p.array).empty_like(p.array)
+        buf = state.get("momentum_buffer", p.array)     # (p.array only fills the slot when there's no momentum)
+        if not is_cpu(get_array_module(p.array)):       # a GPU: the whole update in one kernel
             if first and is_capturing():
                 raise RuntimeError("SGD: a parameter's momentum buffer is made at its first step, which a CUDA "
                                    "graph cannot capture: run warm-up steps before the capture")
             lr_on_device = self._device_scalar(("lr", id(group)), lr)
-            return fused.sgd(p.data, grad, state.get("momentum_buffer"), lr_on_device, momentum, dampening,
+            return fused.sgd(p.array, grad, state.get("momentum_buffer"), lr_on_device, momentum, dampening,
                              weight_decay, nesterov, maximize, first)
 
         def update(p, grad, buf):                      # slices of the arrays, one per thread
@@ -74,4 +74,4 @@ class SGD(Optimizer):
                     buf += ((1 - dampening) * g) if dampening else g    # a kernel less (a GPU launch)
                 g = g + momentum * buf if nesterov else buf
             p -= lr * g
-        parallel_map(update, p.data, grad, buf)
+        parallel_map(update, p.array, grad, buf)

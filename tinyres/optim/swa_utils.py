@@ -55,9 +55,9 @@ def get_ema_multi_avg_fn(decay=0.999):
     def ema_update(ema_param_list, current_param_list, _):
         for p_ema, p_model in zip(ema_param_list, current_param_list):
             if p_ema.dtype.kind in "fc":
-                _lerp_(p_ema.data, p_model.data, 1 - decay)
+                _lerp_(p_ema.array, p_model.array, 1 - decay)
             else:     # an integer buffer: the float result truncated, as torch's copy_
-                p_ema.data[...] = p_ema.data * decay + p_model.data * (1 - decay)
+                p_ema.array[...] = p_ema.array * decay + p_model.array * (1 - decay)
     return ema_update
 
 
@@ -72,9 +72,9 @@ def get_swa_multi_avg_fn():
             weight = 1 / (n + 1)
         for p_avg, p_model in zip(averaged_param_list, current_param_list):
             if p_avg.dtype.kind in "fc":
-                _lerp_(p_avg.data, p_model.data, weight)
+                _lerp_(p_avg.array, p_model.array, weight)
             else:
-                p_avg.data[...] = p_avg.data + (p_model.data - p_avg.data) / (n + 1)
+                p_avg.array[...] = p_avg.array + (p_model.array - p_avg.array) / (n + 1)
     return swa_update
 
 
@@ -96,9 +96,9 @@ def get_swa_avg_fn():
 
 def _write(target, value):
     """Copy ``value`` (a Tensor or an array) into ``target``'s array, cast to its dtype."""
-    value = value.data if isinstance(value, Tensor) else value
-    xp = get_array_module(target.data)
-    target.data[...] = xp.asarray(value).astype(target.dtype, copy=False) if target.dtype.kind in "fc" \
+    value = value.array if isinstance(value, Tensor) else value
+    xp = get_array_module(target.array)
+    target.array[...] = xp.asarray(value).astype(target.dtype, copy=False) if target.dtype.kind in "fc" \
         else xp.trunc(xp.asarray(value)).astype(target.dtype)
 
 
@@ -143,7 +143,7 @@ class AveragedModel(Module):
                 self.multi_avg_fn(mine, theirs, self.n_averaged)
             elif self.avg_fn is None:
                 for p, t in zip(mine, theirs):     # torch's CPU path: avg + (w - avg) / (n + 1)
-                    _write(p, p.data + (t.data - p.data) / (n + 1))
+                    _write(p, p.array + (t.array - p.array) / (n + 1))
             else:
                 for p, t in zip(mine, theirs):
                     _write(p, self.avg_fn(p.detach(), t, self.n_averaged))
@@ -151,7 +151,7 @@ class AveragedModel(Module):
                 for b_avg, b_model in zip(self.module.buffers(), model.buffers()):
                     if b_avg is not None:
                         _write(b_avg, b_model.detach().to(b_avg.device))
-            self.n_averaged.data[...] = n + 1
+            self.n_averaged.array[...] = n + 1
 
 
 def update_bn(loader, model, device=None):

@@ -31,5 +31,5 @@ class Conv2dReference(Function):
 
     @once_differentiable
     def backward(self, gy):
-        x, weight, bias = (None if t is None else t.data for t in self.saved_tensors)
+        x, weight, bias = (None if t is None else t.array for t in self.saved_tensors)
         return conv2d_loop(x, weight, bias, gy, *self.options)[1:]

@@ -140,9 +140,12 @@ def compare(report, check, what, yours, expected, tolerance, against, locate=Non
     at = f"{what}{list(int(i) for i in worst)}" if worst else what
     if locate is not None and worst:
         at += f", {locate(tuple(int(i) for i in worst))}"
+    a, b = float(yours[worst]), float(expected[worst])
+    digits = 6
+    while digits < 17 and f"{a:.{digits}g}" == f"{b:.{digits}g}":     # enough digits to show them differ
+        digits += 1
     return report.add(check, False, f"{what} is wrong: relative error {err:.1e} (tolerance {tolerance:.0e}); "
-                                    f"largest difference at {at}: yours {float(yours[worst]):.6g}, "
-                                    f"{against} {float(expected[worst]):.6g}")
+                                    f"largest difference at {at}: yours {a:.{digits}g}, {against} {b:.{digits}g}")
 
 
 def numeric_gradients(f, inputs, eps=1e-6):

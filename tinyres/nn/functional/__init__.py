@@ -7,6 +7,7 @@ import sys as _sys
 
 from .activation import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .distance import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
@@ -15,5 +16,6 @@ from .sparse import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 
 # (``linear`` the function hides ``linear`` the module here: read each module's list from sys.modules)
-__all__ = [name for m in ("activation", "conv", "linear", "loss", "normalization", "pooling", "sparse", "upsampling")
+__all__ = [name for m in ("activation", "conv", "distance", "linear", "loss", "normalization", "pooling", "sparse",
+                          "upsampling")
            for name in _sys.modules[f"{__name__}.{m}"].__all__]

@@ -22,7 +22,7 @@ from ...core.backend import get_array_module
 from ...kernels import fused
 from ...kernels.threads import parallel_map
 from ...core.composite import erf
-from ...core.ops import check_inference_write, commit_inplace, where
+from ...core.ops import Clamp, check_inference_write, commit_inplace, where
 from ...core.tensor import Tensor
 
 __all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "silu", "sigmoid", "tanh", "softplus", "gelu",
@@ -40,12 +40,7 @@ def _float_tensor(x, op):
 
 def _maybe_inplace(input, output, inplace, op):
     """PyTorch's ``inplace=True`` (see the module docstring)."""
-    if inplace and not output.requires_grad:
-        check_inference_write(input, f"{op}_")
-        input.data[...] = output.data
-        input._version_counter[0] += 1
-        return input
-    if inplace:               # in a graph: written back, its history rebased (a leaf: refused)
+    if inplace:               # written back (in a graph: its history rebased; a leaf: refused)
         return commit_inplace(input, output, f"{op}_")
     return output
 
@@ -61,7 +56,7 @@ class LeakyReLU(Function):
     def backward_graph(self, gy):
         """The backward in tensor ops, for create_graph: gy times the constant slope of each
         element (1 or s) -- linear in gy, and 0 as a second derivative in x."""
-        xp = get_array_module(gy.data)
+        xp = get_array_module(gy.array)
         slope = xp.where(self.positive, gy.dtype.type(1), self.slope) if self.slope else self.positive
         return gy * Tensor(slope.astype(gy.dtype, copy=False))
 
@@ -181,7 +176,7 @@ def _leaky_relu(op, input, negative_slope, inplace):
     x = _float_tensor(input, op)
     if inplace and not (is_grad_enabled() and x.requires_grad):
         check_inference_write(x, f"{op}_")
-        LeakyReLU.apply(x, negative_slope, out=x.data)
+        LeakyReLU.apply(x, negative_slope, out=x.array)
         x._version_counter[0] += 1
         return input
     if inplace:                # in a graph: written back, its history rebased (a leaf: refused)
@@ -199,20 +194,44 @@ def relu_(input):
     return relu(input, inplace=True)
 
 
+class Softplus(Function):
+    """y = log(1 + e^t) / beta with t = beta x, computed as (max(t, 0) + log1p(e^-|t|)) / beta
+    (no exp overflows); y = x where t > threshold (None: nowhere), as torch.
+
+        gx = gy * sigmoid(t)    (gy where t > threshold)
+
+    sigmoid(0) = 1/2 at 0 too (a max(t, 0) + |t| split of the formula would give 1 there).
+    Backward is tensor ops, so the second derivative is beta sigmoid(t) (1 - sigmoid(t))
+    (0 above the threshold), as torch's.
+    """
+
+    def forward(self, x, beta, threshold):
+        xp = get_array_module(x)
+        self.beta, self.threshold = beta, threshold
+        self.save_for_backward(x)
+        t = x * x.dtype.type(beta)
+        y = (xp.maximum(t, 0) + xp.log1p(xp.exp(-xp.abs(t)))) / x.dtype.type(beta)
+        return y if threshold is None else xp.where(t > threshold, x, y)
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        t = x * self.beta
+        slope = Sigmoid.apply(t)
+        return gy * slope if self.threshold is None else where(Tensor(t.array > self.threshold), gy, gy * slope)
+
+
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + e^(beta x)) / beta, as ``torch.nn.functional.softplus``: x itself where
-    beta x > threshold.  Made of differentiable ops (stable: max(t, 0) + log(1 + e^-|t|))."""
-    x = _float_tensor(input, "softplus")
-    t = x * beta
-    smooth = (t.clamp(min=0) + (1 + (-t.abs()).exp()).log()) / beta
-    return where(t > threshold, x, smooth)
+    beta x > threshold.  One Function (``Softplus``): its gradient is sigmoid(beta x)."""
+    return Softplus.apply(_float_tensor(input, "softplus"), beta, threshold)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x clamped to [min_val, max_val] (made of clamp: its gradient is 1 inside, 0 outside)."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got {min_val} > {max_val}")
-    return _maybe_inplace(input, _float_tensor(input, "hardtanh").clamp(min_val, max_val), inplace, "hardtanh")
+    x = _float_tensor(input, "hardtanh")     # as torch's hardtanh (not its clamp), gx stays in a graph (_connected)
+    return _maybe_inplace(input, Clamp.apply(x, min_val, max_val, backward_reads_input=True), inplace, "hardtanh")
 
 
 def relu6(input, inplace=False):
@@ -267,14 +286,16 @@ def _softmax_axis(input, dim, dtype, op):
     return input, int(dim) % max(input.ndim, 1)
 
 
-def softmax(input, dim, *, dtype=None):
-    """exp(x) / sum(exp(x)) along ``dim`` (pass it: PyTorch's implicit choice is deprecated).
-    ``dtype``: cast the input to it first."""
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along ``dim`` (pass it: without it, torch's deprecated implicit
+    choice, with its warning -- ``implicit_softmax_dim``).  ``dtype``: cast the input to it first."""
+    dim = implicit_softmax_dim("softmax", input, _stacklevel) if dim is None else dim
     return checked_softmax("softmax", input, dim, dtype)
 
 
-def log_softmax(input, dim, *, dtype=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """log(softmax(x)) along ``dim``, computed stably as x - max - log(sum(exp(x - max)))."""
+    dim = implicit_softmax_dim("log_softmax", input, _stacklevel) if dim is None else dim
     return checked_softmax("log_softmax", input, dim, dtype, log=True)
 
 
@@ -355,3 +376,117 @@ for _name, _method in {"relu": relu, "relu_": relu_, "sigmoid": sigmoid, "tanh":
                       "softmax": lambda x, dim, dtype=None: softmax(x, dim, dtype=dtype),
                       "log_softmax": lambda x, dim, dtype=None: log_softmax(x, dim, dtype=dtype)}.items():
     setattr(Tensor, _name, _method)
+
+
+# ---------------------------------------------------------------------- more activations, made of differentiable ops
+# (each twice differentiable through its ops; the masks at the kinks follow torch's backward)
+
+__all__ += ["elu", "hardswish", "hardsigmoid", "mish", "prelu"]
+
+
+def implicit_softmax_dim(op, input, stacklevel):
+    """torch's deprecated choice of a softmax's ``dim`` when none is given, with its warning:
+    0 for a 0-, 1- or 3-D input (one unbatched sample), else 1."""
+    warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X "
+                  "as an argument.", stacklevel=stacklevel)
+    return 0 if _float_tensor(input, op).ndim in (0, 1, 3) else 1
+
+
+def _mask(x, fn):
+    """``fn(x.array)`` (a mask, or constants) as a Tensor on x's device, outside the graph."""
+    with backend.on_device(x.device):
+        return Tensor(fn(x.array))
+
+
+class ELU(Function):
+    """y = x where x > 0, else alpha * (e^x - 1) (e^x - 1 by expm1: exact near 0, and -0 stays -0).
+    gx = gy where x > 0 (and at NaN), else gy * alpha * e^x -- e^x itself, as torch's kernel, not
+    y + 1, which loses the digits of a small e^x.  Backward is in tensor ops of the saved x, so
+    it differentiates again (the e^x taken of min(x, 0): a large x never meets 0 * inf)."""
+
+    def forward(self, x, alpha):
+        xp = get_array_module(x)
+        self.alpha, self.positive = alpha, ~(x <= 0)
+        if self.needs_grad:
+            self.save_for_backward(x)
+        return xp.where(self.positive, x, x.dtype.type(alpha) * xp.expm1(xp.where(self.positive, 0, x)))
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        positive = Tensor(self.positive)
+        return gy * where(positive, 1.0, self.alpha * where(positive, 0.0, x).exp())
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha * (e^x - 1), as ``torch.nn.functional.elu`` (``ELU``)."""
+    return _maybe_inplace(input, ELU.apply(_float_tensor(input, "elu"), alpha=alpha), inplace, "elu")
+
+
+class Hardsigmoid(Function):
+    """y = min(max(x + 3, 0), 6) / 6 (NaN stays NaN; torch's forward, to the bit).
+    gx = gy / 6 where -3 < x < 3 (strictly, as torch), else 0.  (torch's kernel multiplies by
+    1/6 rounded to float32 in every dtype, so in float64 its gradient differs from this exact
+    one by 3e-8, relatively; and it has no second derivative, where this one's is 0.)
+    Keeps only the slope of each element."""
+
+    def backward_graph(self, gy):
+        """gy times a constant (1/6 or 0): linear in gy, 0 as a second derivative in x."""
+        return gy * Tensor(self.slope.astype(gy.dtype, copy=False))
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if self.needs_grad:
+            self.slope = xp.where((x > -3) & (x < 3), x.dtype.type(1 / 6), x.dtype.type(0))
+        return xp.minimum(xp.maximum(x + 3, 0), 6) / x.dtype.type(6)
+
+    @once_differentiable
+    def backward(self, gy):
+        return gy * self.slope
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(x + 3) / 6, as ``torch.nn.functional.hardsigmoid``: 0 for x <= -3, 1 for x >= 3,
+    (x + 3) / 6 between (``Hardsigmoid``)."""
+    return _maybe_inplace(input, Hardsigmoid.apply(_float_tensor(input, "hardsigmoid")), inplace, "hardsigmoid")
+
+
+def hardswish(input, inplace=False):
+    """x * relu6(x + 3) / 6 (MobileNetV3), as ``torch.nn.functional.hardswish``: x * 0 for
+    x <= -3 (-0, and NaN at -inf, as torch), x for x >= 3 (and NaN), x (x + 3) / 6 between.
+    gx = gy * (2x + 3) / 6 for -3 < x < 3, 0 below, gy above (torch's strict ends).  The middle
+    is taken of x where inside, else 0, so an infinite x never meets 0 * inf in backward."""
+    x = _float_tensor(input, "hardswish")
+    below, middle = _mask(x, lambda a: a <= -3), _mask(x, lambda a: (a > -3) & (a < 3))
+    inside = where(middle, x, 0.0)
+    y = where(middle, inside * (inside + 3) / 6, where(below, x * 0.0, x))
+    return _maybe_inplace(input, y, inplace, "hardswish")
+
+
+def _softplus_for_mish(x):
+    """log(1 + e^x), as torch's mish computes it; above 20 it is x to float64's precision
+    (the e^x of a larger x is kept out of the graph: its slope would meet a zero as 0 * inf)."""
+    return where(_mask(x, lambda a: a > 20), x, x.clamp(max=20).exp().log1p())
+
+
+def mish(input, inplace=False):
+    """x * tanh(softplus(x)) (Misra, 2019), as ``torch.nn.functional.mish``.
+    gx = gy * (tanh(s) + x * sigmoid(x) * (1 - tanh(s)^2)), s = softplus(x): the ops' chain rule."""
+    x = _float_tensor(input, "mish")
+    return _maybe_inplace(input, x * Tanh.apply(_softplus_for_mish(x)), inplace, "mish")
+
+
+def prelu(input, weight):
+    """x where x > 0, else a * x, with a learned slope ``weight``: one value, or one per channel
+    (dim 1 of the input; a 0- or 1-D input has one channel), as ``torch.nn.functional.prelu``.
+    gx = gy where x > 0, else gy * a (a at x = 0);  ga = sum of gy * x where x <= 0."""
+    x = _float_tensor(input, "prelu")
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"prelu: expected weight to be a Tensor, got {type(weight).__name__}")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if weight.numel() != 1 and weight.numel() != channels:
+        raise RuntimeError(f"prelu: Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                           f"{weight.numel()} and channel size = {channels}.")
+    a = weight.reshape((-1,) + (1,) * (x.ndim - 2)) if weight.numel() > 1 else weight.reshape(())
+    return where(_mask(x, lambda v: v > 0), x, a * x)

@@ -45,7 +45,7 @@ def _few_pixels(pixels, out_channels):
     """True for a deep layer, where a thread's share of the output pixels would be fewer
     than the output channels: splitting the batch between threads would then cost more
     (a whole partial weight gradient per thread, thin products) than splitting the rows of
-    each product over the whole batch (``backend.parallel_matmul``)."""
+    each product over the whole batch (``kernels.threads.parallel_matmul``)."""
     return pixels < get_num_threads() * out_channels
 
 
@@ -200,7 +200,7 @@ class Conv2dFunction(Function):
     def backward(self, gy):
         x, weight = self.saved_tensors
         need_gx, need_gw, need_gb = (self.next[i] is not None if i < len(self.next) else False for i in range(3))
-        gx, gw = conv2d_grad_arrays(gy.data, weight.data, x.data, x.shape, weight.shape, need_gx=need_gx,
+        gx, gw = conv2d_grad_arrays(gy.array, weight.array, x.array, x.shape, weight.shape, need_gx=need_gx,
                                     need_gw=need_gw, **self.geometry)
         if need_gx:
             gx = Conv2dGradInput.apply(gy, weight, x_shape=x.shape, result=gx, **self.geometry)

@@ -1,6 +1,8 @@
 """``linear``, ``flatten`` and ``pad``."""
 import numbers
 
+import numpy
+
 from ...core import backend, ops
 from ...core.engine import Function
 from ...core.backend import get_array_module
@@ -97,24 +99,89 @@ class ConstantPad(Function):
 
     def backward(self, gy):
         from ...core.ops import IndexPut     # gx = zeros with gx[src] = gy[dst]: linear in gy
-        zero = Tensor(get_array_module(gy.data).zeros(self.x_shape, dtype=gy.dtype))
+        zero = Tensor(get_array_module(gy.array).zeros(self.x_shape, dtype=gy.dtype))
         return IndexPut.apply(zero, gy[self.dst], self.src)
 
 
-def pad(input, pad, mode="constant", value=0.0):
+_NON_CONSTANT = ("reflect", "replicate", "circular")
+
+
+def _source_indices(mode, n, before, after):
+    """For an axis of size n padded by (before, after): the index into x of each of the
+    n + before + after outputs (host integers).  'reflect' mirrors about the edge samples
+    (x[1] is the first pad), 'replicate' repeats them, 'circular' wraps around; a negative
+    pad crops, as torch's kernels index (reflect, replicate) and as its circular pad crops
+    first, then wraps the part kept."""
+    j = numpy.arange(n + before + after)
+    if mode == "circular":
+        start, kept = max(-before, 0), n + min(before, 0) + min(after, 0)
+        return start + (j - max(before, 0)) % kept
+    if mode == "replicate":
+        source = numpy.clip(j, before, n + before - 1)
+    else:
+        source = numpy.where(j < before, 2 * before - j, numpy.where(j < n + before, j, 2 * (n + before - 1) - j))
+    return source - max(before, 0) + max(-before, 0)
+
+
+def _check_non_constant(mode, input, pairs):
+    """torch's rules for the padding modes that read the input: pads of the last 1, 2 or 3
+    dims of an input with one or two dims more (a batch and channels, or channels only);
+    reflect's pads shorter than their axis, circular's at most its length.  Where torch's
+    circular pad would read memory it never wrote (a pad longer than what a crop leaves of
+    the axis), this refuses instead."""
+    k = len(pairs)
+    if input.ndim not in (k + 1, k + 2) or k not in (1, 2, 3):
+        raise NotImplementedError(
+            f"pad: Padding size {2 * k} is not supported for {input.ndim}D input tensor (mode={mode!r}). Supported "
+            "combinations for non-constant padding: 2D or 3D input: padding size = 2 (pads last dimension); "
+            "3D or 4D input: padding size = 4 (pads last 2 dimensions); 4D or 5D input: padding size = 6 "
+            "(pads last 3 dimensions)")
+    for axis, (before, after) in zip(range(input.ndim - k, input.ndim), pairs):
+        n, where = input.shape[axis], f"at dimension {axis} of input {list(input.shape)} (mode={mode!r})"
+        out, kept = n + before + after, n + min(before, 0) + min(after, 0)     # kept: what a crop leaves
+        if mode == "reflect" and (before >= n or after >= n):
+            raise RuntimeError(f"pad: Padding size should be less than the corresponding input dimension, but got: "
+                               f"padding ({before}, {after}) {where}")
+        if mode == "circular" and (before > n or after > n or max(before, after) > max(kept, 0) and out > 0):
+            raise RuntimeError(f"pad: Padding value causes wrapping around more than once: padding ({before}, "
+                               f"{after}) {where}")
+        if mode == "circular" and (out < 0 or min(before, after) < -n):
+            raise RuntimeError(f"pad: Negative padding value is resulting in an empty dimension: padding ({before}, "
+                               f"{after}) {where}")
+        if mode != "circular" and (n == 0 or out < (1 if k == 1 else 0)):     # (torch allows an empty 2-D, 3-D pad)
+            raise RuntimeError(f"pad: input (W: {n}) is too small. Calculated output W: {out} (padding ({before}, "
+                               f"{after}) {where})")
+
+
+def pad(input, pad, mode="constant", value=None):
     """Pad as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs starting
     from the LAST axis, e.g. (left, right, top, bottom) for an (N, C, H, W) input.
-    Negative pads crop.  Only ``mode='constant'`` is implemented."""
+    Negative pads crop.
+
+    ``mode='constant'`` fills with ``value`` (0 by default), on any dims.  'reflect',
+    'replicate' and 'circular' fill from the input itself, on the last 1, 2 or 3 dims of an
+    input with one or two leading dims (torch's rules): each output sample is one input
+    sample (``_source_indices``), so the pad is one gather per axis -- ``x[..., idx]``,
+    differentiable as an indexing (its gradient adds back where an input sample was read
+    more than once)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"pad: expected a Tensor input, got {type(input).__name__}")
-    if mode in ("reflect", "replicate", "circular"):
-        raise NotImplementedError(f"pad: mode={mode!r} is not implemented; only 'constant' is")
-    if mode != "constant":
-        raise ValueError(f"pad: unknown mode {mode!r}; expected 'constant', 'reflect', 'replicate' or 'circular'")
+    if mode != "constant" and mode not in _NON_CONSTANT:
+        raise NotImplementedError(f"pad: Unrecognised padding mode {mode!r}; expected 'constant', 'reflect', "
+                                  "'replicate' or 'circular'")
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim or not all(isinstance(p, numbers.Integral) for p in pad):
         raise ValueError(f"pad: expected an even number of integers, at most 2 per dimension "
                          f"({2 * input.ndim} for shape {input.shape}), got {pad}")
     pairs = [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in range(len(pad) // 2)][::-1]
-    pairs = [(0, 0)] * (input.ndim - len(pairs)) + pairs
-    return ConstantPad.apply(input, pairs, value)
+    if mode == "constant":
+        pairs = [(0, 0)] * (input.ndim - len(pairs)) + pairs
+        return ConstantPad.apply(input, pairs, 0.0 if value is None else value)
+    if value is not None and value != 0:
+        raise RuntimeError(f"pad: Padding mode {mode!r} doesn't take in value argument, got value={value!r}")
+    _check_non_constant(mode, input, pairs)
+    y = input
+    for axis, (before, after) in zip(range(input.ndim - len(pairs), input.ndim), pairs):
+        if before or after:
+            y = ops.getitem(y, (slice(None),) * axis + (_source_indices(mode, input.shape[axis], before, after),))
+    return y

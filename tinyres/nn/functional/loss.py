@@ -18,7 +18,7 @@ from ...core.engine import Function, once_differentiable
 from ...core.grad_mode import is_anomaly_enabled, is_grad_enabled
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
-from .activation import LogSoftmax, log_softmax_array
+from .activation import LogSoftmax, Softplus, log_softmax_array
 from .normalization import per_channel
 
 __all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss"]
@@ -122,7 +122,7 @@ def _index_coefficients(op, input, target, weight, ignore_index, label_smoothing
 
     and the weighted-mean denominator sum(w_t) over the targets not ignored.
     """
-    x, t = input.data, target.data
+    x, t = input.array, target.array
     xp, C = get_array_module(x), x.shape[1]
     with backend.on_device(input.device):      # CuPy computes and allocates on the current GPU
         valid = t != ignore_index
@@ -132,7 +132,7 @@ def _index_coefficients(op, input, target, weight, ignore_index, label_smoothing
                 raise IndexError(f"{op}: target {int(t[bad][0])} is out of bounds for {C} classes "
                                  f"(expected 0 <= target < {C}, or ignore_index={ignore_index})")
         safe = xp.where(valid & ~bad, t, 0)
-        w = xp.ones(C, dtype=x.dtype) if weight is None else weight.data.astype(x.dtype, copy=False)
+        w = xp.ones(C, dtype=x.dtype) if weight is None else weight.array.astype(x.dtype, copy=False)
         w_t = w[safe] * valid
         onehot = per_channel(xp.arange(C), x.ndim) == safe[:, None]
         coef = (1 - label_smoothing) * onehot * w_t[:, None]
@@ -155,7 +155,8 @@ class SoftmaxCrossEntropy(Function):
     def composite(self, x, coef, coef_grad):
         """-sum_c a_c logp_c in differentiable ops (for second derivatives)."""
         logp = LogSoftmax.apply(x, 1)        # masked only where a masked class makes it -inf: a
-        keep = (coef.data != 0) | get_array_module(logp.data).isfinite(logp.data)   # target's gradient is -logp
+        a = coef.array if isinstance(coef, Tensor) else coef     # an array when no gradient flows to it
+        keep = (a != 0) | get_array_module(logp.array).isfinite(logp.array)   # target's gradient is -logp
         return -(coef * ops.where(Tensor(keep), logp, 0.0)).sum(1)
 
     def forward(self, x, coef, coef_grad):
@@ -207,7 +208,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if target.dtype.kind == "f" and target.shape == input.shape:
         coef = target.to(input.dtype) * (1 - label_smoothing) + label_smoothing / input.shape[1]
         if weight is not None:
-            coef = coef * Tensor(per_channel(weight.data, input.ndim))
+            coef = coef * Tensor(per_channel(weight.array, input.ndim))
         loss = SoftmaxCrossEntropy.apply(input, coef, coef.requires_grad)
         return _reduce(loss, reduction)
     _check_index_target(op, input, target)
@@ -228,11 +229,25 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_class_weight(op, input, weight)
     _check_index_target(op, input, target)
     coef, total_weight = _index_coefficients(op, input, target, weight, ignore_index, 0.0)
-    with backend.on_device(input.device):
-        chosen = Tensor(coef != 0)
-    picked = ops.where(chosen, input, 0.0)     # not 0 * input: a -inf log-probability stays out
-    loss = -ops.sum(picked * Tensor(coef), 1)
-    return _reduce(loss, reduction, total_weight)
+    return _reduce(PickedNLL.apply(input, coef), reduction, total_weight)
+
+
+class PickedNLL(Function):
+    """loss = -sum_c a_c x_c along the class axis 1, for constant coefficients a (w_t at the
+    target class, 0 elsewhere).  A class with a_c = 0 adds nothing, even where x_c = -inf (a
+    masked log-probability: 0 * -inf would be nan).   gx = -gy a (gy broadcast over the classes).
+
+    Linear in x; as torch's ``nll_loss_backward`` reads x, gx under create_graph is in the
+    graph (``backward_reads_input``), and its derivative in x is 0."""
+
+    backward_reads_input = True
+
+    def forward(self, x, coef):
+        self.coef = coef
+        return -(coef * get_array_module(x).where(coef != 0, x, 0)).sum(axis=1)
+
+    def backward(self, gy):
+        return -ops.unsqueeze(gy, 1) * Tensor(self.coef), None
 
 
 # ---------------------------------------------------------------------- elementwise losses
@@ -251,8 +266,8 @@ class BCEWithLogits(Function):
 
     def composite(self, x, t, pos_weight):
         """(1 - t) x + l softplus(-x) in differentiable ops (for second derivatives)."""
-        softplus = (-x).clamp(min=0) + (1 + (-x.abs()).exp()).log()
-        q = None if pos_weight is None else Tensor(pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight)
+        softplus = Softplus.apply(-x, 1.0, None)     # its gradient is -sigmoid(-x), -1/2 at 0 too
+        q = None if pos_weight is None else Tensor(pos_weight.array if isinstance(pos_weight, Tensor) else pos_weight)
         return (1 - t) * x + (softplus if q is None else (1 + (q - 1) * t) * softplus)
 
     def forward(self, x, t, pos_weight):
@@ -304,11 +319,92 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _check_same_shape(op, input, target)
     _check_broadcasts(op, "weight", weight, input.shape)
     _check_broadcasts(op, "pos_weight", pos_weight, input.shape)
-    q = None if pos_weight is None else pos_weight.to(input.dtype).data
+    q = None if pos_weight is None else pos_weight.to(input.dtype).array
     loss = BCEWithLogits.apply(input, target.to(input.dtype), q)
     if weight is not None:
         loss = loss * weight.to(input.dtype)
     return _reduce(loss, reduction)
+
+
+BCE_EPS = float(numpy.float32(1e-12))     # torch's EPSILON of the BCE kernels (a float: 9.99999996e-13)
+
+
+class BinaryCrossEntropy(Function):
+    """loss = -(t max(log x, -100) + (1 - t) max(log1p(-x), -100)) for probabilities x and
+    targets t in [0, 1], as torch's kernel (the clamp keeps x = 0 or 1 finite):
+
+        gx = gy (x - t) / max(x (1 - x), eps)     (``BinaryCrossEntropyBackward``)
+        gt = -gy logit(x) = -gy log(x / (1 - x))
+
+    with torch's eps = 1e-12 in gx's denominator, so x = 0 or 1 (sigmoid(20) is 1 in float32)
+    gives a large finite gradient instead of 0/0; gt is torch's too, +-inf at x = 0 or 1.
+    """
+
+    def forward(self, x, t):
+        xp = get_array_module(x)
+        self.save_for_backward(x, t)
+        with numpy.errstate(divide="ignore"):            # log 0 = -inf, clamped at -100
+            log_x, log_1mx = xp.maximum(xp.log(x), -100), xp.maximum(xp.log1p(-x), -100)
+        return ((t - 1) * log_1mx - t * log_x).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        x, t = self.saved_tensors
+        gx = BinaryCrossEntropyBackward.apply(gy, x, t) if self.needs_input_grad[0] else None
+        if not self.needs_input_grad[1]:
+            return gx, None
+        return gx, -gy * Logit.apply(x)
+
+
+class Logit(Function):
+    """y = log(x / (1 - x)) (+-inf at x = 1 and 0).   gx = gy / (x (1 - x)), as torch's
+    ``logit_backward`` (inf at 0 and 1, where the composite log of a quotient gives nan)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        with numpy.errstate(divide="ignore"):
+            return get_array_module(x).log(x / (1 - x))
+
+    def backward(self, gy):
+        x, = self.saved_tensors
+        with numpy.errstate(divide="ignore"):
+            return gy / (x * (1 - x))
+
+
+class BinaryCrossEntropyBackward(Function):
+    """gx = g (x - t) / max(x (1 - x), eps), the gradient of ``BinaryCrossEntropy``, as an op
+    of its own so that its derivatives are torch's (``binary_cross_entropy_double_backward``),
+    finite at x = 0 and 1:
+
+        d/dg = (x - t) / ((x + eps) (1 - x + eps))
+        d/dx = g (x^2 - 2 x t + t) / ((x + eps)^2 (1 - x + eps)^2)
+        d/dt = -g / max(x (1 - x), eps)
+
+    (torch's eps is the double 1e-12 here, and the float 1e-12 in the first derivative.)
+    """
+
+    def forward(self, g, x, t):
+        self.save_for_backward(g, x, t)
+        return g * (x - t) / get_array_module(x).maximum((1 - x) * x, x.dtype.type(BCE_EPS))
+
+    def backward(self, ggx):
+        g, x, t = self.saved_tensors
+        need_g, need_x, need_t = self.needs_input_grad
+        eps = 1e-12
+        inner = (x + eps) * (1 - x + eps)
+        return (ggx * (x - t) / inner if need_g else None,
+                ggx * g * (x * x - 2 * x * t + t) / (inner * inner) if need_x else None,
+                -ggx * g / ops.clamp((1 - x) * x, min=eps) if need_t else None)
+
+
+def binary_cross_entropy_elementwise(op, input, target):
+    """Each element's ``BinaryCrossEntropy`` (the caller reduces), the inputs checked as torch does."""
+    for name, t in (("input", input), ("target", target)):
+        a = t.array
+        with backend.on_device(t.device):
+            if backend.is_cpu(get_array_module(a)) or is_anomaly_enabled():    # on a GPU, looking stops the step
+                if bool((~((a >= 0) & (a <= 1))).any()):        # NaN too
+                    raise RuntimeError(f"{op}: all elements of {name} should be between 0 and 1")
+    return BinaryCrossEntropy.apply(input, target)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):

@@ -10,6 +10,7 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 """
 import numbers
 
+from ...core import backend
 from ...core.composite import norm
 from ...core.engine import Function, once_differentiable
 from ...core.backend import get_array_module, is_cpu
@@ -17,7 +18,7 @@ from ...kernels import fused
 from ...kernels.threads import BLOCK, parallel_for
 from ...core.tensor import Tensor
 
-__all__ = ["batch_norm", "group_norm", "layer_norm", "normalize"]
+__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "normalize"]
 
 
 def per_channel(v, ndim):
@@ -37,7 +38,7 @@ def from_channel_rows(rows, shape):
 
 
 def _row_blocks(rows, m, xp):
-    """The slice ``rows`` of the channels cut into blocks of about ``backend.BLOCK`` values
+    """The slice ``rows`` of the channels cut into blocks of about ``kernels.threads.BLOCK`` values
     (at least one row), so that one block's passes find it in cache.  On a GPU, one block:
     each costs a launch per kernel, and there is no cache to fit."""
     if not is_cpu(xp):
@@ -78,7 +79,7 @@ class BatchNormFunction(Function):
         if training:
             mu, var = x.mean(axes, keepdim=True), x.var(axes, unbiased=False, keepdim=True)
         else:
-            mu, var = (Tensor(v.data if isinstance(v, Tensor) else v).to(x.dtype).reshape(shape)
+            mu, var = (Tensor(v.array if isinstance(v, Tensor) else v).to(x.dtype).reshape(shape)
                        for v in (running_mean, running_var))
         y = (x - mu) / (var + eps).sqrt()
         y = y if weight is None else y * weight.reshape(shape)
@@ -196,7 +197,7 @@ class BatchNormReLUFunction(BatchNormFunction):
     def backward(self, gy):
         y, = self.saved_tensors          # checked: an in-place change to the output since is an error
         grads = fused.batch_norm_backward(gy, self.x, self.mean, self.inv_std, self.weight, self.training,
-                                          y.data, self.shortcut)
+                                          y.array, self.shortcut)
         gx, gw, gb = grads[:3]
         return (gx, None if self.weight is None else gw, gb if self.has_bias else None, None, None,
                 None, None, None, grads[3] if self.shortcut else None)
@@ -429,3 +430,56 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
         raise IndexError(f"normalize: dim={dim!r} is out of range for a tensor of shape {input.shape} "
                          f"(expected dims in [{-n}, {n - 1}])")
     return input / norm(input, p, dims if len(dims) > 1 else dims[0], keepdim=True).clamp(min=eps)
+
+
+# ---------------------------------------------------------------------- instance normalization
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Instance normalization (Ulyanov et al., 2016) of an (N, C, *spatial) input, as
+    ``torch.nn.functional.instance_norm``: each channel of each sample normalized by its own
+    mean and (biased) variance over the spatial dims, then the per-channel ``weight`` and
+    ``bias``.
+
+    With ``use_input_stats`` it is ``group_norm`` with one channel per group (the same
+    statistics; its Function and backward), and the running statistics, when given, move
+    **in place** towards the batch's mean of the per-sample statistics, as torch's:
+    ``running = (1 - momentum) * running + momentum * mean_n(stat)`` (the unbiased variance
+    for ``running_var``).  Without, it normalizes with the running statistics: ``batch_norm``
+    in evaluation."""
+    return checked_instance_norm("instance_norm", input, running_mean, running_var, weight, bias, use_input_stats,
+                                 momentum, eps)
+
+
+def checked_instance_norm(op, input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps,
+                          channels=None):
+    """``instance_norm`` after checking its arguments, ``op`` naming the caller in the errors
+    (``nn.InstanceNorm2d`` names itself)."""
+    check_norm_input(op, input, channels=channels)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input of shape (N, C, *), got shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    for name, v in (("running_mean", running_mean), ("running_var", running_var)):
+        _check_channels(input, name, v, op)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if not use_input_stats:
+        if running_mean is None:
+            raise RuntimeError(f"{op}: Expected running_mean and running_var to be defined when use_input_stats "
+                               "is false")
+        return checked_batch_norm(op, input, running_mean, running_var, weight, bias, False, momentum, eps)
+    spatial = input.numel() // max(input.shape[0] * input.shape[1], 1)
+    if spatial == 1:
+        raise ValueError(f"{op}: Expected more than 1 spatial element when training, got input size {input.shape}")
+    y = checked_group_norm(op, input, input.shape[1], weight, bias, eps)
+    if running_mean is not None and input.numel():
+        x = input.array.reshape(input.shape[0], input.shape[1], -1)
+        xp = get_array_module(x)
+        f = float(momentum)
+        with backend.on_device(input.device):
+            mean = x.mean(axis=2, dtype=xp.float64)
+            var = x.var(axis=2, ddof=1, dtype=xp.float64)
+            for running, stat in ((running_mean, mean), (running_var, var)):
+                running.array[...] = ((1 - f) * running.array + f * stat.mean(axis=0)).astype(running.dtype)
+    return y

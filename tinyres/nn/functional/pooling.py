@@ -133,6 +133,8 @@ class MaxPool2dFunction(Function):
     respect to gy it is the gather ``MaxGather2d`` of ggx at the argmax positions.
     """
 
+    backward_reads_input = True     # as torch's: under create_graph gx is in the graph (engine._connected)
+
     def forward(self, x, kernel_size, stride, padding, dilation):
         y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation, with_argmax=self.needs_grad)
         self.geometry = (x.shape, kernel_size, stride, padding, dilation)
@@ -212,7 +214,7 @@ def _max_pool(op, spatial_dims, input, kernel_size, stride, padding, dilation, c
     if not return_indices:
         return y
     with on_device(x.device):          # the indices are computed (and live) on x's GPU
-        return y, restore(Tensor(_max_pool_indices(x.data, *geometry)))
+        return y, restore(Tensor(_max_pool_indices(x.array, *geometry)))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -254,6 +256,8 @@ class AvgPool2dFunction(Function):
     the second derivative with respect to x is zero and with respect to gy it is
     avg_pool(ggx).
     """
+
+    backward_reads_input = True     # as torch's: under create_graph gx is in the graph (engine._connected)
 
     def forward(self, x, kernel_size, stride, padding, divisor):
         cols = scratch_im2col(x, kernel_size, stride, padding)
@@ -402,6 +406,8 @@ class TakeFromPlanes(Function):
     indices constant: linear in x.   gx = ``PutIntoPlanes``(gy), whose backward is this op
     again (so the second derivative with respect to x is zero)."""
 
+    backward_reads_input = True     # as torch's: under create_graph gx is in the graph (engine._connected)
+
     def forward(self, x, index):
         n, c, h, w = x.shape
         self.input_shape, self.index = x.shape, index
@@ -433,7 +439,7 @@ def _adaptive_max_pool(op, spatial_dims, input, output_size, return_indices):
     out_size = _adaptive_output_size(op, input, output_size, spatial_dims)
     x, restore = as_nchw(input, spatial_dims)
     with on_device(x.device):          # the indices are computed (and live) on x's GPU
-        index = _adaptive_max_indices(x.data, out_size)
+        index = _adaptive_max_indices(x.array, out_size)
     y = restore(TakeFromPlanes.apply(x, index))
     return (y, restore(Tensor(index))) if return_indices else y
 

@@ -60,7 +60,7 @@ def _range(indices):
     if not indices.numel():
         return 0, -1
     with backend.on_device(indices.device):
-        return int(indices.data.min()), int(indices.data.max())
+        return int(indices.array.min()), int(indices.array.max())
 
 
 def padding_index(op, padding_idx, num_embeddings):
@@ -90,6 +90,6 @@ def one_hot(tensor, num_classes=-1):
         raise RuntimeError(f"one_hot: class values must be non-negative, got {low}")
     if high >= num_classes:
         raise RuntimeError(f"one_hot: class values must be smaller than num_classes ({num_classes}), got {high}")
-    xp = get_array_module(tensor.data)
+    xp = get_array_module(tensor.array)
     with backend.on_device(tensor.device):
-        return Tensor((tensor.data[..., None] == xp.arange(num_classes)).astype(backend.int64))
+        return Tensor((tensor.array[..., None] == xp.arange(num_classes)).astype(backend.int64))

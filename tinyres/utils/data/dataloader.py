@@ -180,7 +180,7 @@ def _worker_loop(fetcher_class, dataset, index_queue, result_queue, auto_collati
 def _pin(data):
     """``data`` with every Tensor's host array copied to pinned memory."""
     if isinstance(data, Tensor):
-        return Tensor(backend.pin_memory(data.data)) if not backend.is_device_array(data.data) else data
+        return Tensor(backend.pin_memory(data.array)) if not backend.is_device_array(data.array) else data
     if isinstance(data, dict):
         return type(data)((k, _pin(v)) for k, v in data.items())
     if isinstance(data, tuple) and hasattr(data, "_fields"):

@@ -102,7 +102,7 @@ class WeightedRandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, but got "
                              f"replacement={replacement!r}")
-        weights = np.asarray(backend.to_host(getattr(weights, "data", weights)), dtype=np.float64)
+        weights = np.asarray(backend.to_host(getattr(weights, "array", weights)), dtype=np.float64)
         if weights.ndim != 1:
             raise ValueError(f"WeightedRandomSampler: weights should be a 1d sequence but given weights have "
                              f"shape {weights.shape}")

@@ -1,0 +1,5 @@
+"""``torch.nn.modules.loss``: the losses and their bases ``_Loss`` and ``_WeightedLoss``, where
+ported code imports them from (``from torch.nn.modules.loss import ...``).  The classes live in
+``tinyres.nn``."""
+from ..loss import (_Loss, _WeightedLoss, CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss,
+                    BCEWithLogitsLoss, KLDivLoss)  # noqa: F401
