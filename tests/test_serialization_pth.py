@@ -114,6 +114,15 @@ def test_sets_and_complex_numbers_in_a_torch_file_are_read(tmp_path):
     assert torch.load(tmp_path / "s.pth", weights_only=True) == tinyres.load(tmp_path / "s.pth")
 
 
+@needs_torch
+def test_a_torch_size_in_a_torch_file_is_read_as_a_tuple(tmp_path):
+    """A shape saved beside the weights (``{'shape': x.shape}``) is a torch.Size: read as the
+    tuple it is."""
+    torch.save({"shape": torch.Size([2, 3]), "sizes": [torch.Size([])]}, tmp_path / "s.pth")
+    loaded = tinyres.load(tmp_path / "s.pth")
+    assert loaded == {"shape": (2, 3), "sizes": [()]} and type(loaded["shape"]) is tuple
+
+
 def tiny_state():
     base = sample("float64", (4, 6))
     shared = sample("float32", (5,))

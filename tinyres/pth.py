@@ -18,7 +18,8 @@ int64 count and its bytes; it is read too.
 
 Reading never runs the file: ``data.pkl`` goes through ``RestrictedUnpickler``, whose
 ``find_class`` admits only the globals in ``ALLOWED`` (tensor rebuilding, storage types,
-``OrderedDict``, ``set``/``frozenset``/``complex``, ``_codecs.encode`` for bytes) and maps
+``OrderedDict``, ``set``/``frozenset``/``complex``, ``torch.Size`` as a tuple, ``_codecs.encode``
+for bytes) and maps
 each to a function of its own, a new one each time (so that a ``BUILD`` opcode, which sets
 attributes, alters nothing beyond the file's own objects); any other global (``os.system``,
 a model class) raises ``CheckpointError`` naming it, before anything is called.  Every
@@ -115,10 +116,11 @@ ALLOWED = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("builtins", "complex"): complex,
+    ("torch", "Size"): tuple,            # a shape saved beside the weights: a tuple of ints
     ("_codecs", "encode"): _codecs_encode,
     **{("torch", name): _StorageType for name in STORAGES},
 }
-IMMUTABLE = (collections.OrderedDict, set, frozenset, complex)    # built-in types: a pickle cannot alter them
+IMMUTABLE = (collections.OrderedDict, set, frozenset, complex, tuple)    # built-in types: a pickle cannot alter them
 
 
 class RestrictedUnpickler(pickle.Unpickler):
