@@ -135,18 +135,18 @@ def test_the_gradient_flow_table_in_resnet_md_is_the_committed_run():
 
 
 def test_the_gradient_flow_figure_says_how_many_steps_were_run(monkeypatch, tmp_path):
-    """The committed run trained 100 steps, not an epoch: the figure's titles say so (drawn
-    from the committed JSON, as the committed figure was), and so does docs/resnet.md."""
+    """The committed run trained one epoch, 389 steps: the figure's titles give the count
+    (drawn from the committed JSON, as the committed figure was), and docs/resnet.md says so."""
     import json
     plt = pytest.importorskip("matplotlib.pyplot")
     monkeypatch.syspath_prepend(str(EXAMPLES))
     import gradient_flow
-    results = json.loads((ROOT / "docs/results/gradient-flow/gradient_flow.json").read_text())["models"]
+    committed = json.loads((ROOT / "docs/results/gradient-flow/gradient_flow.json").read_text())
+    results = committed["models"]
     titles = []
     monkeypatch.setattr(plt.Figure, "savefig", lambda fig, *a, **k: titles.extend(ax.get_title() for ax in fig.axes))
-    assert gradient_flow.steps_run(results) == 100
+    assert gradient_flow.steps_run(results) == 389 == -(-committed["settings"]["images"] // 128)
     gradient_flow.plot(results, tmp_path / "gradient_flow.png")
-    assert "with batch norm, after 100 steps" in titles and "without batch norm, after 100 steps" in titles
-    assert not [t for t in titles if "epoch" in t], titles
+    assert "with batch norm, after 389 steps" in titles and "without batch norm, after 389 steps" in titles
     section = (ROOT / "docs/resnet.md").read_text().split("## Gradient flow, measured")[1].split("\n## ")[0]
-    assert "after the epoch" not in section and "after 100 steps" in section
+    assert "one epoch" in section and "389 steps" in section and "after 100 steps" not in section
