@@ -20,6 +20,7 @@ def _tensors(arrays, dtype=np.float64):
 
 
 NOT_IN_THE_TABLE = {"dropout": "random: tests/test_nn_activation.py checks its mask and scale",
+                    "dropout1d": "random: tests/test_nn_round2.py checks its mask and scale",
                     "dropout2d": "random: tests/test_nn_porting_layers.py checks its mask and scale",
                     "flatten": "a reshape: tests/test_ops.py",
                     "one_hot": "integers, no gradient: tests/test_nn_porting_layers.py",

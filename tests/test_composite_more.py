@@ -441,3 +441,24 @@ def test_on_the_gpu_double(fake_cupy):
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call(tinyres.tensor(X))
+
+
+def test_the_methods_add_sub_and_their_in_place_forms_take_alpha_as_the_functions():
+    for lib in (tinyres, torch):
+        a, b = lib.tensor([1, 2]), lib.tensor([3, 4])
+        for call in (lambda: a.sub(b, alpha=0.5), lambda: a.add(b, alpha=0.5), lambda: a.clone().sub_(b, alpha=0.5),
+                     lambda: a.clone().add_(b, alpha=0.5)):
+            with pytest.raises(RuntimeError, match="For integral input tensors, argument alpha must not be"):
+                call()
+        with pytest.raises(RuntimeError, match="with two bool tensors"):
+            (a > 1).sub(b > 1, alpha=2)
+        x = lib.tensor([1.0, 2.0])
+        assert a.sub(b, alpha=2).tolist() == [-5, -6] and x.add_(b, alpha=0.5).tolist() == [2.5, 4.0]
+        assert x.sub_(1, alpha=2).tolist() == [0.5, 2.0]
+
+
+def test_a_list_operand_that_does_not_broadcast_names_the_op():
+    with pytest.raises(ValueError, match=r"add: expected shapes that broadcast together, got \(3,\) and \(2,\)"):
+        tinyres.ones(3) + [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"mul: expected shapes that broadcast together"):
+        np.ones((2, 2)) * tinyres.ones(3)

@@ -288,3 +288,23 @@ def test_tensor_exponents_export_as_pow():
     x = tinyres.randn(3, 4)
     proto = tinyres.onnx.export(Powers(), x, io.BytesIO())
     np.testing.assert_allclose(run(proto, x)[0], Powers()(x).array, rtol=1e-5, atol=1e-6)
+
+
+class TensorBounds(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lo = nn.Parameter(tinyres.tensor([-0.5, 0.0, 0.25, 3.0]))
+
+    def forward(self, x):
+        return x.clamp(min=self.lo, max=tinyres.ones(4) * 2) + x.clamp(max=self.lo)
+
+
+def test_tensor_bounds_of_clamp_export_as_max_and_min_reading_the_parameter():
+    x = tinyres.randn(3, 4) * 2
+    model = TensorBounds()
+    proto = tinyres.onnx.export(model, x, io.BytesIO())
+    np.testing.assert_allclose(run(proto, x)[0], model(x).array, rtol=1e-6)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "Clip" not in ops and ops.count("Max") == 1 and ops.count("Min") == 2
+    assert "lo" in {i.name for i in proto.graph.initializer}
+    assert "lo" in {name for n in proto.graph.node for name in n.input}

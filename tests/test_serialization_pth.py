@@ -115,6 +115,20 @@ def test_sets_and_complex_numbers_in_a_torch_file_are_read(tmp_path):
 
 
 @needs_torch
+@pytest.mark.parametrize("name", ["checkpoint.pth.tar", "last.ckpt", "model.bin", "weights"])
+def test_any_name_but_npz_and_safetensors_is_written_in_torchs_format(tmp_path, name):
+    """torch.save writes its zip whatever the name: a script's ``checkpoint.pth.tar`` must be
+    one real torch reads, as tinyres does."""
+    tinyres.save({"w": tinyres.ones(2), "epoch": 3}, tmp_path / name)
+    theirs = torch.load(tmp_path / name, weights_only=True)
+    assert theirs["epoch"] == 3 and theirs["w"].tolist() == [1.0, 1.0]
+    ours = tinyres.load(tmp_path / name)
+    assert ours["epoch"] == 3 and isinstance(ours["w"], tinyres.Tensor)
+    tinyres.save({"w": np.ones(2)}, tmp_path / "own.npz")
+    assert zipfile.ZipFile(tmp_path / "own.npz").namelist()[0].endswith(".npy")    # tinyres's own format
+
+
+@needs_torch
 def test_a_torch_size_in_a_torch_file_is_read_as_a_tuple(tmp_path):
     """A shape saved beside the weights (``{'shape': x.shape}``) is a torch.Size: read as the
     tuple it is."""

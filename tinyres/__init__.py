@@ -23,12 +23,14 @@ from .core.grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_in
                               no_grad, set_grad_enabled)
 from .core.tensor import (Tensor, arange, empty, empty_like, full, full_like, ones, ones_like, rand,  # noqa: F401
                           rand_like, randint, randn, randn_like, set_printoptions, tensor, zeros, zeros_like)
+from .core.tensor import (channels_last, channels_last_3d, contiguous_format, memory_format,  # noqa: F401
+                          preserve_format)
 from .core.tensor import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: F401
                           IntTensor, LongTensor, ShortTensor)      # torch's legacy typed constructors
 from .core import engine, ops, composite  # noqa: F401  (they install Tensor.backward and Tensor's methods)
 from .core.ops import (abs, all, any, argmax, argmin, cat, clamp, clone, cos, cumsum, exp, expm1, flatten,  # noqa: F401
                        log, log1p, matmul, max, maximum, mean, min, minimum, mul, neg, permute, reshape, sin, sqrt,
-                       squeeze, stack, std, sum, transpose, unsqueeze, var, where)
+                       squeeze, stack, std, sum, transpose, unsqueeze, var)
 from .core.ops import matmul as mm, matmul as bmm  # noqa: F401,E402
 from .core.composite import (allclose, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,  # noqa: F401
                              ceil, chunk, cosh, dot, einsum, eq, erf, eye, flip, floor, floor_divide, frac,
@@ -41,6 +43,9 @@ from .core.composite import (Size, add, addcdiv, addcmul, amax, amin, argwhere, 
                              diagonal, div, equal, finfo, get_rng_state, hstack, iinfo, lerp, median, meshgrid,
                              multinomial, nonzero, normal, pow, prod, repeat_interleave, roll, scatter_add,
                              set_rng_state, std_mean, sub, t, unique, var_mean, vstack, where)  # where(cond) too
+from .core.composite import (addmm, arctan2, atan2, cdist, concat, concatenate, fmod, index_add,  # noqa: F401
+                             index_fill, is_floating_point, logical_and, logical_or, logical_xor, masked_select,
+                             moveaxis, movedim, nan_to_num, negative, tan, tile)
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx, backends  # noqa: F401

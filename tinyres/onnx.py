@@ -262,7 +262,16 @@ def _permute(g, args, opts, out):
 
 
 def _clamp(g, args, opts, out):
+    """Number bounds: Clip (its bounds must be scalars).  Tensor bounds: Max then Min, fed by the
+    bounds' values (a parameter bound reads its initializer) -- min(max(x, lo), hi), as Clamp."""
     x, lo, hi = args
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        y = g.value(x)
+        if lo is not None:
+            y = g.node("Max", [y, g.value(lo)])
+        if hi is not None:
+            y = g.node("Min", [y, g.value(hi)])
+        return y
     bound = (lambda v: "" if v is None else g.constant(np.asarray(v, out.dtype)))
     return g.node("Clip", [g.value(x), bound(lo), bound(hi)])
 
@@ -299,8 +308,8 @@ HANDLERS = {
     "Abs": _elementwise("Abs"), "Sigmoid": _elementwise("Sigmoid"), "Tanh": _elementwise("Tanh"),
     "Maximum": _elementwise("Max"), "MatMul": _elementwise("MatMul"), "Pow": _pow, "PowTensor": _elementwise("Pow"),
     "Softmax": _softmax("Softmax"), "LogSoftmax": _softmax("LogSoftmax"), "GetItem": _getitem,
-    "ConstantPad": _pad, "Cat": _cat, "Permute": _permute, "Clamp": _clamp, "Clone": _identity,
-    "DropoutFunction": _identity, "BroadcastTo": _broadcast,
+    "ConstantPad": _pad, "Cat": _cat, "Permute": _permute, "Clamp": _clamp, "HardtanhFunction": _clamp,
+    "Clone": _identity, "DropoutFunction": _identity, "BroadcastTo": _broadcast,
 }
 
 

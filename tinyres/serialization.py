@@ -53,21 +53,26 @@ _INT64 = (-2 ** 63, 2 ** 63)
 
 # ---------------------------------------------------------------------- writing
 
+NPZ_SUFFIX = ".npz"          # tinyres's own format; other names get torch's (see save)
+
+
 def save(obj, f):
     """Save ``obj`` (a state_dict or a nest of dicts/lists/tuples of arrays and plain values)
     to ``f``, a path or a binary file object.  Arrays are stored as host NumPy arrays.
 
     A path is written atomically (see ``atomic_write``); a file object is written as is.
-    The ``.npz`` suffix is conventional, not added.  A path ending in ``.pth`` or ``.pt``
-    is written in PyTorch's zip format instead (``tinyres.pth``), which
-    ``torch.load(path, weights_only=True)`` reads; one ending in ``.safetensors`` (a flat
-    dict of arrays only) in the safetensors format (``tinyres.safetensors_io``).
+    The format follows the name, as a PyTorch user expects: a path ending in ``.npz`` (and a
+    file object) gets tinyres's own format, checksummed; one ending in ``.safetensors`` (a
+    flat dict of arrays only) the safetensors format (``tinyres.safetensors_io``); any other
+    path (``model.pth``, ``checkpoint.pth.tar``, ``last.ckpt``) PyTorch's zip format
+    (``tinyres.pth``), which ``torch.load(path, weights_only=True)`` reads.
     """
-    if not hasattr(f, "write") and os.fspath(f).endswith(pth.SUFFIXES):
-        atomic_write(f, lambda file: pth.write(obj, file))
-        return
-    if not hasattr(f, "write") and os.fspath(f).endswith(safetensors_io.SUFFIX):
+    name = None if hasattr(f, "write") else os.fspath(f)
+    if name is not None and name.endswith(safetensors_io.SUFFIX):
         atomic_write(f, lambda file: safetensors_io.write(obj, file))
+        return
+    if name is not None and not name.endswith(NPZ_SUFFIX):
+        atomic_write(f, lambda file: pth.write(obj, file))
         return
     arrays = {}
     tree = _encode(obj, arrays, "obj")

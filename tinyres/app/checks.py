@@ -159,6 +159,10 @@ CASES = [
     GradcheckCase("pad (circular 1, 2, 2, 1)", lambda x: F.pad(x, (1, 2, 2, 1), mode="circular"),
                   lambda tf, x: tf.pad(x, (1, 2, 2, 1), mode="circular"),
                   lambda rng: [rng.standard_normal((2, 3, 4, 3))]),
+    GradcheckCase("pixel_shuffle (2)", lambda x: F.pixel_shuffle(x, 2), lambda tf, x: tf.pixel_shuffle(x, 2),
+                  lambda rng: [rng.standard_normal((2, 8, 3, 2))]),
+    GradcheckCase("pixel_unshuffle (2)", lambda x: F.pixel_unshuffle(x, 2), lambda tf, x: tf.pixel_unshuffle(x, 2),
+                  lambda rng: [rng.standard_normal((2, 2, 4, 6))]),
 ]
 
 

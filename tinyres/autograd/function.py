@@ -183,7 +183,7 @@ class _Node(_EngineFunction):
 
     function = None
     direct = None            # the index of the output that is this node's own, when there is one
-    connects_gradients = False   # its gradients are what its backward returns, graph or not (torch)
+    _connects_gradients = False  # its gradients are what its backward returns, graph or not (torch)
 
     def forward(self, *arrays, call):
         function, args = self.function, call["args"]

@@ -24,8 +24,8 @@ from .backend import get_array_module
 from ..kernels import special
 from .engine import Function
 from .ops import (IndexBackward, IndexPut, _as_float, _as_tensor, _axes, _axis, _inplace, _operands, _promote,
-                  _setitem, _unreduce, abs, broadcast_to, cat, clamp, clone, compare, exp, getitem, log, mean,
-                  permute, reshape, sqrt, std, sum, sum_to, tensor, transpose, var)
+                  _refuse_bool_sub, _setitem, _unreduce, abs, broadcast_to, cat, clamp, clone, compare, exp, getitem,
+                  log, mean, permute, reshape, sqrt, std, sum, sum_to, tensor, transpose, var)
 from .ops import add as _add, div as _div, pow as _pow, sub as _sub, where as _where
 from .tensor import Tensor, _make, size_arg
 
@@ -586,12 +586,8 @@ def _flat_gradient(x, values, op):
     """``values(xp, x.array)`` (an array like x's) as a result of x whose gradient is 0 everywhere (a step
     function: sign, floor, round ...), as torch's: ``where`` with an always-true condition."""
     x = _as_tensor(x, op)
-    xp = get_array_module(x.array)
     with backend.on_device(x.device):
-        values = values(xp, x.array)
-        if not x.requires_grad:
-            return Tensor(values)
-        return where(Tensor(xp.ones(x.shape, dtype=bool)), Tensor(values), x)
+        return _no_gradient(values(get_array_module(x.array), x.array), x)
 
 
 def sign(x):
@@ -967,10 +963,8 @@ def add(input, other, *, alpha=1):
 
 
 def sub(input, other, *, alpha=1):
-    """input - alpha * other (``torch.sub``); two bool tensors are refused, as in torch."""
-    if builtins.all(isinstance(t, Tensor) and t.dtype == backend.bool_ for t in (input, other)):
-        raise RuntimeError("sub: Subtraction, the `-` operator, with two bool tensors is not supported. "
-                           "Use the `^` or `logical_xor()` operator instead.")
+    """input - alpha * other (``torch.sub``); a bool operand is refused, as in torch."""
+    _refuse_bool_sub(input, other)
     return _sub(input, _alpha(input, other, alpha, "sub"))
 
 
@@ -995,9 +989,8 @@ def div(input, other, *, rounding_mode=None):
 
 
 def pow(input, exponent):
-    """input ** exponent (``torch.pow``); a number as ``input`` is raised to a tensor exponent."""
-    if not isinstance(input, Tensor):
-        return _as_tensor(exponent, "pow").__rpow__(input)
+    """input ** exponent (``torch.pow``, its argument names; ``ops.pow`` raises a number
+    ``input`` to a tensor exponent too)."""
     return _pow(input, exponent)
 
 
@@ -1407,13 +1400,14 @@ def _drawn(draw, like):
 
 def _no_gradient(values, *inputs):
     """``values`` (an array) as a result of ``inputs`` with gradient 0 (a draw: torch's rule
-    for ``normal`` and ``bernoulli``), a constant when none of them requires grad."""
+    for ``normal`` and ``bernoulli``; a step function: sign, floor ...), a constant when none
+    of them requires grad: ``where`` with an always-true condition."""
     inputs = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not inputs:
         return Tensor(values)
     with backend.on_device(inputs[0].device):
         always = Tensor(get_array_module(values).ones(values.shape, dtype=bool))
-    return where(always, Tensor(values), builtins.sum((t * 0 for t in inputs[1:]), inputs[0] * 0))
+    return where(always, Tensor(values), builtins.sum(inputs[1:], inputs[0]))
 
 
 def _float_input(x, op):
@@ -1532,15 +1526,10 @@ def set_rng_state(new_state):
 
 def _inplace_op(name, fn):
     """Tensor.<name>: ``fn(x, ...)`` written back into x (``ops._inplace``: version counter,
-    graph rebase, the leaf check).  A result x's dtype cannot hold (a float into an integer
-    tensor) is refused first, as torch does."""
+    graph rebase, the leaf check; a result x's dtype cannot hold, a float into an integer
+    tensor, is refused there as torch does)."""
     def method(x, *args, **kwargs):
-        def op(a, _):
-            y = fn(a, *args, **kwargs)
-            if not numpy.can_cast(y.dtype, a.dtype, "same_kind"):
-                raise RuntimeError(f"{name}: result type {y.dtype} can't be cast to the desired output type {a.dtype}")
-            return y
-        return _inplace(op, x, None, name)
+        return _inplace(lambda a, _: fn(a, *args, **kwargs), x, None, name)
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"In place: ``x.{name[:-1]}(...)`` written into x."
     return method
@@ -1569,6 +1558,9 @@ for _name, _method in {
     "tril": tril, "triu": triu, "dot": dot, "outer": outer, "trace": trace,
     "new_zeros": _new(numpy.zeros), "new_ones": _new(numpy.ones), "new_empty": _new(numpy.empty), "new_full": new_full,
     "new_tensor": new_tensor,
+    "add": add, "sub": sub,
+    "add_": lambda x, other, *, alpha=1: _inplace(lambda a, b: add(a, b, alpha=alpha), x, other, "add_"),
+    "sub_": lambda x, other, *, alpha=1: _inplace(lambda a, b: sub(a, b, alpha=alpha), x, other, "sub_"),
     "masked_fill_": lambda x, mask, value: _inplace(lambda a, _: masked_fill(a, mask, value), x, None, "masked_fill_"),
     "where": lambda x, condition, y: where(condition, x, y),
     "is_floating_point": lambda x: x.dtype.kind == "f",
@@ -1587,5 +1579,336 @@ for _name, _method in {
     "bincount": bincount, "median": median, "roll": roll, "diag": diag, "diagonal": diagonal,
     "repeat_interleave": repeat_interleave, "scatter_add": scatter_add, "equal": equal,
     "bernoulli": bernoulli, "multinomial": multinomial, **_INPLACE,
+}.items():
+    setattr(Tensor, _name, _method)
+
+
+# ---------------------------------------------------------------------- more of torch's names (round two)
+# Appended with their own table so that the one above stays as it is.  Each is made of ops
+# (its gradient is theirs), except ``Fmod`` and ``Atan2``, whose backwards are made of ops.
+
+from .ops import _check_inplace, _rebase, neg, sin, cos, squeeze, unsqueeze  # noqa: E402
+from .tensor import check_memory_format  # noqa: E402
+
+
+def negative(input):
+    """-input (``torch.negative``, ``neg``'s other name)."""
+    return neg(input)
+
+
+def masked_select(input, mask):
+    """The elements of ``input`` where the bool ``mask`` holds, as a 1-D tensor (the two
+    broadcast together); the gradient goes back to the selected places (indexing's backward)."""
+    input, mask = _as_tensor(input, "masked_select"), _as_tensor(mask, "masked_select")
+    if mask.dtype != backend.bool_:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {mask.dtype}")
+    shape = tuple(numpy.broadcast_shapes(input.shape, mask.shape))
+    with backend.on_device(input.device):
+        where_true = get_array_module(mask.array).broadcast_to(mask.array, shape)
+    return getitem(broadcast_to(input, shape) if input.shape != shape else input, where_true)
+
+
+def tile(input, dims):
+    """``input`` repeated ``dims[i]`` times along each dimension (``torch.tile``): ``repeat``, with
+    ones put in front of ``dims`` when it is shorter than the tensor's dimensions."""
+    dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+    return repeat(input, *((1,) * (input.ndim - len(dims)) + dims))
+
+
+def unfold(input, dimension, size, step):
+    """``Tensor.unfold``: the windows of ``size`` elements, ``step`` apart, along ``dimension``,
+    as a new last dimension (window k is elements k*step .. k*step+size-1).  An index
+    (``arange`` grid), so the gradient adds back where windows overlap."""
+    x = reshape(input, 1) if input.ndim == 0 else input
+    axis = _dim(input, dimension, "unfold")
+    n = x.shape[axis]
+    if size > n:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {axis} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    windows = (n - size) // step + 1
+    index = numpy.arange(windows)[:, None] * step + numpy.arange(size)[None, :]
+    y = getitem(x, (slice(None),) * axis + (backend.to_device(index, x.device),))     # (.., windows, size, ..)
+    return movedim(y, axis + 1, -1) if input.ndim else reshape(y, size)
+
+
+def movedim(input, source, destination):
+    """``input`` with the dimensions ``source`` moved to the places ``destination`` (ints or
+    sequences of one length), the others keeping their order: a ``permute``."""
+    source = [source] if isinstance(source, numbers.Integral) else list(source)
+    destination = [destination] if isinstance(destination, numbers.Integral) else list(destination)
+    if len(source) != len(destination):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({source} dims) should contain "
+                           f"the same number of dims as destination ({destination} dims)")
+    src = [_dim(input, d, "movedim") for d in source]
+    dst = [_dim(input, d, "movedim") for d in destination]
+    for name, given, dims in (("source", source, src), ("destination", destination, dst)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({given})")
+    rest = iter(a for a in range(input.ndim) if a not in src)
+    placed = dict(zip(dst, src))
+    order = [placed[a] if a in placed else next(rest) for a in range(input.ndim)]
+    return permute(input, *order) if input.ndim else input
+
+
+moveaxis = movedim
+
+
+def _tensor_operands(op, input, other):
+    """torch's check of an op that takes only tensors (``atan2``, ``logical_and`` ...)."""
+    for position, (name, t) in enumerate((("input", input), ("other", other)), 1):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(t).__name__}")
+
+
+def _logical(name, numpy_name):
+    def logical(input, other):
+        _tensor_operands(name, input, other)
+        with backend.on_device(input.device):
+            return Tensor(getattr(get_array_module(input.array), numpy_name)(input.array, other.array))
+    logical.__name__ = logical.__qualname__ = name
+    logical.__doc__ = f"``{numpy_name}`` elementwise (non-zero is True): a bool tensor, no gradient."
+    return logical
+
+
+logical_and, logical_or, logical_xor = (_logical(n, n) for n in ("logical_and", "logical_or", "logical_xor"))
+
+
+class Fmod(Function):
+    """y = a - trunc(a / b) b (C's ``fmod``: the sign of a), computed as NumPy's fmod.  trunc
+    is a step, so  ga = sum_to(gy),  gb = sum_to(-gy trunc(a / b))."""
+
+    def forward(self, a, b):
+        xp = get_array_module(a)
+        self.quotient, self.shapes = xp.trunc(a / b), (a.shape, b.shape)
+        return xp.fmod(a, b)
+
+    def backward(self, gy):
+        return sum_to(gy, self.shapes[0]), sum_to(-gy * Tensor(self.quotient), self.shapes[1])
+
+
+def fmod(input, other):
+    """input % other with the sign of ``input`` (``torch.fmod``; ``remainder`` takes other's)."""
+    a, b = _operands(input, other, "fmod")
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        with backend.on_device(a.device):
+            if bool((b.array == 0).any()):
+                raise RuntimeError("fmod: ZeroDivisionError (an integer divided by 0)")
+            return Tensor(get_array_module(a.array).fmod(a.array, b.array))
+    return Fmod.apply(a, b)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source[.., i, ..]`` added at ``[.., index[i], ..]`` along ``dim``,
+    repeated places summed (``scatter_add`` with the index spread over source's shape):
+    g_input = gy, g_source = alpha * gy[.., index, ..]."""
+    index = _as_tensor(index, "index_add")
+    if index.dtype.kind not in "iu":
+        raise RuntimeError(f"index_add_(): Expected dtype int32/int64 for index but got: {index.dtype}")
+    if index.ndim > 1:
+        raise RuntimeError(f"index_add_(): Index is supposed to be a vector, got shape {index.shape}")
+    axis = _dim(input, dim, "index_add")
+    source = reshape(source, 1) if source.ndim == 0 else source
+    if source.ndim != builtins.max(input.ndim, 1) or index.numel() != source.shape[axis]:
+        raise RuntimeError(f"index_add_(): Number of indices ({index.numel()}) should be equal to "
+                           f"source.size(dim): ({source.shape[axis] if axis < source.ndim else 1}), for dim: {dim}")
+    x = reshape(input, 1) if input.ndim == 0 else input
+    spread = reshape(index, *(-1 if a == axis else 1 for a in range(source.ndim))).expand(*source.shape)
+    out = scatter_add(x, axis, spread, source * alpha if alpha != 1 else source)
+    return reshape(out, ()) if input.ndim == 0 else out
+
+
+def index_fill(input, dim, index, value):
+    """``input`` with the slices ``index`` along ``dim`` set to ``value`` (a number or a 0-d
+    tensor): ``where``, so input's gradient is 0 there and a tensor value gets their sum."""
+    index = _as_tensor(index, "index_fill")
+    if index.dtype.kind not in "iu" or index.ndim > 1:
+        raise IndexError(f"index_fill_(): Expected a 1-D int32/int64 index, got {index.dtype} of shape {index.shape}")
+    axis = _dim(input, dim, "index_fill")
+    n = input.shape[axis] if input.ndim else 1
+    chosen = numpy.zeros(n, dtype=bool)
+    chosen[backend.to_host(index.array).reshape(-1)] = True
+    mask = chosen.reshape([-1 if a == axis else 1 for a in range(input.ndim)])
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"index_fill_(): only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s)")
+        value = value.to(input.dtype)
+    else:
+        value = Tensor(get_array_module(input.array).asarray(value, dtype=input.dtype))
+    return where(Tensor(backend.to_device(mask, input.device)), value, input)
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
+    dtype's largest and smallest finite values).  The gradient is 1 at the finite elements and
+    0 at the replaced ones, as torch's (``where``)."""
+    input = _as_tensor(input, "nan_to_num")
+    if input.dtype.kind not in "fc":
+        return clone(input)
+    xp = get_array_module(input.array)
+    info = numpy.finfo(input.dtype)
+    with backend.on_device(input.device):
+        values = xp.nan_to_num(input.array, nan=nan, posinf=info.max if posinf is None else posinf,
+                               neginf=info.min if neginf is None else neginf)
+        finite = Tensor(xp.isfinite(input.array))
+    return where(finite, input, Tensor(values.astype(input.dtype, copy=False)))
+
+
+def is_floating_point(input):
+    """True for a tensor of a floating dtype (``torch.is_floating_point``)."""
+    return input.dtype.kind == "f"
+
+
+def tan(input):
+    """tan x = sin x / cos x; its gradient, by the quotient rule, 1 / cos^2 x = 1 + tan^2 x."""
+    x = _as_float(input, "tan")
+    return sin(x) / cos(x)
+
+
+class Atan2(Function):
+    """y = atan2(a, b), the angle of the point (b, a) in (-pi, pi].  With d = a^2 + b^2:
+    ga = sum_to(gy b / d),  gb = sum_to(-gy a / d)  (0 / 0 = NaN at the origin, as torch)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return get_array_module(a).arctan2(a, b)
+
+    def backward(self, gy):
+        a, b = self.saved_tensors
+        d = a * a + b * b
+        return sum_to(gy * b / d, a.shape), sum_to(-gy * a / d, b.shape)
+
+
+def atan2(input, other):
+    """The elementwise angle of (other, input) (``torch.atan2``; integers give the default float dtype)."""
+    _tensor_operands("atan2", input, other)
+    return Atan2.apply(*_operands(input, other, "atan2", floats=True))
+
+
+arctan2 = atan2
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2) (``torch.addmm``; ``input`` broadcasts to the
+    product's shape; beta = 0 ignores it, NaN and inf too, as torch)."""
+    for name, m in (("mat1", mat1), ("mat2", mat2)):
+        if m.ndim != 2:
+            raise RuntimeError(f"addmm: {name} must be a matrix, got {m.ndim}-D tensor")
+    if mat1.shape[1] != mat2.shape[0]:
+        raise RuntimeError(f"addmm: mat1 and mat2 shapes cannot be multiplied ({mat1.shape[0]}x{mat1.shape[1]} and "
+                           f"{mat2.shape[0]}x{mat2.shape[1]})")
+    product = mat1 @ mat2
+    product = product if alpha == 1 else product * alpha
+    if beta == 0:
+        return product
+    return (input if beta == 1 else input * beta) + product
+
+
+def concat(tensors, dim=0):
+    """``cat``'s other name (``torch.concat``)."""
+    return cat(tensors, dim)
+
+
+def concatenate(tensors, axis=0):
+    """``cat``'s other name, NumPy's argument name (``torch.concatenate``)."""
+    return cat(tensors, axis)
+
+
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """The p-norm distances between the rows of ``x1`` (.., P, M) and of ``x2`` (.., R, M):
+    (.., P, R), as ``torch.cdist`` -- ``norm`` of the broadcast differences (their gradient;
+    0 at a zero distance, as torch).  ``compute_mode`` is accepted and changes nothing."""
+    for name, x in (("X1", x1), ("X2", x2)):
+        if x.ndim < 2:
+            raise RuntimeError(f"cdist: cdist only supports at least 2D tensors, {name} got: {x.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
+                           f"X2: {x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError(f"cdist: cdist only supports non-negative p values, got {p}")
+    return norm(unsqueeze(x1, -2) - unsqueeze(x2, -3), p, dim=-1)
+
+
+def detach_(x):
+    """``x`` cut from the graph in place: a leaf that does not require grad from now on (as
+    torch's, refused for a view: use ``detach()``)."""
+    if x._base is not None:
+        raise RuntimeError("detach_: Can't detach views in-place. Use detach() instead.")
+    x.grad_fn, x._requires_grad = None, False
+    return x
+
+
+def _inplace_view(name, op):
+    """Tensor.<name>: ``op(x, ...)`` (a view: unsqueeze, squeeze, t, transpose) becoming x itself,
+    as torch's in-place view ops -- x takes the view's array and, in a graph, its history (a
+    leaf that requires grad is refused outside ``no_grad``, as torch).  The data is unchanged
+    but x's version is bumped, as torch's, so a node that saved x's old shape sees the change."""
+    def method(x, *args, **kwargs):
+        _check_inplace(x, name)
+        y = op(x, *args, **kwargs)
+        node = y._grad_fn           # (read before the bump below, which makes the view y stale)
+        x.array = y.array
+        x._version_counter[0] += 1
+        if node is not None:
+            _rebase(x, node)
+        elif x._base is not None and x._view_version is not None:
+            x._view_version = x._version_counter[0]
+        return x
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In place: x becomes ``x.{name[:-1]}(...)`` (its shape changes)."
+    return method
+
+
+def _deprecated_scalar_first(method, name, scalar, others):
+    """torch's deprecated overloads ``x.add_(2.0, other)`` (= ``add_(other, alpha=2.0)``) and
+    ``x.addcmul_(0.5, t1, t2)`` (= ``value=0.5``): a number first, with torch's UserWarning."""
+    def deprecated(x, *args, **kwargs):
+        if len(args) == len(others) + 1 and isinstance(args[0], numbers.Number) and isinstance(args[1], Tensor):
+            new = f"{name}({', '.join('Tensor ' + o for o in others)}, *, Number {scalar} = 1)"
+            warnings.warn(f"This overload of {name} is deprecated:\n\t{name}(Number {scalar}, "
+                          f"{', '.join('Tensor ' + o for o in others)})\nConsider using one of the following "
+                          f"signatures instead:\n\t{new}", UserWarning, stacklevel=2)
+            return method(x, *args[1:], **{scalar: args[0]}, **kwargs)
+        return method(x, *args, **kwargs)
+    deprecated.__name__ = deprecated.__qualname__ = name
+    deprecated.__doc__ = method.__doc__
+    return deprecated
+
+
+def _with_memory_format(method, name):
+    def with_format(x, *args, memory_format=None, **kwargs):
+        check_memory_format(x, memory_format, name)
+        return method(x, *args, **kwargs)
+    with_format.__name__ = with_format.__qualname__ = name
+    with_format.__doc__ = (f"``x.{name}()``; ``memory_format`` is checked as torch does and keeps tinyres's one "
+                           "layout (row-major).")
+    return with_format
+
+
+for _name, _method in {
+    "negative": negative, "neg": neg,
+    "byte": lambda x: x.to(backend.uint8), "char": lambda x: x.to(numpy.int8),
+    "short": lambda x: x.to(numpy.int16), "half": lambda x: x.to(backend.float16),
+    "detach_": detach_, "ndimension": lambda x: x.ndim, "element_size": lambda x: int(x.array.itemsize),
+    "masked_select": masked_select, "tile": lambda x, *dims: tile(x, dims[0] if len(dims) == 1 and not
+                                                                    isinstance(dims[0], numbers.Integral) else dims),
+    "unfold": unfold, "remainder": remainder, "fmod": fmod, "movedim": movedim, "moveaxis": movedim,
+    "logical_and": logical_and, "logical_or": logical_or, "logical_xor": logical_xor,
+    "index_add": index_add, "index_fill": index_fill, "nan_to_num": nan_to_num, "tan": tan,
+    "atan2": atan2, "arctan2": atan2, "addmm": addmm,
+    "index_add_": lambda x, dim, index, source, *, alpha=1: _inplace(
+        lambda a, _: index_add(a, dim, index, source, alpha=alpha), x, None, "index_add_"),
+    "index_fill_": lambda x, dim, index, value: _inplace(
+        lambda a, _: index_fill(a, dim, index, value), x, None, "index_fill_"),
+    "nan_to_num_": lambda x, nan=0.0, posinf=None, neginf=None: _inplace(
+        lambda a, _: nan_to_num(a, nan, posinf, neginf), x, None, "nan_to_num_"),
+    "unsqueeze_": _inplace_view("unsqueeze_", unsqueeze), "squeeze_": _inplace_view("squeeze_", squeeze),
+    "t_": _inplace_view("t_", t), "transpose_": _inplace_view("transpose_", transpose),
+    "contiguous": _with_memory_format(Tensor.contiguous, "contiguous"),
+    "clone": _with_memory_format(Tensor.clone, "clone"),
+    **{n: _deprecated_scalar_first(getattr(Tensor, n), n, "alpha", ("other",)) for n in ("add", "add_", "sub", "sub_")},
+    **{n: _deprecated_scalar_first(getattr(Tensor, n), n, "value", ("tensor1", "tensor2"))
+       for n in ("addcmul", "addcmul_", "addcdiv", "addcdiv_")},
 }.items():
     setattr(Tensor, _name, _method)

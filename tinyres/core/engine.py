@@ -118,8 +118,8 @@ class Function:
     is_view = False
     composite = None     # an op with an array backward may define composite(*inputs, **options): itself in ops
     # ... or backward_graph(gy): its backward in tensor ops, when that needs no more than it saves
-    backward_reads_input = False    # see _connected: its gradient is built from constants it kept of its input
-    connects_gradients = True       # see _connected; False: the gradients are what backward returns (torch's
+    _backward_reads_input = False   # see _connected: its gradient is built from constants it kept of its input
+    _connects_gradients = True      # see _connected; False: the gradients are what backward returns (torch's
                                     # custom Functions)
 
     @property
@@ -325,11 +325,12 @@ def _accumulate(leaf, grad, create_graph, hooks=True):
             leaf.grad.array = leaf.grad.array + grad.array.astype(leaf.dtype, copy=False)
     else:
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
-    for hook in list(leaf._post_accumulate_hooks.values()):
-        result = hook(leaf)
-        if result is not None:
-            raise TypeError(f"post accumulate grad hook: expected None, but hook returned "
-                            f"'{type(result).__name__}'")
+    if leaf._post_accumulate_hooks:
+        for hook in list(leaf._post_accumulate_hooks.values()):
+            result = hook(leaf)
+            if result is not None:
+                raise TypeError(f"post accumulate grad hook: expected None, but hook returned "
+                                f"'{type(result).__name__}'")
 
 
 def _checked_backward(node, gy, create_graph):
@@ -530,11 +531,11 @@ def _connected(node, gxs):
 
     What the backward read: its saved tensors that are in the graph (``save_for_backward``),
     and its inputs when the backward is array code (``once_differentiable``: what it kept came
-    from them) or the op says ``backward_reads_input``."""
-    if not node.connects_gradients or all(gx is None or gx.requires_grad for gx in gxs):
+    from them) or the op says ``_backward_reads_input``."""
+    if not node._connects_gradients or all(gx is None or gx.requires_grad for gx in gxs):
         return gxs
     sources = {}
-    if node.backward_reads_input or getattr(type(node).backward, "once_differentiable", False):
+    if node._backward_reads_input or getattr(type(node).backward, "once_differentiable", False):
         for nxt, meta in zip(node._next, node._input_meta):
             if nxt is not None:
                 sources[id(nxt)] = (nxt, meta)

@@ -113,13 +113,13 @@ def _operands(a, b, op, floats=False):
             return (t, number) if t is a else (number, t)
         device = t.device
         a, b = [x if isinstance(x, (Tensor, numbers.Number)) else tensor(x, device=device) for x in (a, b)]
+        _check_broadcast(op, *(x.shape if isinstance(x, Tensor) else () for x in (a, b)))   # a list's shape too
         dtype = result_type(a, b)
     if floats and dtype.kind not in "fc":
         dtype = backend.get_default_dtype()
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):     # a number becomes a 0-d tensor of the dtype
         ref = a if isinstance(a, Tensor) else b
         a, b = [_scalar_tensor(x, ref, dtype) if isinstance(x, numbers.Number) else x for x in (a, b)]
-        _check_broadcast(op, a.shape, b.shape)
     return a.to(dtype=dtype), b.to(dtype=dtype)
 
 
@@ -239,12 +239,17 @@ class Sub(Function):
         return sum_to(gy, self.shapes[0]), -sum_to(gy, self.shapes[1])
 
 
-def sub(a, b):
+def _refuse_bool_sub(a, b):
+    """torch refuses a - b with a bool operand (before it looks at ``alpha``)."""
     if _is_bool(a) or _is_bool(b):
         raise RuntimeError("sub: Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
                            "or `logical_xor()` operator instead." if _is_bool(a) and _is_bool(b) else
                            "sub: Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
                            "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+def sub(a, b):
+    _refuse_bool_sub(a, b)
     return Sub.apply(*_operands(a, b, "sub"))
 
 
@@ -423,7 +428,7 @@ def sqrt(x):
 class Abs(Function):
     """y = |x|.   gx = gy * sign(x)  (0 at x = 0 and at NaN, as PyTorch)."""
 
-    backward_reads_input = True     # the sign is x's: under create_graph gx is in the graph, as torch's
+    _backward_reads_input = True    # the sign is x's: under create_graph gx is in the graph, as torch's
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -539,9 +544,8 @@ class Clamp(Function):
     ``clamp_backward_min_max``.  The masks are constants: the second derivative is 0.
     """
 
-    def forward(self, x, lo, hi, backward_reads_input=False):
+    def forward(self, x, lo, hi):
         xp = get_array_module(x)
-        self.backward_reads_input = backward_reads_input        # True for hardtanh, as torch's (engine._connected)
         self.shapes = tuple(None if a is None else getattr(a, "shape", ()) for a in (x, lo, hi))
         need_x, need_lo, need_hi = self.needs_input_grad
         if need_x:
@@ -1305,7 +1309,9 @@ def _setitem(x, index, value, name="__setitem__"):
 
 # ---------------------------------------------------------------------- Tensor's methods
 # tensor.py imports nothing above the backend; the ops become Tensor's methods here, as
-# DeZero's setup_variable does.  Most are the op itself (``exp(x)`` is ``x.exp()``).
+# DeZero's setup_variable does.  Most are the op itself (``exp(x)`` is ``x.exp()``); composite's
+# table, installed after this one, adds torch's fuller forms (add/sub with alpha, div with
+# rounding_mode, t, div_ ...).
 
 def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
     """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``.
@@ -1341,10 +1347,7 @@ for _name, _method in {
     "__isub__": lambda x, other: _inplace(sub, x, other),
     "__imul__": lambda x, other: _inplace(mul, x, other),
     "__itruediv__": lambda x, other: _inplace(div, x, other),
-    "add_": lambda x, other, alpha=1: _inplace(add, x, other if alpha == 1 else other * alpha),
-    "sub_": lambda x, other, alpha=1: _inplace(sub, x, other if alpha == 1 else other * alpha),
     "mul_": lambda x, other: _inplace(mul, x, other),
-    "div_": lambda x, other: _inplace(div, x, other),
     "clamp_": lambda x, min=None, max=None: _inplace(lambda a, _: clamp(a, min, max), x, None, "clamp_"),
     "copy_": lambda x, src: _setitem(x, Ellipsis, src, "copy_"),
     "fill_": lambda x, value: _setitem(x, Ellipsis, value, "fill_"),
@@ -1352,14 +1355,11 @@ for _name, _method in {
     "__setitem__": lambda x, index, value: (_setitem(x, index, value), None)[1],
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "pow": pow, "matmul": matmul, "clamp": clamp,
     "sin": sin, "cos": cos, "log1p": log1p, "expm1": expm1, "cumsum": cumsum, "minimum": minimum,
-    "add": lambda x, other, alpha=1: add(x, other if alpha == 1 else other * alpha),
-    "sub": lambda x, other, alpha=1: sub(x, other if alpha == 1 else other * alpha),
-    "mul": mul, "div": div, "mm": matmul, "bmm": matmul,
+    "mul": mul, "mm": matmul, "bmm": matmul,
     "view_as": lambda x, other: reshape(x, other.shape), "type_as": lambda x, other: x.to(other.dtype),
     "maximum": maximum, "sum": sum, "mean": mean, "max": max, "min": min, "var": var, "std": std,
     "argmax": argmax, "argmin": argmin, "all": all, "any": any, "reshape": reshape, "view": reshape, "flatten": flatten,
     "transpose": transpose, "permute": permute, "squeeze": squeeze, "unsqueeze": unsqueeze,
-    "t": lambda x: transpose(x, 0, 1) if x.ndim == 2 else x,
     "T": property(lambda x: permute(x, *reversed(range(x.ndim)))),
     "clone": clone, "to": _to,
 }.items():

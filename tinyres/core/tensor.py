@@ -133,7 +133,7 @@ class Tensor:
     _hooks = {}        # hooks on a leaf's gradient (register_hook makes a tensor its own dict)
     _post_accumulate_hooks = {}     # hooks run on a leaf after its .grad is accumulated (own dict once set)
     _base = None       # the tensor this one is a view of (made by a view op: reshape, permute, x[i])
-    _grad_slot = None  # (data, array): where a leaf's first gradient is written while .data is data
+    _grad_slot = None  # (array, grad): a leaf's first gradient is written into grad while .array is array
                        # (an optimizer's flat buffer on a GPU: optim/flat.py)
 
     _view_version = None    # a view: its counter when its grad_fn was set (a write since makes it stale)
@@ -223,6 +223,13 @@ class Tensor:
 
     def __int__(self):
         return int(self.item())
+
+    def __index__(self):
+        """An integer (or bool) tensor of one element as a Python int, so that it can index a
+        list, give a size or a range (``classes[labels[j]]``, ``x[:k]``, ``range(k)``), as torch's."""
+        if self.array.size != 1 or self.array.dtype.kind not in "biu":
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.array.item())
 
     def __bool__(self):
         if self.array.size != 1:
@@ -369,6 +376,7 @@ def size_arg(size, op, minimum=0):
     (unless ``minimum`` is None)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
+    size = tuple(n.__index__() if isinstance(n, Tensor) and n.dtype.kind in "iu" else n for n in size)  # tensor(3)
     if not all(isinstance(n, numbers.Integral) and (minimum is None or n >= minimum) for n in size):
         at_least = "" if minimum is None else f" >= {minimum}"
         raise ValueError(f"{op}: expected integers{at_least}, got {tuple(size)}")
@@ -384,20 +392,30 @@ def _filled(fill, size, dtype, device, requires_grad):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(0, size, dtype, device, requires_grad)
+def _sizes(sizes, size, op):
+    """The sizes of ``f(2, 3)``, ``f((2, 3))`` or torch's keyword form ``f(size=(2, 3))``."""
+    if size is None:
+        return sizes
+    if sizes:
+        raise TypeError(f"{op}() got multiple values for argument 'size'")
+    return (size,)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(1, size, dtype, device, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(0, _sizes(sizes, size, "zeros"), dtype, device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _filled(0, size, dtype, device, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled(1, _sizes(sizes, size, "ones"), dtype, device, requires_grad)
+
+
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, memory_format=None):
+    """Zero-filled here (torch leaves it uninitialised)."""
+    return _filled(0, _sizes(sizes, size, "empty"), dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
-    size = (size,) if isinstance(size, numbers.Integral) else size
+    size = (size,) if isinstance(size, (numbers.Integral, Tensor)) else size
     if dtype is None and isinstance(fill_value, (bool, numbers.Integral)):
         dtype = backend.bool_ if isinstance(fill_value, bool) else backend.int64
     return _filled(fill_value, size, dtype, device, requires_grad)
@@ -409,14 +427,15 @@ def _random(draw, size, dtype, device, requires_grad, generator=None):
     return _make(array, dtype or backend.get_default_dtype(), device, requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1)."""
-    return _random(lambda g, s: g.random(s), size, dtype, device, requires_grad, generator)
+    return _random(lambda g, s: g.random(s), _sizes(sizes, size, "rand"), dtype, device, requires_grad, generator)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal."""
-    return _random(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad, generator)
+    return _random(lambda g, s: g.standard_normal(s), _sizes(sizes, size, "randn"), dtype, device, requires_grad,
+                   generator)
 
 
 def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None):
@@ -431,6 +450,7 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))   # tensor(3)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -441,33 +461,66 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     return _make(numpy.arange(start, end, step), dtype, device, requires_grad)
 
 
-def _like(factory, other, dtype, device, requires_grad):
+def _like(factory, other, dtype, device, requires_grad, memory_format=None):
+    check_memory_format(other, memory_format, factory.__name__ + "_like")
     return factory(*other.shape, dtype=dtype or other.dtype, device=device or other.device,
                    requires_grad=requires_grad)
 
 
-def zeros_like(input, dtype=None, device=None, requires_grad=False):
-    return _like(zeros, input, dtype, device, requires_grad)
+class memory_format:
+    """``torch.memory_format``: how a 4-D (5-D) tensor's elements are laid out.  tinyres has
+    one layout, row-major NCHW, whatever the format asked (``channels_last`` keeps it; the
+    values are the same either way): the constants are accepted where torch takes them."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"torch.{self._name}"
+
+    def __reduce__(self):
+        return self._name
 
 
-def ones_like(input, dtype=None, device=None, requires_grad=False):
-    return _like(ones, input, dtype, device, requires_grad)
+preserve_format, contiguous_format = memory_format("preserve_format"), memory_format("contiguous_format")
+channels_last, channels_last_3d = memory_format("channels_last"), memory_format("channels_last_3d")
 
 
-def empty_like(input, dtype=None, device=None, requires_grad=False):
-    return _like(empty, input, dtype, device, requires_grad)
+def check_memory_format(x, format, op):
+    """A ``memory_format=`` argument checked as torch does: None or a memory_format, a
+    channels_last one for a tensor of rank 4 (channels_last_3d: rank 5)."""
+    if format is None:
+        return
+    if not isinstance(format, memory_format):
+        raise TypeError(f"{op}(): argument 'memory_format' must be torch.memory_format, not {type(format).__name__}")
+    rank = {"channels_last": 4, "channels_last_3d": 5}.get(format._name)
+    if rank is not None and x.ndim != rank:
+        raise RuntimeError(f"{op}: required rank {rank} tensor to use {format._name} format, got a {x.ndim}-D tensor")
 
 
-def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+def zeros_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(zeros, input, dtype, device, requires_grad, memory_format)
+
+
+def ones_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(ones, input, dtype, device, requires_grad, memory_format)
+
+
+def empty_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(empty, input, dtype, device, requires_grad, memory_format)
+
+
+def full_like(input, fill_value, dtype=None, device=None, requires_grad=False, memory_format=None):
+    check_memory_format(input, memory_format, "full_like")
     return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad)
 
 
-def rand_like(input, dtype=None, device=None, requires_grad=False):
-    return _like(rand, input, dtype, device, requires_grad)
+def rand_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(rand, input, dtype, device, requires_grad, memory_format)
 
 
-def randn_like(input, dtype=None, device=None, requires_grad=False):
-    return _like(randn, input, dtype, device, requires_grad)
+def randn_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _like(randn, input, dtype, device, requires_grad, memory_format)
 
 

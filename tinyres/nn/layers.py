@@ -206,7 +206,6 @@ class ConvTranspose2d(_ConvNd):
     out_channels / groups * kH * kW).  ``forward(input, output_size)`` picks output_padding so
     that the output has that size, as torch's."""
     _dims, transposed = 2, True
-    padding_modes = ("zeros",)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
@@ -919,3 +918,311 @@ class PairwiseDistance(Module):
 
     def forward(self, x1, x2):
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+# ---------------------------------------------------------------------- padding, pixel shuffle, 1-d pooling, ...
+# (torch.nn's padding layers, PixelShuffle, Unflatten, Dropout1d and the 1-d pooling layers)
+
+def _tuple(value, n):
+    """torch's ``_ntuple(n)``: a sequence as a tuple, anything else repeated n times."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+class _ConstantPadNd(Module):
+    """``F.pad(input, padding, 'constant', value)``; ``padding`` (left, right[, top, bottom[,
+    front, back]]) as ``F.pad`` reads it, from the last dim."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        return F.pad(input, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pad the last dim by ``padding`` (an int: both sides) with ``value``."""
+
+    def __init__(self, padding, value):
+        super().__init__(value)
+        self.padding = _tuple(padding, 2)
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pad the last two dims by ``padding`` (an int, or (left, right, top, bottom)) with ``value``."""
+
+    def __init__(self, padding, value):
+        super().__init__(value)
+        self.padding = _tuple(padding, 4)
+
+
+class ConstantPad3d(_ConstantPadNd):
+    """Pad the last three dims by ``padding`` (an int, or 6 ints) with ``value``."""
+
+    def __init__(self, padding, value):
+        super().__init__(value)
+        self.padding = _tuple(padding, 6)
+
+
+class ZeroPad1d(ConstantPad1d):
+    """``ConstantPad1d(padding, 0.0)``."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ZeroPad2d(ConstantPad2d):
+    """``ConstantPad2d(padding, 0.0)``."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ZeroPad3d(ConstantPad3d):
+    """``ConstantPad3d(padding, 0.0)``."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class _ModePad(Module):
+    """``F.pad(input, padding, mode)`` for the modes that read the input ('reflect',
+    'replicate', 'circular'); subclasses set ``mode`` and the pad's length (2, 4 or 6)."""
+    mode, size = None, None
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _tuple(padding, self.size)
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        return F.pad(input, self.padding, self.mode)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ReflectionPad1d(_ModePad):
+    """Pad the last dim of (N, C, W) or (C, W) by mirroring about the edge samples."""
+    mode, size = "reflect", 2
+
+
+class ReflectionPad2d(_ModePad):
+    """Pad the last two dims of (N, C, H, W) or (C, H, W) by mirroring about the edge samples."""
+    mode, size = "reflect", 4
+
+
+class ReflectionPad3d(_ModePad):
+    """Pad the last three dims of (N, C, D, H, W) or (C, D, H, W) by mirroring about the edges."""
+    mode, size = "reflect", 6
+
+
+class ReplicationPad1d(_ModePad):
+    """Pad the last dim of (N, C, W) or (C, W) by repeating the edge samples."""
+    mode, size = "replicate", 2
+
+
+class ReplicationPad2d(_ModePad):
+    """Pad the last two dims of (N, C, H, W) or (C, H, W) by repeating the edge samples."""
+    mode, size = "replicate", 4
+
+
+class ReplicationPad3d(_ModePad):
+    """Pad the last three dims of (N, C, D, H, W) or (C, D, H, W) by repeating the edge samples."""
+    mode, size = "replicate", 6
+
+
+class _CircularPadNd(_ModePad):
+    """Pad by wrapping around; as torch's, an input of the wrong rank is a ValueError."""
+    mode = "circular"
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        spatial = self.size // 2
+        if input.ndim not in (spatial + 1, spatial + 2):
+            raise ValueError(f"{type(self).__name__}: expected {spatial + 1}D or {spatial + 2}D input "
+                             f"(got {input.ndim}D input)")
+        return F.pad(input, self.padding, self.mode)
+
+
+class CircularPad1d(_CircularPadNd):
+    """Pad the last dim of (N, C, W) or (C, W) circularly (the other end's samples)."""
+    size = 2
+
+
+class CircularPad2d(_CircularPadNd):
+    """Pad the last two dims of (N, C, H, W) or (C, H, W) circularly."""
+    size = 4
+
+
+class CircularPad3d(_CircularPadNd):
+    """Pad the last three dims of (N, C, D, H, W) or (C, D, H, W) circularly."""
+    size = 6
+
+
+class PixelShuffle(Module):
+    """(*, C r^2, H, W) -> (*, C, H r, W r), r = ``upscale_factor`` (``F.pixel_shuffle``)."""
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input):
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r^2, H, W), r = ``downscale_factor`` (``F.pixel_unshuffle``)."""
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input):
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1, inferred): Flatten's
+    inverse, (N, C*H*W) -> (N, C, H, W) with ``Unflatten(1, (C, H, W))``.  Named dims (a str
+    ``dim``) are not supported: tinyres has no named tensors."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        if isinstance(dim, str):
+            raise NotImplementedError("Unflatten: a named dim (str) needs named tensors, which tinyres does not have; "
+                                      "pass the dim's index")
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        for i, size in enumerate(unflattened_size):
+            if not isinstance(size, numbers.Integral):
+                raise TypeError(f"unflattened_size must be tuple of ints, but found element of type "
+                                f"{type(size).__name__} at pos {i}")
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, input):
+        _check_tensor("Unflatten", input)
+        ndim = max(input.ndim, 1)
+        if not -ndim <= self.dim < ndim:
+            raise IndexError(f"Unflatten: Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
+                             f"but got {self.dim})")
+        dim, sizes = self.dim % ndim, [int(s) for s in self.unflattened_size]
+        n = input.shape[dim]
+        if sizes.count(-1) > 1:
+            raise RuntimeError(f"unflatten: only one dimension can be inferred, got sizes {sizes}")
+        known = math.prod(s for s in sizes if s != -1)
+        if -1 in sizes and known and n % known == 0:
+            sizes[sizes.index(-1)] = n // known
+        if math.prod(sizes) != n or any(s < 0 for s in sizes):
+            raise RuntimeError(f"unflatten: Provided sizes {[int(s) for s in self.unflattened_size]} don't multiply "
+                               f"up to the size of dim {dim} ({n}) in the input tensor")
+        return input.reshape(*input.shape[:dim], *sizes, *input.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Dropout1d(Dropout):
+    """In training, zero each channel of (N, C, L) or (C, L) -- a whole length-L row -- with
+    probability p and scale the rest by 1 / (1 - p); in evaluation, y = x (``F.dropout1d``)."""
+    function = F.dropout1d
+
+
+def _check_sequence(layer, input):
+    """1-d pooling layers take (N, C, L) or unbatched (C, L)."""
+    _check_tensor(layer, input)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"{layer}: expected 2-D (unbatched) or 3-D (batched) input, "
+                           f"got input of shape {input.shape}")
+
+
+class MaxPool1d(Module):
+    """The maximum over each kernel_size window of (N, C, L) (stride defaults to kernel_size).
+    (Not a MaxPool2d subclass, as torch's: ``isinstance(m, nn.MaxPool2d)`` stays 2-d only.)"""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    extra_repr = MaxPool2d.extra_repr
+
+    def forward(self, input):
+        _check_sequence(f"MaxPool1d({self.extra_repr()})", input)
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool1d(Module):
+    """The mean over each kernel_size window of (N, C, L) (stride defaults to kernel_size);
+    as torch's, the sizes are kept as 1-tuples."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = _tuple(kernel_size, 1)
+        self.stride = _tuple(kernel_size if stride is None else stride, 1)
+        self.padding, self.ceil_mode, self.count_include_pad = _tuple(padding, 1), ceil_mode, count_include_pad
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input):
+        _check_sequence(f"AvgPool1d({self.extra_repr()})", input)
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad)
+
+
+class AdaptiveAvgPool1d(Module):
+    """The mean over windows of (N, C, L) chosen so the output length is ``output_size``."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    extra_repr = AdaptiveAvgPool2d.extra_repr
+
+    def forward(self, input):
+        _check_sequence(f"AdaptiveAvgPool1d({self.extra_repr()})", input)
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveMaxPool1d(Module):
+    """The maximum over windows of (N, C, L) chosen so the output length is ``output_size``;
+    with ``return_indices``, also each maximum's index along L."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    extra_repr = AdaptiveMaxPool2d.extra_repr
+
+    def forward(self, input):
+        _check_sequence(f"AdaptiveMaxPool1d({self.extra_repr()})", input)
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+__all__ += ["ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
+            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+            "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
+            "Unflatten", "Dropout1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d"]

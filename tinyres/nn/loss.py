@@ -124,8 +124,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         raise ValueError(f"{op}: Weights and input must have the same size, got weight "
                          f"{getattr(weight, 'shape', type(weight).__name__)} for input {input.shape}")
     input, target = _broadcast_pair(op, input, target)
-    diff = input - target
-    loss = ops.where(ops.abs(diff) < delta, 0.5 * diff * diff, delta * (ops.abs(diff) - 0.5 * delta))
+    loss = delta * smooth_l1_loss(input, target, reduction="none", beta=delta)     # torch's own identity
     return _reduce(loss if weight is None else loss * weight, reduction)
 
 

@@ -101,7 +101,7 @@ def parameters_to_vector(parameters):
 
 def vector_to_parameters(vec, parameters):
     """Set ``parameters`` (in order) from the flat ``vec``: each parameter's array becomes
-    a view of its slice of ``vec``, as torch's ``param.array = vec[...].view_as(param)``."""
+    a view of its slice of ``vec``, as torch's ``param.data = vec[...].view_as(param)``."""
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected Tensor, but got: {type(vec).__name__}")
     params = _as_list(parameters)

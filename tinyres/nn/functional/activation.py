@@ -226,12 +226,19 @@ def softplus(input, beta=1.0, threshold=20.0):
     return Softplus.apply(_float_tensor(input, "softplus"), beta, threshold)
 
 
+class HardtanhFunction(Clamp):
+    """``Clamp`` (its math and gradients), but as torch's hardtanh (not its clamp) reads x in its
+    backward: under create_graph gx stays in the graph (``engine._connected``)."""
+
+    _backward_reads_input = True
+
+
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x clamped to [min_val, max_val] (made of clamp: its gradient is 1 inside, 0 outside)."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val cannot be greater than max_val, got {min_val} > {max_val}")
-    x = _float_tensor(input, "hardtanh")     # as torch's hardtanh (not its clamp), gx stays in a graph (_connected)
-    return _maybe_inplace(input, Clamp.apply(x, min_val, max_val, backward_reads_input=True), inplace, "hardtanh")
+    x = _float_tensor(input, "hardtanh")
+    return _maybe_inplace(input, HardtanhFunction.apply(x, min_val, max_val), inplace, "hardtanh")
 
 
 def relu6(input, inplace=False):
@@ -369,6 +376,25 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout2d")
 
 
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of (N, C, L) or unbatched (C, L), as ``torch.nn.functional.dropout1d``:
+    each channel -- a whole length-L row -- is zeroed with probability ``p``, the others scaled
+    by 1 / (1 - p) (one mask value per (n, c), or per c unbatched, broadcast along L)."""
+    _check_probability("dropout1d", p)
+    input = _float_tensor(input, "dropout1d")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
+                           "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, a "
+                           "channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+    if not training:
+        return input
+    mask = _dropout_mask(input, input.shape[:-1] + (1,), p)
+    return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout1d")
+
+
+__all__ += ["dropout1d"]
+
+
 # ---------------------------------------------------------------------- Tensor's methods
 # nn sits above the core, so the activations become Tensor methods here (as core/ops.py does
 # for the math): x.relu(), x.relu_(), x.sigmoid(), x.tanh(), as torch.
@@ -462,17 +488,11 @@ def hardswish(input, inplace=False):
     return _maybe_inplace(input, y, inplace, "hardswish")
 
 
-def _softplus_for_mish(x):
-    """log(1 + e^x), as torch's mish computes it; above 20 it is x to float64's precision
-    (the e^x of a larger x is kept out of the graph: its slope would meet a zero as 0 * inf)."""
-    return where(_mask(x, lambda a: a > 20), x, x.clamp(max=20).exp().log1p())
-
-
 def mish(input, inplace=False):
     """x * tanh(softplus(x)) (Misra, 2019), as ``torch.nn.functional.mish``.
     gx = gy * (tanh(s) + x * sigmoid(x) * (1 - tanh(s)^2)), s = softplus(x): the ops' chain rule."""
     x = _float_tensor(input, "mish")
-    return _maybe_inplace(input, x * Tanh.apply(_softplus_for_mish(x)), inplace, "mish")
+    return _maybe_inplace(input, x * Tanh.apply(Softplus.apply(x, 1.0, 20.0)), inplace, "mish")
 
 
 def prelu(input, weight):

@@ -238,9 +238,9 @@ class PickedNLL(Function):
     masked log-probability: 0 * -inf would be nan).   gx = -gy a (gy broadcast over the classes).
 
     Linear in x; as torch's ``nll_loss_backward`` reads x, gx under create_graph is in the
-    graph (``backward_reads_input``), and its derivative in x is 0."""
+    graph (``_backward_reads_input``), and its derivative in x is 0."""
 
-    backward_reads_input = True
+    _backward_reads_input = True
 
     def forward(self, x, coef):
         self.coef = coef

@@ -133,7 +133,7 @@ class MaxPool2dFunction(Function):
     respect to gy it is the gather ``MaxGather2d`` of ggx at the argmax positions.
     """
 
-    backward_reads_input = True     # as torch's: under create_graph gx is in the graph (engine._connected)
+    _backward_reads_input = True    # as torch's: under create_graph gx is in the graph (engine._connected)
 
     def forward(self, x, kernel_size, stride, padding, dilation):
         y, self.argmax = _window_max(x, kernel_size, stride, padding, dilation, with_argmax=self.needs_grad)
@@ -257,7 +257,7 @@ class AvgPool2dFunction(Function):
     avg_pool(ggx).
     """
 
-    backward_reads_input = True     # as torch's: under create_graph gx is in the graph (engine._connected)
+    _backward_reads_input = True    # as torch's: under create_graph gx is in the graph (engine._connected)
 
     def forward(self, x, kernel_size, stride, padding, divisor):
         cols = scratch_im2col(x, kernel_size, stride, padding)
@@ -406,7 +406,7 @@ class TakeFromPlanes(Function):
     indices constant: linear in x.   gx = ``PutIntoPlanes``(gy), whose backward is this op
     again (so the second derivative with respect to x is zero)."""
 
-    backward_reads_input = True     # as torch's: under create_graph gx is in the graph (engine._connected)
+    _backward_reads_input = True    # as torch's: under create_graph gx is in the graph (engine._connected)
 
     def forward(self, x, index):
         n, c, h, w = x.shape

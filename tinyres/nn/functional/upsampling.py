@@ -32,6 +32,7 @@ import numpy
 from ...core import backend
 from ...core.composite import index_select
 from ...core.tensor import Tensor
+from .pooling import _adaptive_bins
 
 __all__ = ["interpolate"]
 
@@ -128,8 +129,8 @@ def _cubic_taps(size, out, scale_factor, align_corners, dtype):
 
 
 def _area_taps(size, out, dtype):
-    dst = numpy.arange(out)
-    start, end = (dst * size) // out, -((-(dst + 1) * size) // out)       # floor, ceil
+    """area mode is adaptive average pooling: the mean over each of its bins."""
+    start, end = _adaptive_bins(size, out)
     counts = end - start
     indices = [numpy.minimum(start + k, end - 1) for k in range(int(counts.max()))]
     weights = [numpy.where(start + k < end, dtype.type(1) / counts.astype(dtype), dtype.type(0)).astype(dtype)

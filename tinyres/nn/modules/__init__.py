@@ -4,7 +4,7 @@ torch.nn.modules.conv import _ConvNd``, ``from torch.nn.modules.utils import _pa
 here names what tinyres has of torch's; the classes themselves are ``tinyres.nn``'s (layers.py,
 containers.py, loss.py, ...), so ``nn.modules.conv.Conv2d is nn.Conv2d``."""
 from . import (activation, batchnorm, container, conv, distance, dropout, flatten, instancenorm, linear,  # noqa: F401
-               loss, module, normalization, pooling, sparse, upsampling, utils)
+               loss, module, normalization, padding, pixelshuffle, pooling, sparse, upsampling, utils)
 from .module import Module  # noqa: F401
 from .activation import *  # noqa: F401,F403
 from .batchnorm import *  # noqa: F401,F403
@@ -17,6 +17,8 @@ from .instancenorm import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
+from .padding import *  # noqa: F401,F403
+from .pixelshuffle import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403

@@ -1,3 +1,3 @@
-"""``torch.nn.modules.flatten``: Flatten, where ported code imports them from (``from
+"""``torch.nn.modules.flatten``: Flatten and Unflatten, where ported code imports them from (``from
 torch.nn.modules.flatten import ...``).  The classes live in ``tinyres.nn``."""
-from ..layers import Flatten  # noqa: F401
+from ..layers import Flatten, Unflatten  # noqa: F401
