@@ -144,6 +144,15 @@ def test_factories_on_cuda(fake_cupy):
     assert fake_cupy.random.seeds == [5, 5]
 
 
+def test_manual_seed_returns_the_default_generator_as_torch():
+    """``g = torch.manual_seed(0)`` is the generator the random ops then draw from: the
+    stream of ``numpy.random.default_rng(seed)``, as before."""
+    g = tinyres.manual_seed(7)
+    assert isinstance(g, tinyres.Generator) and g is backend.default_generator() and g.initial_seed() == 7
+    np.testing.assert_array_equal(tinyres.rand(4, dtype=tinyres.float64).numpy(), np.random.default_rng(7).random(4))
+    assert tinyres.initial_seed() == 7
+
+
 @pytest.mark.parametrize("device", ["cuda:0", "cuda:1"])
 @pytest.mark.parametrize("case", OP_CASES, ids=[c.name for c in OP_CASES])
 def test_every_op_runs_forward_and_backward_on_the_gpu(fake_cupy, case, device):

@@ -366,7 +366,7 @@ class Generator(numpy.random.Generator):
 
 
 _seed = int(numpy.random.SeedSequence().entropy % 2**63)     # until manual_seed: from fresh entropy
-_generator = numpy.random.default_rng(_seed)
+_generator = Generator().manual_seed(_seed)
 
 
 def default_generator():
@@ -380,12 +380,14 @@ def default_generator():
 
 def manual_seed(seed):
     """Seed tinyres's generator and, as ``torch.manual_seed`` does, every GPU's
-    (``cuda_manual_seed``; CuPy's own generator too, when CuPy is in use)."""
+    (``cuda_manual_seed``; CuPy's own generator too, when CuPy is in use).  Returns the
+    default generator, as torch's does (the same stream as ``numpy.random.default_rng(seed)``)."""
     global _generator, _seed
-    _generator, _seed = numpy.random.default_rng(seed), seed
+    _generator, _seed = Generator().manual_seed(seed), seed
     cuda_manual_seed(seed)
     if _cupy is not None:
         _cupy.random.seed(seed)
+    return _generator
 
 
 def initial_seed():
