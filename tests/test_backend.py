@@ -206,6 +206,8 @@ MIXED = [
     (lambda c, g: tinyres.maximum(g, c), r"Maximum: .*cuda:0, cpu"),
     (lambda c, g: tinyres.where(c > 0, g, g), r"Where: .*cpu, cuda:0, cuda:0"),
     (lambda c, g: g + g.cuda(1), r"Add: .*cuda:0, cuda:1"),
+    (lambda c, g: tinyres.logical_and(c, g), r"logical_and: expected all tensors on one device, got cpu, cuda:0"),
+    (lambda c, g: tinyres.bitwise_xor(g.bool(), c.bool()), r"bitwise_xor: .*cuda:0, cpu"),
 ]
 
 

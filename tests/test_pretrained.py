@@ -105,3 +105,9 @@ def test_the_bundled_resnet20_in_python():
     meta = model.weights_meta
     assert meta["classes"][:2] == ["airplane", "automobile"] and meta["image_size"] == 32
     assert meta["val_accuracy"] == 0.8716 and meta["epochs"] == 40
+
+
+def test_export_weights_refuses_a_name_that_would_get_torch_s_format(run_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match=r"export_weights: expected a path ending in \.npz.*resnet8\.pth"):
+        pretrained.export_weights(run_checkpoint, tmp_path / "resnet8.pth", {"data": "x"})
+    assert not (tmp_path / "resnet8.pth").exists()

@@ -120,3 +120,22 @@ def test_resume_rewrites_a_log_torn_by_a_crash_from_the_checkpoint(tmp_path):
     assert trainer.resume() == 2
     trainer.fit()
     assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pth", "last.ckpt"])
+def test_a_checkpoint_named_as_torch_s_resumes_bit_identically_and_torch_reads_it(tmp_path, name):
+    """A path that does not end in .npz gets torch's zip format (tinyres.save's rule): a
+    resume from it is as exact as from checkpoint.npz, and real torch.load reads it."""
+    torch = pytest.importorskip("torch")
+    straight = make_trainer(tmp_path / "a", epochs=2)
+    straight.fit()
+    first = make_trainer(tmp_path / "b", epochs=1)
+    first.fit()
+    path = first.save_checkpoint(tmp_path / name)
+    resumed = make_trainer(tmp_path / "c", epochs=2)
+    assert resumed.resume(path) == 1
+    resumed.fit()
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    state = torch.load(path, weights_only=True)
+    assert state["format"] == "tinyres-run" and set(state["model"]) == set(a)

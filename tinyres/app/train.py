@@ -210,6 +210,11 @@ class Trainer:
                 "history": self.history}
 
     def save_checkpoint(self, path=None):
+        """Write the run's state (model, optimizer, scheduler, RNG, history) to ``path``
+        (default ``out_dir/checkpoint.npz``) atomically, for ``resume``.  The format follows
+        the name as ``tinyres.save``'s: ``.npz`` is tinyres's checksummed one; another name
+        (``checkpoint.pth``) is torch's zip, which ``torch.load(path, weights_only=True)``
+        reads and ``resume`` continues from as exactly."""
         path = Path(path) if path is not None else self.out_dir / CHECKPOINT
         path.parent.mkdir(parents=True, exist_ok=True)
         save(self.state_dict(), path)
@@ -235,6 +240,7 @@ class Trainer:
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
         if self.out_dir is not None and self.main:     # the log as the checkpoint knows it: a line torn by a crash,
             lines = "".join(json.dumps(row) + "\n" for row in self.history)   # or one past it, goes
+            self.out_dir.mkdir(parents=True, exist_ok=True)          # (a new folder, resumed from another's)
             atomic_write(self.out_dir / "metrics.jsonl", lambda f: f.write(lines.encode()))
         return self.epoch
 

@@ -381,9 +381,11 @@ def default_generator():
 def manual_seed(seed):
     """Seed tinyres's generator and, as ``torch.manual_seed`` does, every GPU's
     (``cuda_manual_seed``; CuPy's own generator too, when CuPy is in use).  Returns the
-    default generator, as torch's does (the same stream as ``numpy.random.default_rng(seed)``)."""
-    global _generator, _seed
-    _generator, _seed = Generator().manual_seed(seed), seed
+    default generator, as torch's does (the same stream as ``numpy.random.default_rng(seed)``).
+    The generator is reseeded in place, so one held from an earlier call follows too."""
+    global _seed
+    _generator.manual_seed(seed)
+    _seed = seed
     cuda_manual_seed(seed)
     if _cupy is not None:
         _cupy.random.seed(seed)

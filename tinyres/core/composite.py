@@ -22,7 +22,7 @@ import numpy
 from . import backend
 from .backend import get_array_module
 from ..kernels import special
-from .engine import Function
+from .engine import Function, one_device
 from .ops import (IndexBackward, IndexPut, _as_float, _as_tensor, _axes, _axis, _inplace, _operands, _promote,
                   _refuse_bool_sub, _setitem, _unreduce, abs, broadcast_to, cat, clamp, clone, compare, exp, getitem,
                   log, mean, permute, reshape, sqrt, std, sum, sum_to, tensor, transpose, var)
@@ -421,8 +421,8 @@ def norm(x, p="fro", dim=None, keepdim=False):
     if p in ("fro", 2):
         return _zero_at_zero(sum(x * x, dim=dims, keepdim=keepdim), sqrt)
     if p == 0:
-        with backend.on_device(x.device):
-            return sum(Tensor(x.array != 0).to(x.dtype), dim=dims, keepdim=keepdim)    # no gradient, as torch
+        counted = (x.array != 0).astype(x.dtype)        # a step function: gradient 0, as torch
+        return sum(_no_gradient(counted, x), dim=dims, keepdim=keepdim)
     if p == float("inf"):
         return _amax(abs(x), dims, keepdim)
     if p == 1:
@@ -621,27 +621,47 @@ def floor_divide(a, b):
     return floor(a / b)
 
 
-class Remainder(Function):
-    """y = a - floor(a / b) b (Python's ``%``: the sign of b), computed as NumPy's remainder
-    (exact, where the formula would round twice).  floor is a step, so
-    ga = sum_to(gy),  gb = sum_to(-gy floor(a / b))."""
+class _Modulo(Function):
+    """y = a - q(a / b) b, computed as NumPy's ``remainder`` (q = floor: Python's ``%``, the
+    sign of b) or ``fmod`` (q = trunc: C's, the sign of a) -- exact, where the formula would
+    round twice.  q is a step, so  ga = sum_to(gy),  gb = sum_to(-gy q(a / b))."""
 
     def forward(self, a, b):
         xp = get_array_module(a)
-        self.quotient, self.shapes = xp.floor_divide(a, b), (a.shape, b.shape)
-        return xp.remainder(a, b)
+        quotient = xp.floor_divide(a, b) if self.numpy_name == "remainder" else xp.trunc(a / b)
+        self.quotient, self.shapes = quotient, (a.shape, b.shape)
+        return getattr(xp, self.numpy_name)(a, b)
 
     def backward(self, gy):
         return sum_to(gy, self.shapes[0]), sum_to(-gy * Tensor(self.quotient), self.shapes[1])
 
 
-def remainder(a, b):
-    """a % b elementwise, with the sign of b (as torch's and Python's)."""
-    a, b = _operands(a, b, "remainder")
-    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        with backend.on_device(a.device):
-            return Tensor(get_array_module(a.array).remainder(a.array, b.array))
-    return Remainder.apply(a, b)
+class Remainder(_Modulo):
+    numpy_name = "remainder"
+
+
+class Fmod(_Modulo):
+    numpy_name = "fmod"
+
+
+def _modulo(modulo, doc):
+    name = modulo.numpy_name
+
+    def op(input, other):
+        a, b = _operands(input, other, name)
+        if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+            with backend.on_device(a.device):
+                if bool((b.array == 0).any()):
+                    raise RuntimeError(f"{name}: ZeroDivisionError (an integer divided by 0)")
+                return Tensor(getattr(get_array_module(a.array), name)(a.array, b.array))
+        return modulo.apply(a, b)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = doc
+    return op
+
+
+remainder = _modulo(Remainder, "input % other elementwise, with the sign of ``other`` (as torch's and Python's).")
+fmod = _modulo(Fmod, "input % other with the sign of ``input`` (``torch.fmod``; ``remainder`` takes other's).")
 
 
 class Erf(Function):
@@ -675,6 +695,12 @@ def _boolean(name, numpy_name):
 isnan, isinf, isfinite, logical_not = (_boolean(n, n) for n in ("isnan", "isinf", "isfinite", "logical_not"))
 
 
+def _no_gradient_binary(name, numpy_name, a, b):
+    """NumPy's ``numpy_name`` of two tensors on one device: a result with no gradient."""
+    with backend.on_device(one_device(name, (a, b))):
+        return Tensor(getattr(get_array_module(a.array), numpy_name)(a.array, b.array))
+
+
 def _bitwise(name, numpy_name):
     def bitwise(a, b):
         a, b = (t if isinstance(t, Tensor) else Tensor(get_array_module((b if t is a else a).array).asarray(t))
@@ -682,8 +708,7 @@ def _bitwise(name, numpy_name):
         for t in (a, b):
             if t.dtype.kind not in "biu":
                 raise TypeError(f"{name}: expected bool or integer tensors, got {t.dtype}")
-        with backend.on_device(a.device):
-            return Tensor(getattr(get_array_module(a.array), numpy_name)(a.array, b.array))
+        return _no_gradient_binary(name, numpy_name, a, b)
     bitwise.__name__ = bitwise.__qualname__ = name
     bitwise.__doc__ = f"``{numpy_name}`` elementwise of bool or integer tensors (``&``, ``|``, ``^``): no gradient."
     return bitwise
@@ -1563,7 +1588,6 @@ for _name, _method in {
     "sub_": lambda x, other, *, alpha=1: _inplace(lambda a, b: sub(a, b, alpha=alpha), x, other, "sub_"),
     "masked_fill_": lambda x, mask, value: _inplace(lambda a, _: masked_fill(a, mask, value), x, None, "masked_fill_"),
     "where": lambda x, condition, y: where(condition, x, y),
-    "is_floating_point": lambda x: x.dtype.kind == "f",
     "int": lambda x: x.to(backend.int32), "long": lambda x: x.to(backend.int64),
     "half": lambda x: x.to(backend.float16), "bool": lambda x: x.to(backend.bool_),
     "__floordiv__": floor_divide, "__rfloordiv__": lambda x, other: floor_divide(other, x),
@@ -1664,38 +1688,13 @@ def _tensor_operands(op, input, other):
 def _logical(name, numpy_name):
     def logical(input, other):
         _tensor_operands(name, input, other)
-        with backend.on_device(input.device):
-            return Tensor(getattr(get_array_module(input.array), numpy_name)(input.array, other.array))
+        return _no_gradient_binary(name, numpy_name, input, other)
     logical.__name__ = logical.__qualname__ = name
     logical.__doc__ = f"``{numpy_name}`` elementwise (non-zero is True): a bool tensor, no gradient."
     return logical
 
 
 logical_and, logical_or, logical_xor = (_logical(n, n) for n in ("logical_and", "logical_or", "logical_xor"))
-
-
-class Fmod(Function):
-    """y = a - trunc(a / b) b (C's ``fmod``: the sign of a), computed as NumPy's fmod.  trunc
-    is a step, so  ga = sum_to(gy),  gb = sum_to(-gy trunc(a / b))."""
-
-    def forward(self, a, b):
-        xp = get_array_module(a)
-        self.quotient, self.shapes = xp.trunc(a / b), (a.shape, b.shape)
-        return xp.fmod(a, b)
-
-    def backward(self, gy):
-        return sum_to(gy, self.shapes[0]), sum_to(-gy * Tensor(self.quotient), self.shapes[1])
-
-
-def fmod(input, other):
-    """input % other with the sign of ``input`` (``torch.fmod``; ``remainder`` takes other's)."""
-    a, b = _operands(input, other, "fmod")
-    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        with backend.on_device(a.device):
-            if bool((b.array == 0).any()):
-                raise RuntimeError("fmod: ZeroDivisionError (an integer divided by 0)")
-            return Tensor(get_array_module(a.array).fmod(a.array, b.array))
-    return Fmod.apply(a, b)
 
 
 def index_add(input, dim, index, source, *, alpha=1):
@@ -1878,7 +1877,7 @@ def _deprecated_scalar_first(method, name, scalar, others):
 
 def _with_memory_format(method, name):
     def with_format(x, *args, memory_format=None, **kwargs):
-        check_memory_format(x, memory_format, name)
+        check_memory_format(x.ndim, memory_format, name)
         return method(x, *args, **kwargs)
     with_format.__name__ = with_format.__qualname__ = name
     with_format.__doc__ = (f"``x.{name}()``; ``memory_format`` is checked as torch does and keeps tinyres's one "
@@ -1896,7 +1895,7 @@ for _name, _method in {
     "unfold": unfold, "remainder": remainder, "fmod": fmod, "movedim": movedim, "moveaxis": movedim,
     "logical_and": logical_and, "logical_or": logical_or, "logical_xor": logical_xor,
     "index_add": index_add, "index_fill": index_fill, "nan_to_num": nan_to_num, "tan": tan,
-    "atan2": atan2, "arctan2": atan2, "addmm": addmm,
+    "atan2": atan2, "arctan2": atan2, "addmm": addmm, "is_floating_point": is_floating_point,
     "index_add_": lambda x, dim, index, source, *, alpha=1: _inplace(
         lambda a, _: index_add(a, dim, index, source, alpha=alpha), x, None, "index_add_"),
     "index_fill_": lambda x, dim, index, value: _inplace(

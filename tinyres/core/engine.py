@@ -94,6 +94,17 @@ def once_differentiable(backward):
     return backward
 
 
+def one_device(op, tensors):
+    """The one device all ``tensors`` are on (cpu when there are none); a RuntimeError naming
+    ``op`` when they are on several."""
+    devices = [t.device for t in tensors]
+    if len(set(devices)) > 1:
+        raise RuntimeError(f"{op}: expected all tensors on one device, got "
+                           + ", ".join(map(str, devices))
+                           + " (move them to one device with .to(device); ops never copy behind your back)")
+    return devices[0] if devices else backend.Device("cpu")
+
+
 class Function:
     """One differentiable op.  Subclasses define ``forward`` and ``backward``.
 
@@ -189,12 +200,7 @@ class Function:
     def apply(cls, *inputs, **options):
         fn = cls()
         tensors = [x for x in inputs if isinstance(x, Tensor)]
-        devices = [t.device for t in tensors]
-        if len(set(devices)) > 1:
-            raise RuntimeError(f"{fn.name}: expected all tensors on one device, got "
-                               + ", ".join(map(str, devices))
-                               + " (move them to one device with .to(device); ops never copy behind your back)")
-        fn._device = devices[0] if devices else backend.Device("cpu")
+        fn._device = one_device(fn.name, tensors)
         arrays = [x.array if isinstance(x, Tensor) else x for x in inputs]
         fn.needs_grad = needs_grad = grad_mode._grad_enabled and any(t.requires_grad for t in tensors)
         fn.needs_input_grad = tuple(needs_grad and isinstance(x, Tensor) and x.requires_grad for x in inputs)

@@ -7,6 +7,7 @@ ops themselves, installed on ``Tensor`` by ``ops.py`` (as DeZero's ``setup_varia
 and ``backward`` is installed by ``engine.py``.
 """
 import numbers
+import operator
 import sys
 
 import numpy
@@ -376,11 +377,13 @@ def size_arg(size, op, minimum=0):
     (unless ``minimum`` is None)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
-    size = tuple(n.__index__() if isinstance(n, Tensor) and n.dtype.kind in "iu" else n for n in size)  # tensor(3)
-    if not all(isinstance(n, numbers.Integral) and (minimum is None or n >= minimum) for n in size):
-        at_least = "" if minimum is None else f" >= {minimum}"
-        raise ValueError(f"{op}: expected integers{at_least}, got {tuple(size)}")
-    return tuple(int(n) for n in size)
+    try:
+        size = tuple(map(operator.index, size))     # ints, numpy ints, integer tensor(3)
+    except TypeError:
+        raise ValueError(f"{op}: expected integers, got {tuple(size)}") from None
+    if minimum is not None and size and min(size) < minimum:
+        raise ValueError(f"{op}: expected integers >= {minimum}, got {size}")
+    return size
 
 
 def _filled(fill, size, dtype, device, requires_grad):
@@ -410,8 +413,13 @@ def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
 
 
 def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, memory_format=None):
-    """Zero-filled here (torch leaves it uninitialised)."""
-    return _filled(0, _sizes(sizes, size, "empty"), dtype, device, requires_grad)
+    """Zero-filled here (torch leaves it uninitialised).  ``memory_format`` is checked as
+    torch's (``preserve_format`` has no tensor to preserve, so it is refused)."""
+    sizes = size_arg(_sizes(sizes, size, "empty"), "empty")
+    check_memory_format(len(sizes), memory_format, "empty")
+    if memory_format is preserve_format:
+        raise RuntimeError("empty: unsupported memory format preserve_format (there is no tensor to preserve)")
+    return _filled(0, sizes, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -462,7 +470,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def _like(factory, other, dtype, device, requires_grad, memory_format=None):
-    check_memory_format(other, memory_format, factory.__name__ + "_like")
+    check_memory_format(other.ndim, memory_format, factory.__name__ + "_like")
     return factory(*other.shape, dtype=dtype or other.dtype, device=device or other.device,
                    requires_grad=requires_grad)
 
@@ -486,16 +494,16 @@ preserve_format, contiguous_format = memory_format("preserve_format"), memory_fo
 channels_last, channels_last_3d = memory_format("channels_last"), memory_format("channels_last_3d")
 
 
-def check_memory_format(x, format, op):
+def check_memory_format(ndim, format, op):
     """A ``memory_format=`` argument checked as torch does: None or a memory_format, a
-    channels_last one for a tensor of rank 4 (channels_last_3d: rank 5)."""
+    channels_last one for a tensor of rank ``ndim`` 4 (channels_last_3d: rank 5)."""
     if format is None:
         return
     if not isinstance(format, memory_format):
         raise TypeError(f"{op}(): argument 'memory_format' must be torch.memory_format, not {type(format).__name__}")
     rank = {"channels_last": 4, "channels_last_3d": 5}.get(format._name)
-    if rank is not None and x.ndim != rank:
-        raise RuntimeError(f"{op}: required rank {rank} tensor to use {format._name} format, got a {x.ndim}-D tensor")
+    if rank is not None and ndim != rank:
+        raise RuntimeError(f"{op}: required rank {rank} tensor to use {format._name} format, got a {ndim}-D tensor")
 
 
 def zeros_like(input, dtype=None, device=None, requires_grad=False, memory_format=None):
@@ -511,7 +519,7 @@ def empty_like(input, dtype=None, device=None, requires_grad=False, memory_forma
 
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False, memory_format=None):
-    check_memory_format(input, memory_format, "full_like")
+    check_memory_format(input.ndim, memory_format, "full_like")
     return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad)
 

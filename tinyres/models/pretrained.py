@@ -14,7 +14,7 @@ loading.
 import hashlib
 from pathlib import Path
 
-from ..serialization import CheckpointError, load, load_run, save
+from ..serialization import NPZ_SUFFIX, CheckpointError, load, load_run, save
 
 BUNDLED = Path(__file__).parent / "bundled"
 FORMAT = "tinyres-weights"
@@ -76,7 +76,12 @@ def load_model(arch, name, build):
 def export_weights(run_checkpoint, path, provenance):
     """Write the weights of a ``Trainer`` run (``checkpoint.npz``) as a weights file: the
     model and the run's config, without the optimizer's state, plus ``provenance`` (a dict
-    of plain values: data, command, accuracy)."""
+    of plain values: data, command, accuracy).  ``path`` must end in ``.npz``: bundled
+    weights are in tinyres's checksummed format (``tinyres.save`` would give another name
+    torch's zip format)."""
+    if not str(path).endswith(NPZ_SUFFIX):
+        raise ValueError(f"export_weights: expected a path ending in {NPZ_SUFFIX} (tinyres's checksummed "
+                         f"format), got {str(path)!r}")
     state = load_run(run_checkpoint)
     save({"format": FORMAT, "config": state["config"], "model": state["model"], "provenance": dict(provenance)},
          path)
