@@ -2,6 +2,8 @@
 the generator in place, ``empty(memory_format=)`` is checked, ``cdist``/``norm`` with p=0
 keep a (zero) gradient, sizes given as integer tensors, integer remainder by 0, and the
 Tensor methods that are the same function as the module's."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,40 @@ def test_tensor_methods_are_the_module_functions():
     for name in ("is_floating_point", "remainder", "fmod", "logical_and"):
         assert getattr(tinyres.Tensor, name) is getattr(tinyres, name), name
     assert tinyres.ones(2).is_floating_point() and not tinyres.ones(2, dtype=tinyres.int64).is_floating_point()
+
+
+def test_size_is_a_size_and_size_dim_an_int_as_torch():
+    x, theirs = tinyres.zeros(2, 3, 4), torch.zeros(2, 3, 4)
+    assert isinstance(x.size(), tinyres.Size) and x.size() == theirs.size() and x.size()[1:].numel() == 12
+    assert [x.size(d) for d in (0, -1, 1)] == [theirs.size(d) for d in (0, -1, 1)] and x.size(dim=2) == 4
+    for bad, t in ((3, x), (-4, x), (0, tinyres.tensor(1.0))):
+        with pytest.raises(IndexError):
+            torch.zeros(t.shape).size(bad)
+        with pytest.raises(IndexError, match="size: "):
+            t.size(bad)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib, a, b: lib.add(a, 2.0, b),
+    lambda lib, a, b: lib.sub(a, 0.5, b),
+    lambda lib, a, b: lib.addcmul(a, 0.5, b, b),
+    lambda lib, a, b: lib.addcdiv(a, 3.0, a, b),
+])
+def test_module_functions_take_torch_s_deprecated_number_first_overloads(call):
+    a, b = np.array([1.0, -2.0]), np.array([3.0, 4.0])
+    with pytest.warns(UserWarning, match="This overload of .* is deprecated"):
+        ours = call(tinyres, tinyres.tensor(a), tinyres.tensor(b))
+    with warnings.catch_warnings():      # torch warns once per process
+        warnings.simplefilter("ignore")
+        theirs = call(torch, torch.tensor(a), torch.tensor(b))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_module_clone_takes_and_checks_memory_format():
+    x = tinyres.ones(2, 3, 4, 5)
+    assert tinyres.clone(x, memory_format=tinyres.channels_last).shape == x.shape
+    assert tinyres.clone(x[0], memory_format=tinyres.contiguous_format).shape == (3, 4, 5)
+    with pytest.raises(RuntimeError):
+        torch.clone(torch.ones(3), memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="clone: required rank 4 tensor to use channels_last format"):
+        tinyres.clone(tinyres.ones(3), memory_format=tinyres.channels_last)

@@ -46,6 +46,9 @@ from .core.composite import (Size, add, addcdiv, addcmul, amax, amin, argwhere, 
 from .core.composite import (addmm, arctan2, atan2, cdist, concat, concatenate, fmod, index_add,  # noqa: F401
                              index_fill, is_floating_point, logical_and, logical_or, logical_xor, masked_select,
                              moveaxis, movedim, nan_to_num, negative, tan, tile)
+# torch's functions as its methods: with the deprecated overloads (torch.add(a, 2.0, b), with
+# torch's warning) and memory_format= (torch.clone)
+add, sub, addcmul, addcdiv, clone = Tensor.add, Tensor.sub, Tensor.addcmul, Tensor.addcdiv, Tensor.clone
 from . import autograd, cuda, testing  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx, backends  # noqa: F401

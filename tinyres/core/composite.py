@@ -892,6 +892,16 @@ class Size(tuple):
         return f"tinyres.Size({list(self)})"
 
 
+def size(input, dim=None):
+    """``x.size()``: the shape as a ``Size``; ``x.size(dim)``: one int (dim may be negative).
+    (``x.shape`` stays a plain tuple, which compares equal.)"""
+    if dim is None:
+        return tuple.__new__(Size, input.shape)
+    if input.ndim == 0:
+        raise IndexError(f"size: Dimension specified as {dim} but tensor has no dimensions")
+    return input.shape[_dim(input, dim, "size")]
+
+
 def _dtype_arg(type_):
     """``type_`` (a dtype, a dtype name, or None for the default float dtype) as a NumPy dtype."""
     return backend.get_default_dtype() if type_ is None else backend.as_dtype(type_)
@@ -1895,7 +1905,7 @@ for _name, _method in {
     "unfold": unfold, "remainder": remainder, "fmod": fmod, "movedim": movedim, "moveaxis": movedim,
     "logical_and": logical_and, "logical_or": logical_or, "logical_xor": logical_xor,
     "index_add": index_add, "index_fill": index_fill, "nan_to_num": nan_to_num, "tan": tan,
-    "atan2": atan2, "arctan2": atan2, "addmm": addmm, "is_floating_point": is_floating_point,
+    "atan2": atan2, "arctan2": atan2, "addmm": addmm, "is_floating_point": is_floating_point, "size": size,
     "index_add_": lambda x, dim, index, source, *, alpha=1: _inplace(
         lambda a, _: index_add(a, dim, index, source, alpha=alpha), x, None, "index_add_"),
     "index_fill_": lambda x, dim, index, value: _inplace(
