@@ -428,11 +428,22 @@ LAYERS = {
     "upsample_bilinear": (lambda n: n.Upsample(size=(5, 3), mode="bilinear"), (2, 3, 3, 4)),
     "upsample_bilinear_corners": (lambda n: n.Upsample(scale_factor=(1.5, 2.0), mode="bilinear", align_corners=True),
                                   (1, 2, 4, 3)),
+    "unfold": (lambda n: n.Unfold((2, 3), padding=1, stride=2), (2, 3, 5, 6)),
+    "fold": (lambda n: n.Fold((4, 5), 2, dilation=(1, 2)), (2, 12, 9)),
     "flatten": (lambda n: n.Flatten(), (2, 3, 2, 2)),
     "flatten_middle": (lambda n: n.Flatten(1, 2), (2, 3, 2, 2)),
     "identity": (lambda n: n.Identity(7, key=1), (2, 3)),
     "dropout_p0": (lambda n: n.Dropout(0.0), (2, 3)),
     "small_cnn": (small_cnn, (2, 3, 9, 8)),
+    # weight reparametrisations (tests/test_nn_parametrize.py): torch's u and v come with its state_dict
+    "linear_weight_norm": (lambda n: n.utils.parametrizations.weight_norm(n.Linear(5, 3)), (4, 5)),
+    "conv2d_weight_norm_dim1": (lambda n: n.utils.parametrizations.weight_norm(n.Conv2d(3, 4, 3), dim=1),
+                                (2, 3, 5, 4)),
+    "conv2d_spectral_norm": (lambda n: n.utils.parametrizations.spectral_norm(n.Conv2d(3, 4, 3),
+                                                                              n_power_iterations=2), (2, 3, 6, 5)),
+    "conv_transpose2d_spectral_norm": (lambda n: n.utils.parametrizations.spectral_norm(
+        n.ConvTranspose2d(3, 4, 3, bias=False)), (2, 3, 4, 5)),
+    "linear_old_spectral_norm": (lambda n: n.utils.spectral_norm(n.Linear(5, 3)), (4, 5)),
 }
 
 
@@ -453,6 +464,13 @@ OPTIMIZERS = [
     ("AdamW", dict(lr=0.05)),
     ("AdamW", dict(lr=0.05, weight_decay=0.3, amsgrad=True)),
     ("AdamW", dict(lr=0.05, weight_decay=0.1, maximize=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, initial_accumulator_value=0.1)),
+    ("Adadelta", dict(lr=0.5, weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=0.05, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=0.05, betas=(0.9, 0.9), weight_decay=0.1)),
+    ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
 ]
 
 

@@ -163,6 +163,28 @@ CASES = [
                   lambda rng: [rng.standard_normal((2, 8, 3, 2))]),
     GradcheckCase("pixel_unshuffle (2)", lambda x: F.pixel_unshuffle(x, 2), lambda tf, x: tf.pixel_unshuffle(x, 2),
                   lambda rng: [rng.standard_normal((2, 2, 4, 6))]),
+    # fold, vision
+    GradcheckCase("unfold (kernel (2, 3), dilation 2, padding 1, stride (2, 1))",
+                  lambda x: F.unfold(x, (2, 3), dilation=2, padding=1, stride=(2, 1)),
+                  lambda tf, x: tf.unfold(x, (2, 3), dilation=2, padding=1, stride=(2, 1)),
+                  lambda rng: [rng.standard_normal((2, 3, 7, 6))]),
+    GradcheckCase("fold (output (5, 6), kernel 3, padding 1, stride 2)",
+                  lambda x: F.fold(x, (5, 6), 3, padding=1, stride=2),
+                  lambda tf, x: tf.fold(x, (5, 6), 3, padding=1, stride=2),
+                  lambda rng: [rng.standard_normal((2, 18, 9))]),
+    GradcheckCase("grid_sample (bilinear, zeros)", lambda x, g: F.grid_sample(x, g, align_corners=False),
+                  lambda tf, x, g: tf.grid_sample(x, g, align_corners=False),
+                  lambda rng: [rng.standard_normal((2, 3, 4, 5)), rng.uniform(-1.2, 1.2, (2, 3, 4, 2))]),
+    GradcheckCase("grid_sample (bicubic, reflection, align_corners)",
+                  lambda x, g: F.grid_sample(x, g, "bicubic", "reflection", align_corners=True),
+                  lambda tf, x, g: tf.grid_sample(x, g, "bicubic", "reflection", align_corners=True),
+                  lambda rng: [rng.standard_normal((1, 2, 4, 5)), rng.uniform(-1.4, 1.4, (1, 3, 2, 2))]),
+    GradcheckCase("grid_sample (nearest, border)", lambda x, g: F.grid_sample(x, g, "nearest", "border", False),
+                  lambda tf, x, g: tf.grid_sample(x, g, "nearest", "border", False),
+                  lambda rng: [rng.standard_normal((1, 2, 4, 5)), rng.uniform(-1.2, 1.2, (1, 3, 2, 2))]),
+    GradcheckCase("affine_grid (2-D)", lambda t: F.affine_grid(t, (2, 3, 4, 5), align_corners=False),
+                  lambda tf, t: tf.affine_grid(t, (2, 3, 4, 5), align_corners=False),
+                  lambda rng: [rng.standard_normal((2, 2, 3))]),
 ]
 
 

@@ -1101,6 +1101,41 @@ class PixelUnshuffle(Module):
         return f"downscale_factor={self.downscale_factor}"
 
 
+class Unfold(Module):
+    """The sliding blocks of (N, C, H, W) as the columns of (N, C KH KW, L): the im2col matrix
+    (``F.unfold``)."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input):
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """Columns (N, C KH KW, L) added back into (N, C, *output_size): Unfold's adjoint (``F.fold``)."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input):
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+__all__ += ["Fold", "Unfold"]
+
+
 class Unflatten(Module):
     """Split dim ``dim`` into ``unflattened_size`` (one entry may be -1, inferred): Flatten's
     inverse, (N, C*H*W) -> (N, C, H, W) with ``Unflatten(1, (C, H, W))``.  Named dims (a str

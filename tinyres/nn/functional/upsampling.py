@@ -19,7 +19,17 @@ as torch's CPU kernels compute them; 'nearest' in float32 as torch does):
                     average pooling; taps beyond a window's end have weight 0)
 
 with scale = in / out, or 1 / scale_factor when one is given (and not recomputed), and for
-align_corners (in - 1) / (out - 1).  'linear', 'bilinear' and 'trilinear' are the linear
+align_corners (in - 1) / (out - 1).  ``antialias=True`` ('bilinear' and 'bicubic' on 4-D input,
+torch's ``_upsample_bilinear2d_aa`` / ``_upsample_bicubic2d_aa``, PIL's resampling) widens the
+filter by the scale when it shrinks, and normalises it:
+
+    antialias:      support = r * max(scale, 1)  (r = 1 linear, 2 cubic),  centre = scale * (dst + 0.5),
+                    taps i = max(trunc(centre - support + 0.5), 0) ... min(trunc(centre + support + 0.5), in) - 1,
+                    w_i = f((i - centre + 0.5) / max(scale, 1)) / sum_i f(...),  with the triangle
+                    f(d) = max(1 - |d|, 0), or Keys' cubic with A = -0.5 (PIL's, not -0.75)
+
+so a downsampled pixel averages every input pixel its footprint covers, where plain bilinear
+reads only the two nearest (and aliases).  'linear', 'bilinear' and 'trilinear' are the linear
 rule on 1, 2 and 3 axes.  An axis whose size does not change is copied.  The taps are
 differentiable ops (gathers along the axis, products and sums), so the gradient adds each
 output's share back onto the positions it read, and is itself differentiable.
@@ -41,6 +51,8 @@ MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bil
          "trilinear": 3}
 INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")     # the modes align_corners belongs to
 CUBIC_A = -0.75
+CUBIC_A_ANTIALIAS = -0.5                  # torch's antialiased bicubic takes PIL's A
+ANTIALIAS_MODES = {"bilinear": 1.0, "bicubic": 2.0}    # mode -> half the filter's width at scale 1
 
 
 def _spatial(value, name, op, input):
@@ -114,18 +126,42 @@ def _linear_taps(size, out, scale_factor, align_corners, dtype):
     return [i0, numpy.minimum(i0 + 1, size - 1)], [(1 - l1).astype(dtype), l1]
 
 
+def _keys_cubic(d, A):
+    """Keys' cubic convolution weight at distance ``d`` (0 from |d| = 2 on)."""
+    d = numpy.abs(d)
+    near = ((A + 2) * d - (A + 3)) * d * d + 1
+    far = ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+    return numpy.where(d < 1, near, numpy.where(d < 2, far, 0)).astype(d.dtype)
+
+
 def _cubic_taps(size, out, scale_factor, align_corners, dtype):
     src = _source(size, out, scale_factor, align_corners, dtype, cubic=True)
     i = numpy.floor(src)
     t, i, A = src - i, i.astype(numpy.int64), dtype.type(CUBIC_A)
+    weights = [_keys_cubic(t + 1, A), _keys_cubic(t, A), _keys_cubic(1 - t, A), _keys_cubic(2 - t, A)]
+    return [numpy.clip(i - 1 + k, 0, size - 1) for k in range(4)], weights
 
-    def near(d):                   # |d| <= 1
-        return ((A + 2) * d - (A + 3)) * d * d + 1
 
-    def far(d):                    # 1 < |d| < 2
-        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
-    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
-    return [numpy.clip(i - 1 + k, 0, size - 1) for k in range(4)], [w.astype(dtype) for w in weights]
+def _antialias_taps(size, out, scale_factor, align_corners, dtype, mode):
+    """torch's antialiased weights (``_compute_index_ranges_weights``): the filter stretched by
+    the scale when shrinking, cut to the pixels under it, normalised to sum to 1."""
+    if align_corners:
+        scale = dtype.type(size - 1) / dtype.type(out - 1) if out > 1 else dtype.type(0)
+    else:
+        scale = _scale(size, out, scale_factor, dtype)
+    half = dtype.type(ANTIALIAS_MODES[mode])
+    support, invscale = (half * scale, dtype.type(1) / scale) if scale >= 1 else (half, dtype.type(1))
+    centre = scale * (numpy.arange(out).astype(dtype) + dtype.type(0.5))
+    first = numpy.maximum((centre - support + dtype.type(0.5)).astype(numpy.int64), 0)     # truncated, as C++
+    count = numpy.minimum((centre + support + dtype.type(0.5)).astype(numpy.int64), size) - first
+    k = numpy.arange(int(count.max()))
+    rows = first[:, None] + k                                                   # (out, taps)
+    d = (rows.astype(dtype) - centre[:, None] + dtype.type(0.5)) * invscale
+    w = numpy.maximum(1 - numpy.abs(d), 0) if mode == "bilinear" else _keys_cubic(d, dtype.type(CUBIC_A_ANTIALIAS))
+    w = numpy.where(k < count[:, None], w, 0).astype(dtype)
+    total = w.sum(axis=1, keepdims=True)
+    w = numpy.where(total != 0, w / numpy.where(total != 0, total, 1), w).astype(dtype)
+    return [numpy.minimum(rows[:, t], size - 1) for t in k], [w[:, t] for t in k]
 
 
 def _area_taps(size, out, dtype):
@@ -142,14 +178,16 @@ def _along(x, axis, rows):
     return index_select(x, axis, Tensor(backend.to_device(rows, x.device)))
 
 
-def _resize_axis(x, axis, out, scale_factor, mode, align_corners):
+def _resize_axis(x, axis, out, scale_factor, mode, align_corners, antialias=False):
     """``x`` resized along ``axis`` to ``out``: the weighted sum of its taps."""
     size = x.shape[axis]
     if out == size:
         return x
     if mode in ("nearest", "nearest-exact"):
         return _along(x, axis, _nearest_indices(size, out, scale_factor, mode == "nearest-exact"))
-    if mode == "area":
+    if antialias:
+        indices, weights = _antialias_taps(size, out, scale_factor, align_corners, x.dtype, mode)
+    elif mode == "area":
         indices, weights = _area_taps(size, out, x.dtype)
     elif mode == "bicubic":
         indices, weights = _cubic_taps(size, out, scale_factor, align_corners, x.dtype)
@@ -176,7 +214,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     torch's) or 'area' (adaptive average pooling).  ``align_corners`` (interpolating modes
     only; default False) maps the corner positions' centres onto each other instead of
     their outer edges.  ``recompute_scale_factor=True`` computes the index rules from the
-    sizes rather than from ``scale_factor``.
+    sizes rather than from ``scale_factor``.  ``antialias=True`` ('bilinear' and 'bicubic' on
+    (N, C, H, W) only) low-pass filters as it shrinks: each output averages the input pixels
+    under its footprint (PIL's and torchvision's ``Resize``), with Keys' A = -0.5 for 'bicubic'.
     """
     return checked_interpolate("interpolate", input, size, scale_factor, mode, align_corners,
                                recompute_scale_factor, antialias)
@@ -194,8 +234,9 @@ def checked_interpolate(op, input, size, scale_factor, mode, align_corners, reco
     if mode not in INTERPOLATING and align_corners is not None:
         raise ValueError(f"{op}: align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
-    if antialias:
-        raise NotImplementedError(f"{op}: antialias=True is not implemented")
+    if antialias and not (mode in ANTIALIAS_MODES and input.ndim == 4):
+        raise ValueError(f"{op}: Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires "
+                         f"a 4-D tensor as input (tinyres has no lanczos); got mode={mode!r} and {input.ndim}-D input")
     if input.ndim not in (3, 4, 5):
         raise NotImplementedError(f"{op}: only 3D, 4D and 5D input tensors are supported (got {input.ndim}D, "
                                   f"shape {input.shape}) for mode={mode!r}")
@@ -206,5 +247,5 @@ def checked_interpolate(op, input, size, scale_factor, mode, align_corners, reco
     out, scales = _output_size(op, input, size, scale_factor, recompute_scale_factor)
     y = input
     for axis, (n, scale) in enumerate(zip(out, scales), start=2):
-        y = _resize_axis(y, axis, n, scale, mode, bool(align_corners))
+        y = _resize_axis(y, axis, n, scale, mode, bool(align_corners), bool(antialias))
     return input.clone() if y is input else y          # a new tensor, as torch's, also at the same size
