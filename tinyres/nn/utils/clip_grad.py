@@ -1,11 +1,10 @@
-"""``tinyres.nn.utils``: gradient clipping and flat parameter vectors, as ``torch.nn.utils``.
+"""``tinyres.nn.utils.clip_grad``: gradient clipping, as ``torch.nn.utils.clip_grad``.
 
     clip_grad_norm_(parameters, max_norm, norm_type=2.0)   scale all gradients together so
         that their total norm  ||(||g_1||, ..., ||g_k||)||  is at most max_norm:
         g <- g * min(1, max_norm / (total + 1e-6)); returns the total norm (before clipping)
     clip_grad_value_(parameters, clip_value)               clamp each gradient entry to
         [-clip_value, clip_value]
-    parameters_to_vector(parameters) / vector_to_parameters(vec, parameters)
 
 The gradients are changed in place (``p.grad``'s array), as torch does; parameters without
 a gradient are skipped.  The norm is computed in the gradients' dtype.
@@ -14,13 +13,12 @@ import math
 
 import numpy
 
-from ..core import backend, ops
-from ..core.backend import get_array_module
-from ..core.grad_mode import no_grad
-from ..core.tensor import Tensor
+from ...core import backend
+from ...core.backend import get_array_module
+from ...core.grad_mode import no_grad
+from ...core.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters",
-           "get_total_norm"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
 
 
 def _as_list(tensors):
@@ -87,30 +85,3 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
         if p.grad is not None:
             xp = get_array_module(p.grad.array)
             xp.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
-
-
-def parameters_to_vector(parameters):
-    """One flat vector of all ``parameters``, in order (differentiable: a ``cat``)."""
-    params = _as_list(parameters)
-    devices = {str(p.device) for p in params}
-    if len(devices) > 1:
-        raise TypeError(f"Found two parameters on different devices, this is currently not supported "
-                        f"(parameters on {' and '.join(sorted(devices))})")
-    return ops.cat([p.reshape(-1) for p in params])
-
-
-def vector_to_parameters(vec, parameters):
-    """Set ``parameters`` (in order) from the flat ``vec``: each parameter's array becomes
-    a view of its slice of ``vec``, as torch's ``param.data = vec[...].view_as(param)``."""
-    if not isinstance(vec, Tensor):
-        raise TypeError(f"expected Tensor, but got: {type(vec).__name__}")
-    params = _as_list(parameters)
-    needed = sum(p.numel() for p in params)
-    if vec.ndim != 1 or vec.shape[0] != needed:
-        raise RuntimeError(f"vector_to_parameters: expected a vector of {needed} entries for these "
-                           f"parameters, got shape {vec.shape}")
-    pointer = 0
-    for p in params:
-        n = p.numel()
-        p.array = vec.array[pointer:pointer + n].reshape(p.shape)
-        pointer += n
