@@ -19,6 +19,8 @@ results on the current fake GPU.  It fails where CuPy fails:
 * ``copyto`` from a Python scalar is refused (CuPy < 13.3 fails on it under NumPy 2);
 * a ufunc's new output is C-contiguous, whatever its inputs' layout, as CuPy allocates it
   (NumPy's ``order='K'`` would follow the inputs: a layout CuPy never gives).
+* ``cupy.linalg`` has only CuPy's functions, and its inv, solve and cholesky raise nothing for
+  a singular (or not positive-definite) matrix: they give NaN, as cuSOLVER leaves ``info`` unread.
 
 ``cupy.ElementwiseKernel`` and ``cupy.ReductionKernel`` compile their CUDA-C source for
 the CPU (tests/cupy_double_kernels.py).  ``STATE.launches`` counts the kernels launched:
@@ -562,6 +564,40 @@ class _Random:
         return ndarray(np.asarray(self._rng.standard_normal(size, dtype=np.dtype(dtype))))
 
 
+# cupy.linalg: the functions CuPy has (no eig, eigvals, cond, multi_dot, cross, vector_norm, matrix_norm),
+# NumPy's on device arrays, returning plain tuples as CuPy does (not NumPy's named results).
+# cuSOLVER reports nothing unless cupyx.errstate asks: a singular matrix given to inv or solve,
+# or one that is not positive-definite given to cholesky, gives values that mean nothing (NaN
+# here), not an exception.  The NumPy arguments CuPy lacks are refused with CuPy's TypeError.
+_LINALG = ("cholesky", "qr", "svd", "eigh", "eigvalsh", "norm", "det", "matrix_rank", "slogdet", "solve",
+           "tensorsolve", "lstsq", "inv", "pinv", "tensorinv", "matrix_power")
+_LINALG_UNCHECKED = {"inv", "solve", "cholesky"}
+_LINALG_NOT_IN_CUPY = {"cholesky": {"upper"}, "svd": {"hermitian"}}
+
+
+def _linalg_function(name):
+    fn = getattr(np.linalg, name)
+
+    def run(*args, **kwargs):
+        try:
+            result = fn(*args, **kwargs)
+        except np.linalg.LinAlgError:
+            if name not in _LINALG_UNCHECKED:
+                raise
+            a, b = args[0], args[-1]
+            shape = a.shape if name != "solve" else (a.shape[:-1] if b.ndim == 1 else
+                                                     np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:])
+            result = np.full(shape, np.nan, dtype=a.dtype)
+        return tuple(result) if isinstance(result, tuple) else result
+
+    def linalg(*args, **kwargs):
+        refused = set(kwargs) & _LINALG_NOT_IN_CUPY.get(name, set())
+        if refused:
+            raise TypeError(f"fake cupy: cupy.linalg.{name}() got an unexpected keyword argument '{refused.pop()}'")
+        return _call(run, f"linalg.{name}", args, kwargs)
+    return linalg
+
+
 def asnumpy(a, stream=None, out=None):
     """A host copy of a device array (a NumPy array is returned as it is)."""
     if isinstance(a, ndarray):
@@ -581,6 +617,7 @@ def make_fake_cupy(device_count=2):
                                     get_current_stream=get_current_stream,
                                     runtime=types.SimpleNamespace(getDeviceCount=lambda: device_count))
     cp.random = _Random()
+    cp.linalg = types.SimpleNamespace(**{name: _linalg_function(name) for name in _LINALG})
     from cupy_double_kernels import ElementwiseKernel, ReductionKernel
     cp.ElementwiseKernel, cp.ReductionKernel = ElementwiseKernel, ReductionKernel
     as_strided = lambda a, shape=None, strides=None: _wrap_view(a, np.lib.stride_tricks.as_strided(   # noqa: E731

@@ -29,7 +29,7 @@ LAYERS = [
     ("nn", ["tinyres.nn"]),
     ("library", ["tinyres.data", "tinyres.utils.data", "tinyres.vision", "tinyres.onnx", "tinyres.optim", "tinyres.models", "tinyres.torch_weights"]),
     ("parallel", ["tinyres.parallel"]),
-    ("facades", ["tinyres.autograd", "tinyres.distributed", "tinyres.utils", "tinyres.backends"]),
+    ("facades", ["tinyres.autograd", "tinyres.distributed", "tinyres.utils", "tinyres.backends", "tinyres.linalg"]),
     ("app", ["tinyres.app"]),
     ("root", ["tinyres.__main__", "tinyres.cli"]),
 ]
@@ -37,7 +37,7 @@ ROOT = "tinyres"      # tinyres/__init__.py, the top: by its exact name (as a pr
 
 # Inside the core the order is strict too: a core module imports only the core modules before it.
 CORE_ORDER = ["tinyres.core.backend", "tinyres.core.grad_mode", "tinyres.core.hooks", "tinyres.core.tensor",
-              "tinyres.core.engine", "tinyres.core.ops", "tinyres.core.composite"]
+              "tinyres.core.engine", "tinyres.core.ops", "tinyres.core.composite", "tinyres.core.linalg"]
 
 
 def layer_of(module):
@@ -197,7 +197,7 @@ def test_only_the_core_defines_tensor_methods():
 
 
 def test_the_core_imports_in_its_order():
-    """backend < grad_mode < hooks < tensor < engine < ops < composite: each imports only those before it."""
+    """backend < grad_mode < hooks < tensor < engine < ops < composite < linalg: each imports only those before it."""
     core = sorted(m for m in MODULES if m.startswith("tinyres.core."))
     assert sorted(CORE_ORDER) == core, "a new core module: give it its place in CORE_ORDER"
     for rank, module in enumerate(CORE_ORDER):

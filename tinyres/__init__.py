@@ -3,9 +3,9 @@
 The package is laid out as its layers, each importing only from those below it
 (docs/architecture.md; tests/test_architecture.py checks it):
 
-    errors < core.backend < kernels < core (grad_mode, hooks, tensor, engine, ops, composite)
+    errors < core.backend < kernels < core (grad_mode, hooks, tensor, engine, ops, composite, linalg)
     < testing, serialization, collectives, cuda < nn < data, utils.data, vision, onnx, optim, models
-    < parallel < autograd, distributed, utils, backends (facades) < app
+    < parallel < autograd, distributed, utils, backends, linalg (facades) < app
 
 This file is the top: it gathers the public names, as ``torch`` does.
 """
@@ -50,6 +50,12 @@ from .core.composite import (addmm, arctan2, atan2, cdist, concat, concatenate, 
 # torch's warning) and memory_format= (torch.clone)
 add, sub, addcmul, addcdiv, clone = Tensor.add, Tensor.sub, Tensor.addcmul, Tensor.addcdiv, Tensor.clone
 from . import autograd, cuda, testing  # noqa: F401
+from . import linalg  # noqa: F401  (torch.linalg; core/linalg.py also installs x.det(), x.inverse() ...)
+from .core.linalg import (cholesky_inverse, cholesky_solve, det, inner, inverse, kron, logdet,  # noqa: F401
+                          matrix_exp, matrix_power, mv, pinverse, tensordot)
+from .core.linalg import (torch_cholesky as cholesky, torch_cross as cross, torch_qr as qr,  # noqa: F401
+                          torch_slogdet as slogdet, torch_svd as svd)
+from .core.composite import outer as ger  # noqa: F401
 from .serialization import load, save  # noqa: F401
 from . import nn, optim, data, models, torch_weights, distributed, utils, vision, onnx, backends  # noqa: F401
 from .app import viz  # noqa: F401
