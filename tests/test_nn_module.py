@@ -99,6 +99,23 @@ def test_reassigning_moves_between_tables_and_delattr_unregisters():
 
 
 @needs_torch
+def test_a_replaced_parameter_or_child_keeps_its_place():
+    """torch's __setattr__ replaces a parameter (a child) in place: the order of
+    parameters(), children() and state_dict() stays; a name moving to another table
+    goes last there."""
+    orders = {}
+    for lib, (root, tnn) in LIBS.items():
+        net = tnn.Sequential(tnn.Linear(2, 3), tnn.ReLU(), tnn.Linear(3, 1))
+        net[0].weight = tnn.Parameter(root.zeros(3, 2))
+        net[0] = tnn.Linear(2, 3)                        # Sequential's __setitem__: setattr
+        setattr(net, "1", tnn.Tanh())
+        net[2].bias = None
+        net[2].bias = tnn.Parameter(root.zeros(1))
+        orders[lib] = (list(net.state_dict()), [type(m).__name__ for m in net.children()])
+    assert orders["tinyres"] == orders["torch"]
+
+
+@needs_torch
 def test_shared_parameters_appear_once():
     lin = nn.Linear(2, 2)
     seq = nn.Sequential(lin, nn.ReLU(), lin)

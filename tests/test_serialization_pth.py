@@ -88,6 +88,28 @@ def test_load_reads_parameters_and_a_torch_models_state_dict(tmp_path):
 
 
 @needs_torch
+@pytest.mark.parametrize("legacy", [False, True])
+def test_parameters_load_as_parameters_and_requires_grad_is_kept(tmp_path, legacy):
+    """torch.load gives an ``nn.Parameter`` back as one (with its requires_grad), and a
+    leaf saved with requires_grad=True requires grad again: so does tinyres.load, on any
+    map_location."""
+    saved = {"p": torch.nn.Parameter(torch.arange(6.0).reshape(2, 3)),
+             "frozen": torch.nn.Parameter(torch.ones(2), requires_grad=False),
+             "leaf": torch.zeros(3, requires_grad=True), "plain": torch.ones(2)}
+    torch.save(saved, tmp_path / "p.pt", _use_new_zipfile_serialization=not legacy)
+    theirs = torch.load(tmp_path / "p.pt")
+    for back in (tinyres.load(tmp_path / "p.pt"), tinyres.load(tmp_path / "p.pt", map_location="cpu")):
+        for key, t in theirs.items():
+            ours = back[key]
+            assert isinstance(ours, tinyres.nn.Parameter) == isinstance(t, torch.nn.Parameter), key
+            assert ours.requires_grad == t.requires_grad and ours.is_leaf, key
+            np.testing.assert_array_equal(ours.detach().numpy(), t.detach().numpy())
+    layer = tinyres.nn.Linear(3, 2)
+    layer.weight = back["p"]                  # registers as a parameter, in its place (as torch's)
+    assert list(dict(layer.named_parameters())) == ["weight", "bias"] and layer.weight is back["p"]
+
+
+@needs_torch
 def test_map_location_gives_tensors(tmp_path):
     torch.save({"w": torch.ones(2, 3, dtype=torch.float64)}, tmp_path / "w.pth")
     w = tinyres.load(tmp_path / "w.pth", map_location="cpu")["w"]

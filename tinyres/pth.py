@@ -74,10 +74,27 @@ class _Storage:
         self.array = array
 
 
+class Saved:
+    """A tensor the file marks as more than its values -- an ``nn.Parameter``, or a tensor
+    that requires grad -- kept as its array and those marks; ``serialization.load`` makes
+    it a ``Parameter`` or a Tensor that requires grad, as ``torch.load`` does."""
+
+    def __init__(self, array, requires_grad, parameter):
+        if not isinstance(requires_grad, bool):
+            raise CheckpointError(f"a tensor's requires_grad is {requires_grad!r}, not True or False")
+        self.array, self.requires_grad, self.parameter = array, requires_grad, parameter
+
+
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
                        metadata=None):
     """``torch._utils._rebuild_tensor_v2``: the array ``storage[offset]`` with ``size`` and
-    ``stride`` (in elements), checked to lie inside the storage, copied."""
+    ``stride`` (in elements), checked to lie inside the storage, copied; a ``Saved`` when
+    the tensor requires grad."""
+    array = _strided_copy(storage, storage_offset, size, stride)
+    return array if requires_grad is False else Saved(array, requires_grad, parameter=False)
+
+
+def _strided_copy(storage, storage_offset, size, stride):
     if not isinstance(storage, _Storage):
         raise CheckpointError(f"a tensor's storage is a {type(storage).__name__}, not a storage of the file")
     ints = [storage_offset, *size, *stride]
@@ -99,8 +116,12 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
-    """``torch._utils._rebuild_parameter`` (a pickled ``nn.Parameter``): its data."""
-    return data
+    """``torch._utils._rebuild_parameter`` (a pickled ``nn.Parameter``): its data, marked."""
+    if isinstance(data, Saved):
+        data = data.array
+    if not isinstance(data, (numpy.ndarray, _Pending)):
+        raise CheckpointError(f"a parameter's data is a {type(data).__name__}, not a tensor of the file")
+    return Saved(data, requires_grad, parameter=True)
 
 
 def _codecs_encode(text, encoding="utf-8"):
@@ -276,6 +297,8 @@ def _replace_legacy_views(obj):
     """Rebuild the legacy format's tensors (their storages were read after the object)."""
     if isinstance(obj, _Pending):
         return _rebuild_tensor_v2(*obj.args)
+    if isinstance(obj, Saved):
+        return Saved(_replace_legacy_views(obj.array), obj.requires_grad, obj.parameter)
     if isinstance(obj, dict):
         return type(obj)((k, _replace_legacy_views(v)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):

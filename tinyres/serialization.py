@@ -40,7 +40,7 @@ from .core import backend
 from . import pth, safetensors_io
 from .pth import as_host_array  # noqa: F401  (torch_weights uses it from here)
 from .errors import CheckpointError, UserError  # noqa: F401
-from .core.tensor import Tensor
+from .core.tensor import Parameter, Tensor
 
 FORMAT = "tinyres-checkpoint"
 VERSION = 1
@@ -320,9 +320,15 @@ def _is_torch_file(file):
 
 
 def _map_arrays(obj, to_array):
-    """``obj`` with ``to_array`` applied to every NumPy array in it."""
+    """``obj`` with ``to_array`` applied to every NumPy array in it (a torch file's
+    parameters made ``Parameter``s, its tensors that require grad made so again)."""
     if isinstance(obj, numpy.ndarray):
         return to_array(obj)
+    if isinstance(obj, pth.Saved):
+        tensor = to_array(obj.array)
+        if obj.parameter:
+            return Parameter(tensor, requires_grad=obj.requires_grad)
+        return tensor.requires_grad_(obj.requires_grad)
     if isinstance(obj, dict):
         return type(obj)((k, _map_arrays(v, to_array)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):

@@ -291,6 +291,22 @@ class Tensor:
     __hash__ = object.__hash__      # ops installs __eq__, which would otherwise unset it
 
 
+class Parameter(Tensor):
+    """A tensor that is a module's trainable state: a leaf that requires grad by default.
+
+    ``Parameter(data)`` shares ``data``'s array (as ``torch.nn.Parameter`` does);
+    assigning one as a module attribute registers it.
+    """
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = numpy.empty((0,), dtype=backend.get_default_dtype())
+        super().__init__(data, requires_grad=requires_grad)      # a Tensor's array is shared, not copied
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
 class _LegacyTensorType(type):
     """torch's typed constructors (``torch.LongTensor([1, 2])``, ``torch.FloatTensor(3, 4)``):
     calling one makes a Tensor of its dtype from sizes or data, as ``Tensor(...)`` does (a

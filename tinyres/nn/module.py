@@ -1,4 +1,5 @@
-"""``Module`` and ``Parameter``: the containers of state that layers and models are made of.
+"""``Module`` (and ``Parameter``, which lives in ``core/tensor.py`` so that loading a file can
+make one): the containers of state that layers and models are made of.
 
 A ``Module`` keeps three ordered tables, filled by plain attribute assignment:
 
@@ -21,26 +22,10 @@ import numpy
 
 from ..core import backend
 from ..core.grad_mode import no_grad
-from ..core.tensor import Tensor
+from ..core.tensor import Parameter, Tensor
 from . import hooks as _hooks
 
 __all__ = ["Module", "Parameter"]
-
-
-class Parameter(Tensor):
-    """A tensor that is a module's trainable state: a leaf that requires grad by default.
-
-    ``Parameter(data)`` shares ``data``'s array (as ``torch.nn.Parameter`` does);
-    assigning one as a module attribute registers it.
-    """
-
-    def __init__(self, data=None, requires_grad=True):
-        if data is None:
-            data = numpy.empty((0,), dtype=backend.get_default_dtype())
-        super().__init__(data, requires_grad=requires_grad)      # a Tensor's array is shared, not copied
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
 
 
 class _IncompatibleKeys(collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -269,9 +254,12 @@ class Module:
 
     register_module = add_module
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
+        """Drop ``name`` from every table but ``keep`` (torch keeps the one a new value goes
+        into, so a replaced parameter or child keeps its place in the order)."""
         for table in (self.__dict__, self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
+            if table is not keep:
+                table.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __setattr__(self, name, value):
@@ -279,8 +267,9 @@ class Module:
         if isinstance(value, (Parameter, Module)):
             if "_parameters" not in tables:
                 raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
-            self._forget(name)
-            (self.register_parameter if isinstance(value, Parameter) else self.add_module)(name, value)
+            is_parameter = isinstance(value, Parameter)
+            self._forget(name, keep=self._parameters if is_parameter else self._modules)
+            (self.register_parameter if is_parameter else self.add_module)(name, value)
         elif "_parameters" in tables and name in self._parameters:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
