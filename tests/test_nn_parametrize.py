@@ -336,6 +336,21 @@ def test_old_weight_norm_warns_keeps_torchs_names_and_removes():
     close(ours.weight, theirs.weight)
 
 
+def test_an_old_weight_norm_checkpoint_loads_into_the_new_one():
+    """weight_g / weight_v (the hook-based weight_norm's keys) load into
+    parametrizations.weight_norm by its load pre-hook, as torch's: same weight after."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        old = torch.nn.utils.weight_norm(torch.nn.Linear(3, 2).double())
+    state = {k: tinyres.tensor(v.detach().numpy()) for k, v in old.state_dict().items()}
+    ours = parametrizations.weight_norm(nn.Linear(3, 2).double())
+    theirs = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 2).double())
+    ours.load_state_dict(state)
+    theirs.load_state_dict(old.state_dict())
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    close(ours.weight, theirs.weight)
+
+
 def test_old_spectral_norm_removes_as_torchs():
     ours, theirs = twins(SPECTRAL_NORMS["old_linear"][0], np.float64)
     train_both(ours, theirs, (5, 4), steps=2)

@@ -48,11 +48,14 @@ def add_hook(hooks_dict, hook, prepend, method, *flags):
 
 
 def hook_tables():
-    """A module's four hook tables and the flags of its forward hooks, in torch's names."""
+    """A module's hook tables (forward, backward, state_dict and load_state_dict) and the
+    flags of its forward hooks, in torch's names."""
     return {name: collections.OrderedDict()
             for name in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks",
                          "_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs",
-                         "_forward_hooks_always_called")}
+                         "_forward_hooks_always_called", "_state_dict_pre_hooks", "_state_dict_hooks",
+                         "_state_dict_hooks_public", "_load_state_dict_pre_hooks",
+                         "_load_state_dict_pre_hooks_with_module", "_load_state_dict_post_hooks")}
 
 
 # ---------------------------------------------------------------------- the two nodes

@@ -264,6 +264,7 @@ class _NormBase(Module):
     with ``bias=False``) when ``affine``, and ``extra_repr``."""
 
     _optional_buffers = ("num_batches_tracked",)    # absent from old PyTorch checkpoints
+    _version = 2                                     # torch's: in a state_dict's _metadata
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, *, bias=True):

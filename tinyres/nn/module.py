@@ -15,7 +15,9 @@ in ``_parameters["weight"]``.  Walking these tables in registration order gives
 so PyTorch checkpoints load by name), ``train()``/``eval()`` and ``to()``.
 """
 import collections
+import collections.abc
 import numbers
+import threading
 import warnings
 
 import numpy
@@ -74,6 +76,41 @@ def _source_array(value, key):
         return numpy.asarray(value)
     raise TypeError(f"load_state_dict: the value for {key!r} is a {type(value).__name__}; "
                     "expected a Tensor, a NumPy/CuPy array or a number")
+
+
+_loading = threading.local()     # .copies: what the load_state_dict in progress on this thread will copy
+
+
+def _file_copy(entry):
+    """Keep ``(module, name, target, value, source)`` for the load in progress, or copy now
+    when ``_load_from_state_dict`` is called on its own."""
+    copies = getattr(_loading, "copies", None)
+    if copies is not None:
+        copies.append(entry)
+    else:
+        _copy_into(entry[2], entry[4])
+
+
+def _copy_into(target, source):
+    source = backend.to_device(source, target.device)
+    with backend.on_device(target.device):         # the cast and the copy run on the target's GPU
+        target.array[...] = source.astype(target.dtype, copy=False)
+        target._version_counter[0] += 1
+
+
+def _assign(module, name, target, value):
+    """``load_state_dict(assign=True)``: ``module.<name>`` becomes ``value`` itself (a Tensor,
+    else a new one), in ``target``'s place; a parameter stays a Parameter with its
+    ``requires_grad``, as torch's."""
+    value = value if isinstance(value, Tensor) else Tensor(value)
+    if name in module._parameters:
+        if isinstance(value, Parameter):
+            value.requires_grad_(target.requires_grad)
+        else:
+            value = Parameter(value, requires_grad=target.requires_grad)
+        module._parameters[name] = value
+    else:
+        module._buffers[name] = value
 
 
 class Module:
@@ -474,50 +511,161 @@ class Module:
     def _state_entries(self, prefix=""):
         """``(key, module, name, tensor)`` for every parameter and persistent buffer, in
         PyTorch's order: a module's parameters, then its buffers, then its children's."""
-        for name, param in self._parameters.items():
-            if param is not None:
-                yield prefix + name, self, name, param
-        for name, buf in self._buffers.items():
-            if buf is not None and name not in self._non_persistent_buffers:
-                yield prefix + name, self, name, buf
+        for name, value in self._own_state():
+            yield prefix + name, self, name, value
         for name, module in self._modules.items():
             if module is not None:
                 yield from module._state_entries(prefix + name + ".")
+
+    def _own_state(self):
+        """``(name, tensor)`` for this module's own parameters, then its persistent buffers."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield name, param
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent_buffers:
+                yield name, buf
+
+    def _has_extra_state(self):
+        return type(self).get_extra_state is not Module.get_extra_state
+
+    def get_extra_state(self):
+        """What a module keeps beyond tensors, saved under ``<prefix>_extra_state`` when a
+        subclass overrides this (and ``set_extra_state``), as torch's."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state):
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Put this module's own state (not its children's) into ``destination``; override
+        it (calling super) to change what one module saves, as in torch."""
+        for name, value in self._own_state():
+            destination[prefix + name] = value if keep_vars else value.detach()
+        if self._has_extra_state():
+            destination[prefix + "_extra_state"] = self.get_extra_state()
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         """An OrderedDict ``dotted_name -> tensor`` of parameters and persistent buffers.
 
         Keys and order are PyTorch's for the same architecture.  Values are detached
         tensors that share memory with the module (copy them to keep a snapshot), or the
-        Parameter objects themselves with ``keep_vars=True``.
+        Parameter objects themselves with ``keep_vars=True``.  Each module's
+        ``_save_to_state_dict`` fills it, between its state_dict pre-hooks
+        (``hook(module, prefix, keep_vars)``) and post-hooks (``hook(module, state_dict,
+        prefix, local_metadata)``).
         """
-        destination = collections.OrderedDict() if destination is None else destination
-        for key, _, _, value in self._state_entries(prefix):
-            destination[key] = value if keep_vars else value.detach()
+        if destination is None:
+            destination = collections.OrderedDict()
+            destination._metadata = collections.OrderedDict()
+        local_metadata = {"version": getattr(self, "_version", 1)}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in self._state_dict_pre_hooks.values():
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for key, hook in self._state_dict_hooks.items():
+            result = hook(self, destination, prefix, local_metadata)
+            if key in self._state_dict_hooks_public:
+                if result is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
+            elif result is not None:
+                destination = result
         return destination
 
-    def load_state_dict(self, state_dict, strict=True):
+    def register_state_dict_pre_hook(self, hook):
+        """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` saves this module."""
+        return _hooks.add_hook(self._state_dict_pre_hooks, hook, False, "register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata)`` runs after this module and its
+        children are saved; it may change ``state_dict`` in place and must return None."""
+        return _hooks.add_hook(self._state_dict_hooks, hook, False, "register_state_dict_post_hook",
+                               self._state_dict_hooks_public)
+
+    def _register_state_dict_hook(self, hook):
+        """torch's private form of the post-hook: a returned dict replaces the state_dict."""
+        return _hooks.add_hook(self._state_dict_hooks, hook, False, "_register_state_dict_hook")
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs before this module loads: it may rename or
+        convert keys of ``state_dict`` in place (an old checkpoint's layout, say)."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        """torch's private form: without ``with_module`` the hook gets no module argument."""
+        flags = [self._load_state_dict_pre_hooks_with_module] if with_module else []
+        return _hooks.add_hook(self._load_state_dict_pre_hooks, hook, False, "register_load_state_dict_pre_hook",
+                               *flags)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """``hook(module, incompatible_keys)`` runs after this module and its children are
+        loaded; it may edit ``incompatible_keys.missing_keys`` / ``.unexpected_keys`` in
+        place (what ``strict`` then reports) and must return None."""
+        return _hooks.add_hook(self._load_state_dict_post_hooks, hook, False, "register_load_state_dict_post_hook")
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Load this module's own state (not its children's) from ``state_dict``: run the
+        load pre-hooks, check each value, and file the copy (``load_state_dict`` makes the
+        copies once every module has checked, so nothing is copied when one fails); note
+        missing keys, unexpected ones under this prefix and size mismatches.  Override it
+        (calling super) to convert an old layout, as in torch."""
+        for key, hook in self._load_state_dict_pre_hooks.items():
+            args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(self, *args) if key in self._load_state_dict_pre_hooks_with_module else hook(*args)
+        local = dict(self._own_state())
+        for name, target in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict and name not in self._optional_buffers:
+                    missing_keys.append(key)
+                continue
+            source = _source_array(state_dict[key], key)
+            if tuple(source.shape) != target.shape:
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape {tuple(source.shape)} "
+                                  f"from checkpoint, the shape in current model is {target.shape}.")
+                continue
+            _file_copy((self, name, target, state_dict[key], source))
+        if self._has_extra_state():
+            if prefix + "_extra_state" in state_dict:
+                self.set_extra_state(state_dict[prefix + "_extra_state"])
+            elif strict:
+                missing_keys.append(prefix + "_extra_state")
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != prefix + "_extra_state":
+                    first = key[len(prefix):].split(".", 1)[0]
+                    if first not in self._modules and first not in local:
+                        unexpected_keys.append(key)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy the values of ``state_dict`` into this module's parameters and buffers.
 
         Values may be Tensors, NumPy or CuPy arrays, or numbers; each is cast to the dtype
         and moved to the device of the tensor it is copied into, which stays the same
-        object.  Nothing is copied unless every value fits.  Raises one RuntimeError that
-        lists every size mismatch and, with ``strict``, every missing and unexpected key;
-        returns ``(missing_keys, unexpected_keys)``.
+        object (with ``assign=True`` the module takes the given Tensors themselves, as
+        torch's, a parameter staying a Parameter with its ``requires_grad``).  Each module's
+        ``_load_from_state_dict`` (and its hooks) checks its part, children after parents,
+        and its post-hooks run after its children; nothing is copied unless every value
+        fits.  Raises one RuntimeError that lists every size mismatch and, with ``strict``,
+        every missing and unexpected key; returns ``(missing_keys, unexpected_keys)``.
         """
-        entries = {key: (module, name, target) for key, module, name, target in self._state_entries()}
-        missing = [key for key, (module, name, _) in entries.items()
-                   if key not in state_dict and name not in module._optional_buffers]
-        unexpected = [key for key in state_dict if key not in entries]
-        errors, copies = [], []
-        for key, (_, _, target) in entries.items():
-            if key not in state_dict:
-                continue
-            source = _source_array(state_dict[key], key)
-            if tuple(source.shape) != target.shape:
-                errors.append(f"size mismatch for {key}: copying a param with shape {tuple(source.shape)} "
-                              f"from checkpoint, the shape in current model is {target.shape}.")
-            copies.append((target, source))
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = collections.OrderedDict(state_dict)   # the hooks may edit it: the caller's stays
+        missing, unexpected, errors = [], [], []
+        outer, _loading.copies = getattr(_loading, "copies", None), []
+        try:
+            self._load_tree(state_dict, "", metadata, missing, unexpected, errors)
+            copies = _loading.copies
+        finally:
+            _loading.copies = outer
         if strict:
             if unexpected:
                 errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(unexpected)}. ")
@@ -526,12 +674,30 @@ class Module:
         if errors:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                 type(self).__name__, "\n\t".join(errors)))
-        for target, source in copies:
-            source = backend.to_device(source, target.device)
-            with backend.on_device(target.device):         # the cast and the copy run on the target's GPU
-                target.array[...] = source.astype(target.dtype, copy=False)
-                target._version_counter[0] += 1
+        for module, name, target, value, source in copies:
+            if assign:
+                _assign(module, name, target, value)
+            else:
+                _copy_into(target, source)
         return _IncompatibleKeys(missing, unexpected)
+
+    def _load_tree(self, state_dict, prefix, metadata, missing, unexpected, errors):
+        """torch's ``load``: this module, then each child on the keys under its prefix, then
+        this module's post-hooks."""
+        local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+        self._load_from_state_dict(state_dict, prefix, local_metadata, True, missing, unexpected, errors)
+        for name, child in self._modules.items():
+            if child is not None:
+                child_prefix = prefix + name + "."
+                child_state = collections.OrderedDict((k, v) for k, v in state_dict.items()
+                                                      if k.startswith(child_prefix))
+                child._load_tree(child_state, child_prefix, metadata, missing, unexpected, errors)
+        incompatible = _IncompatibleKeys(missing, unexpected)
+        for hook in self._load_state_dict_post_hooks.values():
+            if hook(self, incompatible) is not None:
+                raise AssertionError("Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                                     "expected to return new values, if incompatible_keys need to be modified, "
+                                     "it should be done inplace.")
 
     # ------------------------------------------------------------------ what a layer says about itself
     def count_macs(self, output_shape):

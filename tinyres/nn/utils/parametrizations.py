@@ -1,5 +1,7 @@
 """``tinyres.nn.utils.parametrizations``: weight normalisation and spectral normalisation as
 parametrizations (``parametrize.register_parametrization``), as ``torch.nn.utils.parametrizations``.
+A checkpoint of the old hook-based ``weight_norm`` (keys ``weight_g``, ``weight_v``) loads
+into the new one, by a load_state_dict pre-hook, as torch's.
 
 ``weight_norm(module, name="weight", dim=0)``::
 
@@ -50,6 +52,16 @@ def weight_norm(module, name="weight", dim=0):
     ``parametrizations.<name>.original0`` (g) and ``.original1`` (v), ||v|| over every dim
     but ``dim`` (``None``: over all of v).  Returns ``module``."""
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def _weight_norm_compat_hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                 error_msgs):
+        """A checkpoint of the old hook-based ``weight_norm`` (``<name>_g``, ``<name>_v``)
+        loads into this one, as torch's."""
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+    module._register_load_state_dict_pre_hook(_weight_norm_compat_hook)
     return module
 
 
