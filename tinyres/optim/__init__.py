@@ -1,5 +1,5 @@
 """``tinyres.optim``: optimizers (SGD, Adam, AdamW; RMSprop, Adagrad, Adadelta, Adamax, NAdam,
-RAdam, Rprop, LBFGS), learning-rate schedules in
+RAdam, Rprop, LBFGS, ASGD, Adafactor), learning-rate schedules in
 ``lr_scheduler`` and weight averaging (SWA, EMA) in ``swa_utils`` -- with torch.optim's
 names, arguments, defaults and update rules."""
 from . import lr_scheduler  # noqa: F401
@@ -11,3 +11,5 @@ from .adagrad import Adadelta, Adagrad, RMSprop  # noqa: F401
 from .adam_variants import Adamax, NAdam, RAdam  # noqa: F401
 from .rprop import Rprop  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
+from .asgd import ASGD  # noqa: F401
+from .adafactor import Adafactor  # noqa: F401
