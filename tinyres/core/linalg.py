@@ -30,6 +30,7 @@ Importing this module installs the methods on Tensor (``x.det()``, ``x.inverse()
 """
 import builtins
 import collections
+import functools
 import math
 import numbers
 import warnings
@@ -817,6 +818,340 @@ def vander(x, *, N=None):
             raise RuntimeError(f"linalg.vander: N must be greater than 1. Got {N}")
         return unsqueeze(x ** 0, -1)
     return stack([x ** 0] + [x ** k for k in range(1, N)], -1)
+
+
+# ---------------------------------------------------------------------- the _ex forms, tensorinv, tensorsolve, lu
+
+InvExResult = collections.namedtuple("linalg_inv_ex", ["inverse", "info"])
+CholeskyExResult = collections.namedtuple("linalg_cholesky_ex", ["L", "info"])
+SolveExResult = collections.namedtuple("linalg_solve_ex", ["result", "info"])
+LUFactorResult = collections.namedtuple("linalg_lu_factor", ["LU", "pivots"])
+LUFactorExResult = collections.namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+LUResult = collections.namedtuple("linalg_lu", ["P", "L", "U"])
+
+
+def _on_input_device(fn):
+    """Run ``fn`` on the GPU of its first Tensor argument: its array work (the LU loop, the
+    ``info`` checks) outside ``Function.apply`` is then on the right device too."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        device = next((a.device for a in args if isinstance(a, Tensor)), None)
+        if device is None:
+            return fn(*args, **kwargs)
+        with backend.on_device(device):
+            return fn(*args, **kwargs)
+    return run
+
+
+def _getrf(a):
+    """LAPACK's getrf in ``xp``: partial-pivoting Doolittle on the matrices of ``a`` (..., m, n),
+    vectorised over the batch, a loop over the k = min(m, n) columns.  Returns (LU, pivots, info):
+    LU holds L's strict lower triangle (its unit diagonal implied) and U; pivots (..., k) int32,
+    1-based (row j was swapped with row pivots[j] - 1); info (...) int32, 0 or the 1-based index
+    of the first zero pivot of U (its column is then not scaled, as LAPACK's)."""
+    xp = get_array_module(a)
+    batch, (m, n) = a.shape[:-2], a.shape[-2:]
+    k = builtins.min(m, n)
+    lu = a.reshape((-1, m, n)).copy()
+    b = xp.arange(lu.shape[0])
+    piv = xp.zeros((lu.shape[0], k), dtype=xp.int32)
+    info = xp.zeros(lu.shape[0], dtype=xp.int32)
+    for j in range(k):
+        p = xp.argmax(xp.abs(lu[:, j:, j]), axis=-1) + j
+        piv[:, j] = p + 1
+        row_j, row_p = lu[b, j, :].copy(), lu[b, p, :].copy()
+        lu[b, p, :] = row_j
+        lu[b, j, :] = row_p
+        d = lu[:, j, j]
+        zero = d == 0
+        info = xp.where((info == 0) & zero, j + 1, info).astype(xp.int32)
+        lu[:, j + 1:, j] /= xp.where(zero, 1, d)[:, None]
+        lu[:, j + 1:, j + 1:] -= lu[:, j + 1:, j, None] * lu[:, j, None, j + 1:]
+    return lu.reshape(a.shape), piv.reshape(batch + (k,)), info.reshape(batch)
+
+
+def _permutation(piv, m, like):
+    """P (..., m, m), a constant in ``like``'s dtype, with A = P L U for LAPACK's ``piv`` (1-based swaps)."""
+    xp = get_array_module(piv)
+    batch, k = piv.shape[:-1], piv.shape[-1]
+    flat = piv.reshape((-1, k)).astype(xp.int64) - 1
+    b = xp.arange(flat.shape[0])
+    perm = xp.broadcast_to(xp.arange(m), (flat.shape[0], m)).copy()
+    for j in range(k):
+        pj, pp = perm[:, j].copy(), perm[b, flat[:, j]].copy()
+        perm[b, flat[:, j]] = pj
+        perm[:, j] = pp
+    P = xp.zeros((flat.shape[0], m, m), dtype=like.dtype)
+    P[b[:, None], perm, xp.arange(m)[None, :]] = 1         # P[perm[i], i] = 1: (P^T A)[i] = A[perm[i]]
+    with backend.on_device(like.device):
+        return Tensor(P.reshape(batch + (m, m)))
+
+
+def _lu_parts(LU):
+    """(L, U) from the packed ``LU`` (..., m, n): L (m, k) unit lower, U (k, n) upper, k = min(m, n)."""
+    m, n = LU.shape[-2:]
+    k = builtins.min(m, n)
+    L = tril(LU[..., :, :k], -1) + (_eye(m, LU)[:, :k] if m != k else _eye(k, LU))
+    return L, triu(LU[..., :k, :])
+
+
+def _lu_backward(P, L, U, gL, gU):
+    """gA of A = P L U (torch's formulas).  Square: gA = P L^{-T} [tril_{-1}(L^T gL) + triu(gU U^T)] U^{-T}.
+    Wide (m < n, U = [U1 | U2]): gA = P L^{-T} [tril_{-1}(L^T gL - triu(gU) U^T) U1^{-T} + triu(gU1) | gU2].
+    Tall (m > n, L = [L1; L2]): gA = P [L1^{-T} triu(gU U^T - L^T tril_{-1}(gL)) + tril_{-1}(gL1); gL2] U^{-T}."""
+    m, n = L.shape[-2], U.shape[-1]
+    k = builtins.min(m, n)
+    if m == n:
+        inner = tril(mT(L) @ gL, -1) + triu(gU @ mT(U))
+        g = solve_triangular(mT(L), inner, upper=True, unitriangular=True)
+        return P @ solve_triangular(mT(U), g, upper=False, left=False)
+    if m < n:
+        U1 = U[..., :k]
+        g = tril(mT(L) @ gL - triu(gU) @ mT(U), -1)
+        g = solve_triangular(mT(U1), g, upper=False, left=False)
+        g = cat([g + triu(gU[..., :k]), gU[..., k:]], -1)
+        return P @ solve_triangular(mT(L), g, upper=True, unitriangular=True)
+    L1 = L[..., :k, :]
+    g = triu(gU @ mT(U) - mT(L) @ tril(gL, -1))
+    g = solve_triangular(mT(L1), g, upper=True, unitriangular=True)
+    g = cat([g + tril(gL[..., :k, :], -1), gL[..., k:, :]], -2)
+    return P @ solve_triangular(mT(U), g, upper=False, left=False)
+
+
+class LUFactor(Function):
+    """LU, the packed factors of A = P L U (``_getrf``, computed before and passed in with its
+    pivots).  gL = tril_{-1}(gLU[:, :k]) and gU = triu(gLU[:k]) go through ``_lu_backward``,
+    with L and U from the saved output (ops: differentiable again)."""
+
+    def forward(self, a, lu, piv):
+        self.piv = piv
+        self.save_for_backward(lu)
+        return lu
+
+    def backward(self, glu):
+        LU, = self.saved_tensors
+        m, n = LU.shape[-2:]
+        k = builtins.min(m, n)
+        L, U = _lu_parts(LU)
+        gL, gU = tril(glu[..., :, :k], -1), triu(glu[..., :k, :])
+        return _lu_backward(_permutation(self.piv, m, LU), L, U, gL, gU)
+
+
+def _lu_input(A, op, pivot):
+    A = _as_tensor(A, op)
+    if A.ndim < 2:
+        raise RuntimeError(f"torch.{op}: Expected tensor with 2 or more dimensions. Got size: {list(A.shape)} instead")
+    if A.dtype.kind != "f" or A.dtype == backend.float16:
+        raise NotImplementedError(f"{op}: \"lu_cpu\" not implemented for '{_TORCH_DTYPE.get(str(A.dtype))}'")
+    if not pivot:
+        raise RuntimeError(f"{op}: LU without pivoting is not implemented on the CPU")
+    return A
+
+
+def _batch_prefix(info):
+    """``(Batch element i): `` for the first nonzero of ``info`` when it is batched, else ''."""
+    if info.ndim == 0:
+        return "", int(info)
+    flat = info.reshape(-1)
+    first = int(get_array_module(flat).flatnonzero(flat)[0])
+    return f"(Batch element {first}): ", int(flat[first])
+
+
+def _info_tensor(info, like):
+    with backend.on_device(like.device):
+        return Tensor(info)
+
+
+@_on_input_device
+def lu_factor_ex(A, *, pivot=True, check_errors=False):
+    """(LU, pivots, info): A = P L U packed in LU (L's strict lower triangle, its unit diagonal implied,
+    and U), LAPACK's 1-based int32 ``pivots`` (..., min(m, n)) and ``info`` (...), int32: 0, or the
+    1-based index of the first zero on U's diagonal (``check_errors``: raise then)."""
+    op = "linalg.lu_factor_ex"
+    A = _lu_input(A, op, pivot)
+    lu, piv, info = _getrf(A.array)
+    if check_errors and bool((info != 0).any()):
+        where_, i = _batch_prefix(info)
+        raise LinAlgError(f"torch.{op}: {where_}U[{i},{i}] is zero and using it on lu_solve would result in a "
+                          "division by zero.")
+    return LUFactorExResult(LUFactor.apply(A, lu, piv), _info_tensor(piv, A), _info_tensor(info, A))
+
+
+@_on_input_device
+def lu_factor(A, *, pivot=True):
+    """(LU, pivots) of ``lu_factor_ex``; a zero on U's diagonal raises RuntimeError, as torch's."""
+    op = "linalg.lu_factor"
+    A = _lu_input(A, op, pivot)
+    lu, piv, info = _getrf(A.array)
+    if bool((info != 0).any()):
+        where_, i = _batch_prefix(info)
+        raise RuntimeError(f"torch.{op}: {where_}U[{i},{i}] is zero and using it on lu_solve would result in a "
+                           "division by zero. If you still want to perform the factorization, consider calling "
+                           "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
+    return LUFactorResult(LUFactor.apply(A, lu, piv), _info_tensor(piv, A))
+
+
+@_on_input_device
+def lu(A, *, pivot=True):
+    """(P, L, U) with A = P L U: P (..., m, m) a permutation, L (..., m, k) unit lower triangular,
+    U (..., k, n) upper, k = min(m, n), by partial pivoting (LAPACK's getrf).  Differentiable
+    (``_lu_backward``); a singular A is factored without error, as torch's."""
+    A = _lu_input(A, "linalg.lu", pivot)
+    lu_, piv, _ = _getrf(A.array)
+    LU = LUFactor.apply(A, lu_, piv)
+    L, U = _lu_parts(LU)
+    return LUResult(_permutation(piv, A.shape[-2], A), L, U)
+
+
+@_on_input_device
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
+    """X with A X = B (``adjoint``: A^T X = B; ``left=False``: X A = B, X A^T = B) for A = P L U
+    given as ``lu_factor``'s (LU, pivots): triangular solves with LU's triangles, so differentiable
+    in LU (its two triangles) and B."""
+    op = "linalg.lu_solve"
+    LU = _as_tensor(LU, op)
+    if LU.ndim < 2 or LU.shape[-1] != LU.shape[-2]:
+        shape = f"{LU.shape[-2]} by {LU.shape[-1]}" if LU.ndim >= 2 else f"{LU.ndim}-d"
+        raise RuntimeError(f"torch.{op}: A must be batches of square matrices, but they are {shape} matrices")
+    LU, B = _matrices(LU, op), _matrices(B, op, name="B")
+    _same_dtype(op, LU, B)
+    pivots = _as_tensor(pivots, op)
+    if pivots.dtype != numpy.int32:
+        raise RuntimeError(f"{op}: pivots should be a Tensor of scalar type torch.int32")
+    n = LU.shape[-1]
+    if pivots.shape[-1:] != (n,):
+        raise RuntimeError(f"{op}: pivots should have {n} elements in its last dimension, got {tuple(pivots.shape)}")
+    rows = B.shape[-2] if left else B.shape[-1]
+    if rows != n:
+        raise RuntimeError(f"{op}: Incompatible shapes of A and B for the equation {'AX' if left else 'XA'} = B "
+                           f"({n}x{n} and {B.shape[-2]}x{B.shape[-1]})")
+    P = _permutation(pivots.array, n, LU)
+    if not left:                    # X A = B: A^T X^T = B^T; X A^T = B: A X^T = B^T
+        return mT(lu_solve(LU, pivots, mT(B), adjoint=not adjoint))
+    if not adjoint:                 # X = U^{-1} L^{-1} P^T B
+        Y = solve_triangular(LU, mT(P) @ B, upper=False, unitriangular=True)
+        return solve_triangular(LU, Y, upper=True)
+    Y = solve_triangular(mT(LU), B, upper=False)               # A^T = U^T L^T P^T: X = P L^{-T} U^{-T} B
+    return P @ solve_triangular(mT(LU), Y, upper=True, unitriangular=True)
+
+
+def _constant_like(array, like):
+    with backend.on_device(like.device):
+        return Tensor(array)
+
+
+def _masked(results, ok, like):
+    """``results`` where ``ok`` (a bool array over the batch), NaN for the failed matrices."""
+    if bool(ok.all()):
+        return results
+    mask = _constant_like(ok.reshape(ok.shape + (1, 1)), like)
+    return where(mask, results, math.nan)
+
+
+def _replace_failed(A, ok):
+    """``A`` with the matrices where not ``ok`` replaced by the identity (so the factorization runs)."""
+    if bool(ok.all()):
+        return A
+    mask = _constant_like(ok.reshape(ok.shape + (1, 1)), A)
+    return where(mask, A, _eye(A.shape[-1], A))
+
+
+@_on_input_device
+def inv_ex(A, *, check_errors=False):
+    """(inverse, info): ``inv`` without its error; info (...) int32 is 0, or for a singular matrix
+    the 1-based index of the first zero pivot of its LU (LAPACK's, as torch's); its inverse is NaN
+    (torch's holds inf/NaN).  ``check_errors``: raise LinAlgError as torch's."""
+    op = "linalg.inv_ex"
+    A = _matrices(A, "linalg.inv", square=True)
+    _, _, info = _getrf(A.array)
+    ok = info == 0
+    if check_errors and not bool(ok.all()):
+        where_, i = _batch_prefix(info)
+        raise LinAlgError(f"{op}: {where_}The diagonal element {i} is zero, the inversion could not be completed "
+                          "because the input matrix is singular.")
+    return InvExResult(_masked(inv(_replace_failed(A, ok)), ok, A), _info_tensor(info, A))
+
+
+@_on_input_device
+def solve_ex(A, B, *, left=True, check_errors=False):
+    """(result, info): ``solve`` without its error; info as ``inv_ex``'s (over the broadcast batch),
+    the result NaN for a singular matrix.  ``check_errors``: raise LinAlgError as torch's."""
+    op = "linalg.solve_ex"
+    A = _matrices(A, "linalg.solve", square=True)
+    B = _float(B, "linalg.solve")
+    _, _, info = _getrf(A.array)
+    ok = info == 0
+    if check_errors and not bool(ok.all()):
+        where_, _ = _batch_prefix(info)
+        raise LinAlgError(f"torch.{op}: {where_}The solver failed because the input matrix is singular.")
+    X = solve(_replace_failed(A, ok), B, left=left)
+    vector = X.ndim < A.ndim
+    batch = _broadcast_shapes("linalg.solve", A.shape[:-2], X.shape[:-1 if vector else -2])
+    xp = get_array_module(info)
+    ok_b, info_b = xp.broadcast_to(ok, batch), xp.broadcast_to(info, batch).copy()
+    if not bool(ok.all()):
+        mask = _constant_like(ok_b.reshape(batch + ((1,) if vector else (1, 1))), A)
+        X = where(mask, X, math.nan)
+    return SolveExResult(X, _info_tensor(info_b, A))
+
+
+@_on_input_device
+def cholesky_ex(A, *, upper=False, check_errors=False):
+    """(L, info): ``cholesky`` without its error; info (...) int32 is 0, or for a matrix that is not
+    positive-definite the order of its first leading minor that is not (LAPACK's potrf, as torch's);
+    its L is NaN (torch's holds potrf's partial factor).  ``check_errors``: raise LinAlgError as torch's."""
+    op = "linalg.cholesky_ex"
+    A = _matrices(A, "linalg.cholesky", square=True)
+    a = mT(A).array if upper else A.array
+    xp = get_array_module(a)
+    n = a.shape[-1]
+    flat = a.reshape((-1, n, n))
+    failed = lambda l, a: not bool((xp.diagonal(l, axis1=-2, axis2=-1) > 0).all())   # noqa: E731
+    info = numpy.zeros(flat.shape[0], dtype=numpy.int32)
+    if _attempt(xp.linalg.cholesky, a, failed) is None:
+        for i in range(flat.shape[0]):
+            if _attempt(xp.linalg.cholesky, flat[i], failed) is None:
+                info[i] = next(k for k in range(1, n + 1)
+                               if _attempt(xp.linalg.cholesky, flat[i, :k, :k], failed) is None)
+    info = info.reshape(a.shape[:-2])
+    ok = info == 0
+    if check_errors and not bool(ok.all()):
+        where_, i = _batch_prefix(info)
+        raise LinAlgError(f"{op}: {where_}The factorization could not be completed because the input is not "
+                          f"positive-definite (the leading minor of order {i} is not positive-definite).")
+    with backend.on_device(A.device):
+        ok_x, info_x = xp.asarray(ok), xp.asarray(info)
+    L = _masked(cholesky(_replace_failed(A, ok_x), upper=upper), ok_x, A)
+    return CholeskyExResult(L, _info_tensor(info_x, A))
+
+
+def tensorinv(A, ind=2):
+    """The inverse of ``A`` seen as a matrix prod(shape[:ind]) x prod(shape[ind:]) (which must be
+    square), shaped shape[ind:] + shape[:ind]: a reshape and ``inv``."""
+    A = _as_tensor(A, "linalg.tensorinv")
+    if not isinstance(ind, numbers.Integral) or isinstance(ind, bool):
+        raise TypeError(f"linalg_tensorinv(): argument 'ind' must be int, not {type(ind).__name__}")
+    if ind <= 0:
+        raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
+    rows, cols = math.prod(A.shape[:ind]), math.prod(A.shape[ind:])
+    if rows != cols:
+        raise RuntimeError(f"Expected self to satisfy the requirement prod(self.shape[ind:]) == "
+                           f"prod(self.shape[:ind]), but got {cols} != {rows}")
+    return reshape(inv(reshape(A, (rows, cols))), tuple(A.shape[ind:]) + tuple(A.shape[:ind]))
+
+
+def tensorsolve(A, B, dims=None):
+    """X with tensordot(A, X, X.ndim) = B, X of shape A.shape[B.ndim:] (``dims``: those dims of A
+    moved to the end first): a reshape and ``solve``."""
+    A, B = _as_tensor(A, "linalg.tensorsolve"), _as_tensor(B, "linalg.tensorsolve")
+    if dims is not None:
+        dims = [dims] if isinstance(dims, numbers.Integral) else list(dims)
+        A = movedim(A, dims, list(range(A.ndim - len(dims), A.ndim)))
+    rows, cols = math.prod(A.shape[:B.ndim]), math.prod(A.shape[B.ndim:])
+    if rows != cols:
+        raise RuntimeError(f"Expected self to satisfy the requirement prod(self.shape[other.ndim:]) == "
+                           f"prod(self.shape[:other.ndim]), but got {cols} != {rows}")
+    return reshape(solve(reshape(A, (rows, cols)), reshape(B, (rows,))), tuple(A.shape[B.ndim:]))
 
 
 # ---------------------------------------------------------------------- torch's top-level names
