@@ -3,7 +3,8 @@
 An image is a PIL image, an ``(H, W)`` / ``(H, W, C)`` NumPy array (PIL's layout, as from
 ``numpy.asarray(pil_image)``), or a ``(..., C, H, W)`` Tensor, and every transform gives back the
 kind it got: geometry (``Resize``, ``RandomResizedCrop``, ``RandomCrop``, ``CenterCrop``,
-``FiveCrop``, ``TenCrop``, ``Pad``, the flips, ``RandomRotation``, ``RandomAffine``), colour
+``FiveCrop``, ``TenCrop``, ``Pad``, the flips, ``RandomRotation``, ``RandomAffine``,
+``RandomPerspective``, ``ElasticTransform``), colour
 (``ColorJitter``, ``Grayscale``, ``RandomGrayscale``, ``GaussianBlur``, ``RandomInvert`` ...),
 the policies (``AutoAugment``, ``RandAugment``, ``TrivialAugmentWide``) and the containers
 (``RandomApply``, ``RandomChoice``, ``RandomOrder``).  A PIL image is processed by the PIL calls

@@ -2,8 +2,8 @@
 (``import tinyres.vision.transforms.functional as TF``): conversions (``to_tensor``,
 ``pil_to_tensor``, ``to_pil_image``, ``convert_image_dtype``, ``normalize``), geometry (``pad``,
 ``crop``, ``center_crop``, ``resize``, ``resized_crop``, ``five_crop``, ``ten_crop``, ``hflip``,
-``vflip``, ``rotate``, ``affine``), colour (``adjust_brightness`` / ``contrast`` / ``saturation`` /
-``hue`` / ``gamma`` / ``sharpness``, ``rgb_to_grayscale``, ``to_grayscale``, ``invert``,
+``vflip``, ``rotate``, ``affine``, ``perspective``, ``elastic_transform``), colour
+(``adjust_brightness`` / ``contrast`` / ``saturation`` / ``hue`` / ``gamma`` / ``sharpness``, ``rgb_to_grayscale``, ``to_grayscale``, ``invert``,
 ``posterize``, ``solarize``, ``autocontrast``, ``equalize``), ``gaussian_blur``, ``erase``, and
 ``get_image_size`` / ``get_dimensions``.
 
@@ -498,6 +498,59 @@ def affine(img, angle, translate, scale, shear, interpolation=InterpolationMode.
     array, rebuild = _grid_pixels("affine", img, interpolation, fill)
     matrix = F_t.inverse_affine_matrix(_tensor_center(center, img), angle, [1.0 * t for t in translate], scale, shear)
     return rebuild(F_t.apply_grid(array, matrix, interpolation.value, fill))
+
+
+def _get_perspective_coeffs(startpoints, endpoints):
+    """The 8 coefficients (a, b, c, d, e, f, g, h) of the map taking each of the 4 ``endpoints``
+    to its ``startpoints`` (x, y) -> ((a x + b y + c) / (g x + h y + 1), (d x + e y + f) / (g x
+    + h y + 1)) -- the inverse map PIL and the grid read through -- by least squares in float64,
+    rounded to float32 (torchvision's)."""
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(f"Please provide exactly four corners, got {len(startpoints)} startpoints and "
+                         f"{len(endpoints)} endpoints.")
+    a_matrix = np.zeros((8, 8), np.float64)
+    for i, (p1, p2) in enumerate(zip(endpoints, startpoints)):
+        a_matrix[2 * i] = [p1[0], p1[1], 1, 0, 0, 0, -p2[0] * p1[0], -p2[0] * p1[1]]
+        a_matrix[2 * i + 1] = [0, 0, 0, p1[0], p1[1], 1, -p2[1] * p1[0], -p2[1] * p1[1]]
+    b_matrix = np.asarray(startpoints, np.float64).reshape(8)
+    res = np.linalg.lstsq(a_matrix, b_matrix, rcond=None)[0].astype(np.float32)
+    return res.tolist()
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """``img`` seen in perspective: the 4 corners ``startpoints`` ([top-left, top-right,
+    bottom-right, bottom-left], (x, y) pixels) moved to ``endpoints``, the area outside filled
+    with ``fill``.  PIL images: ``Image.transform(PERSPECTIVE)``; Tensors: sampled through the
+    inverse map (torchvision's ``_perspective_grid``)."""
+    coeffs = _get_perspective_coeffs(startpoints, endpoints)
+    interpolation = _interpolation(interpolation)
+    if _is_pil(img):
+        return img.transform(img.size, _pil().PERSPECTIVE, coeffs, pil_modes_mapping[interpolation],
+                             **_parse_fill(fill, img))
+    if not isinstance(img, (Tensor, np.ndarray)):
+        raise TypeError(f"perspective: img should be PIL Image or Tensor (or a NumPy array). Got {type(img)}")
+    array, rebuild = _grid_pixels("perspective", img, interpolation, fill)
+    return rebuild(F_t.perspective(array, coeffs, interpolation.value, fill))
+
+
+def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """``img`` with every output pixel (x, y) read at its place moved by ``displacement``, a
+    (1, H, W, 2) Tensor of (dx, dy) in grid_sample's [-1, 1] units (``ElasticTransform`` draws
+    one), the area outside filled with ``fill``.  PIL images go through the Tensor code
+    (torchvision's way) and come back in their mode."""
+    interpolation = _interpolation(interpolation)
+    if not isinstance(displacement, Tensor):
+        raise TypeError("Argument displacement should be a Tensor")
+    if _is_pil(img):
+        array, rebuild = pil_to_tensor(img).array, lambda a: to_pil_image(Tensor(a), mode=img.mode)
+    elif isinstance(img, (Tensor, np.ndarray)):
+        array, rebuild = _pixels("elastic_transform", img)
+    else:
+        raise TypeError(f"img should be PIL Image or Tensor. Got {type(img)}")
+    shape = (1,) + tuple(array.shape[-2:]) + (2,)
+    if tuple(displacement.shape) != shape:
+        raise ValueError(f"Argument displacement shape should be {list(shape)}, but given {list(displacement.shape)}")
+    return rebuild(F_t.elastic_transform(array, displacement.array, interpolation.value, fill))
 
 
 # ---------------------------------------------------------------------- colour

@@ -6,8 +6,9 @@ everything else here.
 The formulas are torchvision's, dtype rules included: an integer image (uint8) is computed in
 float32 and cast back (truncated by ``_blend``, rounded after a resampling), a float image is
 taken to lie in [0, 1].  Resizing, blurring and sharpening run on tinyres ops
-(``nn.functional.interpolate``, ``pad``, ``conv2d``); rotations and affine maps sample a grid
-as ``torch.nn.functional.grid_sample`` (zeros outside, ``align_corners=False``).
+(``nn.functional.interpolate``, ``pad``, ``conv2d``); rotations, affine and perspective maps
+and elastic displacements build torchvision's sampling grid and read it with tinyres's
+``nn.functional.grid_sample`` (zeros outside, ``align_corners=False``).
 """
 import math
 
@@ -250,58 +251,99 @@ def resize(a, size, interpolation="bilinear", antialias=True):
     return _cast_back(y, a.dtype).reshape(lead + tuple(size))
 
 
+def _on_device_of(array, like):
+    return backend.to_device(array, backend.device_of(like)) if backend.get_array_module(like) is not numpy else array
+
+
 def affine_grid(matrix, w, h, ow, oh, dtype):
-    """Where each output pixel samples the input, in grid_sample's [-1, 1] coordinates: the
-    pixel centres of the (oh, ow) output about its middle, mapped by the inverse ``matrix``
-    (2 x 3, pixels) and scaled by the input's half sizes (torchvision's ``_gen_affine_grid``)."""
-    x = (numpy.arange(ow, dtype=dtype) - dtype.type(ow * 0.5 - 0.5))[None, :]
-    y = (numpy.arange(oh, dtype=dtype) - dtype.type(oh * 0.5 - 0.5))[:, None]
+    """Where each output pixel samples the input, as a (1, oh, ow, 2) grid in grid_sample's
+    [-1, 1] coordinates: the pixel centres of the (oh, ow) output about its middle, mapped by
+    the inverse ``matrix`` (2 x 3, pixels) and scaled by the input's half sizes (torchvision's
+    ``_gen_affine_grid``)."""
+    x = numpy.linspace(-ow * 0.5 + 0.5, ow * 0.5 - 0.5, ow, dtype=numpy.float32).astype(dtype)
+    y = numpy.linspace(-oh * 0.5 + 0.5, oh * 0.5 - 0.5, oh, dtype=numpy.float32).astype(dtype)
+    x, y = x[None, :], y[:, None]
     m = numpy.asarray(matrix, dtype=dtype).reshape(2, 3) / numpy.array([[0.5 * w], [0.5 * h]], dtype)
-    return x * m[0, 0] + y * m[0, 1] + m[0, 2], x * m[1, 0] + y * m[1, 1] + m[1, 2]
+    return numpy.stack([x * m[0, 0] + y * m[0, 1] + m[0, 2], x * m[1, 0] + y * m[1, 1] + m[1, 2]], axis=-1)[None]
 
 
-def grid_sample(a, gx, gy, mode):
-    """``grid_sample(a, grid, mode, padding_mode='zeros', align_corners=False)`` of an
-    (N, C, H, W) array at the (oh, ow) positions ``gx``, ``gy``: 'nearest' reads the pixel
-    rounded to (half to even), 'bilinear' mixes the four around it; pixels outside read 0."""
+def perspective_grid(coeffs, ow, oh, dtype):
+    """The (1, oh, ow, 2) grid of the perspective map ``coeffs`` (a .. h; PIL's: the output
+    pixel centre (x, y) reads the input at ((a x + b y + c) / (g x + h y + 1), (d x + e y + f) /
+    (g x + h y + 1))), in [-1, 1] coordinates (torchvision's ``_perspective_grid``)."""
+    theta1 = numpy.array([coeffs[0:3], coeffs[3:6]], dtype).T / numpy.array([0.5 * ow, 0.5 * oh], dtype)
+    theta2 = numpy.array([[coeffs[6], coeffs[7], 1.0]] * 2, dtype).T
+    x = numpy.linspace(0.5, ow - 0.5, ow, dtype=numpy.float32).astype(dtype)
+    y = numpy.linspace(0.5, oh - 0.5, oh, dtype=numpy.float32).astype(dtype)
+    x, y = x[None, :, None], y[:, None, None]
+    num = x * theta1[0] + y * theta1[1] + theta1[2]
+    den = x * theta2[0] + y * theta2[1] + theta2[2]
+    return (num / den - dtype.type(1.0))[None]
+
+
+def _linspace32(start, end, steps):
+    """torch's float32 ``linspace``: start + i step for the first half, end - (steps - 1 - i) step after."""
+    f32 = numpy.float32
+    start, end = f32(start), f32(end)
+    step = (end - start) / f32(max(steps - 1, 1))
+    i = numpy.arange(steps, dtype=f32)
+    return numpy.where(i < steps // 2, start + i * step, end - (f32(steps - 1) - i) * step).astype(f32)
+
+
+def identity_grid(h, w):
+    """The (1, h, w, 2) float32 grid reading every pixel at its own centre (x, y in [-1, 1],
+    torchvision's ``_create_identity_grid``)."""
+    x = _linspace32((-w + 1) / w, (w - 1) / w, w)
+    y = _linspace32((-h + 1) / h, (h - 1) / h, h)
+    return numpy.stack(numpy.broadcast_arrays(x[None, :], y[:, None]), axis=-1)[None]
+
+
+def apply_grid_transform(a, grid, mode, fill):
+    """``a`` (..., C, H, W) read at the (1, oh, ow, 2) ``grid`` by tinyres's
+    ``nn.functional.grid_sample`` (zeros outside, ``align_corners=False``), computed in the
+    grid's dtype -- torchvision's ``_apply_grid_transform``: with a ``fill``, a channel of ones
+    is sampled along and says where the output lies outside the input, which 'nearest' then
+    sets to ``fill`` (mask < 0.5) and 'bilinear' blends towards it (``y mask + (1 - mask) fill``)."""
     xp = backend.get_array_module(a)
-    h, w = a.shape[-2:]
-    ix, iy = ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
-    ix, iy = backend.to_device(ix, backend.device_of(a)), backend.to_device(iy, backend.device_of(a))
-
-    def read(yy, xx):
-        inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
-        pixels = a[..., xp.clip(yy, 0, h - 1).astype(numpy.int64), xp.clip(xx, 0, w - 1).astype(numpy.int64)]
-        return xp.where(inside, pixels, 0)
-    if mode == "nearest":
-        return read(xp.rint(iy), xp.rint(ix)).astype(a.dtype)
-    x0, y0 = xp.floor(ix), xp.floor(iy)
-    x1, y1 = x0 + 1, y0 + 1
-    out = (read(y0, x0) * ((x1 - ix) * (y1 - iy)) + read(y0, x1) * ((ix - x0) * (y1 - iy))
-           + read(y1, x0) * ((x1 - ix) * (iy - y0)) + read(y1, x1) * ((ix - x0) * (iy - y0)))
-    return out.astype(a.dtype)
+    lead, (c, h, w) = a.shape[:-3], a.shape[-3:]
+    dtype = grid.dtype
+    oh, ow = grid.shape[1:3]
+    x = a.reshape((-1, c, h, w)).astype(dtype)
+    n = x.shape[0]
+    if fill is not None:
+        x = xp.concatenate([x, xp.ones((n, 1, h, w), dtype)], axis=1)
+    grid = _on_device_of(grid, a)
+    grid = xp.ascontiguousarray(xp.broadcast_to(grid, (n,) + grid.shape[1:]))
+    y = nnF.grid_sample(Tensor(xp.ascontiguousarray(x)), Tensor(grid), mode=mode, padding_mode="zeros",
+                        align_corners=False).array
+    if fill is not None:
+        y, mask = y[:, :-1], y[:, -1:]
+        fill = list(fill) if isinstance(fill, (tuple, list)) else [float(fill)]
+        fill_img = _on_device_of(numpy.asarray(fill, dtype).reshape(1, -1, 1, 1), a)
+        y = xp.where(mask < 0.5, fill_img, y) if mode == "nearest" else y * mask + (1.0 - mask) * fill_img
+    return _cast_back(y, a.dtype).reshape(lead + (c, oh, ow))
 
 
 def apply_grid(a, matrix, mode, fill, out_size=None):
     """``a`` (..., C, H, W) resampled through the inverse affine ``matrix`` onto ``out_size``
-    (w, h; default the input's) -- torchvision's ``_apply_grid_transform``: with a ``fill``, a
-    channel of ones is sampled along and says where the output lies outside the input, which
-    'nearest' then sets to ``fill`` and 'bilinear' blends towards it."""
-    xp = backend.get_array_module(a)
-    lead, (c, h, w) = a.shape[:-3], a.shape[-3:]
+    (w, h; default the input's): torchvision's ``rotate`` / ``affine``."""
+    h, w = a.shape[-2:]
     ow, oh = out_size or (w, h)
-    dtype = _float_dtype(a.dtype)
-    x = a.reshape((-1, c, h, w)).astype(dtype)
-    if fill is not None:
-        x = xp.concatenate([x, xp.ones((x.shape[0], 1, h, w), dtype)], axis=1)
-    gx, gy = affine_grid(matrix, w, h, ow, oh, dtype)
-    y = grid_sample(x, gx, gy, mode)
-    if fill is not None:
-        y, mask = y[:, :-1], y[:, -1:]
-        fill = list(fill) if isinstance(fill, (tuple, list)) else [float(fill)]
-        fill_img = backend.to_device(numpy.asarray(fill, dtype).reshape(1, -1, 1, 1), backend.device_of(a))
-        y = xp.where(mask < 0.5, fill_img, y) if mode == "nearest" else y * mask + (1.0 - mask) * fill_img
-    return _cast_back(y, a.dtype).reshape(lead + (c, oh, ow))
+    return apply_grid_transform(a, affine_grid(matrix, w, h, ow, oh, _float_dtype(a.dtype)), mode, fill)
+
+
+def perspective(a, coeffs, mode, fill):
+    """``a`` seen through the perspective map ``coeffs`` (torchvision's ``perspective``)."""
+    h, w = a.shape[-2:]
+    return apply_grid_transform(a, perspective_grid(coeffs, w, h, _float_dtype(a.dtype)), mode, fill)
+
+
+def elastic_transform(a, displacement, mode, fill):
+    """``a`` read at the identity grid moved by ``displacement`` (1, H, W, 2), in the dtype the
+    two add up to (torchvision's ``elastic_transform``)."""
+    h, w = a.shape[-2:]
+    grid = _on_device_of(identity_grid(h, w), displacement) + displacement
+    return apply_grid_transform(a, grid, mode, fill)
 
 
 def affine_output_size(matrix, w, h):

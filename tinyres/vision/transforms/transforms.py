@@ -24,7 +24,7 @@ from .functional import _PAD_MODES, InterpolationMode, _hw, _padding, _size, _un
 __all__ = ["Compose", "Lambda", "ToTensor", "PILToTensor", "ConvertImageDtype", "ToPILImage", "Normalize", "Resize",
            "Pad", "CenterCrop", "RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomResizedCrop",
            "FiveCrop", "TenCrop", "RandomApply", "RandomChoice", "RandomOrder", "ColorJitter", "Grayscale",
-           "RandomGrayscale", "RandomRotation", "RandomAffine", "GaussianBlur", "RandomErasing", "RandomInvert",
+           "RandomGrayscale", "RandomRotation", "RandomAffine", "RandomPerspective", "ElasticTransform", "GaussianBlur", "RandomErasing", "RandomInvert",
            "RandomPosterize", "RandomSolarize", "RandomAdjustSharpness", "RandomAutocontrast", "RandomEqualize",
            "InterpolationMode"]
 
@@ -529,6 +529,91 @@ class RandomAffine:
         _, height, width = F.get_dimensions(img)
         params = self.get_params(self.degrees, self.translate, self.scale, self.shear, [width, height])
         return F.affine(img, *params, interpolation=self.interpolation, fill=fill, center=self.center)
+
+
+class RandomPerspective:
+    """``perspective`` with probability ``p``: each corner moved inwards by up to
+    ``distortion_scale`` of half the width / height (torchvision's ``get_params``)."""
+
+    def __init__(self, distortion_scale=0.5, p=0.5, interpolation=InterpolationMode.BILINEAR, fill=0):
+        self.p = p
+        self.interpolation = _interpolation_arg(interpolation)
+        self.distortion_scale = distortion_scale
+        self.fill = _check_fill(fill)
+
+    @staticmethod
+    def get_params(width, height, distortion_scale):
+        """(startpoints, endpoints): the image's corners and where they go."""
+        dw, dh = int(distortion_scale * (width // 2)), int(distortion_scale * (height // 2))
+        topleft = [_randint(0, dw + 1), _randint(0, dh + 1)]
+        topright = [_randint(width - dw - 1, width), _randint(0, dh + 1)]
+        botright = [_randint(width - dw - 1, width), _randint(height - dh - 1, height)]
+        botleft = [_randint(0, dw + 1), _randint(height - dh - 1, height)]
+        startpoints = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
+        return startpoints, [topleft, topright, botright, botleft]
+
+    def __call__(self, img):
+        fill = _tensor_fill(self.fill, img)
+        _, height, width = F.get_dimensions(img)
+        if _uniform() < self.p:
+            startpoints, endpoints = self.get_params(width, height, self.distortion_scale)
+            return F.perspective(img, startpoints, endpoints, self.interpolation, fill)
+        return img
+
+    def __repr__(self):
+        return f"{type(self).__name__}(p={self.p})"
+
+
+def _pair_of_floats(x, name):
+    if not isinstance(x, (float, Sequence)):
+        raise TypeError(f"{name} should be float or a sequence of floats. Got {type(x)}")
+    if isinstance(x, Sequence) and len(x) != 2:
+        raise ValueError(f"If {name} is a sequence its length should be 2. Got {len(x)}")
+    if isinstance(x, Sequence):
+        for element in x:
+            if not isinstance(element, float):
+                raise TypeError(f"{name} should be a sequence of floats. Got {type(element)}")
+    return [float(x), float(x)] if isinstance(x, float) else list(x)
+
+
+class ElasticTransform:
+    """``elastic_transform`` by a random displacement: uniform in [-1, 1) per pixel, blurred by
+    a Gaussian of ``sigma`` (kernel int(8 sigma + 1), made odd) and scaled by ``alpha`` / size."""
+
+    def __init__(self, alpha=50.0, sigma=5.0, interpolation=InterpolationMode.BILINEAR, fill=0):
+        self.alpha = _pair_of_floats(alpha, "alpha")
+        self.sigma = _pair_of_floats(sigma, "sigma")
+        self.interpolation = _interpolation_arg(interpolation)
+        if isinstance(fill, (int, float)):
+            fill = [float(fill)]
+        elif isinstance(fill, (list, tuple)):
+            fill = [float(f) for f in fill]
+        else:
+            raise TypeError(f"fill should be int or float or a list or tuple of them. Got {type(fill)}")
+        self.fill = fill
+
+    @staticmethod
+    def get_params(alpha, sigma, size):
+        """The (1, H, W, 2) displacement for an image of ``size`` (h, w)."""
+        gen = backend.default_generator()
+        out = []
+        for axis in (0, 1):
+            d = Tensor((gen.random((1, 1) + tuple(size)) * 2 - 1).astype(np.float32))
+            if sigma[axis] > 0.0:
+                k = int(8 * sigma[axis] + 1)
+                k += 1 - k % 2
+                d = F.gaussian_blur(d, [k, k], sigma)
+            out.append(d.array * np.float32(alpha[axis] / size[axis]))
+        return Tensor(np.ascontiguousarray(np.concatenate(out, 1).transpose(0, 2, 3, 1)))
+
+    def __call__(self, img):
+        _, height, width = F.get_dimensions(img)
+        displacement = self.get_params(self.alpha, self.sigma, [height, width])
+        return F.elastic_transform(img, displacement, self.interpolation, self.fill)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(alpha={self.alpha}, sigma={self.sigma}, interpolation={self.interpolation}, "
+                f"fill={self.fill})")
 
 
 class GaussianBlur:
