@@ -508,15 +508,6 @@ class Module:
         return self._convert(dtype=backend.float16)
 
     # ------------------------------------------------------------------ state_dict
-    def _state_entries(self, prefix=""):
-        """``(key, module, name, tensor)`` for every parameter and persistent buffer, in
-        PyTorch's order: a module's parameters, then its buffers, then its children's."""
-        for name, value in self._own_state():
-            yield prefix + name, self, name, value
-        for name, module in self._modules.items():
-            if module is not None:
-                yield from module._state_entries(prefix + name + ".")
-
     def _own_state(self):
         """``(name, tensor)`` for this module's own parameters, then its persistent buffers."""
         for name, param in self._parameters.items():
