@@ -233,19 +233,19 @@ def sgd_step(model, lr=0.1):
     return step
 
 
-def graph_parity(torch, steps=5):
-    """float64 ResNet-20, batch 8: ``steps`` graphed SGD steps (the lr drops 10x after the
-    third) against the eager steps, bit for bit, and against PyTorch CUDA."""
+def graph_parity(torch, steps=5, batch=8):
+    """float64 ResNet-20: ``steps`` graphed SGD steps (the lr drops 10x after the third)
+    against the eager steps, bit for bit, and against PyTorch CUDA."""
     rng = np.random.default_rng(2)
-    data = [(rng.standard_normal((8, 3, 32, 32)), rng.integers(0, 10, 8)) for _ in range(steps)]
+    data = [(rng.standard_normal((batch, 3, 32, 32)), rng.integers(0, 10, batch)) for _ in range(steps)]
     twin, model = twin_and_model("resnet20", torch) if torch else (None, tinyres.models.resnet20(num_classes=10))
     runs = {}
     for mode in ("eager", "graphed"):
         m = copy.deepcopy(model).double().to("cuda")
         step = sgd_step(m)
         schedule = optim.lr_scheduler.MultiStepLR(step.optimizer, milestones=[3], gamma=0.1)
-        static = (tinyres.zeros(8, 3, 32, 32, dtype=tinyres.float64, device="cuda"),
-                  tinyres.zeros(8, dtype=tinyres.int64, device="cuda"))
+        static = (tinyres.zeros(batch, 3, 32, 32, dtype=tinyres.float64, device="cuda"),
+                  tinyres.zeros(batch, dtype=tinyres.int64, device="cuda"))
         run = tinyres.cuda.make_graphed_step(step, *static, warmup=1) if mode == "graphed" else step
         losses = []
         for x, y in data:
@@ -386,8 +386,8 @@ def main(argv=None):
     if torch is not None:     # timings with PyTorch's defaults
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = default_tf32
     transfers_in_a_step()
-    graph_parity(torch)
-    timing("resnet20", 8 if small else 128, 32, torch, 1 if small else 10)
+    graph_parity(torch, *((4, 2) if small else (5, 8)))     # 4 steps: one after the lr drops
+    timing("resnet20", 2 if small else 128, 32, torch, 1 if small else 10)
     timing("resnet50", 2 if small else 32, 32 if small else 224, torch, 1 if small else 10)
     if not (args.skip_tests or args.double):    # last: the figures above come first, whatever happens here
         run_tests(args.log, args.test_timeout)
