@@ -225,3 +225,48 @@ def compare_grad_chain_with_torch(tiny_fn, torch_fn, arrays, order=3, rtol=1e-10
         assert keep, f"order {k + 1}: no gradient has a graph, so order {k + 2} cannot be checked; ask for order={k + 1}"
         t_g, p_g = [t_g[i] for i in keep], [p_g[i] for i in keep]
         t_out, p_out, t_in, p_in = list(t_g), list(p_g), t_v, p_v
+
+
+def train_with_closure(opt, loss_of, steps):
+    """``steps`` calls of ``opt.step(closure)``, the closure computing ``loss_of(params)`` and
+    its gradients; the losses, as floats (tinyres's or torch's optimizer alike)."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_of(params)
+        loss.backward()
+        return loss
+    return [float(opt.step(closure).detach()) for _ in range(steps)]
+
+
+def assert_close_to_scale(a, b, rtol):
+    """a == b to ``rtol``, and to ``rtol`` times b's largest magnitude near zero."""
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(np.abs(b).max(initial=0), 1e-300))
+
+
+def check_pth_crosses_over(opt, topt, make, train, tmp_path, assert_close):
+    """After 3 steps of tinyres's ``opt`` and torch's ``topt`` each side saves a .pth:
+    tinyres loading torch's continues as torch goes on (unsaved), and torch loading
+    tinyres's continues as torch loading its own.  ``make(lib, params)`` is a fresh
+    optimizer of the same kind, ``train(lib, opt, steps)`` steps it."""
+    train(tinyres, opt, 3)
+    train(torch, topt, 3)
+    tinyres.save({"params": [p.detach() for p in opt.param_groups[0]["params"]], "opt": opt.state_dict()},
+                 tmp_path / "ours.pth")
+    torch.save({"params": [p.detach() for p in topt.param_groups[0]["params"]], "opt": topt.state_dict()},
+               tmp_path / "theirs.pth")
+    resumed = {}
+    for lib, path in ((tinyres, "theirs.pth"), (torch, "ours.pth"), (torch, "theirs.pth")):
+        checkpoint = lib.load(tmp_path / path)
+        ps = [lib.tensor(p.numpy().copy(), requires_grad=True) for p in checkpoint["params"]]
+        again = make(lib, ps)
+        again.load_state_dict(checkpoint["opt"])
+        train(lib, again, 3)
+        resumed[lib.__name__, path] = [p.detach().numpy() for p in again.param_groups[0]["params"]]
+    train(torch, topt, 3)
+    for a, b, c, d in zip(resumed["tinyres", "theirs.pth"], topt.param_groups[0]["params"],
+                          resumed["torch", "ours.pth"], resumed["torch", "theirs.pth"]):
+        assert_close(a, b.detach().numpy())
+        assert_close(c, d)

@@ -12,6 +12,8 @@ import tinyres
 import tinyres.optim
 from tinyres.cuda import CUDAGraph, graph
 
+from helpers import assert_close_to_scale, check_pth_crosses_over, train_with_closure
+
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((8, 4))
 Y = RNG.standard_normal((8, 2))
@@ -47,19 +49,11 @@ def loss_of(lib, ps):
 
 
 def train(lib, opt, steps):
-    ps = opt.param_groups[0]["params"]
-
-    def closure():
-        opt.zero_grad()
-        loss = loss_of(lib, ps)
-        loss.backward()
-        return loss
-    return [float(opt.step(closure).detach()) for _ in range(steps)]
+    return train_with_closure(opt, lambda ps: loss_of(lib, ps), steps)
 
 
 def assert_close(a, b, rtol=RTOL):
-    a, b = np.asarray(a), np.asarray(b)
-    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(np.abs(b).max(initial=0), 1e-300))
+    assert_close_to_scale(a, b, rtol)
 
 
 def both(name, kwargs):
@@ -109,28 +103,10 @@ def test_state_dict_has_torchs_layout(name, kwargs):
 
 @pytest.mark.parametrize("name,kwargs", OPTION_SETS[1::2], ids=IDS[1::2])
 def test_a_pth_crosses_over_both_ways(name, kwargs, tmp_path):
-    """After 3 steps each side saves a .pth: tinyres loading torch's continues as torch goes on
-    (unsaved), and torch loading tinyres's continues as torch loading its own."""
+    """tinyres and torch resume from each other's .pth as from their own."""
     opt, topt = both(name, kwargs)
-    train(tinyres, opt, 3)
-    train(torch, topt, 3)
-    tinyres.save({"params": [p.detach() for p in opt.param_groups[0]["params"]], "opt": opt.state_dict()},
-                 tmp_path / "ours.pth")
-    torch.save({"params": [p.detach() for p in topt.param_groups[0]["params"]], "opt": topt.state_dict()},
-               tmp_path / "theirs.pth")
-    resumed = {}
-    for lib, path in ((tinyres, "theirs.pth"), (torch, "ours.pth"), (torch, "theirs.pth")):
-        checkpoint = lib.load(tmp_path / path)
-        ps = [lib.tensor(p.numpy().copy(), requires_grad=True) for p in checkpoint["params"]]
-        again = getattr(lib.optim, name)(ps, **kwargs)
-        again.load_state_dict(checkpoint["opt"])
-        train(lib, again, 3)
-        resumed[lib.__name__, path] = [p.detach().numpy() for p in again.param_groups[0]["params"]]
-    train(torch, topt, 3)
-    for a, b, c, d in zip(resumed["tinyres", "theirs.pth"], topt.param_groups[0]["params"],
-                          resumed["torch", "ours.pth"], resumed["torch", "theirs.pth"]):
-        assert_close(a, b.detach().numpy())
-        assert_close(c, d)
+    check_pth_crosses_over(opt, topt, lambda lib, ps: getattr(lib.optim, name)(ps, **kwargs), train, tmp_path,
+                           assert_close)
 
 
 @pytest.mark.parametrize("name,kwargs", OPTION_SETS[2::3], ids=IDS[2::3])
