@@ -51,7 +51,7 @@ from .core.composite import (addmm, arctan2, atan2, cdist, concat, concatenate, 
 add, sub, addcmul, addcdiv, clone = Tensor.add, Tensor.sub, Tensor.addcmul, Tensor.addcdiv, Tensor.clone
 from . import autograd, cuda, testing  # noqa: F401
 from . import linalg  # noqa: F401  (torch.linalg; core/linalg.py also installs x.det(), x.inverse() ...)
-from .core.linalg import (cholesky_inverse, cholesky_solve, det, inner, inverse, kron, logdet,  # noqa: F401
+from .core.linalg import (cholesky_inverse, cholesky_solve, det, inner, inverse, kron, logdet, orgqr,  # noqa: F401
                           matrix_exp, matrix_power, mv, pinverse, tensordot)
 from .core.linalg import (torch_cholesky as cholesky, torch_cross as cross, torch_qr as qr,  # noqa: F401
                           torch_slogdet as slogdet, torch_svd as svd)

@@ -381,6 +381,50 @@ def qr(A, mode="reduced"):
     return QRResult(Q, R)
 
 
+def householder_product(A, tau):
+    """Q = H_1 H_2 ... H_k [I_n; 0] (..., m, n), the first n columns of the product of the
+    Householder reflectors H_i = I - tau_i v_i v_i^T, for ``A`` (..., m, n) and ``tau`` (..., k),
+    k <= n <= m (LAPACK's orgqr: ``geqrf``'s output gives QR's Q).  v_i is column i of ``A``
+    with a 1 at row i and 0 above it: A's diagonal and upper triangle are not read (their
+    gradient is 0).  Applied right to left from X = [I_n; 0], X <- X - tau_i v_i (v_i^T X):
+    matmuls, so its gradient (and the second) is theirs."""
+    op = "torch.linalg.householder_product"
+    A, tau = _as_tensor(A, op), _as_tensor(tau, op)
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: input must have at least 2 dimensions.")
+    (m, n), k = A.shape[-2:], tau.shape[-1] if tau.ndim else 1
+    if m < n:
+        raise RuntimeError(f"{op}: input.shape[-2] must be greater than or equal to input.shape[-1]")
+    if n < k:
+        raise RuntimeError(f"{op}: input.shape[-1] must be greater than or equal to tau.shape[-1]")
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(f"{op}: Expected tau to have one dimension less than input, but got tau.ndim equal to "
+                           f"{tau.ndim} and input.ndim is equal to {A.ndim}")
+    if tau.shape[:-1] != A.shape[:-2]:
+        raise RuntimeError(f"{op}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
+                           f"{list(tau.shape[:-1])}")
+    if tau.dtype != A.dtype:
+        raise RuntimeError(f"{op}: tau dtype {_TORCH_DTYPE.get(str(tau.dtype), tau.dtype)} does not match input "
+                           f"dtype {_TORCH_DTYPE.get(str(A.dtype), A.dtype)}")
+    if A.dtype.kind != "f" or A.dtype == backend.float16:
+        raise NotImplementedError(f"\"orgqr_cpu\" not implemented for '{_TORCH_DTYPE.get(str(A.dtype), A.dtype)}'")
+    identity = _eye(m, A)[:, :n]
+    if k == 0:                      # no reflectors: [I_n; 0], gradient 0 (torch's: None)
+        with backend.on_device(A.device):
+            return _no_gradient(get_array_module(A.array).broadcast_to(identity.array, A.shape).copy(), A)
+    V = tril(A[..., :k], -1) + identity[:, :k]
+    X = identity
+    for i in range(k - 1, -1, -1):
+        v = V[..., i:i + 1]
+        X = X - (unsqueeze(tau[..., i:i + 1], -1) * v) @ (mT(v) @ X)
+    return X
+
+
+def orgqr(input, tau):
+    """``torch.orgqr`` (and ``x.orgqr(tau)``): ``linalg.householder_product``."""
+    return householder_product(input, tau)
+
+
 # ---------------------------------------------------------------------- eigh
 
 class Eigh(Function):
@@ -1305,6 +1349,6 @@ for _name, _method in {
     "det": det, "logdet": logdet, "slogdet": torch_slogdet, "inverse": inverse, "pinverse": pinverse,
     "cholesky": torch_cholesky, "cholesky_solve": cholesky_solve, "cholesky_inverse": cholesky_inverse,
     "qr": torch_qr, "svd": torch_svd, "matrix_power": matrix_power, "matrix_exp": matrix_exp,
-    "cross": torch_cross, "inner": inner, "mv": mv, "kron": kron, "ger": outer,
+    "cross": torch_cross, "inner": inner, "mv": mv, "kron": kron, "ger": outer, "orgqr": orgqr,
 }.items():
     setattr(Tensor, _name, _method)
