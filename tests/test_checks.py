@@ -24,7 +24,12 @@ NOT_IN_THE_TABLE = {"dropout": "random: tests/test_nn_activation.py checks its m
                     "dropout2d": "random: tests/test_nn_porting_layers.py checks its mask and scale",
                     "flatten": "a reshape: tests/test_ops.py",
                     "one_hot": "integers, no gradient: tests/test_nn_porting_layers.py",
-                    "relu_": "relu in place: tests/test_tensor.py and tests/test_nn_activation.py"}
+                    "relu_": "relu in place: tests/test_tensor.py and tests/test_nn_activation.py",
+                    "alpha_dropout": "random: tests/test_nn_activation_more.py checks torch's formula and moments",
+                    "feature_alpha_dropout": "random: tests/test_nn_activation_more.py checks its per-channel draw",
+                    "dropout3d": "random: tests/test_nn_activation_more.py checks its mask and scale",
+                    **{op: f"{op[:-1]} in place: tests/test_nn_activation_more.py" for op in
+                       ["selu_", "celu_", "elu_", "hardtanh_", "leaky_relu_", "threshold_", "rrelu_"]}}
 
 
 def test_every_public_functional_op_has_a_row():

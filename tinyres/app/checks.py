@@ -19,6 +19,10 @@ TORCH_RTOL = 1e-8            # float64 against torch
 _TARGET = numpy.array([0, 3, 1, 2, 3])
 _TOKENS = numpy.array([[0, 1, 3, 1], [2, 1, 0, 0]])          # embedding's indices, repeated (their gradients add)
 _MEAN, _VAR = numpy.array([0.3, -0.2, 0.5]), numpy.array([0.8, 1.5, 0.6])     # batch norm's running statistics
+_OFFSETS = numpy.random.default_rng(7).integers(0, 2, (2, 2, 3, 3, 2))       # a position in each 2 x 2 window
+_UNPOOL2D_INDEX = (numpy.arange(3)[:, None] * 2 + _OFFSETS[0]) * 5 + numpy.arange(2) * 2 + _OFFSETS[1]   # in 7 x 5
+_UNPOOL1D_INDEX = numpy.arange(4) * 2 + _OFFSETS[1].reshape(2, 3, 6)[..., :4]                     # in 9
+_PAIRS = numpy.triu_indices(4, 1)                                              # pdist's pairs of 4 rows
 
 CASES = [
     # activation
@@ -141,6 +145,27 @@ CASES = [
     GradcheckCase("hardsigmoid", F.hardsigmoid, lambda tf, x: tf.relu6(x + 3) / 6,     # torch's own: a float32 1/6
                   lambda rng: [distinct((3, 4, 5), rng) * 2.5]),                        # slope, no second derivative
     GradcheckCase("mish", F.mish, lambda tf, x: tf.mish(x), lambda rng: [rng.standard_normal((3, 5)) * 3]),
+    GradcheckCase("selu", F.selu, lambda tf, x: tf.selu(x), lambda rng: [distinct((3, 4, 5), rng)]),
+    GradcheckCase("celu (0.7)", lambda x: F.celu(x, 0.7), lambda tf, x: 0.7 * tf.elu(x / 0.7),   # torch's own
+                  lambda rng: [distinct((3, 4, 5), rng)]),      # backward rounds 1 / alpha to float32 (3e-8 off)
+    GradcheckCase("glu (dim 1)", lambda x: F.glu(x, 1), lambda tf, x: tf.glu(x, 1),
+                  lambda rng: [rng.standard_normal((3, 4, 5)) * 2]),
+    GradcheckCase("logsigmoid", F.logsigmoid, lambda tf, x: tf.logsigmoid(x),
+                  lambda rng: [rng.standard_normal((3, 4, 5)) * 3]),
+    GradcheckCase("softsign", F.softsign, lambda tf, x: tf.softsign(x), lambda rng: [distinct((3, 4, 5), rng) * 2]),
+    GradcheckCase("softshrink (0.6)", lambda x: F.softshrink(x, 0.6), lambda tf, x: tf.softshrink(x, 0.6),
+                  lambda rng: [distinct((3, 4, 5), rng)]),          # no value at the ends +-0.6
+    GradcheckCase("hardshrink (0.6)", lambda x: F.hardshrink(x, 0.6), lambda tf, x: tf.hardshrink(x, 0.6),
+                  lambda rng: [distinct((3, 4, 5), rng)]),
+    GradcheckCase("tanhshrink", F.tanhshrink, lambda tf, x: tf.tanhshrink(x),
+                  lambda rng: [rng.standard_normal((3, 4, 5)) * 2]),
+    GradcheckCase("threshold (0.2, -1.5)", lambda x: F.threshold(x, 0.2, -1.5),
+                  lambda tf, x: tf.threshold(x, 0.2, -1.5),
+                  lambda rng: [distinct((3, 4, 5), rng)]),          # no value at 0.2
+    GradcheckCase("softmin (dim 1)", lambda x: F.softmin(x, 1), lambda tf, x: tf.softmin(x, 1),
+                  lambda rng: [rng.standard_normal((3, 4, 5))]),
+    GradcheckCase("rrelu (eval, 0.1, 0.3)", lambda x: F.rrelu(x, 0.1, 0.3), lambda tf, x: tf.rrelu(x, 0.1, 0.3),
+                  lambda rng: [distinct((3, 4, 5), rng)]),
     GradcheckCase("prelu (per channel)", F.prelu, lambda tf, x, w: tf.prelu(x, w),
                   lambda rng: [distinct((2, 3, 4), rng), rng.uniform(0.1, 0.5, 3)]),
     GradcheckCase("cosine_similarity", F.cosine_similarity, lambda tf, a, b: tf.cosine_similarity(a, b),
@@ -185,6 +210,42 @@ CASES = [
     GradcheckCase("affine_grid (2-D)", lambda t: F.affine_grid(t, (2, 3, 4, 5), align_corners=False),
                   lambda tf, t: tf.affine_grid(t, (2, 3, 4, 5), align_corners=False),
                   lambda rng: [rng.standard_normal((2, 2, 3))]),
+    # channel shuffle, RMS and local response norm, bilinear, pools with indices, unpool, LP pool, pdist
+    GradcheckCase("channel_shuffle (3)", lambda x: F.channel_shuffle(x, 3), lambda tf, x: tf.channel_shuffle(x, 3),
+                  lambda rng: [rng.standard_normal((2, 6, 3, 2))]),
+    GradcheckCase("native_channel_shuffle (2)", lambda x: F.native_channel_shuffle(x, 2),
+                  lambda tf, x: tf.channel_shuffle(x, 2),          # torch's native kernel has no derivative
+                  lambda rng: [rng.standard_normal((2, 4, 3))]),
+    GradcheckCase("rms_norm (last dim)", lambda x, w: F.rms_norm(x, (4,), w), lambda tf, x, w: tf.rms_norm(x, (4,), w),
+                  lambda rng: [rng.standard_normal((2, 3, 4)), rng.uniform(0.5, 1.5, 4)]),
+    GradcheckCase("local_response_norm (3, alpha 0.5)", lambda x: F.local_response_norm(x, 3, 0.5),
+                  lambda tf, x: tf.local_response_norm(x, 3, 0.5), lambda rng: [rng.standard_normal((2, 5, 3, 2))]),
+    GradcheckCase("bilinear", F.bilinear, lambda tf, a, b, w, c: tf.bilinear(a, b, w, c),
+                  lambda rng: [rng.standard_normal((3, 2)), rng.standard_normal((3, 4)), rng.standard_normal((5, 2, 4)),
+                               rng.standard_normal(5)]),
+    GradcheckCase("max_pool2d_with_indices (3, stride 2, padding 1)", lambda x: F.max_pool2d_with_indices(x, 3, 2, 1)[0],
+                  lambda tf, x: tf.max_pool2d_with_indices(x, 3, 2, 1)[0], lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("max_pool1d_with_indices (3, stride 2)", lambda x: F.max_pool1d_with_indices(x, 3, 2)[0],
+                  lambda tf, x: tf.max_pool1d_with_indices(x, 3, 2)[0], lambda rng: [distinct((2, 3, 7), rng)]),
+    GradcheckCase("adaptive_max_pool2d_with_indices (3, 2)", lambda x: F.adaptive_max_pool2d_with_indices(x, (3, 2))[0],
+                  lambda tf, x: tf.adaptive_max_pool2d_with_indices(x, (3, 2))[0],
+                  lambda rng: [distinct((2, 3, 7, 6), rng)]),
+    GradcheckCase("adaptive_max_pool1d_with_indices (3)", lambda x: F.adaptive_max_pool1d_with_indices(x, 3)[0],
+                  lambda tf, x: tf.adaptive_max_pool1d_with_indices(x, 3)[0], lambda rng: [distinct((2, 3, 7), rng)]),
+    GradcheckCase("max_unpool2d (2, output_size (7, 5))", lambda x, i: F.max_unpool2d(x, i, 2, output_size=(7, 5)),
+                  lambda tf, x, i: tf.max_unpool2d(x, i, 2, output_size=(7, 5)),
+                  lambda rng: [rng.standard_normal((2, 3, 3, 2)), _UNPOOL2D_INDEX.copy()]),
+    GradcheckCase("max_unpool1d (2, output_size (9,))", lambda x, i: F.max_unpool1d(x, i, 2, output_size=(9,)),
+                  lambda tf, x, i: tf.max_unpool1d(x, i, 2, output_size=(9,)),
+                  lambda rng: [rng.standard_normal((2, 3, 4)), _UNPOOL1D_INDEX.copy()]),
+    GradcheckCase("lp_pool2d (2, kernel 2, stride 1)", lambda x: F.lp_pool2d(x, 2, 2, 1),
+                  lambda tf, x: tf.lp_pool2d(x, 2, 2, 1), lambda rng: [distinct((2, 3, 5, 4), rng)]),
+    GradcheckCase("lp_pool1d (1.5, kernel 3, stride 2, ceil_mode)", lambda x: F.lp_pool1d(x, 1.5, 3, 2, True),
+                  lambda tf, x: tf.lp_pool1d(x, 1.5, 3, 2, True), lambda rng: [rng.uniform(0.5, 2, (2, 3, 8))]),
+    GradcheckCase("pdist", F.pdist, lambda tf, x: (x[_PAIRS[0]] - x[_PAIRS[1]]).norm(dim=1),   # torch's pdist has
+                  lambda rng: [rng.standard_normal((4, 3))]),              # no second derivative: its composite
+    GradcheckCase("pdist (p 3)", lambda x: F.pdist(x, 3), lambda tf, x: (x[_PAIRS[0]] - x[_PAIRS[1]]).norm(3, dim=1),
+                  lambda rng: [rng.standard_normal((4, 3))]),
 ]
 
 

@@ -15,9 +15,11 @@ from . import functional as F
 from . import init
 from .functional.activation import checked_gelu, checked_softmax, implicit_softmax_dim
 from .functional.conv import check_input, convolution, ntuple, transposed_convolution
-from .functional.linear import checked_linear
+from .functional.linear import checked_bilinear, checked_linear
 from .functional.normalization import (checked_batch_norm, checked_group_norm, checked_instance_norm,
-                                       checked_layer_norm)
+                                       checked_layer_norm, checked_local_response_norm, checked_rms_norm)
+from .functional.pixelshuffle import checked_channel_shuffle
+from .functional.pooling import checked_lp_pool, checked_max_unpool
 from .functional.sparse import checked_embedding, padding_index
 from .functional.upsampling import checked_interpolate
 from .module import Module, Parameter
@@ -28,6 +30,8 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", 
            "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "Dropout", "Dropout2d", "Embedding",
            "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Flatten", "Identity", "CosineSimilarity",
            "PairwiseDistance"]
+__all__ += ["SELU", "CELU", "GLU", "LogSigmoid", "Softsign", "Tanhshrink", "Softshrink", "Hardshrink", "Threshold",
+            "RReLU", "Softmin", "Softmax2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
 
 
 def _check_tensor(layer, input):
@@ -488,6 +492,15 @@ class Linear(Module):
 
 # ---------------------------------------------------------------------- activations, dropout, pooling, resizing, shape
 
+class _Elementwise(Module):
+    """An elementwise function without settings; ``function`` computes it."""
+    function = None
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        return type(self).function(input)
+
+
 class _Activation(Module):
     """An elementwise activation with torch's ``inplace`` flag; ``function`` computes it."""
     function = None
@@ -625,20 +638,116 @@ class Mish(_Activation):
     function = F.mish
 
 
-class Tanh(Module):
+class SELU(_Activation):
+    """y = scale * (x if x > 0 else alpha * (e^x - 1)), SELU's constants (``F.selu``)."""
+    function = F.selu
+
+
+class CELU(Module):
+    """y = x if x > 0 else alpha * (e^(x / alpha) - 1)."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+    def forward(self, input):
+        _check_tensor("CELU", input)
+        return F.celu(input, self.alpha, self.inplace)
+
+
+class GLU(Module):
+    """y = a * sigmoid(b), a and b the two halves of the input along ``dim``."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+    def forward(self, input):
+        _check_tensor("GLU", input)
+        return F.glu(input, self.dim)
+
+
+class LogSigmoid(_Elementwise):
+    """y = log(sigmoid(x))."""
+    function = F.logsigmoid
+
+
+class Softsign(_Elementwise):
+    """y = x / (1 + |x|)."""
+    function = F.softsign
+
+
+class Tanhshrink(_Elementwise):
+    """y = x - tanh(x)."""
+    function = F.tanhshrink
+
+
+class Softshrink(Module):
+    """y = x - lambd if x > lambd, x + lambd if x < -lambd, else 0."""
+    function = F.softshrink
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def extra_repr(self):
+        return str(self.lambd)
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        return type(self).function(input, self.lambd)
+
+
+class Hardshrink(Softshrink):
+    """y = x if |x| > lambd else 0."""
+    function = F.hardshrink
+
+
+class Threshold(Module):
+    """y = x if x > threshold else value."""
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
+
+    def forward(self, input):
+        _check_tensor("Threshold", input)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+
+class RReLU(Module):
+    """y = x if x > 0 else a * x: a drawn from [lower, upper) per element in training,
+    (lower + upper) / 2 in evaluation (``F.rrelu``)."""
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")
+
+    def forward(self, input):
+        _check_tensor("RReLU", input)
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+
+class Tanh(_Elementwise):
     """y = tanh(x)."""
-
-    def forward(self, input):
-        _check_tensor("Tanh", input)
-        return F.tanh(input)
+    function = F.tanh
 
 
-class Sigmoid(Module):
+class Sigmoid(_Elementwise):
     """y = 1 / (1 + e^-x)."""
-
-    def forward(self, input):
-        _check_tensor("Sigmoid", input)
-        return F.sigmoid(input)
+    function = F.sigmoid
 
 
 class Softplus(Module):
@@ -681,6 +790,32 @@ class LogSoftmax(Softmax):
     log = True
 
 
+class Softmin(Module):
+    """y = softmax(-x) along ``dim`` (``dim=None``: as Softmax)."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+    def forward(self, input):
+        _check_tensor("Softmin", input)
+        dim = implicit_softmax_dim("softmin", input, stacklevel=5) if self.dim is None else self.dim
+        return checked_softmax(f"Softmin({self.extra_repr()})", -input, dim)
+
+
+class Softmax2d(Module):
+    """softmax over the channels at each location of (N, C, H, W) or unbatched (C, H, W)."""
+
+    def forward(self, input):
+        _check_tensor("Softmax2d", input)
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D instead")
+        return checked_softmax("Softmax2d", input, -3)
+
+
 class Dropout(Module):
     """In training, zero each element with probability p and scale the rest by 1 / (1 - p);
     in evaluation, y = x."""
@@ -704,6 +839,28 @@ class Dropout2d(Dropout):
     """In training, zero each channel of (N, C, H, W) -- a whole H x W plane -- with probability
     p and scale the rest by 1 / (1 - p); in evaluation, y = x (``F.dropout2d``)."""
     function = F.dropout2d
+
+
+class Dropout3d(Dropout):
+    """In training, zero each channel of (N, C, D, H, W) -- a whole D x H x W volume -- with
+    probability p and scale the rest by 1 / (1 - p); in evaluation, y = x (``F.dropout3d``)."""
+    function = F.dropout3d
+
+
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks: in training, set each element to SELU's saturation with
+    probability p, then scale and shift so mean and variance are kept; in evaluation, y = x
+    (``F.alpha_dropout``; as torch's layer, it never writes in place)."""
+    function = F.alpha_dropout
+
+    def forward(self, input):
+        _check_tensor(type(self).__name__, input)
+        return type(self).function(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(AlphaDropout):
+    """``AlphaDropout`` of whole channels of (N, C, ...) (``F.feature_alpha_dropout``)."""
+    function = F.feature_alpha_dropout
 
 
 def _check_image(layer, input):
@@ -1262,3 +1419,151 @@ __all__ += ["ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ZeroPad1d", "Zer
             "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
             "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
             "Unflatten", "Dropout1d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool1d"]
+
+
+# ---------------------------------------------------------------------- channel shuffle, LRN, RMSNorm, Bilinear, unpool, LP pool
+
+class ChannelShuffle(Module):
+    """(N, C, *) with the channels of ``groups`` groups interleaved (ShuffleNet; ``F.channel_shuffle``)."""
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+    def forward(self, input):
+        return checked_channel_shuffle(f"ChannelShuffle({self.extra_repr()})", input, self.groups)
+
+
+class LocalResponseNorm(Module):
+    """Each value divided by (k + alpha * the mean square over ``size`` neighbouring channels) ^ beta
+    (AlexNet; ``F.local_response_norm``).  No parameters."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+    def forward(self, input):
+        return checked_local_response_norm(f"LocalResponseNorm({self.extra_repr()})", input, self.size, self.alpha,
+                                           self.beta, self.k)
+
+
+class RMSNorm(Module):
+    """Root mean square normalization over the last dims, which must be ``normalized_shape``:
+    y = x / sqrt(mean(x^2) + eps) * weight (``F.rms_norm``; eps=None is finfo(dtype).eps).
+    Parameter (``elementwise_affine``): weight (ones), of ``normalized_shape``; no bias."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
+        self.normalized_shape = tuple(int(n) for n in shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = _parameter(*self.normalized_shape, device=device, dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+    def forward(self, input):
+        return checked_rms_norm(f"RMSNorm({self.extra_repr()})", input, self.normalized_shape, self.weight, self.eps)
+
+
+class Bilinear(Module):
+    """y = x1^T W x2 + b for each output feature (``F.bilinear``): weight (out_features,
+    in1_features, in2_features) and bias (out_features,), both initialised from
+    U(-1/sqrt(in1_features), 1/sqrt(in1_features)), as torch's."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        _register_weight_and_bias(self, (out_features, in1_features, in2_features), bias, device, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in1_features)
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+    def forward(self, input1, input2):
+        return checked_bilinear(f"Bilinear({self.extra_repr()})", input1, input2, self.weight, self.bias)
+
+
+class _MaxUnpoolNd(Module):
+    """A max pool's partial inverse: each value put back at its index, zeros elsewhere
+    (``F.max_unpool2d``); as torch's, the sizes are kept as tuples."""
+
+    spatial_dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        n = self.spatial_dims
+        self.kernel_size = _tuple(kernel_size, n)
+        self.stride = _tuple(kernel_size if stride is None else stride, n)
+        self.padding = _tuple(padding, n)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def forward(self, input, indices, output_size=None):
+        return checked_max_unpool(f"{type(self).__name__}({self.extra_repr()})", self.spatial_dims, input, indices,
+                                  self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """MaxPool1d's partial inverse over (N, C, L) or (C, L) (``F.max_unpool1d``)."""
+    spatial_dims = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """MaxPool2d's partial inverse over (N, C, H, W) or (C, H, W) (``F.max_unpool2d``)."""
+    spatial_dims = 2
+
+
+class _LPPoolNd(Module):
+    """Power-average pooling: (sum of x^p over each window) ^ (1 / p), p = ``norm_type``
+    (``F.lp_pool2d``)."""
+
+    spatial_dims = 2
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+    def forward(self, input):
+        return checked_lp_pool(f"{type(self).__name__}({self.extra_repr()})", self.spatial_dims, input,
+                               self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool1d(_LPPoolNd):
+    """Power-average pooling over (N, C, L) or (C, L) (``F.lp_pool1d``)."""
+    spatial_dims = 1
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling over (N, C, H, W) or (C, H, W) (``F.lp_pool2d``)."""
+    spatial_dims = 2
+
+
+__all__ += ["ChannelShuffle", "LocalResponseNorm", "RMSNorm", "Bilinear", "MaxUnpool1d", "MaxUnpool2d", "LPPool1d",
+            "LPPool2d"]

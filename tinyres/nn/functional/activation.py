@@ -1,13 +1,16 @@
 """Activations and dropout: ``relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``gelu``, ``softmax``,
-``log_softmax``, ``dropout``, ``dropout2d``.
+``log_softmax``, ``dropout``, ``dropout2d``; at the end the rest of torch.nn's (``selu``, ``celu``,
+``glu``, ``logsigmoid``, ``softsign``, the shrinks, ``threshold``, ``softmin``, ``rrelu``, alpha
+dropout, ``dropout3d``) and the in-place ``_`` forms torch has.
 
 Each Function keeps only what its backward needs (Chainer's retain-outputs idea):
 ReLU keeps the mask x > 0, sigmoid/tanh/softmax keep their output y, dropout its mask;
 none keeps x.
 
-``inplace=True`` (relu, leaky_relu, hardtanh, relu6, silu, dropout) is PyTorch's: the
-result is written into the input and the input is returned.  When the input takes no part
-in autograd, ReLU computes straight into its memory (inference allocates nothing); inside
+``inplace=True`` (relu, leaky_relu, hardtanh, relu6, silu, elu, selu, celu, threshold, rrelu, the
+dropouts) is PyTorch's: the result is written into the input and the input is returned.  When
+the input takes no part in autograd, ReLU computes straight into its memory (inference
+allocates nothing); inside
 a graph the write is an in-place op (``commit_inplace``: a new version, the input's history
 rebased); on a leaf that requires grad it is refused, as torch refuses it.
 """
@@ -23,7 +26,7 @@ from ...kernels import fused
 from ...kernels.threads import parallel_map
 from ...core.composite import erf
 from ...core.ops import Clamp, check_inference_write, commit_inplace, where
-from ...core.tensor import Tensor
+from ...core.tensor import Tensor, rand
 
 __all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "silu", "sigmoid", "tanh", "softplus", "gelu",
            "softmax", "log_softmax", "dropout", "dropout2d"]
@@ -346,6 +349,15 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout")
 
 
+def _warn_feature_rank(op, ndim, spatial):
+    """torch's warning for a channel-wise dropout given an input of another rank."""
+    warnings.warn(f"{op}: Received a {ndim}-D input to {op}, which is deprecated and will result in an error in "
+                  "a future release. To retain the behavior and silence this warning, please use dropout instead. "
+                  f"Note that {op} exists to provide channel-wise dropout on inputs with {spatial} spatial "
+                  "dimensions, a channel dimension, and an optional batch dimension "
+                  f"(i.e. {spatial + 1}D or {spatial + 2}D inputs).", stacklevel=3)
+
+
 def dropout2d(input, p=0.5, training=True, inplace=False):
     """Channel-wise dropout, as ``torch.nn.functional.dropout2d``: each channel of each sample
     of (N, C, H, W) -- the whole H x W plane -- is zeroed with probability ``p``, the others
@@ -359,11 +371,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         raise RuntimeError(f"dropout2d: feature dropout requires at least 2 dimensions (N, C, ...) in the input, "
                            f"got input of shape {input.shape}")
     if input.ndim not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated and will "
-                      "result in an error in a future release. To retain the behavior and silence this warning, "
-                      "please use dropout instead. Note that dropout2d exists to provide channel-wise dropout on "
-                      "inputs with 2 spatial dimensions, a channel dimension, and an optional batch dimension "
-                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+        _warn_feature_rank("dropout2d", input.ndim, 2)
     if input.ndim == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
                       "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
@@ -428,19 +436,27 @@ class ELU(Function):
     """y = x where x > 0, else alpha * (e^x - 1) (e^x - 1 by expm1: exact near 0, and -0 stays -0).
     gx = gy where x > 0 (and at NaN), else gy * alpha * e^x -- e^x itself, as torch's kernel, not
     y + 1, which loses the digits of a small e^x.  Backward is in tensor ops of the saved x, so
-    it differentiates again (the e^x taken of min(x, 0): a large x never meets 0 * inf)."""
+    it differentiates again (the e^x taken of min(x, 0): a large x never meets 0 * inf).
 
-    def forward(self, x, alpha):
+    torch's kernel has two more constants, for SELU and CELU: with ``scale`` s and ``input_scale`` c,
+    y = s x where x > 0, else alpha s (e^(c x) - 1);  gx = gy s, else gy alpha s c e^(c x).
+    (Both 1 for ELU, which then computes exactly as without them.)"""
+
+    def forward(self, x, alpha, scale=1.0, input_scale=1.0):
         xp = get_array_module(x)
-        self.alpha, self.positive = alpha, ~(x <= 0)
+        self.alpha, self.scale, self.input_scale, self.positive = alpha, scale, input_scale, ~(x <= 0)
         if self.needs_grad:
             self.save_for_backward(x)
-        return xp.where(self.positive, x, x.dtype.type(alpha) * xp.expm1(xp.where(self.positive, 0, x)))
+        t = x.dtype.type
+        negative = t(alpha * scale) * xp.expm1(t(input_scale) * xp.where(self.positive, 0, x))
+        return xp.where(self.positive, x if scale == 1 else t(scale) * x, negative)
 
     def backward(self, gy):
         x, = self.saved_tensors
         positive = Tensor(self.positive)
-        return gy * where(positive, 1.0, self.alpha * where(positive, 0.0, x).exp())
+        c = self.input_scale
+        negative = (where(positive, 0.0, x) if c == 1 else c * where(positive, 0.0, x)).exp()
+        return gy * where(positive, self.scale, self.alpha * self.scale * c * negative)
 
 
 def elu(input, alpha=1.0, inplace=False):
@@ -510,3 +526,225 @@ def prelu(input, weight):
                            f"{weight.numel()} and channel size = {channels}.")
     a = weight.reshape((-1,) + (1,) * (x.ndim - 2)) if weight.numel() > 1 else weight.reshape(())
     return where(_mask(x, lambda v: v > 0), x, a * x)
+
+
+# ---------------------------------------------------------------------- the rest of torch.nn's activations
+# SELU and CELU are the ELU Function with torch's scale constants; the shrinks and threshold are
+# where() with constant masks (torch's masks: their gradient passes at NaN, is 0 at the ends);
+# the others are made of differentiable ops, so all are twice differentiable.
+
+__all__ += ["selu", "celu", "glu", "logsigmoid", "softsign", "softshrink", "hardshrink", "tanhshrink", "threshold",
+            "softmin", "rrelu", "alpha_dropout", "feature_alpha_dropout", "dropout3d",
+            "selu_", "celu_", "elu_", "hardtanh_", "leaky_relu_", "threshold_", "rrelu_"]
+
+SELU_ALPHA = 1.6732632423543772848170429916717     # Klambauer et al., 2017: the fixed point of
+SELU_SCALE = 1.0507009873554804934193349852946     # mean 0, variance 1
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with SELU's constants (scale 1.0507..., alpha 1.6732...), as
+    ``torch.nn.functional.selu``: scale x where x > 0, else scale alpha (e^x - 1)."""
+    x = _float_tensor(input, "selu")
+    return _maybe_inplace(input, ELU.apply(x, SELU_ALPHA, SELU_SCALE), inplace, "selu")
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x where x > 0, else alpha (e^(x / alpha) - 1), as ``torch.nn.functional.celu`` (ELU with
+    input_scale 1 / alpha: continuously differentiable at 0 for every alpha)."""
+    x = _float_tensor(input, "celu")
+    if alpha == 0:
+        raise RuntimeError("celu: ZeroDivisionError: alpha cannot be 0 for CELU")
+    return _maybe_inplace(input, ELU.apply(x, alpha, 1.0, 1.0 / alpha), inplace, "celu")
+
+
+def glu(input, dim=-1):
+    """a * sigmoid(b), a and b the two halves of the input along ``dim`` (Dauphin et al., 2017),
+    as ``torch.nn.functional.glu``.  ga = gy sigmoid(b), gb = gy a sigmoid(b) (1 - sigmoid(b))."""
+    x = _float_tensor(input, "glu")
+    if x.ndim == 0:
+        raise RuntimeError("glu: glu does not support scalars because halving size must be even")
+    if not isinstance(dim, numbers.Integral) or not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"glu: Dimension out of range (expected to be in range of [{-x.ndim}, {x.ndim - 1}], "
+                         f"but got {dim})")
+    dim = int(dim) % x.ndim
+    if x.shape[dim] % 2:
+        raise RuntimeError(f"glu: Halving dimension must be even, but dimension {dim} is size {x.shape[dim]}")
+    a, b = x.chunk(2, dim)
+    return a * Sigmoid.apply(b)
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), as ``torch.nn.functional.logsigmoid``: computed as
+    min(x, 0) - log1p(e^-|x|), which never overflows.  gx = gy sigmoid(-x)."""
+    return -Softplus.apply(-_float_tensor(input, "logsigmoid"), 1.0, None)
+
+
+def softsign(input):
+    """x / (1 + |x|), as ``torch.nn.functional.softsign`` (NaN at ±inf, as torch's).
+    gx = gy / (1 + |x|)^2, by the ops' chain rule."""
+    x = _float_tensor(input, "softsign")
+    return x / (x.abs() + 1)
+
+
+def _inside(x, lambd):
+    """The constant mask -lambd <= x <= lambd, where the shrinks are 0 and pass no gradient."""
+    return _mask(x, lambda a: (a >= -lambd) & (a <= lambd))
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd where x > lambd, x + lambd where x < -lambd, else 0, as
+    ``torch.nn.functional.softshrink``.  gx = 0 where -lambd <= x <= lambd, else gy (NaN too)."""
+    x = _float_tensor(input, "softshrink")
+    if not lambd >= 0:
+        raise RuntimeError(f"softshrink: lambda must be in range [0, inf) for input dtype {x.dtype}, "
+                           f"but found {lambd}")
+    return where(_inside(x, lambd), 0.0, where(_mask(x, lambda a: a > 0), x - lambd, x + lambd))
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, else 0, as ``torch.nn.functional.hardshrink`` (NaN stays NaN).
+    gx = 0 where -lambd <= x <= lambd, else gy."""
+    x = _float_tensor(input, "hardshrink")
+    return where(_inside(x, lambd), 0.0, x)
+
+
+def tanhshrink(input):
+    """x - tanh(x), as ``torch.nn.functional.tanhshrink``.  gx = gy tanh(x)^2."""
+    x = _float_tensor(input, "tanhshrink")
+    return x - Tanh.apply(x)
+
+
+def threshold(input, threshold, value, inplace=False):
+    """x where x > threshold, else ``value``, as ``torch.nn.functional.threshold`` (NaN stays NaN).
+    gx = gy where x > threshold (and at NaN), else 0."""
+    x = _float_tensor(input, "threshold")
+    return _maybe_inplace(input, where(_mask(x, lambda a: a <= threshold), value, x), inplace, "threshold")
+
+
+_threshold = threshold       # for threshold_, whose argument hides the name
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    """softmax(-x) along ``dim``, as ``torch.nn.functional.softmin`` (``dim=None``: torch's
+    deprecated implicit choice, with its warning; ``dtype``: cast first)."""
+    dim = implicit_softmax_dim("softmin", input, _stacklevel) if dim is None else dim
+    x = _float_tensor(input if dtype is None else input.to(dtype), "softmin")
+    return checked_softmax("softmin", -x, dim)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """Randomized leaky ReLU (Xu et al., 2015), as ``torch.nn.functional.rrelu``: x where x > 0,
+    else a x.  Training: a drawn uniformly from [lower, upper) for each element, from
+    ``tinyres.backend.default_generator()``; gx = gy a (1 where x > 0).  Evaluation:
+    ``leaky_relu`` with the fixed slope (lower + upper) / 2."""
+    if lower > upper:
+        raise RuntimeError(f"rrelu: Lower bound should be less than or equal to the upper bound, got "
+                           f"lower={lower}, upper={upper}")
+    if not training:
+        return _leaky_relu("rrelu", input, (lower + upper) / 2, inplace)
+    x = _float_tensor(input, "rrelu")
+    u = rand(*x.shape, dtype=x.dtype, device=x.device).array
+    slope = _mask(x, lambda a: get_array_module(a).where(a <= 0, lower + (upper - lower) * u, 1).astype(a.dtype))
+    return _maybe_inplace(input, x * slope, inplace, "rrelu")
+
+
+SELU_ALPHA_PRIME = -SELU_SCALE * SELU_ALPHA      # alpha dropout's dropped value, SELU's limit at -inf
+
+
+def _alpha_dropout(op, input, p, training, inplace, feature):
+    """Alpha dropout with one draw per element (per (n, c) with ``feature``), as
+    torch's: with keep mask m (1 with probability 1 - p), alpha' = -1.7580993408473766 and
+    a = 1 / sqrt((alpha'^2 p + 1)(1 - p)), b = -a alpha' p,
+
+        y = a (m x + (1 - m) alpha') + b      gx = gy a m
+
+    so a SELU-normal input keeps mean 0 and variance 1.  p = 1 gives x * 0, as torch."""
+    if p == 0 or not training or input.numel() == 0:
+        return input
+    if p == 1:
+        return _maybe_inplace(input, input * 0.0, inplace, op)
+    shape = input.shape
+    if feature and input.ndim < 2:
+        raise RuntimeError(f"{op}: Feature dropout requires at least 2 dimensions in the input")
+    if feature:
+        shape = shape[:2] + (1,) * (input.ndim - 2)
+    keep = _dropout_mask(input, shape, p) != 0
+    alpha, t = -SELU_ALPHA_PRIME, input.dtype.type
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    with backend.on_device(input.device):
+        scale = Tensor(keep * t(a))
+        shift = Tensor((keep - t(1)) * t(alpha * a) + t(alpha * a * p))
+    return _maybe_inplace(input, input * scale + shift, inplace, op)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks (Klambauer et al., 2017), as ``torch.nn.functional.alpha_dropout``:
+    each element is set to SELU's negative saturation alpha' with probability ``p``, then all are
+    scaled and shifted so that mean and variance are kept (``_alpha_dropout``)."""
+    _check_probability("alpha_dropout", p)
+    x = _float_tensor(input, "alpha_dropout")
+    return _alpha_dropout("alpha_dropout", x, p, training, inplace, feature=False)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """``alpha_dropout`` of whole channels, as ``torch.nn.functional.feature_alpha_dropout``: one
+    draw per (n, c) of (N, C, ...), broadcast over the rest (at least 2 dimensions)."""
+    _check_probability("feature_alpha_dropout", p)
+    x = _float_tensor(input, "feature_alpha_dropout")
+    return _alpha_dropout("feature_alpha_dropout", x, p, training, inplace, feature=True)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Channel-wise dropout of (N, C, D, H, W) or unbatched (C, D, H, W), as
+    ``torch.nn.functional.dropout3d``: each channel -- a whole D x H x W volume -- is zeroed with
+    probability ``p``, the others scaled by 1 / (1 - p).  As torch's, any input that is not 5-D
+    is taken as unbatched (one draw per index of its first dimension), with torch's warning
+    unless it is 4-D."""
+    _check_probability("dropout3d", p)
+    input = _float_tensor(input, "dropout3d")
+    if input.ndim not in (4, 5):
+        _warn_feature_rank("dropout3d", input.ndim, 3)
+    if not training or p == 0:
+        return input
+    if input.ndim == 0:
+        raise RuntimeError("dropout3d: Feature dropout requires at least 2 dimensions in the input")
+    drawn = input.shape[:2] if input.ndim == 5 else input.shape[:1]     # (n, c), or c unbatched
+    mask = _dropout_mask(input, drawn + (1,) * (input.ndim - len(drawn)), p)
+    return _maybe_inplace(input, DropoutFunction.apply(input, mask), inplace, "dropout3d")
+
+
+# the in-place forms torch.nn.functional has, each its op with inplace=True
+
+def selu_(input):
+    """``selu(input, inplace=True)``."""
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha=1.0):
+    """``celu(input, alpha, inplace=True)``."""
+    return celu(input, alpha, inplace=True)
+
+
+def elu_(input, alpha=1.0):
+    """``elu(input, alpha, inplace=True)``."""
+    return elu(input, alpha, inplace=True)
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    """``hardtanh(input, min_val, max_val, inplace=True)``."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    """``leaky_relu(input, negative_slope, inplace=True)``."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def threshold_(input, threshold, value):
+    """``threshold(input, threshold, value, inplace=True)``."""
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    """``rrelu(input, lower, upper, training, inplace=True)``."""
+    return rrelu(input, lower, upper, training, inplace=True)

@@ -1,16 +1,17 @@
 """Distances between two batches of vectors: ``cosine_similarity`` and ``pairwise_distance``,
-as in ``torch.nn.functional``.  Both are made of differentiable ops (``norm``, products,
-sums), so their gradients, to any order, are the ops' chain rule.
+and between the rows of one: ``pdist``, as in ``torch.nn.functional``.  All are made of
+differentiable ops (``norm``, products, sums, indexing), so their gradients, to any order,
+are the ops' chain rule.
 """
 import numbers
 
 import numpy
 
 from ...core import ops
-from ...core.composite import norm
+from ...core.composite import amax, norm
 from ...core.tensor import Tensor
 
-__all__ = ["cosine_similarity", "pairwise_distance"]
+__all__ = ["cosine_similarity", "pairwise_distance", "pdist"]
 
 
 def _broadcast(op, x1, x2):
@@ -58,3 +59,29 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     if diff.ndim == 0:
         return diff.abs()
     return norm(diff, p, diff.ndim - 1, keepdim=keepdim)
+
+
+def pdist(input, p=2):
+    """The p-norm distance between each pair of rows of an (N, M) input, as
+    ``torch.nn.functional.pdist``: ``||x_i - x_j||_p`` for i < j in row-major order (the
+    upper triangle of ``cdist(x, x)``), shape (N (N - 1) / 2,).
+
+    The pairs' differences are a gather of the rows, then ``norm`` along M (a coinciding
+    pair's distance has gradient 0, as torch's).  For p = inf, as torch's, every entry of a
+    pair that ties for the largest |x_i - x_j| gets the whole gradient: the distance is
+    written d + sum((|x_i - x_j| - d) * tie), d the largest value held constant."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pdist: expected a Tensor as input, got {type(input).__name__}")
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"pdist only supports floating-point dtypes, got {input.dtype}")
+    if not isinstance(p, numbers.Real) or p < 0:
+        raise RuntimeError(f"pdist only supports non-negative p values, got p={p!r}")
+    i, j = numpy.triu_indices(input.shape[0], 1)
+    diff = input[i] - input[j]
+    if p != float("inf"):
+        return norm(diff, p, 1)
+    size = diff.abs()
+    largest = amax(size, 1, keepdim=True).detach()
+    return (largest + ((size - largest) * (size == largest)).sum(1, keepdim=True)).reshape(-1)

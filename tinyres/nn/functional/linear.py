@@ -1,4 +1,4 @@
-"""``linear``, ``flatten`` and ``pad``."""
+"""``linear``, ``bilinear``, ``flatten`` and ``pad``."""
 import numbers
 
 import numpy
@@ -8,7 +8,7 @@ from ...core.engine import Function
 from ...core.backend import get_array_module
 from ...core.tensor import Tensor
 
-__all__ = ["linear", "flatten", "pad"]
+__all__ = ["linear", "bilinear", "flatten", "pad"]
 
 flatten = ops.flatten
 
@@ -69,6 +69,52 @@ def checked_linear(op, input, weight, bias):
         raise TypeError(f"{op}: input, weight and bias must have one dtype, got "
                         f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
     return LinearFunction.apply(input, weight, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """y = x1^T W x2 + b for each output feature, as ``torch.nn.functional.bilinear``:
+    input1 (*, in1), input2 (*, in2) with the same leading dims, weight (out, in1, in2),
+    bias (out,) or None; output (*, out):
+
+        y[..., o] = sum_ij x1[..., i] W[o, i, j] x2[..., j] + b[o]
+
+    Made of differentiable ops: with the rows of x1 and x2 flattened to (M, in1) and (M, in2),
+    u = x1 @ W' (W' = W as (in1, out * in2)), then u as (M, out, in2) times x2 and summed
+    over in2; so twice differentiable (y is bilinear in x1 and x2, and linear in W)."""
+    return checked_bilinear("bilinear", input1, input2, weight, bias)
+
+
+def checked_bilinear(op, input1, input2, weight, bias):
+    """``bilinear`` after torch's checks, with ``op`` naming the caller in the errors
+    (``nn.Bilinear`` names itself and its settings)."""
+    for name, t in (("input1", input1), ("input2", input2), ("weight", weight), ("bias", bias)):
+        if not (isinstance(t, Tensor) or (t is None and name == "bias")):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if weight.ndim != 3:
+        raise RuntimeError(f"{op}: weight must be three-dimensional (out, in1, in2), got shape {weight.shape}")
+    if input1.ndim != input2.ndim or input1.ndim == 0:
+        raise RuntimeError(f"{op}: input dimensions do not match: got {input1.ndim} and {input2.ndim}")
+    for d, (a, b) in enumerate(zip(input1.shape[:-1], input2.shape[:-1])):
+        if a != b:
+            raise RuntimeError(f"{op}: input batch dimensions do not match at dim {d}: got {a} and {b}")
+    out, in1, in2 = weight.shape
+    for name, x, size in (("input1", input1, in1), ("input2", input2, in2)):
+        if x.shape[-1] != size:
+            raise RuntimeError(f"{op}: {name} size does not match weight size: got {x.shape[-1]} but expected {size}")
+    if bias is not None and bias.shape != (out,):
+        raise RuntimeError(f"{op}: bias size does not match weight size: got {bias.shape[-1] if bias.ndim else bias.shape} "
+                           f"but expected {out}")
+    dtypes = {t.dtype for t in (input1, input2, weight, bias) if t is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"{op}: input1, input2, weight and bias must have one dtype, got "
+                        f"{', '.join(str(t.dtype) for t in (input1, input2, weight, bias) if t is not None)}")
+    batch = input1.shape[:-1]
+    m = int(numpy.prod(batch))
+    u = ops.reshape(input1, m, in1) @ ops.reshape(ops.permute(weight, 1, 0, 2), in1, out * in2)
+    y = (ops.reshape(u, m, out, in2) * ops.reshape(input2, m, 1, in2)).sum(2)
+    if bias is not None:
+        y = y + bias
+    return ops.reshape(y, *batch, out)
 
 
 def _pad_slices(shape, pairs):

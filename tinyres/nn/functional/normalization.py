@@ -1,6 +1,6 @@
 """Batch normalization (``batch_norm``) and group normalization (``group_norm``), each one
-``Function`` with its fused backward; layer normalization (``layer_norm``) and ``normalize``,
-made of differentiable ops.
+``Function`` with its fused backward; layer normalization (``layer_norm``), ``rms_norm``,
+``local_response_norm`` and ``normalize``, made of differentiable ops.
 
 Notation (as in docs/batchnorm.md): the input ``x`` has shape (N, C, *spatial); every
 statistic is per channel c, taken over the m = N * prod(spatial) values of that channel.
@@ -10,6 +10,8 @@ statistic is per channel c, taken over the m = N * prod(spatial) values of that 
 """
 import numbers
 
+import numpy
+
 from ...core import backend
 from ...core.composite import norm
 from ...core.engine import Function, once_differentiable
@@ -17,8 +19,10 @@ from ...core.backend import get_array_module, is_cpu
 from ...kernels import fused
 from ...kernels.threads import BLOCK, parallel_for
 from ...core.tensor import Tensor
+from .linear import pad
+from .pooling import avg_pool2d
 
-__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "normalize"]
+__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "normalize", "rms_norm", "local_response_norm"]
 
 
 def per_channel(v, ndim):
@@ -390,6 +394,17 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 def checked_layer_norm(op, input, normalized_shape, weight, bias, eps):
     """``layer_norm`` after checking its arguments, with ``op`` naming the caller in the errors
     (``nn.LayerNorm`` names itself and its settings)."""
+    dims = _normalized_dims(op, input, normalized_shape, weight=weight, bias=bias)
+    centered = input - input.mean(dims, keepdim=True)
+    x_hat = centered / ((centered * centered).mean(dims, keepdim=True) + eps).sqrt()
+    y = x_hat if weight is None else x_hat * weight
+    return y if bias is None else y + bias
+
+
+def _normalized_dims(op, input, normalized_shape, **affine):
+    """The last ``len(normalized_shape)`` dims of ``input`` (a floating Tensor), which must be
+    ``normalized_shape``, after checking that each tensor of ``affine`` (weight, bias or None)
+    has that shape and the input's dtype."""
     check_norm_input(op, input)
     if input.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
@@ -401,15 +416,11 @@ def checked_layer_norm(op, input, normalized_shape, weight, bias, eps):
     if input.shape[input.ndim - k:] != shape or input.ndim < k:
         raise RuntimeError(f"{op}: given normalized_shape={shape}, expected input with shape (*, "
                            f"{', '.join(map(str, shape))}), got input of shape {input.shape}")
-    for name, v in (("weight", weight), ("bias", bias)):
+    for name, v in affine.items():
         if v is not None and (not isinstance(v, Tensor) or v.shape != shape or v.dtype != input.dtype):
             raise RuntimeError(f"{op}: expected {name} of shape {shape} (normalized_shape) and dtype {input.dtype}, "
                                f"got {_describe(v)}")
-    dims = tuple(range(input.ndim - k, input.ndim))
-    centered = input - input.mean(dims, keepdim=True)
-    x_hat = centered / ((centered * centered).mean(dims, keepdim=True) + eps).sqrt()
-    y = x_hat if weight is None else x_hat * weight
-    return y if bias is None else y + bias
+    return tuple(range(input.ndim - k, input.ndim))
 
 
 def _describe(v):
@@ -483,3 +494,61 @@ def checked_instance_norm(op, input, running_mean, running_var, weight, bias, us
             for running, stat in ((running_mean, mean), (running_var, var)):
                 running.array[...] = ((1 - f) * running.array + f * stat.mean(axis=0)).astype(running.dtype)
     return y
+
+
+# ---------------------------------------------------------------------- RMS normalization, local response normalization
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Root mean square layer normalization (Zhang and Sennrich, 2019), as
+    ``torch.nn.functional.rms_norm``: each sample divided by the root mean square of its last
+    ``len(normalized_shape)`` dims, which must be ``normalized_shape``, then the elementwise
+    ``weight`` (of ``normalized_shape``, or None):
+
+        y = x / sqrt(mean(x^2) + eps) * weight,    eps = finfo(x.dtype).eps when None (torch's)
+
+    No centring, no bias.  Made of differentiable ops, so twice differentiable."""
+    return checked_rms_norm("rms_norm", input, normalized_shape, weight, eps)
+
+
+def checked_rms_norm(op, input, normalized_shape, weight, eps):
+    """``rms_norm`` after checking its arguments, with ``op`` naming the caller in the errors
+    (``nn.RMSNorm`` names itself and its settings)."""
+    dims = _normalized_dims(op, input, normalized_shape, weight=weight)
+    if eps is None:
+        eps = float(numpy.finfo(input.dtype).eps)
+    y = input * (1 / ((input * input).mean(dims, keepdim=True) + eps).sqrt())
+    return y if weight is None else y * weight
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalization across channels (Krizhevsky et al., 2012, AlexNet), as
+    ``torch.nn.functional.local_response_norm``, for an (N, C, *) input with at least one
+    spatial dim: each value divided by a power of the mean square of its channel window,
+
+        y[:, c] = x[:, c] / (k + alpha * m[:, c]) ^ beta,
+        m[:, c] = (1 / size) * sum of x[:, c']^2 for c' in [c - size // 2, c + (size - 1) // 2]
+
+    the channels zero-padded at both ends (the divisor stays ``size``).  As torch's: the
+    squares as (N, 1, C, *) zero-padded along C, then an average pool of (size, 1) with
+    stride 1 -- here ``avg_pool2d`` on the spatial dims flattened.  Made of differentiable
+    ops (pad, pool, power, division), so twice differentiable."""
+    return checked_local_response_norm("local_response_norm", input, size, alpha, beta, k)
+
+
+def checked_local_response_norm(op, input, size, alpha, beta, k):
+    """``local_response_norm`` after checking its arguments, with ``op`` naming the caller in the
+    errors (``nn.LocalResponseNorm`` names itself and its settings)."""
+    check_norm_input(op, input)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating point input, got {input.dtype}")
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"{op}: size must be a positive int, got {size!r}")
+    if input.numel() == 0:
+        return input
+    n, c = input.shape[:2]
+    squares = (input * input).reshape(n, 1, c, -1)
+    squares = pad(squares, (0, 0, size // 2, (size - 1) // 2))
+    mean = avg_pool2d(squares, (size, 1), stride=1).reshape(*input.shape)
+    return input / (mean * alpha + k) ** beta

@@ -1,4 +1,5 @@
-"""``pixel_shuffle`` and ``pixel_unshuffle``: channels to space and back, as torch's.
+"""``pixel_shuffle`` and ``pixel_unshuffle``: channels to space and back, as torch's; and
+``channel_shuffle``, ShuffleNet's mixing of channel groups.
 
 With r the factor, ``pixel_shuffle`` takes (*, C r^2, H, W) to (*, C, H r, W r):
 
@@ -7,14 +8,15 @@ With r the factor, ``pixel_shuffle`` takes (*, C r^2, H, W) to (*, C, H r, W r):
 a reshape to (*, C, r, r, H, W), a permute to (*, C, H, r, W, r) and a reshape back.
 ``pixel_unshuffle`` is its inverse.  Each is a permutation of the elements, composed of
 differentiable reshapes and a permute, so its gradient is the inverse permutation of the
-upstream gradient (and differentiable again).
+upstream gradient (and differentiable again).  ``channel_shuffle`` is a permutation of
+the channels, made the same way.
 """
 import numbers
 
 from ...core import ops
 from ...core.tensor import Tensor
 
-__all__ = ["pixel_shuffle", "pixel_unshuffle"]
+__all__ = ["pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle"]
 
 
 def _check(op, input, factor, name):
@@ -56,3 +58,37 @@ def pixel_unshuffle(input, downscale_factor):
     y = ops.reshape(input, *batch, channels, h // r, r, w // r, r)
     y = ops.permute(y, *range(n), n, n + 2, n + 4, n + 1, n + 3)
     return ops.reshape(y, *batch, channels * r * r, h // r, w // r)
+
+
+def channel_shuffle(input, groups):
+    """(N, C, *) -> (N, C, *) with the channels of ``groups`` groups interleaved, as
+    ``torch.nn.functional.channel_shuffle`` (ShuffleNet, Zhang et al., 2017): with g = groups,
+
+        y[:, k g + i] = x[:, i (C / g) + k],   i < g,  k < C / g
+
+    a reshape to (N, g, C / g, *), a transpose of those two axes and a reshape back."""
+    return checked_channel_shuffle("channel_shuffle", input, groups)
+
+
+def native_channel_shuffle(input, groups):
+    """``channel_shuffle`` (torch's name for its kernel; the same result)."""
+    return checked_channel_shuffle("native_channel_shuffle", input, groups)
+
+
+def checked_channel_shuffle(op, input, groups):
+    """``channel_shuffle`` after torch's checks, with ``op`` naming the caller in the errors
+    (``nn.ChannelShuffle`` names itself)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: expected a Tensor as input, got {type(input).__name__}")
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if input.ndim < 3:
+        raise RuntimeError(f"{op} expects input with > 2 dims, but got input with sizes {list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"{op}: Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, channels, *spatial = input.shape
+    if channels % groups:
+        raise RuntimeError(f"{op}: Number of channels must be divisible by groups. Got {channels} channels and "
+                           f"{groups} groups.")
+    y = ops.reshape(input, n, int(groups), channels // groups, *spatial)
+    return ops.reshape(ops.transpose(y, 1, 2), n, channels, *spatial)

@@ -1,4 +1,5 @@
-"""Pooling as in ``torch.nn.functional``: max, average and adaptive (output-sized) pools.
+"""Pooling as in ``torch.nn.functional``: max, average, power-average (``lp_pool``) and
+adaptive (output-sized) pools, and ``max_unpool``, a max pool's partial inverse.
 
 Notation (as in docs/pooling.md): input ``x`` (N, C, H, W), output ``y`` (N, C, OH, OW).
 ``max_pool2d`` and ``avg_pool2d`` reuse conv's ``im2col`` / ``col2im``: a window is a
@@ -12,7 +13,7 @@ import numbers
 import numpy
 
 from ...core.engine import Function
-from ...core.ops import scatter_add
+from ...core.ops import scatter_add, where
 from ...core.backend import get_array_module, is_cpu, matmul, on_device, to_device
 from ...kernels.threads import parallel_for, workspace
 from ...core.tensor import Tensor
@@ -21,7 +22,9 @@ from ...kernels.im2col import (NO_PADDING, channel_major, col2im, conv_output_si
 from .conv import as_nchw, check_input, ntuple
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-           "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d"]
+           "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+           "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "max_unpool1d", "max_unpool2d",
+           "lp_pool1d", "lp_pool2d"]
 
 
 # ---------------------------------------------------------------------- windows
@@ -454,3 +457,150 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def adaptive_max_pool1d(input, output_size, return_indices=False):
     """1-D adaptive max pooling over (N, C, L) or (C, L)."""
     return _adaptive_max_pool("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+# ---------------------------------------------------------------------- with indices, unpool
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    """``max_pool2d`` with ``return_indices=True`` (whatever ``return_indices`` says, as torch):
+    the output and the flat h * W + w index of each max in its input plane."""
+    return _max_pool("max_pool2d_with_indices", 2, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    """``max_pool1d`` with ``return_indices=True``: the output and each max's index along L."""
+    return _max_pool("max_pool1d_with_indices", 1, input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
+    """``adaptive_max_pool2d`` with ``return_indices=True``: the output and the indices."""
+    return _adaptive_max_pool("adaptive_max_pool2d_with_indices", 2, input, output_size, True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
+    """``adaptive_max_pool1d`` with ``return_indices=True``: the output and the indices."""
+    return _adaptive_max_pool("adaptive_max_pool1d_with_indices", 1, input, output_size, True)
+
+
+class MaxUnpoolFunction(Function):
+    """y = zeros of ``output_shape`` (N, C, OH, OW), then y[n, c].flat[index[n, c, i]] = x[n, c, i]:
+    each value put back where its max pool took it from.  The values are written, not added:
+    a position named twice (overlapping windows) keeps one of them, as torch's.
+
+    Linear in x; its adjoint is the gather at the same positions,
+
+        gx[n, c, i] = gy[n, c].flat[index[n, c, i]]      (``TakeFromPlanes``)
+
+    whose own backward adds ggx back onto the positions (``PutIntoPlanes``), so second
+    derivatives work; the index is a constant."""
+
+    def forward(self, x, index, output_shape):
+        xp = get_array_module(x)
+        n, c = x.shape[:2]
+        self.index = index
+        planes = xp.zeros((n * c, output_shape[2] * output_shape[3]), x.dtype)
+        planes[xp.arange(n * c)[:, None], index.reshape(n * c, -1)] = x.reshape(n * c, -1)
+        return planes.reshape(output_shape)
+
+    def backward(self, gy):
+        return TakeFromPlanes.apply(gy, self.index)
+
+
+def _unpool_output_size(op, input, kernel_size, stride, padding, output_size):
+    """torch's: (in - 1) * stride + kernel - 2 * padding along each axis, or ``output_size``
+    (its last dims), which must lie strictly within one stride of that."""
+    k = len(kernel_size)
+    default = [(n - 1) * s + ks - 2 * p for n, ks, s, p in zip(input.shape[-k:], kernel_size, stride, padding)]
+    if output_size is None:
+        return tuple(default)
+    output_size = tuple(output_size)
+    if len(output_size) == k + 2:
+        output_size = output_size[2:]
+    if len(output_size) != k:
+        raise ValueError(f"{op}: output_size should be a sequence containing {k} or {k + 2} elements, but it has "
+                         f"a length of '{len(output_size)}'")
+    for d, (size, s) in enumerate(zip(default, stride)):
+        if not size - s < output_size[d] < size + s:
+            raise ValueError(f'{op}: invalid output_size "{output_size}" (dim {d} must be between {size - s} and '
+                             f'{size + s})')
+    return tuple(int(o) for o in output_size)
+
+
+def checked_max_unpool(op, spatial_dims, input, indices, kernel_size, stride, padding, output_size):
+    """``max_unpool1d`` / ``max_unpool2d`` after torch's checks, ``op`` naming the caller in the
+    errors (``nn.MaxUnpool2d`` names itself and its settings)."""
+    check_input(op, input, spatial_dims)
+    if not isinstance(indices, Tensor):
+        raise TypeError(f"{op}: expected indices to be a Tensor, got {type(indices).__name__}")
+    if indices.dtype != numpy.int64:
+        raise RuntimeError(f"{op}: elements in indices should be type int64 but got: {indices.dtype}")
+    if indices.shape != input.shape:
+        raise RuntimeError(f"{op}: Expected shape of indices to be same as that of the input tensor "
+                           f"({list(input.shape)}) but got indices tensor with shape: {list(indices.shape)}")
+    kernel_size = ntuple(kernel_size, spatial_dims, "kernel_size", op)
+    stride = kernel_size if stride is None else ntuple(stride, spatial_dims, "stride", op)
+    padding = ntuple(padding, spatial_dims, "padding", op)
+    out = _unpool_output_size(op, input, kernel_size, stride, padding, output_size)
+    if indices.device != input.device:
+        raise RuntimeError(f"{op}: expected indices on the input's device {input.device}, got them on "
+                           f"{indices.device}")
+    x, restore = as_nchw(input, spatial_dims)
+    size = int(numpy.prod(out))
+    with on_device(input.device):          # CuPy computes on the current GPU: make it the input's
+        index = indices.array.reshape(x.shape)
+        bad = index[(index < 0) | (index >= size)]      # (checked on a GPU too: a bad index writes anywhere)
+        if bad.size:
+            raise RuntimeError(f"{op}: Found an invalid max index: {int(bad[0])} (output volumes are of size "
+                               f"{'x'.join(map(str, out))})")
+        return restore(MaxUnpoolFunction.apply(x, index, x.shape[:2] + ((1,) + out if spatial_dims == 1 else out)))
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """A partial inverse of ``max_pool2d``, as ``torch.nn.functional.max_unpool2d``: zeros of
+    (N, C, OH, OW) with each value of ``input`` put at its flat h * OW + w position in
+    ``indices`` (``max_pool2d(..., return_indices=True)``'s).  OH, OW are (H - 1) * stride +
+    kernel_size - 2 * padding, or ``output_size`` (within one stride of that: the sizes that
+    pool back to H, W)."""
+    return checked_max_unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """A partial inverse of ``max_pool1d`` over (N, C, L) or (C, L) (``max_unpool2d`` with H = 1)."""
+    return checked_max_unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding, output_size)
+
+
+# ---------------------------------------------------------------------- power-average pool
+
+def checked_lp_pool(op, spatial_dims, input, norm_type, kernel_size, stride, ceil_mode):
+    """``lp_pool1d`` / ``lp_pool2d``, ``op`` naming the caller in the errors (``nn.LPPool2d``
+    names itself)."""
+    check_input(op, input, spatial_dims)
+    pool = max_pool2d if spatial_dims == 2 else max_pool1d
+    if norm_type == float("inf"):
+        return pool(input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    if norm_type == -float("inf"):
+        return -pool(-input.abs(), kernel_size, stride, 0, 1, ceil_mode)
+    pool = avg_pool2d if spatial_dims == 2 else avg_pool1d
+    mean = pool(input ** norm_type, kernel_size, stride, 0, ceil_mode)
+    window = int(numpy.prod(ntuple(kernel_size, spatial_dims, "kernel_size", op)))
+    return (where(mean != 0, mean, 0.0) * window) ** (1.0 / norm_type)      # torch's sign(a) * relu(|a|)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-D power-average pooling, as ``torch.nn.functional.lp_pool2d``: with p = ``norm_type``,
+
+        y = (sign(a) relu(|a|) * KH KW) ^ (1 / p),   a = avg_pool2d(x ^ p)  (no padding)
+
+    torch's formula: the window's sum of x^p, its p-th root; in ``ceil_mode`` a window cut by
+    the border is scaled by the full kernel size, as torch's.  ``p = inf`` is the max pool of
+    |x|, ``p = -inf`` its min pool.  Made of differentiable ops.  sign(a) relu(|a|) is a
+    itself, with slope 1 -- but 0 where a = 0 (relu's), which keeps the root's infinite slope
+    out: a window of zeros gets gradient 0, as torch's.  Here it is where(a != 0, a, 0)."""
+    return checked_lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """1-D power-average pooling over (N, C, L) or (C, L): ``lp_pool2d`` along L."""
+    return checked_lp_pool("lp_pool1d", 1, input, norm_type, kernel_size, stride, ceil_mode)

@@ -3,11 +3,13 @@ code imports the bases from -- ``from torch.nn.modules.batchnorm import _BatchNo
 torch.nn.modules.conv import _ConvNd``, ``from torch.nn.modules.utils import _pair``.  Each module
 here names what tinyres has of torch's; the classes themselves are ``tinyres.nn``'s (layers.py,
 containers.py, loss.py, ...), so ``nn.modules.conv.Conv2d is nn.Conv2d``."""
-from . import (activation, batchnorm, container, conv, distance, dropout, flatten, fold, instancenorm,  # noqa: F401
-               linear, loss, module, normalization, padding, pixelshuffle, pooling, sparse, upsampling, utils)
+from . import (activation, batchnorm, channelshuffle, container, conv, distance, dropout, flatten, fold,  # noqa: F401
+               instancenorm, linear, loss, module, normalization, padding, pixelshuffle, pooling, sparse, upsampling,
+               utils)
 from .module import Module  # noqa: F401
 from .activation import *  # noqa: F401,F403
 from .batchnorm import *  # noqa: F401,F403
+from .channelshuffle import *  # noqa: F401,F403
 from .container import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .distance import *  # noqa: F401,F403

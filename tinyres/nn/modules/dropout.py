@@ -1,3 +1,4 @@
-"""``torch.nn.modules.dropout``: Dropout, Dropout1d and Dropout2d, where ported code imports them from
-(``from torch.nn.modules.dropout import ...``).  The classes live in ``tinyres.nn``."""
-from ..layers import Dropout, Dropout1d, Dropout2d  # noqa: F401
+"""``torch.nn.modules.dropout``: Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout and
+FeatureAlphaDropout, where ported code imports them from (``from torch.nn.modules.dropout import ...``).
+The classes live in ``tinyres.nn``."""
+from ..layers import Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout  # noqa: F401

@@ -1,3 +1,3 @@
-"""``torch.nn.modules.linear``: Linear and Identity, where ported code imports them from (``from
+"""``torch.nn.modules.linear``: Linear, Bilinear and Identity, where ported code imports them from (``from
 torch.nn.modules.linear import ...``).  The classes live in ``tinyres.nn``."""
-from ..layers import Identity, Linear  # noqa: F401
+from ..layers import Bilinear, Identity, Linear  # noqa: F401

@@ -2,4 +2,6 @@
 ported code imports them from (``from torch.nn.modules.loss import ...``).  The classes live in
 ``tinyres.nn``."""
 from ..loss import (_Loss, _WeightedLoss, CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss,
-                    BCEWithLogitsLoss, KLDivLoss)  # noqa: F401
+                    BCEWithLogitsLoss, KLDivLoss, MarginRankingLoss, HingeEmbeddingLoss, CosineEmbeddingLoss,
+                    SoftMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, MultiLabelMarginLoss, TripletMarginLoss,
+                    TripletMarginWithDistanceLoss, GaussianNLLLoss, PoissonNLLLoss)  # noqa: F401
